@@ -1,0 +1,72 @@
+/**
+ * Loads the configuration from a YAML or JSON file (a path, or the CREDSYNC_CONFIG
+ * environment variable) and validates it strictly.
+ */
+import { readFile } from 'node:fs/promises';
+import { isAbsolute, resolve, dirname } from 'node:path';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { Config, type ConfigInput } from './schema.ts';
+import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
+
+export const CONFIG_ENV = 'CREDSYNC_CONFIG';
+
+function issuePath(path: ReadonlyArray<PropertyKey>): string {
+  return path
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .join('');
+}
+
+/** Validates an already-parsed configuration object. Throws {@link ConfigError} listing every problem. */
+export function parseConfig(input: unknown, source?: string): Config {
+  const result = Config.safeParse(input);
+  if (!result.success) {
+    const issues: ConfigIssue[] = result.error.issues.map((i) => {
+      if (i.code === 'unrecognized_keys') {
+        const base = issuePath(i.path);
+        return { path: base, message: `unknown key(s): ${i.keys.map((k) => (base ? `${base}.${k}` : k)).join(', ')}` };
+      }
+      return { path: issuePath(i.path), message: i.message };
+    });
+    throw new ConfigError(issues, source);
+  }
+  return result.data;
+}
+
+/** Reads and validates a configuration file. Relative file paths inside it resolve against its directory. */
+export async function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
+  const file = path ?? env[CONFIG_ENV];
+  if (!file)
+    throw new CredsyncError('CONFIG_NOT_FOUND', `no configuration: pass --config FILE or set ${CONFIG_ENV}`);
+  let text: string;
+  try {
+    text = await readFile(file, 'utf8');
+  } catch (err) {
+    throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ${file}: ${(err as Error).message}`, {
+      cause: err,
+    });
+  }
+  let raw: unknown;
+  try {
+    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+  } catch (err) {
+    const msg = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
+    throw new ConfigError([{ path: '', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${msg}` }], file);
+  }
+  const cfg = parseConfig(raw, file);
+  return resolveRelativePaths(cfg, dirname(resolve(file)));
+}
+
+function resolveRelativePaths(cfg: Config, base: string): Config {
+  const fix = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
+  const fixAccess = <A extends Config['controlPlane']['access']>(a: A): A => {
+    if (a.type === 'kubeconfig') return { ...a, path: fix(a.path) };
+    return { ...a, caFile: fix(a.caFile), tokenFile: fix(a.tokenFile) };
+  };
+  return {
+    ...cfg,
+    controlPlane: { ...cfg.controlPlane, access: fixAccess(cfg.controlPlane.access) },
+    dataPlanes: cfg.dataPlanes.map((d) => ({ ...d, access: fixAccess(d.access) })),
+  };
+}
+
+export type { ConfigInput };

@@ -1,0 +1,180 @@
+/**
+ * The configuration of one flyte-credsync deployment, validated strictly: unknown keys are
+ * errors (a typo is never silently ignored) and every error names the offending field.
+ *
+ * @example
+ * ```yaml
+ * controlPlane:
+ *   access: { type: kubeconfig, context: flyte-control }
+ * store:
+ *   aws: { region: us-east-1, prefix: flyte-credsync/ }
+ * dataPlanes:
+ *   - id: dp1
+ *     access: { type: kubeconfig, context: dp1 }
+ *     labels: { team1: 1 }
+ * ```
+ */
+import { z } from 'zod';
+
+/** DNS-1123 label: namespaces. */
+export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
+/** DNS-1123 subdomain: Secrets, ConfigMaps, ServiceAccounts, Deployments. */
+export const DNS_SUBDOMAIN = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?(\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*$/;
+/**
+ * A data-plane id must prefix Secret data keys (`<id>_token`), name an AWS and a GCP secret
+ * (`[A-Za-z0-9_-]`), and be safe as a viper (case-insensitive) config value: lower-case
+ * letters, digits, `-` and `_`, starting and ending alphanumeric, at most 63 characters.
+ */
+export const CLUSTER_ID = /^[a-z0-9]([a-z0-9_-]{0,61}[a-z0-9])?$/;
+/** Execution labels: lower-case (viper lower-cases config keys). */
+export const LABEL = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;
+/** Secret data keys: `[-._a-zA-Z0-9]+`. */
+export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
+
+const dnsLabel = (what: string) =>
+  z.string().max(63).regex(DNS_LABEL, `${what} must be a DNS-1123 label (lower-case alphanumerics and '-')`);
+const dnsSubdomain = (what: string) =>
+  z
+    .string()
+    .max(253)
+    .regex(DNS_SUBDOMAIN, `${what} must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')`);
+const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
+
+/** A kubeconfig context (path defaults to $KUBECONFIG, then ~/.kube/config). */
+const kubeconfigAccess = z.strictObject({
+  type: z.literal('kubeconfig'),
+  context: z.string().min(1),
+  path: z.string().min(1).optional(),
+});
+
+/** Endpoint + CA + bearer token. The token is read from a file or an environment variable, never inline. */
+const tokenAccess = z
+  .strictObject({
+    type: z.literal('token'),
+    endpoint: httpsUrl,
+    caFile: z.string().min(1).optional(),
+    caData: z.string().min(1).optional(),
+    tokenFile: z.string().min(1).optional(),
+    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+  })
+  .superRefine((v, ctx) => {
+    if (!v.caFile === !v.caData) ctx.addIssue({ code: 'custom', message: 'set exactly one of caFile, caData' });
+    if (!v.tokenFile === !v.tokenEnv)
+      ctx.addIssue({ code: 'custom', message: 'set exactly one of tokenFile, tokenEnv' });
+  });
+
+/**
+ * How the sync reaches a cluster. A discriminated union on `type`: cloud-native access
+ * (EKS, GKE) plugs in here as new members.
+ */
+export const ClusterAccess = z.discriminatedUnion('type', [kubeconfigAccess, tokenAccess]);
+export type ClusterAccess = z.infer<typeof ClusterAccess>;
+
+export const KubeClientConfig = z
+  .strictObject({
+    qps: z.number().int().min(0).optional(),
+    burst: z.number().int().min(0).optional(),
+    timeout: z
+      .string()
+      .regex(/^\d+(ms|s|m|h)$/, 'must be a Go duration such as 30s')
+      .optional(),
+  })
+  .superRefine((v, ctx) => {
+    if ((v.qps ?? 0) > 0 && (v.burst ?? 0) <= 0)
+      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'must be > 0 when qps > 0 (flyteadmin refuses to start)' });
+  });
+export type KubeClientConfig = z.infer<typeof KubeClientConfig>;
+
+const weight = z.number().min(0, 'weight must be in [0, 1]').max(1, 'weight must be in [0, 1]');
+
+export const DataPlane = z.strictObject({
+  /** Cluster id: the name in clusters.yaml, the prefix of `<id>_token`/`<id>_cacert`, the store entry name. */
+  id: z.string().regex(CLUSTER_ID, 'must be lower-case alphanumerics, - or _, start and end alphanumeric, max 63'),
+  access: ClusterAccess,
+  /** The API server URL as flyteadmin reaches it, when it differs from the one the sync uses. */
+  flyteadminEndpoint: httpsUrl.optional(),
+  namespace: dnsLabel('namespace').default('flyte'),
+  serviceAccount: dnsSubdomain('serviceAccount').default('flyteadmin'),
+  tokenSecret: dnsSubdomain('tokenSecret').default('flyteadmin-token'),
+  /** Execution label -> weight in [0, 1] (relative; they need not sum to 1). */
+  labels: z
+    .record(z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .'), weight)
+    .default({}),
+  enabled: z.boolean().default(true),
+  kubeClientConfig: KubeClientConfig.optional(),
+});
+export type DataPlane = z.infer<typeof DataPlane>;
+
+export const ControlPlane = z.strictObject({
+  access: ClusterAccess,
+  namespace: dnsLabel('namespace').default('flyte'),
+  credentialsSecret: dnsSubdomain('credentialsSecret').default('cluster-credentials'),
+  mountPath: z
+    .string()
+    .regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute path without a trailing slash')
+    .default('/var/run/credentials'),
+  configMaps: z
+    .array(dnsSubdomain('configMap'))
+    .min(1)
+    .default(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config']),
+  configKey: z.string().regex(SECRET_KEY, 'must be a valid ConfigMap data key').default('clusters.yaml'),
+  deployments: z.array(dnsSubdomain('deployment')).default(['flyteadmin', 'syncresources']),
+  defaultExecutionLabel: z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .').optional(),
+});
+export type ControlPlane = z.infer<typeof ControlPlane>;
+
+export const AwsStore = z.strictObject({
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
+  /** Prefix of every secret name; the cluster id is appended. */
+  prefix: z
+    .string()
+    .regex(/^[A-Za-z0-9/_+=.@-]{0,400}$/, "may contain only A-Z a-z 0-9 / _ + = . @ -")
+    .default('flyte-credsync/'),
+  kmsKeyId: z.string().min(1).optional(),
+  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  /** Endpoint override (local emulators only). */
+  endpoint: z.url().optional(),
+});
+export type AwsStore = z.infer<typeof AwsStore>;
+
+export const Store = z
+  .strictObject({ aws: AwsStore.optional() })
+  .refine((s) => s.aws !== undefined, { message: 'configure a secret store (store.aws)' });
+export type Store = z.infer<typeof Store>;
+
+export const Config = z
+  .strictObject({
+    controlPlane: ControlPlane,
+    store: Store,
+    dataPlanes: z.array(DataPlane).min(1, 'configure at least one data plane'),
+    /** Data planes read and verified at once. */
+    concurrency: z.number().int().min(1).max(64).default(8),
+    /** How long to wait for the token controller to fill a newly created token Secret. */
+    tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
+  })
+  .superRefine((cfg, ctx) => {
+    const seen = new Map<string, number>();
+    cfg.dataPlanes.forEach((dp, i) => {
+      const prev = seen.get(dp.id);
+      if (prev !== undefined)
+        ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'id'], message: `duplicate id "${dp.id}" (also dataPlanes.${prev})` });
+      else seen.set(dp.id, i);
+    });
+    const labels = new Set(cfg.dataPlanes.filter((d) => d.enabled).flatMap((d) => Object.keys(d.labels)));
+    const def = cfg.controlPlane.defaultExecutionLabel;
+    if (def !== undefined && !labels.has(def))
+      ctx.addIssue({
+        code: 'custom',
+        path: ['controlPlane', 'defaultExecutionLabel'],
+        message: `label "${def}" names no cluster (no enabled data plane carries it)`,
+      });
+    if (!cfg.dataPlanes.some((d) => d.enabled))
+      ctx.addIssue({ code: 'custom', path: ['dataPlanes'], message: 'at least one data plane must be enabled (flyteadmin refuses to start otherwise)' });
+    const names = new Set<string>();
+    cfg.controlPlane.configMaps.forEach((n, i) => {
+      if (names.has(n)) ctx.addIssue({ code: 'custom', path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${n}"` });
+      names.add(n);
+    });
+  });
+export type Config = z.infer<typeof Config>;
+export type ConfigInput = z.input<typeof Config>;

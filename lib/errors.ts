@@ -1,0 +1,114 @@
+/**
+ * Typed errors of flyte-credsync. Every error the core raises is a {@link CredsyncError}
+ * with a stable `code`; foreign errors are wrapped once (kept as `cause`), own ones are
+ * re-thrown unchanged. Messages never contain tokens, CA data or cloud credentials:
+ * whatever text comes from outside passes through {@link redact} first.
+ */
+import { redact } from './util/redact.ts';
+
+export type ErrorCode =
+  | 'CONFIG_INVALID'
+  | 'CONFIG_NOT_FOUND'
+  | 'EVENT_INVALID'
+  | 'CLUSTER_UNREACHABLE'
+  | 'CLUSTER_ACCESS_DENIED'
+  | 'SERVICE_ACCOUNT_MISSING'
+  | 'TOKEN_SECRET_INVALID'
+  | 'TOKEN_NOT_ISSUED'
+  | 'CREDENTIAL_REJECTED'
+  | 'STORE_NOT_OWNED'
+  | 'STORE_ERROR'
+  | 'CONTROL_PLANE_INVALID'
+  | 'CONTROL_PLANE_CONFLICT'
+  | 'KUBERNETES_API'
+  | 'UNSUPPORTED';
+
+export class CredsyncError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(redact(message), options);
+    this.name = 'CredsyncError';
+    this.code = code;
+  }
+}
+
+/** One problem found in the configuration, with the path of the offending field. */
+export interface ConfigIssue {
+  path: string;
+  message: string;
+}
+
+export class ConfigError extends CredsyncError {
+  readonly issues: ConfigIssue[];
+  constructor(issues: ConfigIssue[], source?: string) {
+    const where = source ? ` (${source})` : '';
+    super(
+      'CONFIG_INVALID',
+      `invalid configuration${where}:\n` + issues.map((i) => `  - ${i.path || '<root>'}: ${i.message}`).join('\n'),
+    );
+    this.name = 'ConfigError';
+    this.issues = issues;
+  }
+}
+
+export class EventError extends CredsyncError {
+  constructor(message: string) {
+    super('EVENT_INVALID', message);
+    this.name = 'EventError';
+  }
+}
+
+/** The cluster's API server could not be reached (connection refused, DNS, TLS, timeout). */
+export class ClusterUnreachableError extends CredsyncError {
+  constructor(cluster: string, server: string, detail: string, options?: { cause?: unknown }) {
+    super('CLUSTER_UNREACHABLE', `cluster ${cluster}: API server ${server} unreachable: ${detail}`, options);
+    this.name = 'ClusterUnreachableError';
+  }
+}
+
+/** A Kubernetes API call failed with an HTTP status. */
+export class KubernetesApiError extends CredsyncError {
+  readonly status: number;
+  constructor(code: ErrorCode, status: number, message: string, options?: { cause?: unknown }) {
+    super(code, message, options);
+    this.name = 'KubernetesApiError';
+    this.status = status;
+  }
+}
+
+/** The data plane's token did not authenticate, or lacks what flyteadmin needs. */
+export class CredentialRejectedError extends CredsyncError {
+  constructor(cluster: string, detail: string) {
+    super('CREDENTIAL_REJECTED', `cluster ${cluster}: credential rejected: ${detail}`);
+    this.name = 'CredentialRejectedError';
+  }
+}
+
+/** A store entry exists under our name but is not marked as ours. */
+export class StoreOwnershipError extends CredsyncError {
+  constructor(store: string, name: string, marker: string) {
+    super(
+      'STORE_NOT_OWNED',
+      `${store}: secret ${name} exists but is not managed by flyte-credsync (missing ${marker}); refusing to overwrite it`,
+    );
+    this.name = 'StoreOwnershipError';
+  }
+}
+
+export class StoreError extends CredsyncError {
+  constructor(store: string, message: string, options?: { cause?: unknown }) {
+    super('STORE_ERROR', `${store}: ${message}`, options);
+    this.name = 'StoreError';
+  }
+}
+
+/** Returns a short, secret-free description of any thrown value. */
+export function describeError(err: unknown): string {
+  if (err instanceof CredsyncError) return err.message;
+  if (err instanceof Error) return redact(`${err.name}: ${err.message}`);
+  return redact(String(err));
+}
+
+export function errorCode(err: unknown): ErrorCode | 'INTERNAL' {
+  return err instanceof CredsyncError ? err.code : 'INTERNAL';
+}
