@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { Config, type ConfigInput } from './schema.ts';
+import { Config, crossFieldIssues, type ConfigInput } from './schema.ts';
 import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
 
 export const CONFIG_ENV = 'CREDSYNC_CONFIG';
@@ -19,16 +19,17 @@ function issuePath(path: ReadonlyArray<PropertyKey>): string {
 /** Validates an already-parsed configuration object. Throws {@link ConfigError} listing every problem. */
 export function parseConfig(input: unknown, source?: string): Config {
   const result = Config.safeParse(input);
-  if (!result.success) {
-    const issues: ConfigIssue[] = result.error.issues.map((i) => {
-      if (i.code === 'unrecognized_keys') {
-        const base = issuePath(i.path);
-        return { path: base, message: `unknown key(s): ${i.keys.map((k) => (base ? `${base}.${k}` : k)).join(', ')}` };
-      }
-      return { path: issuePath(i.path), message: i.message };
-    });
-    throw new ConfigError(issues, source);
-  }
+  const issues: ConfigIssue[] = result.success
+    ? []
+    : result.error.issues.map((i) => {
+        const path = issuePath(i.path);
+        if (i.code === 'unrecognized_keys')
+          return { path, message: `unknown key(s): ${i.keys.map((k) => (path ? `${path}.${k}` : k)).join(', ')}` };
+        if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
+        return { path, message: i.message };
+      });
+  for (const c of crossFieldIssues(input)) issues.push({ path: issuePath(c.path), message: c.message });
+  if (issues.length || !result.success) throw new ConfigError(issues, source);
   return result.data;
 }
 

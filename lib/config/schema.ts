@@ -142,8 +142,7 @@ export const Store = z
   .refine((s) => s.aws !== undefined, { message: 'configure a secret store (store.aws)' });
 export type Store = z.infer<typeof Store>;
 
-export const Config = z
-  .strictObject({
+export const Config = z.strictObject({
     controlPlane: ControlPlane,
     store: Store,
     dataPlanes: z.array(DataPlane).min(1, 'configure at least one data plane'),
@@ -151,30 +150,39 @@ export const Config = z
     concurrency: z.number().int().min(1).max(64).default(8),
     /** How long to wait for the token controller to fill a newly created token Secret. */
     tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
-  })
-  .superRefine((cfg, ctx) => {
-    const seen = new Map<string, number>();
-    cfg.dataPlanes.forEach((dp, i) => {
-      const prev = seen.get(dp.id);
-      if (prev !== undefined)
-        ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'id'], message: `duplicate id "${dp.id}" (also dataPlanes.${prev})` });
-      else seen.set(dp.id, i);
-    });
-    const labels = new Set(cfg.dataPlanes.filter((d) => d.enabled).flatMap((d) => Object.keys(d.labels)));
-    const def = cfg.controlPlane.defaultExecutionLabel;
-    if (def !== undefined && !labels.has(def))
-      ctx.addIssue({
-        code: 'custom',
-        path: ['controlPlane', 'defaultExecutionLabel'],
-        message: `label "${def}" names no cluster (no enabled data plane carries it)`,
-      });
-    if (!cfg.dataPlanes.some((d) => d.enabled))
-      ctx.addIssue({ code: 'custom', path: ['dataPlanes'], message: 'at least one data plane must be enabled (flyteadmin refuses to start otherwise)' });
-    const names = new Set<string>();
-    cfg.controlPlane.configMaps.forEach((n, i) => {
-      if (names.has(n)) ctx.addIssue({ code: 'custom', path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${n}"` });
-      names.add(n);
-    });
   });
 export type Config = z.infer<typeof Config>;
+
+/**
+ * Checks across fields, run on the raw input even when field validation fails, so one pass
+ * reports every problem.
+ */
+export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+  const out: Array<{ path: Array<string | number>; message: string }> = [];
+  const cfg = (raw ?? {}) as { dataPlanes?: unknown; controlPlane?: { defaultExecutionLabel?: unknown; configMaps?: unknown } };
+  const dps = Array.isArray(cfg.dataPlanes) ? (cfg.dataPlanes as Array<Record<string, unknown> | null>) : [];
+  const seen = new Map<unknown, number>();
+  dps.forEach((dp, i) => {
+    const id = dp?.['id'];
+    if (typeof id !== 'string') return;
+    const prev = seen.get(id);
+    if (prev !== undefined) out.push({ path: ['dataPlanes', i, 'id'], message: `duplicate id "${id}" (also dataPlanes.${prev})` });
+    else seen.set(id, i);
+  });
+  const enabled = dps.filter((d) => d && d['enabled'] !== false);
+  const labels = new Set(
+    enabled.flatMap((d) => (d?.['labels'] && typeof d['labels'] === 'object' ? Object.keys(d['labels'] as object) : [])),
+  );
+  const def = cfg.controlPlane?.defaultExecutionLabel;
+  if (typeof def === 'string' && !labels.has(def))
+    out.push({ path: ['controlPlane', 'defaultExecutionLabel'], message: `label "${def}" names no cluster (no enabled data plane carries it)` });
+  if (dps.length && !enabled.length)
+    out.push({ path: ['dataPlanes'], message: 'at least one data plane must be enabled (flyteadmin refuses to start otherwise)' });
+  const cms = Array.isArray(cfg.controlPlane?.configMaps) ? (cfg.controlPlane!.configMaps as unknown[]) : [];
+  cms.forEach((n, i) => {
+    if (cms.indexOf(n) !== i) out.push({ path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${String(n)}"` });
+  });
+  return out;
+}
+
 export type ConfigInput = z.input<typeof Config>;

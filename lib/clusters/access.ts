@@ -1,0 +1,86 @@
+/**
+ * How a cluster is reached: turns a configured {@link ClusterAccess} into an in-memory
+ * KubeConfig (no files written, fits Lambda). Cloud access (EKS, GKE) plugs in as new
+ * `type`s of the access union and new cases here.
+ */
+import { readFile } from 'node:fs/promises';
+import { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterAccess } from '../config/schema.ts';
+import { CredsyncError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
+
+export interface ClusterConnection {
+  /** API server URL the sync uses. */
+  server: string;
+  kubeConfig: KubeConfig;
+}
+
+/** Accepts PEM text or base64 of PEM (kubeconfig's certificate-authority-data). */
+export function toPem(ca: string): string {
+  const t = ca.trim();
+  if (t.startsWith('-----BEGIN')) return ca;
+  const decoded = Buffer.from(t, 'base64').toString('utf8');
+  if (!decoded.startsWith('-----BEGIN')) throw new CredsyncError('CONFIG_INVALID', 'caData is neither PEM nor base64 PEM');
+  return decoded;
+}
+
+/** Builds a KubeConfig for one server, CA and bearer token, entirely in memory. */
+export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
+  registerSecret(token);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'target', server, caData: Buffer.from(caPem, 'utf8').toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'bearer', token }],
+    contexts: [{ name: 'target', cluster: 'target', user: 'bearer' }],
+    currentContext: 'target',
+  });
+  return kc;
+}
+
+export interface AccessEnv {
+  env: NodeJS.ProcessEnv;
+  readFile: (path: string) => Promise<string>;
+}
+
+const defaultEnv: AccessEnv = { env: process.env, readFile: (p) => readFile(p, 'utf8') };
+
+/** Resolves how to reach a cluster. `what` names it in errors ("data plane dp1"). */
+export async function connect(what: string, access: ClusterAccess, io: AccessEnv = defaultEnv): Promise<ClusterConnection> {
+  switch (access.type) {
+    case 'kubeconfig': {
+      const kc = new KubeConfig();
+      try {
+        if (access.path) kc.loadFromFile(access.path);
+        else kc.loadFromDefault();
+      } catch (err) {
+        throw new CredsyncError('CONFIG_INVALID', `${what}: cannot load kubeconfig ${access.path ?? '(default)'}: ${(err as Error).message}`, { cause: err });
+      }
+      if (!kc.getContextObject(access.context))
+        throw new CredsyncError('CONFIG_INVALID', `${what}: kubeconfig has no context "${access.context}"`);
+      kc.setCurrentContext(access.context);
+      const cluster = kc.getCurrentCluster();
+      if (!cluster) throw new CredsyncError('CONFIG_INVALID', `${what}: context "${access.context}" names no cluster`);
+      const user = kc.getCurrentUser();
+      registerSecret(user?.token);
+      return { server: cluster.server, kubeConfig: kc };
+    }
+    case 'token': {
+      let token: string | undefined;
+      if (access.tokenEnv) {
+        token = io.env[access.tokenEnv];
+        if (!token) throw new CredsyncError('CONFIG_INVALID', `${what}: environment variable ${access.tokenEnv} is not set`);
+      } else {
+        token = await io.readFile(access.tokenFile!).catch((err: Error) => {
+          throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read tokenFile ${access.tokenFile}: ${err.message}`);
+        });
+      }
+      token = token.trim();
+      const ca = access.caData
+        ? toPem(access.caData)
+        : await io.readFile(access.caFile!).catch((err: Error) => {
+            throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read caFile ${access.caFile}: ${err.message}`);
+          });
+      return { server: access.endpoint, kubeConfig: tokenKubeConfig(access.endpoint, ca, token) };
+    }
+  }
+}

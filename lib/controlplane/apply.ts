@@ -1,0 +1,186 @@
+/**
+ * Plans and applies the control plane: reads the credentials Secret and the ConfigMaps,
+ * renders the merge, validates it, and writes only what changed, with optimistic concurrency
+ * (resourceVersion; on a 409 everything is re-read, re-merged and retried). When anything
+ * changed, the configured Deployments are restarted; when nothing did, nothing is written.
+ */
+import { createTwoFilesPatch } from 'diff';
+import type { Config } from '../config/schema.ts';
+import { CredsyncError, describeError } from '../errors.ts';
+import { ConflictError } from '../kube/errors.ts';
+import type { ConfigMapObject, ControlPlaneApi, SecretObject } from '../kube/ports.ts';
+import type { CredentialRecord } from '../stores/types.ts';
+import { MANAGED_ANNOTATION, mergeClustersYaml, parseManaged, renderSecretData } from './render.ts';
+
+export interface SecretChange {
+  name: string;
+  action: 'create' | 'update' | 'none';
+  /** Data keys added / changed (names only, never values). */
+  added: string[];
+  changed: string[];
+}
+
+export interface ConfigMapChange {
+  name: string;
+  action: 'update' | 'none';
+  /** Unified diff of the data key (clusters.yaml holds no secret). */
+  diff: string;
+  disabledClusters: string[];
+}
+
+export interface ControlPlaneReport {
+  secret: SecretChange;
+  configMaps: ConfigMapChange[];
+  /** Deployments restarted (or that would be, in a dry run). */
+  restarted: string[];
+  /** Deployments whose restart failed, with the reason. */
+  restartFailures: Array<{ name: string; reason: string }>;
+  applied: boolean;
+  attempts: number;
+}
+
+interface Plan {
+  secret: { object: SecretObject; change: SecretChange };
+  configMaps: Array<{ object: ConfigMapObject; change: ConfigMapChange }>;
+}
+
+const MAX_ATTEMPTS = 5;
+
+async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<string, CredentialRecord>): Promise<Plan> {
+  const cp = cfg.controlPlane;
+  const [existingSecret, ...cms] = await Promise.all([
+    api.getSecret(cp.namespace, cp.credentialsSecret),
+    ...cp.configMaps.map((n) => api.getConfigMap(cp.namespace, n)),
+  ]);
+  const configMaps: Plan['configMaps'] = [];
+  cms.forEach((cm, i) => {
+    const name = cp.configMaps[i]!;
+    if (!cm)
+      throw new CredsyncError(
+        'CONTROL_PLANE_INVALID',
+        `control plane: ConfigMap ${cp.namespace}/${name} does not exist (it comes with the flyte-core chart; check controlPlane.configMaps)`,
+      );
+    const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
+    const managedBefore = parseManaged(cm.annotations);
+    const oldText = cm.data[cp.configKey];
+    const merged = mergeClustersYaml(oldText, managedBefore, cfg, records, where);
+    const managedValue = [...merged.managed].sort().join(',');
+    const annotationsChanged = (cm.annotations[MANAGED_ANNOTATION] ?? '') !== managedValue;
+    const changed = merged.changed || annotationsChanged;
+    configMaps.push({
+      object: {
+        ...cm,
+        annotations: { ...cm.annotations, [MANAGED_ANNOTATION]: managedValue },
+        data: { ...cm.data, [cp.configKey]: merged.text },
+      },
+      change: {
+        name,
+        action: changed ? 'update' : 'none',
+        diff: merged.changed ? createTwoFilesPatch(`${name}/${cp.configKey}`, `${name}/${cp.configKey}`, oldText ?? '', merged.text, 'current', 'desired') : '',
+        disabledClusters: merged.disabled,
+      },
+    });
+  });
+  const secretData = renderSecretData(existingSecret?.data ?? {}, records);
+  const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length > 0;
+  const object: SecretObject = existingSecret
+    ? { ...existingSecret, data: secretData.data }
+    : {
+        name: cp.credentialsSecret,
+        namespace: cp.namespace,
+        type: 'Opaque',
+        labels: { 'app.kubernetes.io/managed-by': 'flyte-credsync' },
+        annotations: {},
+        data: secretData.data,
+      };
+  return {
+    secret: {
+      object,
+      change: {
+        name: cp.credentialsSecret,
+        action: !existingSecret ? 'create' : secretChanged ? 'update' : 'none',
+        added: secretData.added,
+        changed: secretData.changed,
+      },
+    },
+    configMaps,
+  };
+}
+
+/** Data keys only hold what Flyte mounts; a restart is needed when any mounted byte or clusters.yaml changed. */
+function needsRestart(p: Plan): boolean {
+  return p.secret.change.action !== 'none' || p.configMaps.some((c) => c.change.diff !== '');
+}
+
+export async function applyControlPlane(
+  api: ControlPlaneApi,
+  cfg: Config,
+  records: ReadonlyMap<string, CredentialRecord>,
+  opts: { dryRun: boolean; now: () => Date },
+): Promise<ControlPlaneReport> {
+  const cp = cfg.controlPlane;
+  let restart = false;
+  let last: Plan | undefined;
+  let wrote = false;
+  // What earlier attempts already wrote before a conflict, so the report shows it.
+  let writtenSecret: SecretChange | undefined;
+  const writtenMaps = new Map<string, ConfigMapChange>();
+  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+    const p = await plan(api, cfg, records);
+    last = p;
+    restart ||= needsRestart(p);
+    if (opts.dryRun) return report(p, restart ? cp.deployments : [], [], false, attempt);
+    try {
+      const s = p.secret;
+      if (s.change.action === 'create') await api.createSecret(s.object);
+      else if (s.change.action === 'update') await api.replaceSecret(s.object);
+      if (s.change.action !== 'none') {
+        wrote = true;
+        writtenSecret = s.change;
+      }
+      for (const c of p.configMaps) {
+        if (c.change.action === 'update') {
+          await api.replaceConfigMap(c.object);
+          wrote = true;
+          writtenMaps.set(c.change.name, c.change);
+        }
+      }
+    } catch (err) {
+      if (err instanceof ConflictError && attempt < MAX_ATTEMPTS) continue;
+      if (err instanceof ConflictError)
+        throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);
+      throw err;
+    }
+    const restarted: string[] = [];
+    const failures: Array<{ name: string; reason: string }> = [];
+    if (restart) {
+      const at = opts.now().toISOString();
+      for (const d of cp.deployments) {
+        try {
+          await api.restartDeployment(cp.namespace, d, at);
+          restarted.push(d);
+        } catch (err) {
+          failures.push({ name: d, reason: describeError(err) });
+        }
+      }
+    }
+    const merged: Plan = {
+      secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
+      configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
+    };
+    return report(merged, restarted, failures, wrote, attempt);
+  }
+  /* c8 ignore next */
+  return report(last!, [], [], false, MAX_ATTEMPTS);
+}
+
+function report(p: Plan, restarted: string[], failures: Array<{ name: string; reason: string }>, applied: boolean, attempts: number): ControlPlaneReport {
+  return {
+    secret: p.secret.change,
+    configMaps: p.configMaps.map((c) => c.change),
+    restarted,
+    restartFailures: failures,
+    applied,
+    attempts,
+  };
+}

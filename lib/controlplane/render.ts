@@ -1,0 +1,205 @@
+/**
+ * Renders what the control plane must hold, merged with what is there: the credentials
+ * Secret (`<id>_token`, `<id>_cacert`) and `clusters.yaml` (flyteadmin's
+ * clusters.labelClusterMap / clusterConfigs / defaultExecutionLabel). Pure functions: no I/O.
+ *
+ * Ownership: a clusterConfigs entry is ours when its cluster is configured, or when a previous
+ * run wrote it (listed in the ConfigMap's MANAGED_ANNOTATION). Everything else (other keys,
+ * other entries such as an inCluster one, other labels' members) is kept as it is.
+ * A data plane removed from the configuration stays, disabled, with its credentials: removing
+ * it would break aborts of executions still running there.
+ */
+import { isDeepStrictEqual } from 'node:util';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import type { Config, DataPlane, KubeClientConfig } from '../config/schema.ts';
+import { CredsyncError } from '../errors.ts';
+import type { CredentialRecord } from '../stores/types.ts';
+
+export const MANAGED_ANNOTATION = 'flyte-credsync.io/managed-clusters';
+
+export interface ClusterConfigEntry {
+  name: string;
+  endpoint?: string;
+  enabled?: boolean;
+  inCluster?: boolean;
+  auth?: { tokenPath?: string; certPath?: string; [k: string]: unknown };
+  kubeClientConfig?: KubeClientConfig;
+  [k: string]: unknown;
+}
+interface LabelEntry {
+  id: string;
+  weight?: number;
+  [k: string]: unknown;
+}
+
+export const tokenKey = (id: string) => `${id}_token`;
+export const caKey = (id: string) => `${id}_cacert`;
+
+export function parseManaged(annotations: Record<string, string>): Set<string> {
+  return new Set((annotations[MANAGED_ANNOTATION] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+}
+
+/** Desired Secret data: the existing data with every rendered cluster's token and CA (exact bytes). */
+export function renderSecretData(
+  existing: Record<string, Buffer>,
+  records: ReadonlyMap<string, CredentialRecord>,
+): { data: Record<string, Buffer>; added: string[]; changed: string[] } {
+  const data: Record<string, Buffer> = { ...existing };
+  const added: string[] = [];
+  const changed: string[] = [];
+  for (const [id, r] of [...records].sort(([a], [b]) => a.localeCompare(b))) {
+    for (const [key, value] of [
+      [tokenKey(id), Buffer.from(r.token, 'utf8')],
+      [caKey(id), Buffer.from(r.caCert, 'utf8')],
+    ] as const) {
+      const cur = existing[key];
+      if (!cur) added.push(key);
+      else if (!cur.equals(value)) changed.push(key);
+      data[key] = value;
+    }
+  }
+  return { data, added, changed };
+}
+
+function desiredEntry(dp: DataPlane, r: CredentialRecord, mountPath: string): ClusterConfigEntry {
+  const base = mountPath === '/' ? '' : mountPath;
+  const e: ClusterConfigEntry = {
+    name: dp.id,
+    endpoint: r.endpoint,
+    enabled: dp.enabled,
+    auth: { tokenPath: `${base}/${tokenKey(dp.id)}`, certPath: `${base}/${caKey(dp.id)}` },
+  };
+  if (dp.kubeClientConfig && Object.keys(dp.kubeClientConfig).length) e.kubeClientConfig = { ...dp.kubeClientConfig };
+  return e;
+}
+
+export interface ClustersYamlResult {
+  /** The text to write; equal to the input text when nothing changed semantically. */
+  text: string;
+  changed: boolean;
+  managed: Set<string>;
+  /** Clusters kept in clusterConfigs as disabled because they left the configuration. */
+  disabled: string[];
+}
+
+function asObject(v: unknown, what: string): Record<string, unknown> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v))
+    throw new CredsyncError('CONTROL_PLANE_INVALID', `${what} is not a mapping`);
+  return v as Record<string, unknown>;
+}
+
+/**
+ * Merges the desired clusters into an existing clusters.yaml.
+ * @param records the stored credential of every configured data plane that has one
+ */
+export function mergeClustersYaml(
+  existingText: string | undefined,
+  managedBefore: ReadonlySet<string>,
+  cfg: Config,
+  records: ReadonlyMap<string, CredentialRecord>,
+  where: string,
+): ClustersYamlResult {
+  let doc: Record<string, unknown>;
+  try {
+    doc = asObject(existingText ? parseYaml(existingText) : undefined, where);
+  } catch (err) {
+    if (err instanceof CredsyncError) throw err;
+    throw new CredsyncError('CONTROL_PLANE_INVALID', `${where} is not valid YAML: ${(err as Error).message}`);
+  }
+  // A second, untouched parse to compare against (no structuredClone: it changes prototypes across realms).
+  const before: unknown = (existingText ? parseYaml(existingText) : undefined) ?? {};
+  const clusters = asObject(doc['clusters'], `${where}: clusters`);
+  const configs = (clusters['clusterConfigs'] ?? []) as unknown;
+  if (!Array.isArray(configs)) throw new CredsyncError('CONTROL_PLANE_INVALID', `${where}: clusters.clusterConfigs is not a list`);
+  const labelMap = asObject(clusters['labelClusterMap'], `${where}: clusters.labelClusterMap`);
+
+  const configured = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
+  const desired = new Map<string, ClusterConfigEntry>();
+  for (const dp of cfg.dataPlanes) {
+    const r = records.get(dp.id);
+    if (r) desired.set(dp.id, desiredEntry(dp, r, cfg.controlPlane.mountPath));
+  }
+  const removed = new Set([...managedBefore].filter((id) => !configured.has(id)));
+
+  const out: ClusterConfigEntry[] = [];
+  const placed = new Set<string>();
+  const disabled: string[] = [];
+  for (const raw of configs as unknown[]) {
+    const entry = asObject(raw, `${where}: a clusterConfigs entry`) as ClusterConfigEntry;
+    const d = desired.get(entry.name);
+    if (d && !placed.has(entry.name)) {
+      out.push(d);
+      placed.add(entry.name);
+    } else if (removed.has(entry.name)) {
+      out.push({ ...entry, enabled: false });
+      if (entry.enabled !== false) disabled.push(entry.name);
+    } else out.push(entry); // not ours, or ours without a stored credential yet: keep as it is
+  }
+  for (const id of [...desired.keys()].sort()) if (!placed.has(id)) out.push(desired.get(id)!);
+
+  // Labels: members that are ours are re-rendered from the configuration; others are kept.
+  const ours = new Set([...desired.keys(), ...removed]);
+  const desiredLabels = new Map<string, LabelEntry[]>();
+  for (const id of [...desired.keys()].sort()) {
+    const dp = configured.get(id)!;
+    if (!dp.enabled) continue;
+    for (const [label, weight] of Object.entries(dp.labels)) {
+      const list = desiredLabels.get(label) ?? [];
+      list.push({ id, weight });
+      desiredLabels.set(label, list);
+    }
+  }
+  const newLabels: Record<string, LabelEntry[]> = {};
+  for (const [label, members] of Object.entries(labelMap)) {
+    if (!Array.isArray(members)) throw new CredsyncError('CONTROL_PLANE_INVALID', `${where}: labelClusterMap.${label} is not a list`);
+    const kept = (members as LabelEntry[]).filter((m) => !ours.has(m?.id));
+    const merged = [...kept, ...(desiredLabels.get(label) ?? [])];
+    desiredLabels.delete(label);
+    if (merged.length) newLabels[label] = merged;
+  }
+  for (const label of [...desiredLabels.keys()].sort()) newLabels[label] = desiredLabels.get(label)!;
+
+  const next: Record<string, unknown> = { ...clusters, labelClusterMap: newLabels, clusterConfigs: out };
+  if (cfg.controlPlane.defaultExecutionLabel !== undefined) next['defaultExecutionLabel'] = cfg.controlPlane.defaultExecutionLabel;
+  doc['clusters'] = next;
+
+  validateClusters(next, where);
+
+  const managed = new Set<string>();
+  for (const e of out) if (configured.has(e.name) || managedBefore.has(e.name)) managed.add(e.name);
+
+  const changed = !isDeepStrictEqual(before, doc);
+  const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
+  return { text, changed: changed || existingText === undefined, managed, disabled };
+}
+
+/** The checks flyteadmin makes at start-up (a failure there is a crash loop): made before any write. */
+export function validateClusters(clusters: Record<string, unknown>, where: string): void {
+  const problems: string[] = [];
+  const configs = clusters['clusterConfigs'] as ClusterConfigEntry[];
+  const names = new Set<string>();
+  for (const e of configs) {
+    if (typeof e.name !== 'string' || !e.name) problems.push('a clusterConfigs entry has no name');
+    else if (names.has(e.name)) problems.push(`duplicate cluster name "${e.name}" in clusterConfigs`);
+    names.add(e.name);
+    const k = e.kubeClientConfig;
+    if (k && (k.qps ?? 0) > 0 && (k.burst ?? 0) <= 0) problems.push(`cluster ${e.name}: kubeClientConfig.qps > 0 needs burst > 0`);
+  }
+  if (!configs.some((e) => e.enabled === true || e.inCluster === true)) problems.push('no enabled cluster');
+  const labels = clusters['labelClusterMap'] as Record<string, LabelEntry[]>;
+  for (const [label, members] of Object.entries(labels)) {
+    for (const m of members) {
+      if (!names.has(m.id)) problems.push(`label "${label}" names unknown cluster "${m.id}"`);
+      if (typeof m.weight === 'number' && (m.weight < 0 || m.weight > 1))
+        problems.push(`label "${label}": weight of "${m.id}" is outside [0, 1]`);
+    }
+  }
+  const def = clusters['defaultExecutionLabel'];
+  if (typeof def === 'string' && def && !(def in labels)) problems.push(`defaultExecutionLabel "${def}" is not in labelClusterMap`);
+  if (problems.length)
+    throw new CredsyncError(
+      'CONTROL_PLANE_INVALID',
+      `${where}: the merged clusters.yaml would stop flyteadmin: ${problems.join('; ')}`,
+    );
+}

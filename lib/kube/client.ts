@@ -1,0 +1,259 @@
+/**
+ * @kubernetes/client-node adapters of the ports in ./ports.ts. Each call names the cluster and
+ * the operation in its errors (see kubeCall) and never echoes request or response secrets.
+ */
+import {
+  AppsV1Api,
+  AuthenticationV1Api,
+  AuthorizationV1Api,
+  CoreV1Api,
+  PatchStrategy,
+  setHeaderOptions,
+  type KubeConfig,
+  type V1ConfigMap,
+  type V1Secret,
+} from '@kubernetes/client-node';
+import { CredentialRejectedError } from '../errors.ts';
+import { tokenKubeConfig, type ClusterConnection } from '../clusters/access.ts';
+import { kubeCall, statusOf } from './errors.ts';
+import type {
+  ConfigMapObject,
+  ControlPlaneApi,
+  CredentialVerifier,
+  DataPlaneApi,
+  SecretObject,
+} from './ports.ts';
+
+export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
+export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+const FIELD_MANAGER = 'flyte-credsync';
+
+function fromV1Secret(s: V1Secret): SecretObject {
+  const data: Record<string, Buffer> = {};
+  for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
+  return {
+    name: s.metadata?.name ?? '',
+    namespace: s.metadata?.namespace ?? '',
+    type: s.type,
+    uid: s.metadata?.uid,
+    resourceVersion: s.metadata?.resourceVersion,
+    labels: { ...(s.metadata?.labels ?? {}) },
+    annotations: { ...(s.metadata?.annotations ?? {}) },
+    data,
+  };
+}
+
+function toV1Secret(s: SecretObject): V1Secret {
+  const data: Record<string, string> = {};
+  for (const [k, v] of Object.entries(s.data)) data[k] = v.toString('base64');
+  return {
+    apiVersion: 'v1',
+    kind: 'Secret',
+    metadata: {
+      name: s.name,
+      namespace: s.namespace,
+      resourceVersion: s.resourceVersion,
+      labels: s.labels,
+      annotations: s.annotations,
+    },
+    type: s.type ?? 'Opaque',
+    data,
+  };
+}
+
+function fromV1ConfigMap(c: V1ConfigMap): ConfigMapObject {
+  return {
+    name: c.metadata?.name ?? '',
+    namespace: c.metadata?.namespace ?? '',
+    resourceVersion: c.metadata?.resourceVersion,
+    labels: { ...(c.metadata?.labels ?? {}) },
+    annotations: { ...(c.metadata?.annotations ?? {}) },
+    data: { ...(c.data ?? {}) },
+  };
+}
+
+async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
+  try {
+    return await p;
+  } catch (err) {
+    if (statusOf(err) === 404) return undefined;
+    throw err;
+  }
+}
+
+export class KubeDataPlane implements DataPlaneApi {
+  readonly server: string;
+  private readonly cluster: string;
+  private readonly core: CoreV1Api;
+
+  constructor(cluster: string, conn: ClusterConnection) {
+    this.cluster = cluster;
+    this.server = conn.server;
+    this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
+  }
+
+  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    const s = await orUndefined(
+      kubeCall(this.cluster, this.server, `get Secret ${namespace}/${name}`, () =>
+        this.core.readNamespacedSecret({ name, namespace }),
+      ),
+    );
+    return s && fromV1Secret(s);
+  }
+
+  async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
+    try {
+      await kubeCall(this.cluster, this.server, `create Secret ${namespace}/${name}`, () =>
+        this.core.createNamespacedSecret({
+          namespace,
+          fieldManager: FIELD_MANAGER,
+          body: {
+            apiVersion: 'v1',
+            kind: 'Secret',
+            metadata: {
+              name,
+              namespace,
+              annotations: { [SA_NAME_ANNOTATION]: serviceAccount },
+              labels: { 'app.kubernetes.io/managed-by': 'flyte-credsync' },
+            },
+            type: TOKEN_SECRET_TYPE,
+          },
+        }),
+      );
+      return 'created';
+    } catch (err) {
+      if (statusOf(err) === 409) return 'exists';
+      throw err;
+    }
+  }
+
+  async serviceAccountExists(namespace: string, name: string): Promise<boolean> {
+    const sa = await orUndefined(
+      kubeCall(this.cluster, this.server, `get ServiceAccount ${namespace}/${name}`, () =>
+        this.core.readNamespacedServiceAccount({ name, namespace }),
+      ),
+    );
+    return sa !== undefined;
+  }
+}
+
+export class KubeControlPlane implements ControlPlaneApi {
+  readonly server: string;
+  private readonly core: CoreV1Api;
+  private readonly apps: AppsV1Api;
+  private readonly cluster = 'control-plane';
+
+  constructor(conn: ClusterConnection) {
+    this.server = conn.server;
+    this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
+    this.apps = conn.kubeConfig.makeApiClient(AppsV1Api);
+  }
+
+  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
+    const s = await orUndefined(
+      kubeCall(this.cluster, this.server, `get Secret ${namespace}/${name}`, () =>
+        this.core.readNamespacedSecret({ name, namespace }),
+      ),
+    );
+    return s && fromV1Secret(s);
+  }
+
+  async createSecret(secret: SecretObject): Promise<void> {
+    await kubeCall(this.cluster, this.server, `create Secret ${secret.namespace}/${secret.name}`, () =>
+      this.core.createNamespacedSecret({ namespace: secret.namespace, fieldManager: FIELD_MANAGER, body: toV1Secret(secret) }),
+    );
+  }
+
+  async replaceSecret(secret: SecretObject): Promise<void> {
+    await kubeCall(this.cluster, this.server, `update Secret ${secret.namespace}/${secret.name}`, () =>
+      this.core.replaceNamespacedSecret({
+        name: secret.name,
+        namespace: secret.namespace,
+        fieldManager: FIELD_MANAGER,
+        body: toV1Secret(secret),
+      }),
+    );
+  }
+
+  async getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
+    const c = await orUndefined(
+      kubeCall(this.cluster, this.server, `get ConfigMap ${namespace}/${name}`, () =>
+        this.core.readNamespacedConfigMap({ name, namespace }),
+      ),
+    );
+    return c && fromV1ConfigMap(c);
+  }
+
+  async replaceConfigMap(cm: ConfigMapObject): Promise<void> {
+    await kubeCall(this.cluster, this.server, `update ConfigMap ${cm.namespace}/${cm.name}`, () =>
+      this.core.replaceNamespacedConfigMap({
+        name: cm.name,
+        namespace: cm.namespace,
+        fieldManager: FIELD_MANAGER,
+        body: {
+          apiVersion: 'v1',
+          kind: 'ConfigMap',
+          metadata: {
+            name: cm.name,
+            namespace: cm.namespace,
+            resourceVersion: cm.resourceVersion,
+            labels: cm.labels,
+            annotations: cm.annotations,
+          },
+          data: cm.data,
+        },
+      }),
+    );
+  }
+
+  async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
+    await kubeCall(this.cluster, this.server, `restart Deployment ${namespace}/${name}`, () =>
+      this.apps.patchNamespacedDeployment(
+        {
+          name,
+          namespace,
+          fieldManager: FIELD_MANAGER,
+          body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
+        },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      ),
+    );
+  }
+}
+
+/**
+ * Verifies a data-plane credential with the credential itself: SelfSubjectReview (does it
+ * authenticate, and as whom?) then one SelfSubjectAccessReview per permission flyteadmin needs.
+ */
+export const verifyWithApiServer: CredentialVerifier = async (req) => {
+  const kc: KubeConfig = tokenKubeConfig(req.server, req.caPem, req.token);
+  const authn = kc.makeApiClient(AuthenticationV1Api);
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  let username: string;
+  try {
+    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
+      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+    );
+    username = review.status?.userInfo?.username ?? '';
+  } catch (err) {
+    if (statusOf(err) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
+    throw err;
+  }
+  if (username !== req.expectedUser)
+    throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
+  const denied: string[] = [];
+  for (const c of req.checks) {
+    const r = await kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
+      authz.createSelfSubjectAccessReview({
+        body: {
+          apiVersion: 'authorization.k8s.io/v1',
+          kind: 'SelfSubjectAccessReview',
+          spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
+        },
+      }),
+    );
+    if (!r.status?.allowed) denied.push(`${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
+  }
+  if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
+  return { username };
+};

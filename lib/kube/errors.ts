@@ -1,0 +1,80 @@
+import { ApiException } from '@kubernetes/client-node';
+import {
+  ClusterUnreachableError,
+  CredsyncError,
+  KubernetesApiError,
+  type ErrorCode,
+} from '../errors.ts';
+
+/** A 409 from an optimistic-concurrency write: re-read, re-merge and retry. */
+export class ConflictError extends KubernetesApiError {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super('CONTROL_PLANE_CONFLICT', 409, message, options);
+    this.name = 'ConflictError';
+  }
+}
+
+export function statusOf(err: unknown): number | undefined {
+  return err instanceof ApiException ? err.code : err instanceof KubernetesApiError ? err.status : undefined;
+}
+
+/** The server's own message from a Status body, without headers or request ids. */
+function apiMessage(err: ApiException<unknown>): string {
+  let body: unknown = err.body;
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      /* not JSON */
+    }
+  }
+  if (body && typeof body === 'object' && 'message' in body && typeof body.message === 'string') return body.message;
+  return `HTTP ${err.code}`;
+}
+
+function networkDetail(err: unknown): string {
+  const parts: string[] = [];
+  let e: unknown = err;
+  for (let depth = 0; e && depth < 4; depth++) {
+    if (e instanceof Error) {
+      const code = (e as { code?: unknown }).code;
+      parts.push(typeof code === 'string' ? `${code} ${e.message}` : e.message);
+      e = (e as { cause?: unknown }).cause;
+    } else break;
+  }
+  return [...new Set(parts)].join(': ') || 'unknown network error';
+}
+
+/**
+ * Runs one Kubernetes API call and maps its failure to a typed error that names the cluster
+ * and operation: HTTP statuses become {@link KubernetesApiError} (409 a {@link ConflictError}),
+ * anything without a status an {@link ClusterUnreachableError}. Own errors pass unchanged.
+ */
+export async function kubeCall<T>(
+  cluster: string,
+  server: string,
+  op: string,
+  fn: () => Promise<T>,
+  timeoutMs = 20_000,
+): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([
+      fn(),
+      new Promise<never>((_, reject) => {
+        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      }),
+    ]);
+  } catch (err) {
+    if (err instanceof CredsyncError) throw err;
+    if (err instanceof ApiException) {
+      const msg = `cluster ${cluster}: ${op}: ${apiMessage(err)} (HTTP ${err.code})`;
+      if (err.code === 409) throw new ConflictError(msg, { cause: err });
+      const code: ErrorCode = err.code === 401 || err.code === 403 ? 'CLUSTER_ACCESS_DENIED' : 'KUBERNETES_API';
+      throw new KubernetesApiError(code, err.code, msg, { cause: err });
+    }
+    throw new ClusterUnreachableError(cluster, server, `${op}: ${networkDetail(err)}`, { cause: err });
+  } finally {
+    clearTimeout(timer);
+  }
+}

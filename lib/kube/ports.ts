@@ -1,0 +1,70 @@
+/**
+ * The narrow Kubernetes operations the sync really makes, as ports. The adapters in
+ * ./client.ts implement them with @kubernetes/client-node; unit tests use in-memory fakes.
+ */
+
+export interface SecretObject {
+  name: string;
+  namespace: string;
+  type?: string;
+  uid?: string;
+  resourceVersion?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  /** Decoded data: exact bytes. */
+  data: Record<string, Buffer>;
+}
+
+export interface ConfigMapObject {
+  name: string;
+  namespace: string;
+  resourceVersion?: string;
+  labels: Record<string, string>;
+  annotations: Record<string, string>;
+  data: Record<string, string>;
+}
+
+/** What the sync does on a data plane, as its own (restricted) identity. */
+export interface DataPlaneApi {
+  /** The API server URL the sync talks to. */
+  readonly server: string;
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  /** Creates a kubernetes.io/service-account-token Secret; `exists` when someone else created it first. */
+  createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'>;
+  serviceAccountExists(namespace: string, name: string): Promise<boolean>;
+}
+
+/** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
+export interface AccessCheck {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+}
+
+export interface VerifyRequest {
+  cluster: string;
+  server: string;
+  caPem: string;
+  token: string;
+  /** The identity the token must authenticate as, e.g. system:serviceaccount:flyte:flyteadmin. */
+  expectedUser: string;
+  checks: AccessCheck[];
+}
+
+/** Verifies a credential against its cluster; throws CredentialRejectedError when it must not be published. */
+export type CredentialVerifier = (req: VerifyRequest) => Promise<{ username: string }>;
+
+/** What the sync does on the control plane. */
+export interface ControlPlaneApi {
+  readonly server: string;
+  getSecret(namespace: string, name: string): Promise<SecretObject | undefined>;
+  createSecret(secret: SecretObject): Promise<void>;
+  /** Replaces with optimistic concurrency (secret.resourceVersion); throws ConflictError on 409. */
+  replaceSecret(secret: SecretObject): Promise<void>;
+  getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
+  /** Replaces with optimistic concurrency (cm.resourceVersion); throws ConflictError on 409. */
+  replaceConfigMap(cm: ConfigMapObject): Promise<void>;
+  /** Rolls a Deployment the way `kubectl rollout restart` does (pod-template restartedAt annotation). */
+  restartDeployment(namespace: string, name: string, at: string): Promise<void>;
+}

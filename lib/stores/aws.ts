@@ -1,0 +1,147 @@
+/**
+ * AWS Secrets Manager adapter of the SecretStore port. One secret per cluster named
+ * `<prefix><clusterId>`, tagged `managed-by=flyte-credsync`; a secret of that name without
+ * the tag is refused. Same value: nothing written. New value: PutSecretValue adds a version,
+ * Secrets Manager moves AWSCURRENT to it and AWSPREVIOUS to the one before.
+ */
+import {
+  CreateSecretCommand,
+  DescribeSecretCommand,
+  GetSecretValueCommand,
+  PutSecretValueCommand,
+  ResourceExistsException,
+  ResourceNotFoundException,
+  type DescribeSecretCommandOutput,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
+import {
+  CLUSTER_KEY,
+  MANAGED_BY_KEY,
+  MANAGED_BY_VALUE,
+  parseRecord,
+  serializeRecord,
+  type CredentialRecord,
+  type PutResult,
+  type SecretStore,
+  type StoredCredential,
+} from './types.ts';
+
+export interface AwsStoreOptions {
+  /** Prepended to the cluster id to name each secret. @default "flyte-credsync/" */
+  prefix: string;
+  kmsKeyId?: string;
+  /** Extra tags on every secret the store creates. */
+  tags?: Record<string, string>;
+}
+
+/** AWS secret names: 1-512 of A-Z a-z 0-9 / _ + = . @ - */
+const AWS_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
+
+export class AwsSecretsManagerStore implements SecretStore {
+  readonly kind = 'aws-secrets-manager';
+  private readonly client: SecretsManagerClient;
+  private readonly opts: AwsStoreOptions;
+
+  constructor(client: SecretsManagerClient, opts: AwsStoreOptions) {
+    this.client = client;
+    this.opts = opts;
+  }
+
+  entryName(clusterId: string): string {
+    const name = this.opts.prefix + clusterId;
+    if (!AWS_NAME.test(name)) throw new StoreError(this.kind, `"${name}" is not a valid secret name`);
+    return name;
+  }
+
+  private async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof CredsyncError || err instanceof ResourceNotFoundException || err instanceof ResourceExistsException)
+        throw err;
+      const e = err as Error;
+      throw new StoreError(this.kind, `${op} ${name}: ${e.name}: ${e.message}`, { cause: err });
+    }
+  }
+
+  /** The secret's metadata if it exists; refuses secrets we do not own or that are pending deletion. */
+  private async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
+    let d: DescribeSecretCommandOutput;
+    try {
+      d = await this.call('DescribeSecret', name, () => this.client.send(new DescribeSecretCommand({ SecretId: name })));
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    }
+    const owned = (d.Tags ?? []).some((t) => t.Key === MANAGED_BY_KEY && t.Value === MANAGED_BY_VALUE);
+    if (!owned) throw new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
+    if (d.DeletedDate)
+      throw new StoreError(this.kind, `secret ${name} is scheduled for deletion; restore it (RestoreSecret) or delete it for good first`);
+    return d;
+  }
+
+  private async current(name: string): Promise<{ value: string; versionId: string } | undefined> {
+    try {
+      const v = await this.call('GetSecretValue', name, () =>
+        this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })),
+      );
+      if (v.SecretString === undefined || !v.VersionId) return undefined;
+      return { value: v.SecretString, versionId: v.VersionId };
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    }
+  }
+
+  async get(clusterId: string): Promise<StoredCredential | undefined> {
+    const name = this.entryName(clusterId);
+    if (!(await this.describeOwned(name))) return undefined;
+    const cur = await this.current(name);
+    if (!cur) return undefined;
+    const record = parseRecord(this.kind, name, cur.value);
+    registerSecret(record.token);
+    registerSecret(record.caCert);
+    return { record, versionId: cur.versionId };
+  }
+
+  async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {
+    return this.putOnce(record, opts, true);
+  }
+
+  private async putOnce(record: CredentialRecord, opts: { dryRun?: boolean }, retry: boolean): Promise<PutResult> {
+    const name = this.entryName(record.clusterId);
+    const value = serializeRecord(record);
+    const existing = await this.describeOwned(name);
+    if (existing) {
+      const cur = await this.current(name);
+      if (cur && cur.value === value) return { outcome: 'unchanged', versionId: cur.versionId };
+      if (opts.dryRun) return { outcome: 'updated' };
+      const out = await this.call('PutSecretValue', name, () =>
+        this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value })),
+      );
+      return { outcome: 'updated', versionId: out.VersionId };
+    }
+    if (opts.dryRun) return { outcome: 'created' };
+    const tags = { ...this.opts.tags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
+    try {
+      const out = await this.call('CreateSecret', name, () =>
+        this.client.send(
+          new CreateSecretCommand({
+            Name: name,
+            Description: `Flyte data-plane credential of cluster ${record.clusterId}, managed by flyte-credsync`,
+            SecretString: value,
+            KmsKeyId: this.opts.kmsKeyId,
+            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
+          }),
+        ),
+      );
+      return { outcome: 'created', versionId: out.VersionId };
+    } catch (err) {
+      // Created by a concurrent run between our Describe and Create: take the update path once.
+      if (err instanceof ResourceExistsException && retry) return this.putOnce(record, opts, false);
+      throw err;
+    }
+  }
+}

@@ -1,0 +1,121 @@
+/**
+ * The SecretStore port: where verified credentials are kept, Confidant-style (one entry per
+ * cluster, versioned, owned, never overwritten blindly). Every adapter shares these rules:
+ * - an entry without our ownership marker is refused ({@link StoreOwnershipError});
+ * - the same value writes nothing; a new value adds a version and keeps the previous one;
+ * - "not found" is `undefined`, whatever the backend calls it.
+ */
+import { createHash } from 'node:crypto';
+import { StoreError } from '../errors.ts';
+
+export const MANAGED_BY_KEY = 'managed-by';
+export const MANAGED_BY_VALUE = 'flyte-credsync';
+export const CLUSTER_KEY = 'flyte-credsync-cluster';
+export const RECORD_SCHEMA = 'flyte-credsync/credential/v1';
+
+/** Where a credential was read from (no secret in here). */
+export interface CredentialSource {
+  /** API server URL the sync read it from. */
+  server: string;
+  namespace: string;
+  serviceAccount: string;
+  secret: string;
+  secretUid?: string;
+}
+
+export interface CredentialRecord {
+  clusterId: string;
+  /** The API server URL flyteadmin uses. */
+  endpoint: string;
+  token: string;
+  caCert: string;
+  /** sha256 over token and CA; safe to show, changes whenever either does. */
+  fingerprint: string;
+  source: CredentialSource;
+}
+
+export interface StoredCredential {
+  record: CredentialRecord;
+  versionId: string;
+}
+
+export type PutOutcome = 'created' | 'updated' | 'unchanged';
+
+export interface PutResult {
+  outcome: PutOutcome;
+  /** The version now current; absent in a dry run that would write. */
+  versionId?: string;
+}
+
+export interface SecretStore {
+  /** Short backend name for reports, e.g. "aws-secrets-manager". */
+  readonly kind: string;
+  /** The backend's name for a cluster's entry. */
+  entryName(clusterId: string): string;
+  /** The current version, or undefined when there is none. Refuses entries it does not own. */
+  get(clusterId: string): Promise<StoredCredential | undefined>;
+  /** Stores a record; with dryRun, reports what it would do and writes nothing. */
+  put(record: CredentialRecord, opts?: { dryRun?: boolean }): Promise<PutResult>;
+}
+
+export function fingerprint(token: string, caCert: string): string {
+  return 'sha256:' + createHash('sha256').update(token).update('\0').update(caCert).digest('hex');
+}
+
+/** Short form for reports and logs. */
+export function shortFingerprint(fp: string): string {
+  return fp.replace(/^sha256:/, '').slice(0, 12);
+}
+
+export function makeRecord(r: Omit<CredentialRecord, 'fingerprint'>): CredentialRecord {
+  return { ...r, fingerprint: fingerprint(r.token, r.caCert) };
+}
+
+/** Canonical JSON of a record: fixed key order, so equal records serialize to equal bytes. */
+export function serializeRecord(r: CredentialRecord): string {
+  return JSON.stringify({
+    schema: RECORD_SCHEMA,
+    clusterId: r.clusterId,
+    endpoint: r.endpoint,
+    token: r.token,
+    caCert: r.caCert,
+    fingerprint: r.fingerprint,
+    source: {
+      server: r.source.server,
+      namespace: r.source.namespace,
+      serviceAccount: r.source.serviceAccount,
+      secret: r.source.secret,
+      ...(r.source.secretUid ? { secretUid: r.source.secretUid } : {}),
+    },
+  });
+}
+
+export function parseRecord(store: string, name: string, text: string): CredentialRecord {
+  let v: unknown;
+  try {
+    v = JSON.parse(text);
+  } catch {
+    throw new StoreError(store, `secret ${name} does not hold JSON`);
+  }
+  const o = v as Partial<CredentialRecord> & { schema?: string };
+  if (
+    o?.schema !== RECORD_SCHEMA ||
+    typeof o.clusterId !== 'string' ||
+    typeof o.endpoint !== 'string' ||
+    typeof o.token !== 'string' ||
+    typeof o.caCert !== 'string' ||
+    typeof o.fingerprint !== 'string' ||
+    typeof o.source !== 'object'
+  )
+    throw new StoreError(store, `secret ${name} does not hold a ${RECORD_SCHEMA} record`);
+  if (fingerprint(o.token, o.caCert) !== o.fingerprint)
+    throw new StoreError(store, `secret ${name}: fingerprint does not match its token and CA`);
+  return {
+    clusterId: o.clusterId,
+    endpoint: o.endpoint,
+    token: o.token,
+    caCert: o.caCert,
+    fingerprint: o.fingerprint,
+    source: o.source as CredentialSource,
+  };
+}

@@ -1,0 +1,44 @@
+/** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
+import type { SyncReport } from './sync.ts';
+
+export function formatReport(r: SyncReport): string {
+  const lines: string[] = [];
+  lines.push(`${r.dryRun ? 'DRY RUN — nothing written. ' : ''}sync ${r.ok ? 'succeeded' : 'FAILED'} in ${r.durationMs} ms`);
+  lines.push('');
+  lines.push('data planes:');
+  for (const c of r.clusters) {
+    if (c.status === 'failed') {
+      lines.push(`  ✗ ${c.id}: failed [${c.code}] ${c.reason}`);
+      lines.push(`      control plane ${c.lastGoodKept ? 'keeps its last good credential' : 'has no credential for it'}`);
+    } else {
+      const verb = r.dryRun ? { created: 'would create', updated: 'would add a version to', unchanged: 'unchanged in' } : { created: 'created', updated: 'new version in', unchanged: 'unchanged in' };
+      lines.push(
+        `  ${c.status === 'updated' ? '↻' : '✓'} ${c.id}: ${c.status} — ${verb[c.store!]} ${c.storeEntry}` +
+          ` (fingerprint ${c.fingerprint}, ${c.identity})${c.tokenSecretCreated ? ', token Secret created' : ''}`,
+      );
+    }
+  }
+  lines.push('');
+  if (r.controlPlaneError) lines.push(`control plane: NOT updated [${r.controlPlaneError.code}] ${r.controlPlaneError.reason}`);
+  const cp = r.controlPlane;
+  if (cp) {
+    const s = cp.secret;
+    lines.push(`control plane${r.dryRun ? ' (would change)' : ''}:`);
+    lines.push(
+      `  Secret ${s.name}: ${s.action}` +
+        (s.added.length ? `; added ${s.added.join(', ')}` : '') +
+        (s.changed.length ? `; changed ${s.changed.join(', ')}` : ''),
+    );
+    for (const c of cp.configMaps) {
+      lines.push(`  ConfigMap ${c.name}: ${c.action}${c.disabledClusters.length ? ` (kept disabled: ${c.disabledClusters.join(', ')})` : ''}`);
+      if (c.diff) lines.push(...c.diff.trimEnd().split('\n').map((l) => '    ' + l));
+    }
+    lines.push(
+      cp.restarted.length
+        ? `  ${r.dryRun ? 'would restart' : 'restarted'}: ${cp.restarted.join(', ')}`
+        : '  no restart (nothing changed)',
+    );
+    for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: ${f.reason}`);
+  }
+  return lines.join('\n');
+}

@@ -1,0 +1,201 @@
+/**
+ * The orchestrator: read and verify every data plane (bounded concurrency), store each verified
+ * credential, render the control plane from the store, apply what changed, report.
+ * A dry run does all reads and verification and reports the exact diff, writing nothing.
+ * It knows nothing of Lambda or the CLI: those are thin adapters around {@link runSync}.
+ */
+import type { Config, DataPlane } from '../config/schema.ts';
+import { applyControlPlane, type ControlPlaneReport } from '../controlplane/apply.ts';
+import { readCredential } from '../dataplane/credential.ts';
+import { CredsyncError, describeError, errorCode } from '../errors.ts';
+import type { ControlPlaneApi, CredentialVerifier, DataPlaneApi, AccessCheck } from '../kube/ports.ts';
+import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
+import { mapBounded, type Log } from '../util/log.ts';
+
+/** What flyteadmin needs on a data plane; a credential lacking any of it is never published. */
+export const FLYTEADMIN_CHECKS: AccessCheck[] = [
+  { verb: 'create', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
+  { verb: 'get', group: '', resource: 'namespaces' },
+];
+
+export interface SyncDeps {
+  config: Config;
+  /** Connects to a data plane as the sync's identity there. */
+  dataPlane(dp: DataPlane): Promise<DataPlaneApi>;
+  /** Connects to the control plane. */
+  controlPlane(): Promise<ControlPlaneApi>;
+  verify: CredentialVerifier;
+  store: SecretStore;
+  log: Log;
+  now?: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+export interface SyncOptions {
+  /** Only read, verify and store these data planes (the control plane is still rendered for all). */
+  clusters?: string[];
+  dryRun?: boolean;
+}
+
+export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
+
+export interface ClusterReport {
+  id: string;
+  status: ClusterStatus;
+  /** What happened in the store: created, updated (new version) or unchanged. */
+  store?: PutOutcome;
+  storeEntry?: string;
+  versionId?: string;
+  /** Short sha256 fingerprint of token+CA (safe to show). */
+  fingerprint?: string;
+  /** The identity the token authenticated as. */
+  identity?: string;
+  tokenSecretCreated?: boolean;
+  /** Failed: a stable code and a secret-free reason. */
+  code?: string;
+  reason?: string;
+  /** For a failed cluster: whether the control plane still carries its last good credential. */
+  lastGoodKept?: boolean;
+}
+
+export interface SyncReport {
+  ok: boolean;
+  dryRun: boolean;
+  startedAt: string;
+  durationMs: number;
+  clusters: ClusterReport[];
+  controlPlane?: ControlPlaneReport;
+  controlPlaneError?: { code: string; reason: string };
+}
+
+export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const { config: cfg, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const started = now();
+  const t0 = performance.now();
+  const dryRun = opts.dryRun ?? false;
+  const known = new Set(cfg.dataPlanes.map((d) => d.id));
+  const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
+  if (unknown.length)
+    throw new CredsyncError('CONFIG_INVALID', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
+  const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
+
+  log.info('sync started', { dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
+
+  // 1-3. Read, verify and store each selected data plane.
+  const reports = await mapBounded(selected, cfg.concurrency, (dp) => syncDataPlane(deps, dp, dryRun));
+  const pending = new Map<string, CredentialRecord>();
+  reports.forEach((r) => {
+    if (r.record) pending.set(r.report.id, r.record);
+  });
+
+  // 4. Render from the store: every configured data plane's current stored credential.
+  // In a dry run nothing was stored, so this run's verified credentials overlay the store.
+  const records = new Map<string, CredentialRecord>();
+  const byId = new Map(reports.map((r) => [r.report.id, r.report]));
+  await mapBounded(cfg.dataPlanes, cfg.concurrency, async (dp) => {
+    const overlay = dryRun ? pending.get(dp.id) : undefined;
+    if (overlay) return void records.set(dp.id, overlay);
+    try {
+      const stored = await deps.store.get(dp.id);
+      if (stored) records.set(dp.id, stored.record);
+    } catch (err) {
+      log.warn('cannot read stored credential', { cluster: dp.id, reason: describeError(err) });
+      const r = byId.get(dp.id);
+      if (r && r.status !== 'failed') Object.assign(r, { status: 'failed', code: errorCode(err), reason: describeError(err) });
+    }
+  });
+
+  // 5. Apply the control plane.
+  let controlPlane: ControlPlaneReport | undefined;
+  let controlPlaneError: SyncReport['controlPlaneError'];
+  try {
+    const api = await deps.controlPlane();
+    controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now });
+    for (const c of controlPlane.configMaps)
+      if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
+  } catch (err) {
+    controlPlaneError = { code: errorCode(err), reason: describeError(err) };
+    log.error('control plane not updated', controlPlaneError);
+  }
+
+  const clusters = reports.map((r) => r.report);
+  for (const c of clusters) if (c.status === 'failed') c.lastGoodKept = records.has(c.id);
+  const ok =
+    clusters.every((c) => c.status !== 'failed') &&
+    !controlPlaneError &&
+    (controlPlane?.restartFailures.length ?? 0) === 0;
+  const report: SyncReport = {
+    ok,
+    dryRun,
+    startedAt: started.toISOString(),
+    durationMs: Math.round(performance.now() - t0),
+    clusters,
+    ...(controlPlane ? { controlPlane } : {}),
+    ...(controlPlaneError ? { controlPlaneError } : {}),
+  };
+  log.info('sync finished', {
+    ok,
+    dryRun,
+    updated: clusters.filter((c) => c.status === 'updated').map((c) => c.id),
+    failed: clusters.filter((c) => c.status === 'failed').map((c) => c.id),
+    restarted: controlPlane?.restarted ?? [],
+    durationMs: report.durationMs,
+  });
+  return report;
+}
+
+async function syncDataPlane(
+  deps: SyncDeps,
+  dp: DataPlane,
+  dryRun: boolean,
+): Promise<{ report: ClusterReport; record?: CredentialRecord }> {
+  const { log, store, config: cfg } = deps;
+  try {
+    const api = await deps.dataPlane(dp);
+    const raw = await readCredential(dp, api, {
+      waitMs: cfg.tokenWaitSeconds * 1000,
+      dryRun,
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    if (raw.createdSecret) log.info('created token Secret', { cluster: dp.id, secret: `${dp.namespace}/${dp.tokenSecret}` });
+    const { username } = await deps.verify({
+      cluster: dp.id,
+      server: api.server,
+      caPem: raw.caCert,
+      token: raw.token,
+      expectedUser: `system:serviceaccount:${dp.namespace}:${dp.serviceAccount}`,
+      checks: FLYTEADMIN_CHECKS,
+    });
+    const record = makeRecord({
+      clusterId: dp.id,
+      endpoint: dp.flyteadminEndpoint ?? api.server,
+      token: raw.token,
+      caCert: raw.caCert,
+      source: {
+        server: api.server,
+        namespace: dp.namespace,
+        serviceAccount: dp.serviceAccount,
+        secret: dp.tokenSecret,
+        ...(raw.secretUid ? { secretUid: raw.secretUid } : {}),
+      },
+    });
+    const put = await store.put(record, { dryRun });
+    const report: ClusterReport = {
+      id: dp.id,
+      status: put.outcome === 'unchanged' ? 'unchanged' : 'updated',
+      store: put.outcome,
+      storeEntry: store.entryName(dp.id),
+      ...(put.versionId ? { versionId: put.versionId } : {}),
+      fingerprint: shortFingerprint(record.fingerprint),
+      identity: username,
+      tokenSecretCreated: raw.createdSecret,
+    };
+    log.info('data plane synced', { cluster: dp.id, store: put.outcome, fingerprint: report.fingerprint });
+    return { report, record };
+  } catch (err) {
+    const reason = describeError(err);
+    log.error('data plane failed', { cluster: dp.id, code: errorCode(err), reason });
+    return { report: { id: dp.id, status: 'failed', code: errorCode(err), reason } };
+  }
+}

@@ -1,0 +1,41 @@
+/**
+ * Builds the real adapters for a configuration: Kubernetes clients per cluster, the secret
+ * store. Handlers call it once per cold start; tests and the CLI may pass their own clients.
+ */
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { connect } from '../clusters/access.ts';
+import type { Config } from '../config/schema.ts';
+import { KubeControlPlane, KubeDataPlane, verifyWithApiServer } from '../kube/client.ts';
+import { AwsSecretsManagerStore } from '../stores/aws.ts';
+import type { SecretStore } from '../stores/types.ts';
+import type { Log } from '../util/log.ts';
+import type { SyncDeps } from './sync.ts';
+
+export interface WiringOverrides {
+  secretsManager?: SecretsManagerClient;
+  store?: SecretStore;
+}
+
+export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
+  if (o.store) return o.store;
+  const aws = cfg.store.aws!;
+  const client =
+    o.secretsManager ??
+    new SecretsManagerClient({ region: aws.region, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
+  return new AwsSecretsManagerStore(client, {
+    prefix: aws.prefix,
+    ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),
+    tags: aws.tags,
+  });
+}
+
+export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
+  return {
+    config: cfg,
+    log,
+    store: buildStore(cfg, o),
+    verify: verifyWithApiServer,
+    dataPlane: async (dp) => new KubeDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access)),
+    controlPlane: async () => new KubeControlPlane(await connect('control plane', cfg.controlPlane.access)),
+  };
+}

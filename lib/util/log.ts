@@ -1,0 +1,62 @@
+/**
+ * The logging port of the core: Powertools' Logger satisfies it on Lambda, a line logger
+ * on the CLI. {@link redactingLog} scrubs every message and field before it is written.
+ */
+import { redact } from './redact.ts';
+
+export type LogFields = Record<string, unknown>;
+
+export interface Log {
+  debug(message: string, fields?: LogFields): void;
+  info(message: string, fields?: LogFields): void;
+  warn(message: string, fields?: LogFields): void;
+  error(message: string, fields?: LogFields): void;
+}
+
+function scrubFields(fields: LogFields | undefined): LogFields | undefined {
+  if (!fields) return undefined;
+  return JSON.parse(redact(JSON.stringify(fields))) as LogFields;
+}
+
+/** Wraps any logger so nothing secret-shaped reaches it. */
+export function redactingLog(inner: Log): Log {
+  const wrap =
+    (level: keyof Log) =>
+    (message: string, fields?: LogFields): void => {
+      const f = scrubFields(fields);
+      if (f) inner[level](redact(message), f);
+      else inner[level](redact(message));
+    };
+  return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
+}
+
+/** A logger writing one line per event to a stream (stderr by default); debug only when verbose. */
+export function lineLog(opts: { verbose?: boolean; write?: (line: string) => void } = {}): Log {
+  const write = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
+  const line = (level: string) => (message: string, fields?: LogFields) => {
+    const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
+    write(`${level.padEnd(5)} ${message}${extra}`);
+  };
+  return redactingLog({
+    debug: opts.verbose ? line('debug') : () => {},
+    info: line('info'),
+    warn: line('warn'),
+    error: line('error'),
+  });
+}
+
+export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
+
+/** Runs `fn` over `items` with at most `limit` running at once; results keep input order. */
+export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length) {
+      const i = next++;
+      results[i] = await fn(items[i]!, i);
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  return results;
+}
