@@ -1,4 +1,3 @@
-#!/usr/bin/env node
 /**
  * credsync — the operator's command line for the same core the functions run.
  *

@@ -102,6 +102,8 @@ export const DataPlane = z.strictObject({
     .default({}),
   enabled: z.boolean().default(true),
   kubeClientConfig: KubeClientConfig.optional(),
+  /** The EKS cluster name, when it differs from `id`: matches cluster-created events to this data plane. */
+  eksClusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name').optional(),
 });
 export type DataPlane = z.infer<typeof DataPlane>;
 
