@@ -1,0 +1,96 @@
+/**
+ * One contract every SecretStore adapter must honour, run against each (the in-memory fake,
+ * moto's Secrets Manager, later GCP's emulator). Each harness says how to look behind the
+ * adapter (raw values, version counts) and how to plant an entry someone else owns.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { randomBytes } from 'node:crypto';
+import { StoreOwnershipError } from '../../lib/errors.ts';
+import { makeRecord, type CredentialRecord, type SecretStore } from '../../lib/stores/types.ts';
+
+export interface StoreHarness {
+  store: SecretStore;
+  /** Creates an entry for this cluster that flyte-credsync does not own. */
+  addForeign(clusterId: string, value: string): Promise<void>;
+  /** The raw current value, bypassing the adapter. */
+  currentRaw(clusterId: string): Promise<string | undefined>;
+  /** The raw previous value (AWSPREVIOUS, the version before the latest, ...). */
+  previousRaw(clusterId: string): Promise<string | undefined>;
+  versionCount(clusterId: string): Promise<number>;
+}
+
+const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
+
+function record(clusterId: string, token: string): CredentialRecord {
+  return makeRecord({
+    clusterId,
+    endpoint: `https://${clusterId}.example:6443`,
+    token,
+    caCert: CA,
+    source: { server: `https://${clusterId}.example:6443`, namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token', secretUid: 'u-1' },
+  });
+}
+
+export function secretStoreContract(name: string, harness: () => Promise<StoreHarness>): void {
+  describe(`SecretStore contract: ${name}`, () => {
+    const id = () => `c${randomBytes(4).toString('hex')}`;
+
+    it('get of an unknown cluster is undefined', async () => {
+      const h = await harness();
+      await expect(h.store.get(id())).resolves.toBeUndefined();
+    });
+
+    it('put creates, and get returns the same record', async () => {
+      const h = await harness();
+      const c = id();
+      const r = record(c, 'token-one-aaaaaaaa');
+      const put = await h.store.put(r);
+      expect(put.outcome).toBe('created');
+      expect(put.versionId).toBeTruthy();
+      const got = await h.store.get(c);
+      expect(got?.record).toEqual(r);
+      expect(got?.versionId).toBe(put.versionId);
+      expect(await h.versionCount(c)).toBe(1);
+    });
+
+    it('the same value writes no new version', async () => {
+      const h = await harness();
+      const c = id();
+      await h.store.put(record(c, 'token-one-aaaaaaaa'));
+      const again = await h.store.put(record(c, 'token-one-aaaaaaaa'));
+      expect(again.outcome).toBe('unchanged');
+      expect(await h.versionCount(c)).toBe(1);
+    });
+
+    it('a new value adds a version and keeps the previous one reachable', async () => {
+      const h = await harness();
+      const c = id();
+      await h.store.put(record(c, 'token-one-aaaaaaaa'));
+      const upd = await h.store.put(record(c, 'token-two-bbbbbbbb'));
+      expect(upd.outcome).toBe('updated');
+      expect(await h.versionCount(c)).toBe(2);
+      expect(JSON.parse((await h.previousRaw(c))!).token).toBe('token-one-aaaaaaaa');
+      expect((await h.store.get(c))?.record.token).toBe('token-two-bbbbbbbb');
+    });
+
+    it('a dry run reports what it would do and writes nothing', async () => {
+      const h = await harness();
+      const c = id();
+      expect((await h.store.put(record(c, 'token-one-aaaaaaaa'), { dryRun: true })).outcome).toBe('created');
+      expect(await h.currentRaw(c)).toBeUndefined();
+      await h.store.put(record(c, 'token-one-aaaaaaaa'));
+      expect((await h.store.put(record(c, 'token-two-bbbbbbbb'), { dryRun: true })).outcome).toBe('updated');
+      expect(await h.versionCount(c)).toBe(1);
+    });
+
+    it('refuses an entry it does not own, on read and write, and leaves it untouched', async () => {
+      const h = await harness();
+      const c = id();
+      await h.addForeign(c, 'someone else');
+      await expect(h.store.get(c)).rejects.toBeInstanceOf(StoreOwnershipError);
+      await expect(h.store.put(record(c, 'token-one-aaaaaaaa'))).rejects.toThrow(/not managed by flyte-credsync/);
+      expect(await h.currentRaw(c)).toBe('someone else');
+      expect(await h.versionCount(c)).toBe(1);
+    });
+  });
+}

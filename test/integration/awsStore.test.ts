@@ -1,0 +1,26 @@
+/** The SecretStore contract against moto's Secrets Manager, through the real AWS SDK v3 client. */
+import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import { secretStoreContract } from '../contract/secretStore.ts';
+import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
+import { awsClient, loadTestEnv, uniquePrefix } from './helpers.ts';
+
+secretStoreContract('AWS Secrets Manager (moto)', async () => {
+  const client = awsClient(loadTestEnv());
+  const prefix = uniquePrefix('contract');
+  const store = new AwsSecretsManagerStore(client, { prefix, tags: { team: 'platform' } });
+  const raw = async (c: string, stage: string) => {
+    try {
+      return (await client.send(new GetSecretValueCommand({ SecretId: prefix + c, VersionStage: stage }))).SecretString;
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    }
+  };
+  return {
+    store,
+    addForeign: async (c, v) => void (await client.send(new CreateSecretCommand({ Name: prefix + c, SecretString: v, Tags: [{ Key: 'owner', Value: 'other' }] }))),
+    currentRaw: (c) => raw(c, 'AWSCURRENT'),
+    previousRaw: (c) => raw(c, 'AWSPREVIOUS'),
+    versionCount: async (c) => (await client.send(new ListSecretVersionIdsCommand({ SecretId: prefix + c }))).Versions?.length ?? 0,
+  };
+});

@@ -1,0 +1,136 @@
+/** Shared set-up of the integration tests: the running local environment, reached through the real clients. */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
+import { parseConfig } from '../../lib/config/load.ts';
+import type { Config } from '../../lib/config/schema.ts';
+
+export { adminKubeConfig, loadTestEnv, type EnvInfo };
+
+export const INITIAL_CLUSTERS_YAML = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n';
+export const CONFIG_MAPS = ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'];
+
+export function awsClient(env: EnvInfo): SecretsManagerClient {
+  return new SecretsManagerClient({
+    region: env.aws.region,
+    endpoint: env.aws.endpoint,
+    credentials: { accessKeyId: env.aws.accessKeyId, secretAccessKey: env.aws.secretAccessKey },
+  });
+}
+
+/** Credentials for the SDK's default chain (used by the wiring the CLI and handlers use). */
+export function exportAwsEnv(env: EnvInfo): void {
+  process.env['AWS_ACCESS_KEY_ID'] = env.aws.accessKeyId;
+  process.env['AWS_SECRET_ACCESS_KEY'] = env.aws.secretAccessKey;
+  process.env['AWS_REGION'] = env.aws.region;
+}
+
+export const core = (env: EnvInfo, cluster: string) => adminKubeConfig(env, cluster).makeApiClient(CoreV1Api);
+export const apps = (env: EnvInfo, cluster: string) => adminKubeConfig(env, cluster).makeApiClient(AppsV1Api);
+
+export function uniquePrefix(tag: string): string {
+  return `it-${tag}-${randomBytes(4).toString('hex')}/`;
+}
+
+/** A configuration for the local environment: admin kubeconfig contexts, moto as the store. */
+export function envConfig(env: EnvInfo, prefix: string, over: Record<string, unknown> = {}, dataPlanes?: unknown[]): Config {
+  return parseConfig({
+    controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig }, defaultExecutionLabel: 'team1' },
+    store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+    dataPlanes:
+      dataPlanes ??
+      env.dataPlanes.map((id, i) => ({
+        id,
+        access: { type: 'kubeconfig', context: id, path: env.kubeconfig },
+        labels: i === 0 ? { team1: 1, gpu: 0.5 } : { team1: 0.5 },
+      })),
+    tokenWaitSeconds: 30,
+    ...over,
+  });
+}
+
+/** Puts the control plane back as the environment seeded it, and forgets a previous run's state. */
+export async function resetControlPlane(env: EnvInfo): Promise<void> {
+  const c = core(env, env.controlPlane);
+  for (const name of CONFIG_MAPS) {
+    const cm = await c.readNamespacedConfigMap({ name, namespace: 'flyte' });
+    const annotations = { ...(cm.metadata?.annotations ?? {}) };
+    delete annotations['flyte-credsync.io/managed-clusters'];
+    await c.replaceNamespacedConfigMap({
+      name,
+      namespace: 'flyte',
+      body: { ...cm, metadata: { ...cm.metadata, annotations }, data: { ...cm.data, 'clusters.yaml': INITIAL_CLUSTERS_YAML } },
+    });
+  }
+  await c.deleteNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+}
+
+/** Deletes a data plane's token Secret and waits until it is gone. */
+export async function deleteTokenSecret(env: EnvInfo, cluster: string, name = 'flyteadmin-token'): Promise<void> {
+  const c = core(env, cluster);
+  await c.deleteNamespacedSecret({ name, namespace: 'flyte' }).catch(() => undefined);
+  for (let i = 0; i < 100; i++) {
+    try {
+      await c.readNamespacedSecret({ name, namespace: 'flyte' });
+      await new Promise((r) => setTimeout(r, 100));
+    } catch {
+      return;
+    }
+  }
+  throw new Error(`Secret ${name} on ${cluster} was not deleted`);
+}
+
+/** Waits until the token controller filled a token Secret; returns token and CA. */
+export async function filledTokenSecret(env: EnvInfo, cluster: string, name = 'flyteadmin-token'): Promise<{ token: string; ca: string }> {
+  const c = core(env, cluster);
+  for (let i = 0; i < 150; i++) {
+    const s = await c.readNamespacedSecret({ name, namespace: 'flyte' }).catch(() => undefined);
+    if (s?.data?.['token'] && s.data['ca.crt'])
+      return { token: Buffer.from(s.data['token'], 'base64').toString(), ca: Buffer.from(s.data['ca.crt'], 'base64').toString() };
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`token Secret ${name} on ${cluster} was never filled`);
+}
+
+/** Applies a multi-document YAML manifest with the admin identity (create, or replace if present). */
+export async function applyManifest(env: EnvInfo, cluster: string, file: string): Promise<void> {
+  const client = KubernetesObjectApi.makeApiClient(adminKubeConfig(env, cluster));
+  for (const obj of loadAllYaml(readFileSync(file, 'utf8')) as KubernetesObject[]) {
+    try {
+      await client.create(obj);
+    } catch (err) {
+      if ((err as { code?: number }).code !== 409) throw err;
+      const cur = await client.read(obj as KubernetesObject & { metadata: { name: string } });
+      await client.replace({ ...obj, metadata: { ...obj.metadata, resourceVersion: cur.metadata?.resourceVersion } });
+    }
+  }
+}
+
+/**
+ * Writes a kubeconfig whose users are a restricted identity (client certificate CN=<user>,
+ * O=<group>, signed by each cluster's CA) instead of the admin.
+ */
+export function restrictedKubeconfig(env: EnvInfo, user: string, group: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'credsync-restricted-'));
+  const kc = new KubeConfig();
+  const clusters = [], users = [], contexts = [];
+  for (const [name, info] of Object.entries(env.clusters)) {
+    const caDir = dirname(info.caFile);
+    const key = join(dir, `${name}.key`), csr = join(dir, `${name}.csr`), crt = join(dir, `${name}.crt`), ext = join(dir, 'client.ext');
+    writeFileSync(ext, 'basicConstraints=CA:FALSE\nkeyUsage=critical,digitalSignature\nextendedKeyUsage=clientAuth\n');
+    execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', csr, '-subj', `/CN=${user}/O=${group}`], { stdio: 'ignore' });
+    execFileSync('openssl', ['x509', '-req', '-in', csr, '-CA', info.caFile, '-CAkey', join(caDir, 'ca.key'), '-CAcreateserial', '-CAserial', join(dir, 'serial'), '-days', '1', '-extfile', ext, '-out', crt], { stdio: 'ignore' });
+    clusters.push({ name, server: info.server, caFile: info.caFile, skipTLSVerify: false });
+    users.push({ name: `${user}@${name}`, certFile: crt, keyFile: key });
+    contexts.push({ name, cluster: name, user: `${user}@${name}` });
+  }
+  kc.loadFromOptions({ clusters, users, contexts, currentContext: env.controlPlane });
+  const file = join(dir, 'kubeconfig');
+  writeFileSync(file, kc.exportConfig());
+  return file;
+}

@@ -1,0 +1,310 @@
+/**
+ * The whole sync against the local environment's real kube-apiservers (token controller
+ * included) and moto, through the real client libraries.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse } from 'yaml';
+import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
+import { runSync } from '../../lib/sync/sync.ts';
+import { buildDeps } from '../../lib/sync/wiring.ts';
+import { tokenKubeConfig } from '../../lib/clusters/access.ts';
+import { lineLog } from '../../lib/util/log.ts';
+import type { Config } from '../../lib/config/schema.ts';
+import {
+  applyManifest,
+  apps,
+  awsClient,
+  core,
+  deleteTokenSecret,
+  envConfig,
+  exportAwsEnv,
+  filledTokenSecret,
+  loadTestEnv,
+  resetControlPlane,
+  restrictedKubeconfig,
+  uniquePrefix,
+  type EnvInfo,
+} from './helpers.ts';
+
+let env: EnvInfo;
+const logs: string[] = [];
+const log = lineLog({ verbose: true, write: (l) => logs.push(l) });
+const sm = () => awsClient(env);
+
+async function sync(cfg: Config, opts: { dryRun?: boolean; clusters?: string[] } = {}) {
+  return runSync(buildDeps(cfg, log, { secretsManager: sm() }), opts);
+}
+
+async function controlState() {
+  const c = core(env, env.controlPlane);
+  const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+  const cms = await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' })));
+  const deps = await Promise.all(['flyteadmin', 'syncresources'].map((name) => apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })));
+  return {
+    secret,
+    secretRv: secret?.metadata?.resourceVersion,
+    cmRvs: cms.map((c) => c.metadata?.resourceVersion),
+    cms,
+    restartedAt: deps.map((d) => d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt']),
+    depRvs: deps.map((d) => d.metadata?.resourceVersion),
+  };
+}
+
+async function versionCount(name: string): Promise<number> {
+  const v = await sm().send(new ListSecretVersionIdsCommand({ SecretId: name }));
+  return v.Versions?.length ?? 0;
+}
+
+beforeAll(() => {
+  env = loadTestEnv();
+  exportAwsEnv(env);
+});
+
+beforeEach(async () => {
+  await resetControlPlane(env);
+});
+
+afterAll(() => {
+  // Secrets stay secret: nothing any test logged holds a token or CA of the environment.
+  const text = logs.join('\n');
+  expect(text).not.toMatch(/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/);
+  expect(text).not.toContain('BEGIN CERTIFICATE');
+});
+
+describe('sync against the local environment', () => {
+  it('first sync: creates the missing token Secret, verifies, stores, writes the control plane and restarts; a re-sync is a no-op', async () => {
+    // Prepare: the last data plane has no token Secret yet.
+    const last = env.dataPlanes.at(-1)!;
+    await deleteTokenSecret(env, last);
+    const prefix = uniquePrefix('first');
+    const cfg = envConfig(env, prefix);
+    // Act
+    const r = await sync(cfg);
+    // Assess: every data plane synced
+    expect(r.clusters.map((c) => [c.id, c.status, c.store])).toEqual(env.dataPlanes.map((id) => [id, 'updated', 'created']));
+    expect(r.ok).toBe(true);
+    expect(r.clusters.find((c) => c.id === last)!.tokenSecretCreated).toBe(true);
+    expect(r.clusters[0]!.identity).toBe('system:serviceaccount:flyte:flyteadmin');
+
+    const st = await controlState();
+    for (const id of env.dataPlanes) {
+      const { token, ca } = await filledTokenSecret(env, id);
+      const stored = Buffer.from(st.secret!.data![`${id}_token`]!, 'base64').toString();
+      const storedCa = Buffer.from(st.secret!.data![`${id}_cacert`]!, 'base64').toString();
+      expect(stored).toBe(token); // exact bytes
+      expect(stored.endsWith('\n')).toBe(false);
+      expect(storedCa).toBe(ca);
+      // What flyteadmin will mount really authenticates to that data plane.
+      const review = await tokenKubeConfig(env.clusters[id]!.server, storedCa, stored)
+        .makeApiClient(AuthenticationV1Api)
+        .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+      expect(review.status?.userInfo?.username).toBe('system:serviceaccount:flyte:flyteadmin');
+      // The store holds it, tagged as ours.
+      const d = await sm().send(new DescribeSecretCommand({ SecretId: `${prefix}${id}` }));
+      expect(d.Tags).toEqual(expect.arrayContaining([{ Key: 'managed-by', Value: 'flyte-credsync' }]));
+      const v = JSON.parse((await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${id}` }))).SecretString!);
+      expect(v).toMatchObject({ clusterId: id, token, caCert: ca, endpoint: env.clusters[id]!.server, source: { namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token' } });
+    }
+    for (const cm of st.cms) {
+      const doc = parse(cm.data!['clusters.yaml']!);
+      expect(doc.clusters.defaultExecutionLabel).toBe('team1');
+      expect(doc.clusters.clusterConfigs).toEqual(
+        env.dataPlanes.map((id) => ({
+          name: id,
+          endpoint: env.clusters[id]!.server,
+          enabled: true,
+          auth: { tokenPath: `/var/run/credentials/${id}_token`, certPath: `/var/run/credentials/${id}_cacert` },
+        })),
+      );
+      expect(doc.clusters.labelClusterMap.team1).toEqual(env.dataPlanes.map((id, i) => ({ id, weight: i === 0 ? 1 : 0.5 })));
+      expect(doc.clusters.labelClusterMap.gpu).toEqual([{ id: env.dataPlanes[0], weight: 0.5 }]);
+    }
+    // The other keys of the clusterresourcesync ConfigMap are kept.
+    expect(Object.keys(st.cms[1]!.data!).sort()).toEqual(expect.arrayContaining(['cluster_resources.yaml', 'clusters.yaml']));
+    expect(Object.keys(st.cms[1]!.data!).length).toBeGreaterThan(2);
+    expect(st.restartedAt.every((a) => typeof a === 'string')).toBe(true);
+
+    // Act again: nothing changed.
+    const versions = await versionCount(`${prefix}${env.dataPlanes[0]}`);
+    const again = await sync(cfg);
+    const st2 = await controlState();
+    // Assess: no write anywhere, no restart.
+    expect(again.ok).toBe(true);
+    expect(again.clusters.every((c) => c.status === 'unchanged' && c.store === 'unchanged')).toBe(true);
+    expect(st2.secretRv).toBe(st.secretRv);
+    expect(st2.cmRvs).toEqual(st.cmRvs);
+    expect(st2.depRvs).toEqual(st.depRvs);
+    expect(again.controlPlane!.restarted).toEqual([]);
+    expect(await versionCount(`${prefix}${env.dataPlanes[0]}`)).toBe(versions);
+  });
+
+  it('rotation: a new token makes a new store version (AWSPREVIOUS kept), updates the Secret and restarts', async () => {
+    const prefix = uniquePrefix('rotate');
+    const cfg = envConfig(env, prefix);
+    expect((await sync(cfg)).ok).toBe(true);
+    const dp = env.dataPlanes[1]!;
+    const old = await filledTokenSecret(env, dp);
+    const before = await controlState();
+    // Rotate: a new token Secret means a new token.
+    await deleteTokenSecret(env, dp);
+    const r = await sync(cfg);
+    expect(r.ok).toBe(true);
+    expect(r.clusters.find((c) => c.id === dp)).toMatchObject({ status: 'updated', store: 'updated', tokenSecretCreated: true });
+    const fresh = await filledTokenSecret(env, dp);
+    expect(fresh.token).not.toBe(old.token);
+    const prev = await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${dp}`, VersionStage: 'AWSPREVIOUS' }));
+    expect(JSON.parse(prev.SecretString!).token).toBe(old.token);
+    const cur = await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${dp}` }));
+    expect(JSON.parse(cur.SecretString!).token).toBe(fresh.token);
+    const after = await controlState();
+    expect(Buffer.from(after.secret!.data![`${dp}_token`]!, 'base64').toString()).toBe(fresh.token);
+    expect(r.controlPlane!.secret.changed).toEqual([`${dp}_token`]);
+    expect(after.cmRvs).toEqual(before.cmRvs); // clusters.yaml did not change
+    expect(after.restartedAt).not.toEqual(before.restartedAt);
+  });
+
+  it('dry run: reads and verifies, reports the exact diff, writes nothing anywhere', async () => {
+    const prefix = uniquePrefix('dry');
+    const cfg = envConfig(env, prefix);
+    const before = await controlState();
+    const r = await sync(cfg, { dryRun: true });
+    expect(r.dryRun).toBe(true);
+    expect(r.clusters.every((c) => c.status === 'updated' && c.store === 'created')).toBe(true);
+    expect(r.controlPlane!.secret.action).toBe('create');
+    expect(r.controlPlane!.configMaps[0]!.diff).toContain(`+    - name: ${env.dataPlanes[0]}`);
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    const after = await controlState();
+    expect(after.secret).toBeUndefined();
+    expect(after.cmRvs).toEqual(before.cmRvs);
+    expect(after.depRvs).toEqual(before.depRvs);
+    await expect(sm().send(new DescribeSecretCommand({ SecretId: `${prefix}${env.dataPlanes[0]}` }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+  });
+
+  it('a token that does not authenticate, and one that is not allowed, are never published; healthy clusters still sync', async () => {
+    // Prepare: on dp1 a token Secret holding a forged token (the controller keeps a present token);
+    // on dp2 the token of a ServiceAccount without flyteadmin's rights.
+    const [dp1, dp2, dp3] = env.dataPlanes as [string, string, string];
+    const c1 = core(env, dp1);
+    await c1.deleteNamespacedSecret({ name: 'forged-token', namespace: 'flyte' }).catch(() => undefined);
+    const forged = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx5dGU6Zmx5dGVhZG1pbiJ9.Zm9yZ2VkLXNpZ25hdHVyZQ';
+    await c1.createNamespacedSecret({
+      namespace: 'flyte',
+      body: { metadata: { name: 'forged-token', annotations: { 'kubernetes.io/service-account.name': 'flyteadmin' } }, type: 'kubernetes.io/service-account-token', stringData: { token: forged } },
+    });
+    await filledTokenSecret(env, dp1, 'forged-token');
+    const c2 = core(env, dp2);
+    await c2.createNamespacedServiceAccount({ namespace: 'flyte', body: { metadata: { name: 'norights' } } }).catch(() => undefined);
+    await c2.deleteNamespacedSecret({ name: 'norights-token', namespace: 'flyte' }).catch(() => undefined);
+    await c2.createNamespacedSecret({
+      namespace: 'flyte',
+      body: { metadata: { name: 'norights-token', annotations: { 'kubernetes.io/service-account.name': 'norights' } }, type: 'kubernetes.io/service-account-token' },
+    });
+    const prefix = uniquePrefix('reject');
+    const base = (id: string) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } });
+    const cfg = envConfig(env, prefix, {}, [
+      { ...base(dp1), tokenSecret: 'forged-token' },
+      { ...base(dp2), serviceAccount: 'norights', tokenSecret: 'norights-token' },
+      base(dp3),
+    ]);
+    // Act
+    const r = await sync(cfg);
+    // Assess
+    expect(r.ok).toBe(false);
+    expect(r.clusters.find((c) => c.id === dp1)).toMatchObject({
+      status: 'failed',
+      code: 'CREDENTIAL_REJECTED',
+      reason: `cluster ${dp1}: credential rejected: the token does not authenticate (HTTP 401)`,
+    });
+    expect(r.clusters.find((c) => c.id === dp2)).toMatchObject({
+      status: 'failed',
+      code: 'CREDENTIAL_REJECTED',
+      reason: `cluster ${dp2}: credential rejected: system:serviceaccount:flyte:norights may not create flyteworkflows.flyte.lyft.com, get namespaces`,
+    });
+    expect(r.clusters.find((c) => c.id === dp3)).toMatchObject({ status: 'updated' });
+    for (const id of [dp1, dp2])
+      await expect(sm().send(new DescribeSecretCommand({ SecretId: `${prefix}${id}` }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    const st = await controlState();
+    expect(Object.keys(st.secret!.data!).sort()).toEqual([`${dp3}_cacert`, `${dp3}_token`]);
+    expect(JSON.stringify(r)).not.toContain(forged);
+  });
+
+  it('a cluster that is down fails with a clear error; the others sync and the run fails', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'down-'));
+    writeFileSync(join(dir, 'token'), 'unused');
+    const prefix = uniquePrefix('down');
+    const dps = env.dataPlanes.slice(0, 2).map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } }));
+    const cfg = envConfig(env, prefix, {}, [
+      ...dps,
+      { id: 'gone', access: { type: 'token', endpoint: 'https://127.0.0.1:1', caFile: env.clusters[env.dataPlanes[0]!]!.caFile, tokenFile: join(dir, 'token') }, labels: { team1: 1 } },
+    ]);
+    const r = await sync(cfg);
+    expect(r.ok).toBe(false);
+    const gone = r.clusters.find((c) => c.id === 'gone')!;
+    expect(gone).toMatchObject({ status: 'failed', code: 'CLUSTER_UNREACHABLE', lastGoodKept: false });
+    expect(gone.reason).toMatch(/^cluster gone: API server https:\/\/127\.0\.0\.1:1 unreachable: get Secret flyte\/flyteadmin-token: .*ECONNREFUSED/);
+    expect(r.clusters.filter((c) => c.status === 'updated').map((c) => c.id)).toEqual(env.dataPlanes.slice(0, 2));
+    const doc = parse((await controlState()).cms[0]!.data!['clusters.yaml']!);
+    expect(doc.clusters.clusterConfigs.map((e: { name: string }) => e.name)).toEqual(env.dataPlanes.slice(0, 2));
+  });
+
+  it('refuses a store secret it does not own and leaves it untouched', async () => {
+    const prefix = uniquePrefix('foreign');
+    const dp = env.dataPlanes[0]!;
+    await sm().send(new CreateSecretCommand({ Name: `${prefix}${dp}`, SecretString: 'owned by someone else' }));
+    const r = await sync(envConfig(env, prefix));
+    expect(r.ok).toBe(false);
+    expect(r.clusters.find((c) => c.id === dp)).toMatchObject({
+      status: 'failed',
+      code: 'STORE_NOT_OWNED',
+      reason: `aws-secrets-manager: secret ${prefix}${dp} exists but is not managed by flyte-credsync (missing tag managed-by=flyte-credsync); refusing to overwrite it`,
+    });
+    expect((await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${dp}` }))).SecretString).toBe('owned by someone else');
+    expect(await versionCount(`${prefix}${dp}`)).toBe(1);
+  });
+
+  it('a data plane removed from the configuration stays in clusters.yaml, disabled, with its credentials', async () => {
+    const prefix = uniquePrefix('remove');
+    expect((await sync(envConfig(env, prefix))).ok).toBe(true);
+    const removed = env.dataPlanes.at(-1)!;
+    const fewer = envConfig(env, prefix, {}, env.dataPlanes.slice(0, -1).map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })));
+    const r = await sync(fewer);
+    expect(r.ok).toBe(true);
+    const st = await controlState();
+    for (const cm of st.cms) {
+      const doc = parse(cm.data!['clusters.yaml']!);
+      expect(doc.clusters.clusterConfigs.find((e: { name: string }) => e.name === removed)).toMatchObject({ enabled: false });
+      expect(doc.clusters.labelClusterMap.team1.map((m: { id: string }) => m.id)).not.toContain(removed);
+    }
+    expect(st.secret!.data![`${removed}_token`]).toBeDefined();
+  });
+
+  it('runs as the shipped least-privilege identities (deploy/*.yaml) on every cluster', async () => {
+    // Prepare: apply the manifests, make a client certificate in group flyte-credsync per cluster.
+    await core(env, env.controlPlane).deleteNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+    await applyManifest(env, env.controlPlane, 'deploy/controlplane-rbac.yaml');
+    for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rbac.yaml');
+    const last = env.dataPlanes.at(-1)!;
+    await deleteTokenSecret(env, last);
+    const kubeconfig = restrictedKubeconfig(env, 'credsync-bot', 'flyte-credsync');
+    const prefix = uniquePrefix('rbac');
+    const cfg = envConfig(env, prefix, {
+      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: kubeconfig }, defaultExecutionLabel: 'team1' },
+    }, env.dataPlanes.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: kubeconfig }, labels: { team1: 1 } })));
+    // Act
+    const r = await sync(cfg);
+    // Assess
+    expect(r.controlPlaneError).toBeUndefined();
+    expect(r.clusters.map((c) => c.status)).toEqual(env.dataPlanes.map(() => 'updated'));
+    expect(r.ok).toBe(true);
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    // And the identity really is restricted: it may not read other Secrets.
+    const kc = new KubeConfig();
+    kc.loadFromFile(kubeconfig);
+    kc.setCurrentContext(env.controlPlane);
+    await expect(kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'some-other-secret', namespace: 'flyte' })).rejects.toMatchObject({ code: 403 });
+  });
+});
