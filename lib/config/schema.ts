@@ -139,9 +139,26 @@ export const AwsStore = z.strictObject({
 });
 export type AwsStore = z.infer<typeof AwsStore>;
 
+export const GcpStore = z.strictObject({
+  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id'),
+  /** Prepended to the cluster id to make each secret id (A-Z a-z 0-9 _ - only). */
+  prefix: z.string().regex(/^[A-Za-z0-9_-]{0,190}$/, 'may contain only A-Z a-z 0-9 _ -').default('flyte-credsync-'),
+  labels: z
+    .record(
+      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'label keys: lower-case, start with a letter, max 63'),
+      z.string().regex(/^[a-z0-9_-]{0,63}$/, 'label values: lower-case, digits, _ or -, max 63'),
+    )
+    .default({}),
+  /** Emulator address host:port (local testing only; plaintext gRPC). */
+  emulatorHost: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+});
+export type GcpStore = z.infer<typeof GcpStore>;
+
 export const Store = z
-  .strictObject({ aws: AwsStore.optional() })
-  .refine((s) => s.aws !== undefined, { message: 'configure a secret store (store.aws)' });
+  .strictObject({ aws: AwsStore.optional(), gcp: GcpStore.optional() })
+  .refine((s) => (s.aws === undefined) !== (s.gcp === undefined), {
+    message: 'configure exactly one secret store: store.aws or store.gcp',
+  });
 export type Store = z.infer<typeof Store>;
 
 export const Config = z.strictObject({

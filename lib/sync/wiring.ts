@@ -7,17 +7,37 @@ import { connect } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
 import { KubeControlPlane, KubeDataPlane, verifyWithApiServer } from '../kube/client.ts';
 import { AwsSecretsManagerStore } from '../stores/aws.ts';
+import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
 import type { SyncDeps } from './sync.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
+  gcpSecretManager?: GcpSecretManagerApi;
   store?: SecretStore;
+}
+
+/** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
+export async function gcpSecretManagerClient(emulatorHost?: string): Promise<GcpSecretManagerApi> {
+  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  if (!emulatorHost) return new SecretManagerServiceClient();
+  const { credentials } = await import('@grpc/grpc-js');
+  const i = emulatorHost.lastIndexOf(':');
+  return new SecretManagerServiceClient({
+    apiEndpoint: emulatorHost.slice(0, i),
+    port: Number(emulatorHost.slice(i + 1)),
+    sslCreds: credentials.createInsecure(),
+  });
 }
 
 export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   if (o.store) return o.store;
+  const gcp = cfg.store.gcp;
+  if (gcp) {
+    const client = o.gcpSecretManager ?? (() => gcpSecretManagerClient(gcp.emulatorHost));
+    return new GcpSecretManagerStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
+  }
   const aws = cfg.store.aws!;
   const client =
     o.secretsManager ??

@@ -1,0 +1,147 @@
+/**
+ * GCP Secret Manager adapter of the SecretStore port, with the same rules as the AWS one:
+ * one secret per cluster named `<prefix><clusterId>`, labelled `managed-by=flyte-credsync`
+ * (a secret of that name without the label is refused), no new version when the value is
+ * unchanged, and earlier versions kept (Secret Manager never drops a version by itself).
+ */
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
+import {
+  CLUSTER_KEY,
+  MANAGED_BY_KEY,
+  MANAGED_BY_VALUE,
+  parseRecord,
+  serializeRecord,
+  type CredentialRecord,
+  type PutResult,
+  type SecretStore,
+  type StoredCredential,
+} from './types.ts';
+
+export interface GcpStoreOptions {
+  project: string;
+  /** Prepended to the cluster id to make each secret id. @default "flyte-credsync-" */
+  prefix: string;
+  /** Extra labels on every secret the store creates. */
+  labels?: Record<string, string>;
+}
+
+/** Secret ids: 1-255 of A-Z a-z 0-9 _ - */
+export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
+
+/** The subset of the generated client the adapter calls (so a fake is a handful of functions). */
+export type GcpSecretManagerApi = Pick<SecretManagerServiceClient, 'getSecret' | 'createSecret' | 'addSecretVersion' | 'accessSecretVersion'>;
+
+const NOT_FOUND = 5;
+const ALREADY_EXISTS = 6;
+const grpcCode = (err: unknown) => (err as { code?: unknown })?.code;
+
+export class GcpSecretManagerStore implements SecretStore {
+  readonly kind = 'gcp-secret-manager';
+  private readonly connect: () => Promise<GcpSecretManagerApi>;
+  private client: Promise<GcpSecretManagerApi> | undefined;
+  private readonly opts: GcpStoreOptions;
+
+  /** @param client the client, or a factory called on first use (the GCP library is heavy to load). */
+  constructor(client: GcpSecretManagerApi | (() => Promise<GcpSecretManagerApi>), opts: GcpStoreOptions) {
+    this.connect = typeof client === 'function' ? client : async () => client;
+    this.opts = opts;
+  }
+
+  private api(): Promise<GcpSecretManagerApi> {
+    return (this.client ??= this.connect());
+  }
+
+  entryName(clusterId: string): string {
+    const id = this.opts.prefix + clusterId;
+    if (!GCP_SECRET_ID.test(id)) throw new StoreError(this.kind, `"${id}" is not a valid secret id (A-Z a-z 0-9 _ -, at most 255)`);
+    return id;
+  }
+
+  private path(clusterId: string): string {
+    return `projects/${this.opts.project}/secrets/${this.entryName(clusterId)}`;
+  }
+
+  private async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+    try {
+      return await fn();
+    } catch (err) {
+      if (err instanceof CredsyncError) throw err;
+      const code = grpcCode(err);
+      if (code === NOT_FOUND || code === ALREADY_EXISTS) throw err;
+      const e = err as Error;
+      throw new StoreError(this.kind, `${op} ${name}: ${e.message}`, { cause: err });
+    }
+  }
+
+  private async ownedExists(name: string): Promise<boolean> {
+    try {
+      const [secret] = await this.call('GetSecret', name, async () => (await this.api()).getSecret({ name }));
+      if (secret.labels?.[MANAGED_BY_KEY] !== MANAGED_BY_VALUE)
+        throw new StoreOwnershipError(this.kind, name, `label ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
+      return true;
+    } catch (err) {
+      if (grpcCode(err) === NOT_FOUND) return false;
+      throw err;
+    }
+  }
+
+  private async latest(name: string): Promise<{ value: string; versionId: string } | undefined> {
+    try {
+      const [v] = await this.call('AccessSecretVersion', name, async () => (await this.api()).accessSecretVersion({ name: `${name}/versions/latest` }));
+      const data = v.payload?.data;
+      if (!data || !v.name) return undefined;
+      return { value: Buffer.from(data as Uint8Array).toString('utf8'), versionId: v.name.split('/').at(-1)! };
+    } catch (err) {
+      if (grpcCode(err) === NOT_FOUND) return undefined;
+      throw err;
+    }
+  }
+
+  async get(clusterId: string): Promise<StoredCredential | undefined> {
+    const name = this.path(clusterId);
+    if (!(await this.ownedExists(name))) return undefined;
+    const cur = await this.latest(name);
+    if (!cur) return undefined;
+    const record = parseRecord(this.kind, name, cur.value);
+    registerSecret(record.token);
+    registerSecret(record.caCert);
+    return { record, versionId: cur.versionId };
+  }
+
+  async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {
+    const name = this.path(record.clusterId);
+    const value = serializeRecord(record);
+    let outcome: PutResult['outcome'] = 'updated';
+    if (await this.ownedExists(name)) {
+      const cur = await this.latest(name);
+      if (cur && cur.value === value) return { outcome: 'unchanged', versionId: cur.versionId };
+      if (!cur) outcome = 'created';
+      if (opts.dryRun) return { outcome };
+    } else {
+      if (opts.dryRun) return { outcome: 'created' };
+      outcome = 'created';
+      try {
+        await this.call('CreateSecret', name, async () =>
+          (await this.api()).createSecret({
+            parent: `projects/${this.opts.project}`,
+            secretId: this.entryName(record.clusterId),
+            secret: {
+              replication: { automatic: {} },
+              labels: { ...this.opts.labels, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId },
+            },
+          }),
+        );
+      } catch (err) {
+        // Created concurrently: it must be ours to go on.
+        if (grpcCode(err) !== ALREADY_EXISTS) throw err;
+        if (!(await this.ownedExists(name))) throw err;
+      }
+    }
+    const [v] = await this.call('AddSecretVersion', name, async () =>
+      (await this.api()).addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }),
+    );
+    return { outcome, versionId: v.name?.split('/').at(-1) };
+  }
+}

@@ -1,0 +1,42 @@
+/** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC. */
+import { secretStoreContract } from '../contract/secretStore.ts';
+import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
+import { gcpSecretManagerClient } from '../../lib/sync/wiring.ts';
+import { loadTestEnv } from './helpers.ts';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { randomBytes } from 'node:crypto';
+
+secretStoreContract('GCP Secret Manager (emulator)', async () => {
+  const env = loadTestEnv();
+  const client = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+  const project = env.gcp.project;
+  const prefix = `it-contract-${randomBytes(4).toString('hex')}-`;
+  const store = new GcpSecretManagerStore(client, { project, prefix, labels: { team: 'platform' } });
+  const secret = (c: string) => `projects/${project}/secrets/${prefix}${c}`;
+  const versions = async (c: string) => {
+    try {
+      const [list] = await client.listSecretVersions({ parent: secret(c) });
+      return list.map((v) => Number(v.name!.split('/').at(-1))).sort((a, b) => a - b);
+    } catch (err) {
+      if ((err as { code?: number }).code === 5) return [];
+      throw err;
+    }
+  };
+  const raw = async (c: string, back: number) => {
+    const vs = await versions(c);
+    const n = vs.at(-1 - back);
+    if (n === undefined) return undefined;
+    const [v] = await client.accessSecretVersion({ name: `${secret(c)}/versions/${n}` });
+    return Buffer.from(v.payload!.data as Uint8Array).toString('utf8');
+  };
+  return {
+    store,
+    addForeign: async (c, value) => {
+      await client.createSecret({ parent: `projects/${project}`, secretId: prefix + c, secret: { replication: { automatic: {} }, labels: { owner: 'other' } } });
+      await client.addSecretVersion({ parent: secret(c), payload: { data: Buffer.from(value) } });
+    },
+    currentRaw: (c) => raw(c, 0),
+    previousRaw: (c) => raw(c, 1),
+    versionCount: async (c) => (await versions(c)).length,
+  };
+});
