@@ -36,10 +36,11 @@ function networkDetail(err: unknown): string {
   const parts: string[] = [];
   let e: unknown = err;
   for (let depth = 0; e && depth < 4; depth++) {
-    if (e instanceof Error) {
-      const code = (e as { code?: unknown }).code;
-      parts.push(typeof code === 'string' ? `${code} ${e.message}` : e.message);
-      e = (e as { cause?: unknown }).cause;
+    // Duck-typed: errors from Node's own fetch may come from another realm (instanceof fails).
+    if (typeof e === 'object' && typeof (e as { message?: unknown }).message === 'string') {
+      const { code, message, cause } = e as { code?: unknown; message: string; cause?: unknown };
+      parts.push(typeof code === 'string' ? `${code} ${message}` : message);
+      e = cause;
     } else break;
   }
   return [...new Set(parts)].join(': ') || 'unknown network error';

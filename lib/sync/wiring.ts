@@ -28,6 +28,8 @@ export async function gcpSecretManagerClient(emulatorHost?: string): Promise<Gcp
     apiEndpoint: emulatorHost.slice(0, i),
     port: Number(emulatorHost.slice(i + 1)),
     sslCreds: credentials.createInsecure(),
+    // Without it google-auth probes the GCE metadata server for the universe domain.
+    universeDomain: 'googleapis.com',
   });
 }
 

@@ -5,6 +5,7 @@
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 import { parse } from 'yaml';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
@@ -95,9 +96,9 @@ describe('sync against the local environment', () => {
       const { token, ca } = await filledTokenSecret(env, id);
       const stored = Buffer.from(st.secret!.data![`${id}_token`]!, 'base64').toString();
       const storedCa = Buffer.from(st.secret!.data![`${id}_cacert`]!, 'base64').toString();
-      expect(stored).toBe(token); // exact bytes
+      expect(stored === token).toBe(true); // exact bytes (compared without printing a token on failure)
       expect(stored.endsWith('\n')).toBe(false);
-      expect(storedCa).toBe(ca);
+      expect(storedCa === ca).toBe(true);
       // What flyteadmin will mount really authenticates to that data plane.
       const review = await tokenKubeConfig(env.clusters[id]!.server, storedCa, stored)
         .makeApiClient(AuthenticationV1Api)
@@ -107,7 +108,8 @@ describe('sync against the local environment', () => {
       const d = await sm().send(new DescribeSecretCommand({ SecretId: `${prefix}${id}` }));
       expect(d.Tags).toEqual(expect.arrayContaining([{ Key: 'managed-by', Value: 'flyte-credsync' }]));
       const v = JSON.parse((await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${id}` }))).SecretString!);
-      expect(v).toMatchObject({ clusterId: id, token, caCert: ca, endpoint: env.clusters[id]!.server, source: { namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token' } });
+      expect(v.token === token && v.caCert === ca).toBe(true);
+      expect(v).toMatchObject({ clusterId: id, endpoint: env.clusters[id]!.server, source: { namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token' } });
     }
     for (const cm of st.cms) {
       const doc = parse(cm.data!['clusters.yaml']!);
@@ -149,19 +151,24 @@ describe('sync against the local environment', () => {
     const dp = env.dataPlanes[1]!;
     const old = await filledTokenSecret(env, dp);
     const before = await controlState();
-    // Rotate: a new token Secret means a new token.
+    // Rotate. A legacy token is a JWT without iat/exp over (namespace, Secret name, ServiceAccount
+    // name and uid): re-creating the Secret alone gives the very same bytes. A new ServiceAccount
+    // (new uid) gives a new token; its token Secrets go with the old one.
+    const c = core(env, dp);
+    await c.deleteNamespacedServiceAccount({ name: 'flyteadmin', namespace: 'flyte' });
     await deleteTokenSecret(env, dp);
+    await c.createNamespacedServiceAccount({ namespace: 'flyte', body: { metadata: { name: 'flyteadmin' } } });
     const r = await sync(cfg);
     expect(r.ok).toBe(true);
     expect(r.clusters.find((c) => c.id === dp)).toMatchObject({ status: 'updated', store: 'updated', tokenSecretCreated: true });
     const fresh = await filledTokenSecret(env, dp);
-    expect(fresh.token).not.toBe(old.token);
+    expect(fresh.token === old.token).toBe(false);
     const prev = await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${dp}`, VersionStage: 'AWSPREVIOUS' }));
-    expect(JSON.parse(prev.SecretString!).token).toBe(old.token);
+    expect(JSON.parse(prev.SecretString!).token === old.token).toBe(true);
     const cur = await sm().send(new GetSecretValueCommand({ SecretId: `${prefix}${dp}` }));
-    expect(JSON.parse(cur.SecretString!).token).toBe(fresh.token);
+    expect(JSON.parse(cur.SecretString!).token === fresh.token).toBe(true);
     const after = await controlState();
-    expect(Buffer.from(after.secret!.data![`${dp}_token`]!, 'base64').toString()).toBe(fresh.token);
+    expect(Buffer.from(after.secret!.data![`${dp}_token`]!, 'base64').toString() === fresh.token).toBe(true);
     expect(r.controlPlane!.secret.changed).toEqual([`${dp}_token`]);
     expect(after.cmRvs).toEqual(before.cmRvs); // clusters.yaml did not change
     expect(after.restartedAt).not.toEqual(before.restartedAt);
@@ -233,19 +240,26 @@ describe('sync against the local environment', () => {
   });
 
   it('a cluster that is down fails with a clear error; the others sync and the run fails', async () => {
+    const closedPort = await new Promise<number>((resolve) => {
+      const srv = createServer();
+      srv.listen(0, '127.0.0.1', () => {
+        const port = (srv.address() as { port: number }).port;
+        srv.close(() => resolve(port));
+      });
+    });
     const dir = mkdtempSync(join(tmpdir(), 'down-'));
     writeFileSync(join(dir, 'token'), 'unused');
     const prefix = uniquePrefix('down');
     const dps = env.dataPlanes.slice(0, 2).map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } }));
     const cfg = envConfig(env, prefix, {}, [
       ...dps,
-      { id: 'gone', access: { type: 'token', endpoint: 'https://127.0.0.1:1', caFile: env.clusters[env.dataPlanes[0]!]!.caFile, tokenFile: join(dir, 'token') }, labels: { team1: 1 } },
+      { id: 'gone', access: { type: 'token', endpoint: `https://127.0.0.1:${closedPort}`, caFile: env.clusters[env.dataPlanes[0]!]!.caFile, tokenFile: join(dir, 'token') }, labels: { team1: 1 } },
     ]);
     const r = await sync(cfg);
     expect(r.ok).toBe(false);
     const gone = r.clusters.find((c) => c.id === 'gone')!;
     expect(gone).toMatchObject({ status: 'failed', code: 'CLUSTER_UNREACHABLE', lastGoodKept: false });
-    expect(gone.reason).toMatch(/^cluster gone: API server https:\/\/127\.0\.0\.1:1 unreachable: get Secret flyte\/flyteadmin-token: .*ECONNREFUSED/);
+    expect(gone.reason).toMatch(new RegExp(`^cluster gone: API server https://127\\.0\\.0\\.1:${closedPort} unreachable: get Secret flyte/flyteadmin-token: .*ECONNREFUSED`));
     expect(r.clusters.filter((c) => c.status === 'updated').map((c) => c.id)).toEqual(env.dataPlanes.slice(0, 2));
     const doc = parse((await controlState()).cms[0]!.data!['clusters.yaml']!);
     expect(doc.clusters.clusterConfigs.map((e: { name: string }) => e.name)).toEqual(env.dataPlanes.slice(0, 2));

@@ -1,0 +1,422 @@
+/**
+ * Builds (once) and locates the server binaries of the local test environment.
+ *
+ * Nothing is downloaded prebuilt: kube-apiserver, kube-controller-manager, etcd and the GCP Secret
+ * Manager emulator are compiled from the Go modules under test/env/go/ (versions pinned by their
+ * go.mod files), and moto is installed from PyPI into a virtualenv. Everything lands in a cache
+ * directory keyed by version, so it is built on the first run only:
+ *
+ *   ${FLYTE_CREDSYNC_CACHE:-${XDG_CACHE_HOME:-~/.cache}/flyte-credsync}/
+ *     kube-v1.36.3/{kube-apiserver,kube-controller-manager}
+ *     etcd-v3.6.16/etcd
+ *     gcpsm-v1.7.1/gcpsm
+ *     moto-5.2.5/bin/moto_server        (a Python venv)
+ *     logs/build-<name>.log             (full output of the last build of each)
+ *
+ * There is deliberately no fallback to fakes: a missing tool is reported with the way to get it.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { createWriteStream } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+
+const execFileP = promisify(execFile);
+
+export const MOTO_VERSION = '5.2.5';
+const ENV_DIR = path.dirname(fileURLToPath(import.meta.url));
+export const GO_DIR = path.join(ENV_DIR, 'go');
+
+export interface ToolVersions {
+  kubernetes: string;
+  etcd: string;
+  gcpsm: string;
+  moto: string;
+}
+
+export interface Binaries {
+  kubeApiserver: string;
+  kubeControllerManager: string;
+  etcd: string;
+  gcpsm: string;
+  motoServer: string;
+  versions: ToolVersions;
+}
+
+/** A tool the test environment needs (go, python3 with venv, openssl) is missing. */
+export class PrerequisiteError extends Error {
+  override name = 'PrerequisiteError';
+}
+
+export type Log = (line: string) => void;
+const defaultLog: Log = (line) => console.log(line);
+
+export function cacheRoot(): string {
+  if (process.env.FLYTE_CREDSYNC_CACHE) return path.resolve(process.env.FLYTE_CREDSYNC_CACHE);
+  const xdg = process.env.XDG_CACHE_HOME || path.join(os.homedir(), '.cache');
+  return path.join(xdg, 'flyte-credsync');
+}
+
+interface GoTarget {
+  key: 'kube' | 'etcd' | 'gcpsm';
+  label: string;
+  modDir: string;
+  version: string;
+  outDir: string;
+  /** Binary file names produced into outDir. */
+  outputs: string[];
+  packages: string[];
+  ldflags: string;
+  estimate: string;
+}
+
+/** Reads the version a go.mod requires for modulePath (e.g. "v1.36.3"). */
+async function goModVersion(modDir: string, modulePath: string): Promise<string> {
+  const file = path.join(modDir, 'go.mod');
+  const text = await fs.readFile(file, 'utf8');
+  const escaped = modulePath.replace(/[.*+?^${}()|[\]\\]/g, '\\$&');
+  const m = new RegExp(`^\\s*(?:require\\s+)?${escaped}\\s+(v[^\\s]+)`, 'm').exec(text);
+  if (!m?.[1]) throw new Error(`${file} does not require ${modulePath}`);
+  return m[1];
+}
+
+async function goTargets(root: string): Promise<GoTarget[]> {
+  const kubeDir = path.join(GO_DIR, 'kube');
+  const etcdDir = path.join(GO_DIR, 'etcd');
+  const gcpsmDir = path.join(GO_DIR, 'gcpsm');
+  const [kube, etcd, gcpsm] = await Promise.all([
+    goModVersion(kubeDir, 'k8s.io/kubernetes'),
+    goModVersion(etcdDir, 'go.etcd.io/etcd/server/v3'),
+    goModVersion(gcpsmDir, 'github.com/blackwell-systems/gcp-secret-manager-emulator'),
+  ]);
+  // Without these the servers report gitVersion "v0.0.0-master" from /version (as Kubernetes'
+  // own hack/lib/version.sh does, both version packages are stamped).
+  const [major, minor] = kube.replace(/^v/, '').split('.');
+  const kubeX = ['k8s.io/component-base/version', 'k8s.io/client-go/pkg/version'].flatMap((pkg) => [
+    `-X ${pkg}.gitVersion=${kube}`,
+    `-X ${pkg}.gitMajor=${major}`,
+    `-X ${pkg}.gitMinor=${minor}`,
+    `-X ${pkg}.gitTreeState=clean`,
+  ]);
+  return [
+    {
+      key: 'kube',
+      label: `kube-apiserver + kube-controller-manager ${kube}`,
+      modDir: kubeDir,
+      version: kube,
+      outDir: path.join(root, `kube-${kube}`),
+      outputs: ['kube-apiserver', 'kube-controller-manager'],
+      packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager'],
+      ldflags: ['-s', '-w', ...kubeX].join(' '),
+      estimate: '~7 min on 2 cores',
+    },
+    {
+      key: 'etcd',
+      label: `etcd ${etcd}`,
+      modDir: etcdDir,
+      version: etcd,
+      outDir: path.join(root, `etcd-${etcd}`),
+      outputs: ['etcd'],
+      packages: ['.'],
+      ldflags: '-s -w',
+      estimate: '~1.5 min on 2 cores',
+    },
+    {
+      key: 'gcpsm',
+      label: `GCP Secret Manager emulator ${gcpsm}`,
+      modDir: gcpsmDir,
+      version: gcpsm,
+      outDir: path.join(root, `gcpsm-${gcpsm}`),
+      outputs: ['gcpsm'],
+      packages: ['.'],
+      ldflags: '-s -w',
+      estimate: '~1 min on 2 cores',
+    },
+  ];
+}
+
+const STAMP = '.build-info.json';
+
+/** The part of a build that must match for a cached binary to be reused. */
+function recipe(t: GoTarget): string {
+  return JSON.stringify({ version: t.version, packages: t.packages, ldflags: t.ldflags });
+}
+
+async function isExecutable(file: string): Promise<boolean> {
+  try {
+    await fs.access(file, fs.constants.X_OK);
+    return (await fs.stat(file)).isFile();
+  } catch {
+    return false;
+  }
+}
+
+async function goTargetReady(t: GoTarget): Promise<boolean> {
+  for (const out of t.outputs) if (!(await isExecutable(path.join(t.outDir, out)))) return false;
+  try {
+    const stamp = JSON.parse(await fs.readFile(path.join(t.outDir, STAMP), 'utf8')) as { recipe?: string };
+    return stamp.recipe === recipe(t);
+  } catch {
+    return false;
+  }
+}
+
+function motoVenv(root: string): string {
+  return path.join(root, `moto-${MOTO_VERSION}`);
+}
+const MOTO_MARKER = '.credsync-complete';
+
+async function motoReady(root: string): Promise<boolean> {
+  const venv = motoVenv(root);
+  return (await isExecutable(path.join(venv, 'bin', 'moto_server'))) &&
+    (await fs.stat(path.join(venv, MOTO_MARKER)).then(() => true, () => false));
+}
+
+/** Paths of all binaries, whether or not they exist yet. */
+export async function binaryPaths(root = cacheRoot()): Promise<Binaries> {
+  const [kube, etcd, gcpsm] = await goTargets(root);
+  return {
+    kubeApiserver: path.join(kube!.outDir, 'kube-apiserver'),
+    kubeControllerManager: path.join(kube!.outDir, 'kube-controller-manager'),
+    etcd: path.join(etcd!.outDir, 'etcd'),
+    gcpsm: path.join(gcpsm!.outDir, 'gcpsm'),
+    motoServer: path.join(motoVenv(root), 'bin', 'moto_server'),
+    versions: { kubernetes: kube!.version, etcd: etcd!.version, gcpsm: gcpsm!.version, moto: MOTO_VERSION },
+  };
+}
+
+async function commandWorks(cmd: string, args: string[]): Promise<boolean> {
+  try {
+    await execFileP(cmd, args, { timeout: 60_000 });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Checks the tools needed: openssl always (certificates are made at each `up`), go only when a
+ * binary must be built, python3 with venv/ensurepip only when moto must be installed.
+ */
+export async function checkPrerequisites(need: { go: boolean; python: boolean }): Promise<void> {
+  const problems: string[] = [];
+  if (!(await commandWorks('openssl', ['version']))) {
+    problems.push('openssl is missing (it makes the clusters\' certificates): apt-get install openssl');
+  }
+  if (need.go && !(await commandWorks('go', ['version']))) {
+    problems.push(
+      'go is missing (kube-apiserver, kube-controller-manager, etcd and the GCP emulator are built from source): ' +
+        'install Go >= 1.26 from https://go.dev/dl/ (apt-get install golang is often too old) and put it on PATH',
+    );
+  }
+  if (need.python) {
+    if (!(await commandWorks('python3', ['--version']))) {
+      problems.push('python3 is missing (moto, the AWS Secrets Manager server, is a Python package): apt-get install python3 python3-venv');
+    } else if (!(await commandWorks('python3', ['-c', 'import venv, ensurepip']))) {
+      problems.push('python3 cannot create virtualenvs (module venv/ensurepip missing): apt-get install python3-venv');
+    }
+  }
+  if (problems.length > 0) {
+    throw new PrerequisiteError(
+      `the local test environment cannot be built:\n${problems.map((p) => `  - ${p}`).join('\n')}`,
+    );
+  }
+}
+
+function formatDuration(ms: number): string {
+  const s = Math.round(ms / 1000);
+  return s >= 60 ? `${Math.floor(s / 60)}m${String(s % 60).padStart(2, '0')}s` : `${s}s`;
+}
+
+async function tail(file: string, lines = 40): Promise<string> {
+  try {
+    const text = await fs.readFile(file, 'utf8');
+    return text.split('\n').slice(-lines - 1).join('\n');
+  } catch {
+    return '(no log)';
+  }
+}
+
+/**
+ * Runs a long command with its output in logFile, printing a progress line every `every` ms:
+ * the count of output lines (with `go build -v`: packages compiled) and the latest one.
+ */
+async function runWithProgress(
+  label: string,
+  cmd: string,
+  args: string[],
+  opts: { cwd: string; logFile: string; env?: NodeJS.ProcessEnv; unit: string; log: Log; every?: number },
+): Promise<void> {
+  await fs.mkdir(path.dirname(opts.logFile), { recursive: true });
+  const out = createWriteStream(opts.logFile);
+  await new Promise<void>((resolve, reject) => out.once('open', () => resolve()).once('error', reject));
+  out.write(`$ (cd ${opts.cwd} && ${cmd} ${args.join(' ')})\n`);
+  const started = Date.now();
+  let count = 0;
+  let latest = '';
+  let partial = '';
+  const child = spawn(cmd, args, { cwd: opts.cwd, env: opts.env ?? process.env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const onData = (buf: Buffer) => {
+    out.write(buf);
+    const lines = (partial + buf.toString('utf8')).split('\n');
+    partial = lines.pop() ?? '';
+    for (const l of lines) {
+      if (l.trim()) {
+        count++;
+        latest = l.trim();
+      }
+    }
+  };
+  child.stdout.on('data', onData);
+  child.stderr.on('data', onData);
+  const timer = setInterval(() => {
+    const last = latest.length > 80 ? `…${latest.slice(-79)}` : latest;
+    opts.log(`  … ${label}: ${count} ${opts.unit}, ${formatDuration(Date.now() - started)} elapsed${last ? ` (${last})` : ''}`);
+  }, opts.every ?? 20_000);
+  try {
+    const code = await new Promise<number | null>((resolve, reject) => {
+      child.once('error', reject);
+      child.once('close', (c) => resolve(c));
+    });
+    if (code !== 0) {
+      await new Promise<void>((r) => out.end(r));
+      throw new Error(
+        `${label} failed (exit ${code}); last lines of ${opts.logFile}:\n${await tail(opts.logFile)}`,
+      );
+    }
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new PrerequisiteError(`${cmd} not found on PATH (needed to build ${label})`);
+    }
+    throw err;
+  } finally {
+    clearInterval(timer);
+    out.end();
+  }
+}
+
+async function buildGoTarget(t: GoTarget, root: string, log: Log): Promise<void> {
+  const name = t.outputs.join(' + ');
+  log(`building ${name} ${t.version} (first run only; ${t.estimate})…`);
+  const started = Date.now();
+  const tmp = `${t.outDir}.tmp-${process.pid}`;
+  await fs.rm(tmp, { recursive: true, force: true });
+  await fs.mkdir(tmp, { recursive: true });
+  try {
+    await runWithProgress(
+      name,
+      'go',
+      ['build', '-v', '-trimpath', '-ldflags', t.ldflags, '-o', `${tmp}/`, ...t.packages],
+      // -mod=readonly: go.sum is committed; never rewrite it from a build.
+      {
+        cwd: t.modDir,
+        logFile: path.join(root, 'logs', `build-${t.key}.log`),
+        env: { ...process.env, GOFLAGS: `${process.env.GOFLAGS ?? ''} -mod=readonly -buildvcs=false`.trim() },
+        unit: 'packages compiled',
+        log,
+      },
+    );
+    await fs.mkdir(t.outDir, { recursive: true });
+    for (const out of t.outputs) await fs.rename(path.join(tmp, out), path.join(t.outDir, out));
+    const seconds = Math.round((Date.now() - started) / 1000);
+    await fs.writeFile(
+      path.join(t.outDir, STAMP),
+      JSON.stringify({ recipe: recipe(t), builtAt: new Date().toISOString(), seconds }, null, 2) + '\n',
+    );
+    log(`built ${name} ${t.version} in ${formatDuration(Date.now() - started)} -> ${t.outDir}`);
+  } finally {
+    await fs.rm(tmp, { recursive: true, force: true });
+  }
+}
+
+async function installMoto(root: string, log: Log): Promise<void> {
+  const venv = motoVenv(root);
+  log(`installing moto[server]==${MOTO_VERSION} into ${venv} (first run only; ~1 min)…`);
+  const started = Date.now();
+  await fs.rm(venv, { recursive: true, force: true });
+  const logFile = path.join(root, 'logs', 'build-moto.log');
+  await runWithProgress('python3 -m venv', 'python3', ['-m', 'venv', venv], {
+    cwd: root, logFile: path.join(root, 'logs', 'build-moto-venv.log'), unit: 'lines', log,
+  });
+  await runWithProgress(
+    'pip install moto',
+    path.join(venv, 'bin', 'pip'),
+    ['install', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`],
+    { cwd: root, logFile, unit: 'lines of pip output', log },
+  );
+  const motoServer = path.join(venv, 'bin', 'moto_server');
+  if (!(await commandWorks(motoServer, ['--help']))) {
+    throw new Error(`moto was installed but ${motoServer} --help fails; see ${logFile}`);
+  }
+  await fs.writeFile(path.join(venv, MOTO_MARKER), `${new Date().toISOString()}\n`);
+  log(`installed moto ${MOTO_VERSION} in ${formatDuration(Date.now() - started)}`);
+}
+
+/** A cross-process lock (a directory) so two `up`s never build at once. */
+async function withBuildLock<T>(root: string, log: Log, fn: () => Promise<T>): Promise<T> {
+  const lock = path.join(root, '.build.lock');
+  await fs.mkdir(root, { recursive: true });
+  let announced = false;
+  for (;;) {
+    try {
+      await fs.mkdir(lock);
+      await fs.writeFile(path.join(lock, 'pid'), String(process.pid));
+      break;
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const holder = Number(await fs.readFile(path.join(lock, 'pid'), 'utf8').catch(() => 'NaN'));
+      let alive = false;
+      if (Number.isInteger(holder) && holder > 0) {
+        try {
+          process.kill(holder, 0);
+          alive = true;
+        } catch {
+          alive = false;
+        }
+      }
+      if (!alive) {
+        // Stale lock of a build that died (or one being created right now: retry shortly).
+        const age = Date.now() - (await fs.stat(lock).then((s) => s.mtimeMs, () => Date.now()));
+        if (age > 5_000 || Number.isInteger(holder)) await fs.rm(lock, { recursive: true, force: true });
+      } else if (!announced) {
+        log(`waiting for another test-environment build (pid ${holder}) to finish…`);
+        announced = true;
+      }
+      await new Promise((r) => setTimeout(r, 2_000));
+    }
+  }
+  try {
+    return await fn();
+  } finally {
+    await fs.rm(lock, { recursive: true, force: true });
+  }
+}
+
+/** What would have to be built (empty when everything is cached). */
+export async function missingBinaries(root = cacheRoot()): Promise<string[]> {
+  const missing: string[] = [];
+  for (const t of await goTargets(root)) if (!(await goTargetReady(t))) missing.push(t.outputs.join(' + '));
+  if (!(await motoReady(root))) missing.push(`moto ${MOTO_VERSION}`);
+  return missing;
+}
+
+/** Makes sure every binary is in the cache, building what is missing; returns their paths. */
+export async function ensureBinaries(opts: { log?: Log } = {}): Promise<Binaries> {
+  const log = opts.log ?? defaultLog;
+  const root = cacheRoot();
+  const targets = await goTargets(root);
+  const todo: GoTarget[] = [];
+  for (const t of targets) if (!(await goTargetReady(t))) todo.push(t);
+  const needMoto = !(await motoReady(root));
+  await checkPrerequisites({ go: todo.length > 0, python: needMoto });
+  if (todo.length > 0 || needMoto) {
+    await withBuildLock(root, log, async () => {
+      // Re-check under the lock: another process may just have built them.
+      for (const t of todo) if (!(await goTargetReady(t))) await buildGoTarget(t, root, log);
+      if (!(await motoReady(root))) await installMoto(root, log);
+    });
+  }
+  return binaryPaths(root);
+}

@@ -1,0 +1,692 @@
+/**
+ * The local test environment ("testenv"): real servers, no Docker, all on 127.0.0.1.
+ *
+ *   - one etcd, shared by every cluster (each kube-apiserver has its own --etcd-prefix);
+ *   - the Flyte control plane `control` and data planes `dp1`..`dpN`: a kube-apiserver and a
+ *     kube-controller-manager each, every cluster with its own CA and service-account key;
+ *   - moto (AWS Secrets Manager) and an emulator of GCP Secret Manager (gRPC).
+ *
+ * Servers are started detached so that the environment outlives the process that started it; their
+ * pids are in <dir>/pids.json and their logs in <dir>/logs/<name>.log. Everything else a client needs
+ * is in <dir>/env.json (EnvInfo) and <dir>/kubeconfig (one context per cluster, named after it).
+ * The default state dir is `.testenv/` at the repository root.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { generateKeyPair, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import * as fs from 'node:fs/promises';
+import * as http from 'node:http';
+import * as https from 'node:https';
+import * as net from 'node:net';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { promisify } from 'node:util';
+import { KubeConfig } from '@kubernetes/client-node';
+import { stringify as toYaml } from 'yaml';
+import { ensureBinaries, type Binaries, type Log } from './build.ts';
+import { seedControllerManagerRbac, seedControlPlane, seedDataPlane, waitForControllers } from './seed.ts';
+
+const execFileP = promisify(execFile);
+const generateKeyPairP = promisify(generateKeyPair);
+
+export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.testenv');
+export const CONTROL_PLANE = 'control';
+
+export type ClusterRole = 'control-plane' | 'data-plane';
+
+export interface ClusterInfo {
+  name: string;
+  /** Context name in EnvInfo.kubeconfig (same as the cluster name). */
+  context: string;
+  /** https://127.0.0.1:PORT */
+  server: string;
+  caFile: string;
+  /** Base64 of the CA PEM: what kubeconfig's certificate-authority-data holds. */
+  caData: string;
+  adminCertFile: string;
+  adminKeyFile: string;
+  role: ClusterRole;
+  /** kube-apiserver log. */
+  logFile: string;
+  controllerManagerLogFile: string;
+  etcdPrefix: string;
+  serviceAccountIssuer: string;
+}
+
+export interface EnvInfo {
+  version: 1;
+  dir: string;
+  kubeconfig: string;
+  controlPlane: string;
+  dataPlanes: string[];
+  clusters: Record<string, ClusterInfo>;
+  etcd: { endpoint: string };
+  aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
+  gcp: { secretManagerEndpoint: string; project: string };
+  binaries: Binaries;
+  startedAt: string;
+}
+
+export interface ProcessRecord {
+  name: string;
+  pid: number;
+  /** /proc/<pid>/stat start time: guards against signalling a recycled pid. */
+  startTime: string;
+  logFile: string;
+  argv: string[];
+}
+
+interface PidsFile {
+  version: 1;
+  processes: ProcessRecord[];
+}
+
+export interface UpOptions {
+  /** Number of data planes dp1..dpN (default 3). */
+  dataPlanes?: number;
+  /** State dir (default `.testenv/` at the repository root). */
+  dir?: string;
+  log?: Log;
+}
+
+export interface DirOptions {
+  dir?: string;
+  log?: Log;
+}
+
+const defaultLog: Log = (line) => console.log(line);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const stateDir = (dir?: string) => path.resolve(dir ?? DEFAULT_STATE_DIR);
+const envFile = (dir: string) => path.join(dir, 'env.json');
+const pidsFile = (dir: string) => path.join(dir, 'pids.json');
+
+// ---------------------------------------------------------------------------------------------
+// Processes
+
+function procStat(pid: number): { state: string; startTime: string } | undefined {
+  try {
+    const s = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const rest = s.slice(s.lastIndexOf(')') + 2).split(' ');
+    return { state: rest[0] ?? '?', startTime: rest[19] ?? '' };
+  } catch {
+    return undefined;
+  }
+}
+
+const HAVE_PROC = existsSync('/proc/self/stat');
+
+/** Whether the recorded process still runs (a zombie or a recycled pid counts as gone). */
+export function isProcessAlive(rec: Pick<ProcessRecord, 'pid' | 'startTime'>): boolean {
+  if (!HAVE_PROC) {
+    try {
+      process.kill(rec.pid, 0);
+      return true;
+    } catch {
+      return false;
+    }
+  }
+  const st = procStat(rec.pid);
+  return !!st && st.state !== 'Z' && st.state !== 'X' && st.startTime === rec.startTime;
+}
+
+export async function readProcessRecords(dir?: string): Promise<ProcessRecord[]> {
+  try {
+    const file = JSON.parse(await fs.readFile(pidsFile(stateDir(dir)), 'utf8')) as PidsFile;
+    return file.processes ?? [];
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return [];
+    throw err;
+  }
+}
+
+async function tailFile(file: string, lines = 40): Promise<string> {
+  try {
+    const text = (await fs.readFile(file, 'utf8')).trimEnd();
+    return text.split('\n').slice(-lines).join('\n');
+  } catch {
+    return '(log file missing)';
+  }
+}
+
+interface Running {
+  rec: ProcessRecord;
+  child: ChildProcess;
+  exit?: string;
+}
+
+/** Starts servers detached, recording each in pids.json as soon as it exists. */
+class Launcher {
+  readonly running: Running[] = [];
+  private writes: Promise<void> = Promise.resolve();
+  private readonly dir: string;
+
+  constructor(dir: string) {
+    this.dir = dir;
+  }
+
+  async start(name: string, cmd: string, args: string[]): Promise<Running> {
+    const logFile = path.join(this.dir, 'logs', `${name}.log`);
+    const fd = openSync(logFile, 'a');
+    let child: ChildProcess;
+    try {
+      child = spawn(cmd, args, { cwd: this.dir, detached: true, stdio: ['ignore', fd, fd] });
+    } finally {
+      closeSync(fd);
+    }
+    await new Promise<void>((resolve, reject) => {
+      child.once('spawn', resolve);
+      child.once('error', (err) => reject(new Error(`cannot start ${name} (${cmd}): ${err.message}`)));
+    });
+    child.unref();
+    const pid = child.pid!;
+    const rec: ProcessRecord = { name, pid, startTime: procStat(pid)?.startTime ?? '', logFile, argv: [cmd, ...args] };
+    const r: Running = { rec, child };
+    child.once('exit', (code, signal) => {
+      r.exit = signal ? `killed by ${signal}` : `exited with code ${code}`;
+    });
+    this.running.push(r);
+    const snapshot: PidsFile = { version: 1, processes: this.running.map((x) => x.rec) };
+    this.writes = this.writes.then(() => fs.writeFile(pidsFile(this.dir), JSON.stringify(snapshot, null, 2) + '\n'));
+    await this.writes;
+    return r;
+  }
+}
+
+async function failure(r: Running, what: string, reason: string): Promise<Error> {
+  return new Error(`${what} ${reason}; last 40 lines of ${r.rec.logFile}:\n${await tailFile(r.rec.logFile)}`);
+}
+
+/** Polls probe until true; fails fast (with the log tail) if the process exits. */
+async function waitUntil(r: Running, what: string, probe: () => Promise<boolean>, timeoutMs: number, log: Log): Promise<void> {
+  log(`waiting for ${what}…`);
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    if (r.exit || !isProcessAlive(r.rec)) throw await failure(r, what, r.exit ?? 'is gone');
+    if (await probe().catch(() => false)) return;
+    if (Date.now() > deadline) throw await failure(r, what, `not ready after ${timeoutMs / 1000}s`);
+    await sleep(250);
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Probes
+
+function httpStatus(url: string, tls?: https.RequestOptions): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const mod = url.startsWith('https:') ? https : http;
+    const req = mod.get(url, { ...tls, agent: false, timeout: 3_000 }, (res) => {
+      res.resume();
+      resolve(res.statusCode ?? 0);
+    });
+    req.on('timeout', () => req.destroy(new Error('timeout')));
+    req.on('error', reject);
+  });
+}
+
+function tcpOpen(host: string, port: number): Promise<boolean> {
+  return new Promise((resolve) => {
+    const sock = net.connect({ host, port, timeout: 2_000 });
+    sock.once('connect', () => {
+      sock.destroy();
+      resolve(true);
+    });
+    sock.once('timeout', () => {
+      sock.destroy();
+      resolve(false);
+    });
+    sock.once('error', () => resolve(false));
+  });
+}
+
+async function apiserverReady(c: ClusterInfo): Promise<boolean> {
+  const [ca, cert, key] = await Promise.all([fs.readFile(c.caFile), fs.readFile(c.adminCertFile), fs.readFile(c.adminKeyFile)]);
+  return (await httpStatus(`${c.server}/readyz`, { ca, cert, key })) === 200;
+}
+
+/**
+ * Free TCP ports on 127.0.0.1 (all held open together, so they are distinct). Also handy in tests
+ * for an address where nothing listens (ECONNREFUSED), unlike ports fetch() refuses (1, 6000, ...).
+ */
+export async function freePorts(n: number): Promise<number[]> {
+  const servers: net.Server[] = [];
+  try {
+    for (let i = 0; i < n; i++) {
+      const s = net.createServer();
+      servers.push(s);
+      await new Promise<void>((resolve, reject) => s.once('error', reject).listen(0, '127.0.0.1', resolve));
+    }
+    return servers.map((s) => (s.address() as net.AddressInfo).port);
+  } finally {
+    await Promise.all(servers.map((s) => new Promise((r) => s.close(r))));
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PKI (openssl for certificates, node:crypto for the service-account key)
+
+async function openssl(args: string[], cwd: string): Promise<void> {
+  try {
+    await execFileP('openssl', args, { cwd });
+  } catch (err) {
+    const e = err as { stderr?: string; message: string };
+    throw new Error(`openssl ${args[0]} failed in ${cwd}: ${e.stderr?.trim() || e.message}`);
+  }
+}
+
+const EC = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
+
+async function issue(cwd: string, name: string, subj: string, ext: string[]): Promise<void> {
+  await openssl(['req', '-new', ...EC, '-keyout', `${name}.key`, '-out', `${name}.csr`, '-subj', subj], cwd);
+  await fs.writeFile(path.join(cwd, `${name}.ext`), ext.join('\n') + '\n');
+  await openssl(
+    [
+      'x509', '-req', '-in', `${name}.csr`, '-CA', 'ca.crt', '-CAkey', 'ca.key',
+      '-set_serial', `0x${randomBytes(16).toString('hex')}`, '-days', '3650', '-sha256',
+      '-extfile', `${name}.ext`, '-out', `${name}.crt`,
+    ],
+    cwd,
+  );
+  await fs.rm(path.join(cwd, `${name}.csr`));
+  await fs.chmod(path.join(cwd, `${name}.key`), 0o600);
+}
+
+/** CA, serving cert, admin and controller-manager client certs, SA key pair for one cluster. */
+async function makeClusterPki(cdir: string, cluster: string): Promise<void> {
+  await fs.mkdir(cdir, { recursive: true, mode: 0o700 });
+  await openssl(
+    [
+      'req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-sha256',
+      '-subj', `/CN=credsync-testenv-${cluster}-ca`,
+      '-addext', 'basicConstraints=critical,CA:TRUE',
+      '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    ],
+    cdir,
+  );
+  await fs.chmod(path.join(cdir, 'ca.key'), 0o600);
+  const client = ['basicConstraints=CA:FALSE', 'keyUsage=critical,digitalSignature', 'extendedKeyUsage=clientAuth'];
+  await Promise.all([
+    issue(cdir, 'apiserver', `/CN=kube-apiserver-${cluster}`, [
+      'basicConstraints=CA:FALSE',
+      'keyUsage=critical,digitalSignature,keyEncipherment',
+      'extendedKeyUsage=serverAuth',
+      'subjectAltName=IP:127.0.0.1,DNS:localhost,IP:10.0.0.1,DNS:kubernetes,DNS:kubernetes.default,DNS:kubernetes.default.svc',
+    ]),
+    issue(cdir, 'admin', '/O=system:masters/CN=credsync-admin', client),
+    issue(cdir, 'kcm', '/CN=system:kube-controller-manager', client),
+    (async () => {
+      const { privateKey, publicKey } = await generateKeyPairP('rsa', {
+        modulusLength: 2048,
+        publicKeyEncoding: { type: 'spki', format: 'pem' },
+        privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+      });
+      await fs.writeFile(path.join(cdir, 'sa.key'), privateKey, { mode: 0o600 });
+      await fs.writeFile(path.join(cdir, 'sa.pub'), publicKey);
+    })(),
+  ]);
+}
+
+function kubeconfigYaml(entries: { name: string; server: string; caFile: string; certFile: string; keyFile: string }[], current: string): string {
+  return toYaml({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: entries.map((e) => ({ name: e.name, cluster: { server: e.server, 'certificate-authority': e.caFile } })),
+    users: entries.map((e) => ({ name: `${e.name}-user`, user: { 'client-certificate': e.certFile, 'client-key': e.keyFile } })),
+    contexts: entries.map((e) => ({ name: e.name, context: { cluster: e.name, user: `${e.name}-user` } })),
+    'current-context': current,
+  });
+}
+
+// ---------------------------------------------------------------------------------------------
+// Public API
+
+/** An in-memory KubeConfig with the admin identity (system:masters) of one cluster. */
+export function adminKubeConfig(env: EnvInfo, cluster: string): KubeConfig {
+  const c = env.clusters[cluster];
+  if (!c) throw new Error(`no cluster "${cluster}" in the test environment (have: ${Object.keys(env.clusters).join(', ')})`);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: c.name, server: c.server, caData: c.caData, skipTLSVerify: false }],
+    users: [{ name: `${c.name}-admin`, certFile: c.adminCertFile, keyFile: c.adminKeyFile }],
+    contexts: [{ name: c.context, cluster: c.name, user: `${c.name}-admin` }],
+    currentContext: c.context,
+  });
+  return kc;
+}
+
+export interface EnvStatus {
+  state: 'running' | 'absent' | 'stale';
+  env?: EnvInfo;
+  problems: string[];
+}
+
+/** Whether the env in dir runs: every recorded process alive and every server answering. */
+export async function envStatus(opts: DirOptions = {}): Promise<EnvStatus> {
+  const dir = stateDir(opts.dir);
+  let env: EnvInfo;
+  try {
+    env = JSON.parse(await fs.readFile(envFile(dir), 'utf8')) as EnvInfo;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') return { state: 'stale', problems: [`unreadable ${envFile(dir)}: ${String(err)}`] };
+    const leftovers = existsSync(dir);
+    return { state: leftovers ? 'stale' : 'absent', problems: leftovers ? [`${dir} exists without env.json (an up that did not finish?)`] : [] };
+  }
+  const problems: string[] = [];
+  if (env.version !== 1) problems.push(`env.json version ${String(env.version)} is not 1`);
+  const procs = await readProcessRecords(dir);
+  if (procs.length === 0) problems.push('no processes recorded in pids.json');
+  for (const p of procs) if (!isProcessAlive(p)) problems.push(`${p.name} (pid ${p.pid}) is not running`);
+  if (problems.length === 0) {
+    const checks: Promise<string | undefined>[] = [
+      ...Object.values(env.clusters).map(async (c) =>
+        (await apiserverReady(c).catch(() => false)) ? undefined : `kube-apiserver ${c.name} (${c.server}) is not ready`,
+      ),
+      httpStatus(`${env.etcd.endpoint}/health`).then(
+        (s) => (s === 200 ? undefined : `etcd /health answered ${s}`),
+        (e: Error) => `etcd does not answer: ${e.message}`,
+      ),
+      httpStatus(`${env.aws.endpoint}/moto-api/`).then(
+        () => undefined,
+        (e: Error) => `moto does not answer: ${e.message}`,
+      ),
+      (async () => {
+        const [host, port] = env.gcp.secretManagerEndpoint.split(':');
+        return (await tcpOpen(host!, Number(port))) ? undefined : `GCP emulator ${env.gcp.secretManagerEndpoint} does not accept connections`;
+      })(),
+    ];
+    for (const p of await Promise.all(checks)) if (p) problems.push(p);
+  }
+  return problems.length === 0 ? { state: 'running', env, problems } : { state: 'stale', env, problems };
+}
+
+/** The running environment, or undefined when there is none (or it is broken). */
+export async function readEnv(opts: DirOptions = {}): Promise<EnvInfo | undefined> {
+  const s = await envStatus(opts);
+  return s.state === 'running' ? s.env : undefined;
+}
+
+/** The env the tests run against: $CREDSYNC_TESTENV (set by the jest global setup) or .testenv/env.json. */
+export function loadTestEnv(): EnvInfo {
+  const file = process.env.CREDSYNC_TESTENV || envFile(DEFAULT_STATE_DIR);
+  try {
+    return JSON.parse(readFileSync(file, 'utf8')) as EnvInfo;
+  } catch (err) {
+    throw new Error(
+      `no test environment at ${file} (${(err as Error).message}). Start one with \`npm run testenv -- up\`, ` +
+        'or run the integration tests through jest (its global setup starts one).',
+    );
+  }
+}
+
+/**
+ * Stops every recorded process of the env in dir (SIGTERM, SIGKILL after 8s), waits until all are
+ * gone, then deletes the state dir. Safe to call when nothing runs.
+ */
+export async function down(opts: DirOptions = {}): Promise<ProcessRecord[]> {
+  const dir = stateDir(opts.dir);
+  const log = opts.log ?? defaultLog;
+  const procs = await readProcessRecords(dir);
+  const stopped = await stopProcesses(procs, log);
+  await fs.rm(dir, { recursive: true, force: true });
+  return stopped;
+}
+
+/**
+ * Stops processes in dependency order: controller managers, then API servers and the rest, etcd
+ * last (an API server whose etcd is gone hangs in its shutdown). SIGTERM, SIGKILL after 8s.
+ */
+async function stopProcesses(procs: ProcessRecord[], log: Log): Promise<ProcessRecord[]> {
+  const phase = (p: ProcessRecord) => (p.name.startsWith('kube-controller-manager') ? 0 : p.name === 'etcd' ? 2 : 1);
+  const stopped: ProcessRecord[] = [];
+  for (const n of [0, 1, 2]) stopped.push(...(await stopGroup(procs.filter((p) => phase(p) === n), log)));
+  return stopped;
+}
+
+async function stopGroup(procs: ProcessRecord[], log: Log): Promise<ProcessRecord[]> {
+  const alive = () => procs.filter((p) => isProcessAlive(p));
+  const signal = (sig: NodeJS.Signals) => {
+    for (const p of alive()) {
+      // Each server leads its own process group (spawned detached): signal the group.
+      try {
+        process.kill(-p.pid, sig);
+      } catch {
+        try {
+          process.kill(p.pid, sig);
+        } catch {
+          /* already gone */
+        }
+      }
+    }
+  };
+  const targets = alive();
+  if (targets.length === 0) return [];
+  log(`stopping ${targets.map((p) => p.name).join(', ')}…`);
+  signal('SIGTERM');
+  for (const [sig, waitMs] of [['SIGKILL', 8_000], [undefined, 5_000]] as const) {
+    const deadline = Date.now() + waitMs;
+    while (alive().length > 0 && Date.now() < deadline) await sleep(50);
+    if (alive().length === 0) return targets;
+    if (sig) {
+      log(`still running 8s after SIGTERM, sending SIGKILL: ${alive().map((p) => `${p.name} (${p.pid})`).join(', ')}`);
+      signal(sig);
+    }
+  }
+  throw new Error(`could not stop: ${alive().map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
+}
+
+function formatSeconds(ms: number): string {
+  return `${(ms / 1000).toFixed(1)}s`;
+}
+
+/**
+ * Starts the environment in dir (default `.testenv/`) and returns its EnvInfo. A running env with
+ * the same number of data planes is reused as is; otherwise whatever is left in dir is stopped and
+ * removed first. On failure every process started is stopped (logs are kept in dir/logs).
+ */
+export async function up(opts: UpOptions = {}): Promise<EnvInfo> {
+  const dataPlaneCount = opts.dataPlanes ?? 3;
+  if (!Number.isInteger(dataPlaneCount) || dataPlaneCount < 1) throw new Error(`dataPlanes must be an integer >= 1 (got ${dataPlaneCount})`);
+  const dir = stateDir(opts.dir);
+  const log = opts.log ?? defaultLog;
+  const t0 = Date.now();
+
+  const status = await envStatus({ dir });
+  if (status.state === 'running' && status.env!.dataPlanes.length === dataPlaneCount) {
+    log(`test environment already running (${dir})`);
+    return status.env!;
+  }
+  if (status.state === 'running') {
+    log(`restarting the test environment: it has ${status.env!.dataPlanes.length} data planes, ${dataPlaneCount} wanted`);
+  } else if (status.state === 'stale') {
+    log(`cleaning up a stale test environment in ${dir} (${status.problems.join('; ')})`);
+  }
+  await down({ dir, log });
+
+  const binaries = await ensureBinaries({ log });
+  const tStart = Date.now();
+  await fs.mkdir(path.join(dir, 'logs'), { recursive: true, mode: 0o700 });
+  await fs.chmod(dir, 0o700);
+  const launcher = new Launcher(dir);
+  try {
+    return await start(dir, dataPlaneCount, binaries, launcher, log, t0, tStart);
+  } catch (err) {
+    log(`test environment failed to start; stopping what was started (logs kept in ${path.join(dir, 'logs')})`);
+    await stopProcesses(launcher.running.map((r) => r.rec), log).catch((e: Error) => log(e.message));
+    await fs.rm(pidsFile(dir), { force: true });
+    throw err;
+  }
+}
+
+async function start(
+  dir: string,
+  dataPlaneCount: number,
+  binaries: Binaries,
+  launcher: Launcher,
+  log: Log,
+  t0: number,
+  tStart: number,
+): Promise<EnvInfo> {
+  const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
+  const names = [CONTROL_PLANE, ...dataPlanes];
+  const [etcdClient, etcdPeer, motoPort, gcpPort, ...apiPorts] = await freePorts(4 + names.length);
+
+  const clusters: Record<string, ClusterInfo> = {};
+  names.forEach((name, i) => {
+    const cdir = path.join(dir, name);
+    clusters[name] = {
+      name,
+      context: name,
+      server: `https://127.0.0.1:${apiPorts[i]}`,
+      caFile: path.join(cdir, 'ca.crt'),
+      caData: '',
+      adminCertFile: path.join(cdir, 'admin.crt'),
+      adminKeyFile: path.join(cdir, 'admin.key'),
+      role: name === CONTROL_PLANE ? 'control-plane' : 'data-plane',
+      logFile: path.join(dir, 'logs', `kube-apiserver-${name}.log`),
+      controllerManagerLogFile: path.join(dir, 'logs', `kube-controller-manager-${name}.log`),
+      etcdPrefix: `/registry-${name}`,
+      serviceAccountIssuer: `https://${name}.credsync.local`,
+    };
+  });
+  const env: EnvInfo = {
+    version: 1,
+    dir,
+    kubeconfig: path.join(dir, 'kubeconfig'),
+    controlPlane: CONTROL_PLANE,
+    dataPlanes,
+    clusters,
+    etcd: { endpoint: `http://127.0.0.1:${etcdClient}` },
+    aws: { endpoint: `http://127.0.0.1:${motoPort}`, region: 'us-east-1', accessKeyId: 'testing', secretAccessKey: 'testing' },
+    gcp: { secretManagerEndpoint: `127.0.0.1:${gcpPort}`, project: 'credsync-local' },
+    binaries,
+    startedAt: new Date().toISOString(),
+  };
+
+  // etcd first (the API servers need it); certificates meanwhile.
+  const etcd = await launcher.start('etcd', binaries.etcd, [
+    '--name', 'testenv',
+    '--data-dir', path.join(dir, 'etcd'),
+    '--listen-client-urls', env.etcd.endpoint,
+    '--advertise-client-urls', env.etcd.endpoint,
+    '--listen-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+    '--initial-advertise-peer-urls', `http://127.0.0.1:${etcdPeer}`,
+    '--initial-cluster', `testenv=http://127.0.0.1:${etcdPeer}`,
+    '--initial-cluster-state', 'new',
+    '--unsafe-no-fsync',
+    '--log-level', 'warn',
+  ]);
+  const moto = await launcher.start('moto', binaries.motoServer, ['-H', '127.0.0.1', '-p', String(motoPort)]);
+  const gcpsm = await launcher.start('gcpsm', binaries.gcpsm, ['-listen', env.gcp.secretManagerEndpoint]);
+
+  await Promise.all(names.map((n) => makeClusterPki(path.join(dir, n), n)));
+  for (const c of Object.values(clusters)) c.caData = (await fs.readFile(c.caFile)).toString('base64');
+  await fs.writeFile(
+    env.kubeconfig,
+    kubeconfigYaml(
+      names.map((n) => ({ name: n, server: clusters[n]!.server, caFile: clusters[n]!.caFile, certFile: clusters[n]!.adminCertFile, keyFile: clusters[n]!.adminKeyFile })),
+      CONTROL_PLANE,
+    ),
+    { mode: 0o600 },
+  );
+  await waitUntil(etcd, `etcd on ${env.etcd.endpoint}`, async () => (await httpStatus(`${env.etcd.endpoint}/health`)) === 200, 30_000, log);
+
+  const apiservers = new Map<string, Running>();
+  for (const n of names) {
+    const c = clusters[n]!;
+    const cdir = path.join(dir, n);
+    const port = new URL(c.server).port;
+    apiservers.set(
+      n,
+      await launcher.start(`kube-apiserver-${n}`, binaries.kubeApiserver, [
+        `--etcd-servers=${env.etcd.endpoint}`,
+        `--etcd-prefix=${c.etcdPrefix}`,
+        '--bind-address=127.0.0.1',
+        `--secure-port=${port}`,
+        '--advertise-address=127.0.0.1',
+        `--cert-dir=${cdir}`,
+        `--tls-cert-file=${path.join(cdir, 'apiserver.crt')}`,
+        `--tls-private-key-file=${path.join(cdir, 'apiserver.key')}`,
+        `--client-ca-file=${c.caFile}`,
+        '--authorization-mode=RBAC',
+        `--service-account-issuer=${c.serviceAccountIssuer}`,
+        `--service-account-key-file=${path.join(cdir, 'sa.pub')}`,
+        `--service-account-signing-key-file=${path.join(cdir, 'sa.key')}`,
+        '--service-cluster-ip-range=10.0.0.0/24',
+        // No kubelet, no other API server replicas: the `kubernetes` Service endpoints (which may
+        // not be loopback anyway) and priority-and-fairness are not needed.
+        '--endpoint-reconciler-type=none',
+        '--enable-priority-and-fairness=false',
+        '--profiling=false',
+      ]),
+    );
+  }
+  await Promise.all([
+    ...names.map((n) =>
+      waitUntil(apiservers.get(n)!, `kube-apiserver ${n} on :${new URL(clusters[n]!.server).port}`, () => apiserverReady(clusters[n]!), 120_000, log),
+    ),
+    waitUntil(moto, `moto on :${motoPort}`, async () => (await httpStatus(`${env.aws.endpoint}/moto-api/`)) > 0, 60_000, log),
+    waitUntil(gcpsm, `GCP Secret Manager emulator on :${gcpPort}`, () => tcpOpen('127.0.0.1', gcpPort!), 30_000, log),
+  ]);
+  log(`API servers ready after ${formatSeconds(Date.now() - tStart)}`);
+
+  // Controller managers (their RBAC first), then the Flyte objects.
+  await Promise.all(names.map((n) => seedControllerManagerRbac(adminKubeConfig(env, n), n)));
+  const kcms = new Map<string, Running>();
+  for (const n of names) {
+    const c = clusters[n]!;
+    const cdir = path.join(dir, n);
+    const kubeconfig = path.join(cdir, 'kcm.kubeconfig');
+    await fs.writeFile(
+      kubeconfig,
+      kubeconfigYaml([{ name: n, server: c.server, caFile: c.caFile, certFile: path.join(cdir, 'kcm.crt'), keyFile: path.join(cdir, 'kcm.key') }], n),
+      { mode: 0o600 },
+    );
+    kcms.set(
+      n,
+      await launcher.start(`kube-controller-manager-${n}`, binaries.kubeControllerManager, [
+        `--kubeconfig=${kubeconfig}`,
+        '--controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller',
+        `--service-account-private-key-file=${path.join(cdir, 'sa.key')}`,
+        `--root-ca-file=${c.caFile}`,
+        '--use-service-account-credentials=false',
+        '--leader-elect=false',
+        '--bind-address=127.0.0.1',
+        '--secure-port=0',
+      ]),
+    );
+  }
+  const lastDp = dataPlanes[dataPlanes.length - 1];
+  await Promise.all(
+    names.map(async (n) => {
+      const kc = adminKubeConfig(env, n);
+      const tokenSecret = clusters[n]!.role === 'data-plane' && n !== lastDp;
+      if (clusters[n]!.role === 'control-plane') await seedControlPlane(kc, n);
+      else await seedDataPlane(kc, n, { tokenSecret });
+      const kcm = kcms.get(n)!;
+      try {
+        await waitForControllers(kc, n, {
+          tokenSecret,
+          timeoutMs: 60_000,
+          exited: () => (kcm.exit || !isProcessAlive(kcm.rec) ? `kube-controller-manager ${n} ${kcm.exit ?? 'is gone'}` : undefined),
+        });
+      } catch (err) {
+        throw new Error(`${(err as Error).message}; last 40 lines of ${kcm.rec.logFile}:\n${await tailFile(kcm.rec.logFile)}`);
+      }
+    }),
+  );
+
+  await fs.writeFile(envFile(dir), JSON.stringify(env, null, 2) + '\n');
+  log(`test environment up in ${formatSeconds(Date.now() - tStart)} (total ${formatSeconds(Date.now() - t0)} including checks/builds)`);
+  return env;
+}
+
+/** Human-readable summary of where everything listens. */
+export function describeEnv(env: EnvInfo): string {
+  const lines = [`state dir:   ${env.dir}`, `env.json:    ${envFile(env.dir)}`, `kubeconfig:  ${env.kubeconfig}  (contexts: ${Object.keys(env.clusters).join(', ')})`];
+  for (const c of Object.values(env.clusters)) lines.push(`  ${c.name.padEnd(8)} ${c.role.padEnd(14)} ${c.server}   log ${c.logFile}`);
+  lines.push(`etcd:        ${env.etcd.endpoint}`);
+  lines.push(`AWS (moto):  ${env.aws.endpoint}  region ${env.aws.region}, access key id "${env.aws.accessKeyId}"`);
+  lines.push(`GCP SM:      ${env.gcp.secretManagerEndpoint} (gRPC, plaintext)  project ${env.gcp.project}`);
+  lines.push(`logs:        ${path.join(env.dir, 'logs')}`);
+  return lines.join('\n');
+}
