@@ -1,0 +1,79 @@
+/** The operator CLI, run as a real process against the local environment. */
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { filledTokenSecret, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+
+let env: EnvInfo;
+const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
+
+function credsync(args: string[]) {
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
+}
+
+function writeConfig(name: string, cfg: unknown): string {
+  const file = join(dir, name);
+  writeFileSync(file, stringify(cfg));
+  return file;
+}
+
+const dataPlane = (id: string) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } });
+const config = (prefix: string, dataPlanes: unknown[]) => ({
+  controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+  store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+  dataPlanes,
+});
+
+beforeAll(async () => {
+  env = loadTestEnv();
+  await resetControlPlane(env);
+});
+
+describe('credsync CLI', () => {
+  it('exit 0 and a JSON report when every cluster synced; no token or CA in any output', async () => {
+    const file = writeConfig('ok.yaml', config(uniquePrefix('cli'), env.dataPlanes.map(dataPlane)));
+    const r = credsync(['sync', '--config', file, '--json']);
+    expect(r.stderr).toBe('');
+    expect(r.code).toBe(0);
+    const report = JSON.parse(r.stdout);
+    expect(report.ok).toBe(true);
+    expect(report.clusters.map((c: { id: string }) => c.id)).toEqual(env.dataPlanes);
+    const human = credsync(['sync', '--config', file]);
+    expect(human.code).toBe(0);
+    expect(human.stdout).toContain('no restart (nothing changed)');
+    for (const id of env.dataPlanes) {
+      const { token } = await filledTokenSecret(env, id);
+      for (const out of [r.stdout, human.stdout, human.stderr]) expect(out.includes(token)).toBe(false);
+    }
+    expect(r.stdout + human.stdout + human.stderr).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('exit 1 when a cluster failed, naming it and why; the healthy ones are synced', () => {
+    const file = writeConfig('partial.yaml', config(uniquePrefix('cli'), [dataPlane(env.dataPlanes[0]!), { ...dataPlane(env.dataPlanes[1]!), serviceAccount: 'does-not-exist', tokenSecret: 'nope' }]));
+    const r = credsync(['sync', '--config', file]);
+    expect(r.code).toBe(1);
+    expect(r.stdout).toContain('sync FAILED');
+    expect(r.stdout).toContain(`✗ ${env.dataPlanes[1]}: failed [SERVICE_ACCOUNT_MISSING] data plane ${env.dataPlanes[1]}: ServiceAccount flyte/does-not-exist does not exist`);
+    expect(r.stdout).toContain(`↻ ${env.dataPlanes[0]}: updated`);
+  });
+
+  it('exit 2 with every configuration problem, by path, and nothing touched', () => {
+    const bad = config('x/', [{ ...dataPlane('dp1'), labels: { Team1: 2 } }, dataPlane('dp1')]) as Record<string, unknown>;
+    (bad['controlPlane'] as Record<string, unknown>)['credentialsSecret'] = 'cluster_credentials';
+    const r = credsync(['sync', '--config', writeConfig('bad.yaml', bad)]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toContain('credsync: invalid configuration');
+    expect(r.stderr).toContain("  - controlPlane.credentialsSecret: credentialsSecret must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')");
+    expect(r.stderr).toContain('  - dataPlanes[0].labels.Team1: labels must be lower-case alphanumerics, -, _ or .');
+    expect(r.stderr).toContain('  - dataPlanes[1].id: duplicate id "dp1" (also dataPlanes.0)');
+    expect(credsync(['rotate']).code).toBe(2);
+  });
+});

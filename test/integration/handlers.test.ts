@@ -1,0 +1,90 @@
+/** The Lambda handlers, invoked in-process with the shipped sample events, against the local environment. */
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+
+let env: EnvInfo;
+let scheduled: typeof import('../../handlers/scheduled.ts');
+let clusterCreated: typeof import('../../handlers/clusterCreated.ts');
+let resync: typeof import('../../handlers/resync.ts');
+const sample = (f: string) => JSON.parse(readFileSync(`events/${f}`, 'utf8'));
+
+beforeAll(async () => {
+  env = loadTestEnv();
+  exportAwsEnv(env);
+  await resetControlPlane(env);
+  const dir = mkdtempSync(join(tmpdir(), 'credsync-handlers-'));
+  const file = join(dir, 'credsync.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+      store: { aws: { region: env.aws.region, prefix: uniquePrefix('handlers'), endpoint: env.aws.endpoint } },
+      dataPlanes: env.dataPlanes.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })),
+    }),
+  );
+  process.env['CREDSYNC_CONFIG'] = file;
+  process.env['POWERTOOLS_LOG_LEVEL'] = 'ERROR';
+  // One after the other: jest's ESM loader fails on concurrent imports of shared modules.
+  scheduled = await import('../../handlers/scheduled.ts');
+  clusterCreated = await import('../../handlers/clusterCreated.ts');
+  resync = await import('../../handlers/resync.ts');
+});
+
+describe('Lambda handlers', () => {
+  it('resync dry run (events/resync-dry-run.json) reports and writes nothing', async () => {
+    const r = await resync.handler(sample('resync-dry-run.json'));
+    expect(r.dryRun).toBe(true);
+    expect(r.clusters.map((c) => [c.id, c.store])).toEqual([['dp1', 'created']]);
+  });
+
+  it('scheduled rotation (events/scheduled.json) syncs every data plane', async () => {
+    const r = await scheduled.handler(sample('scheduled.json'));
+    expect(r.ok).toBe(true);
+    expect(r.clusters.map((c) => c.id)).toEqual(env.dataPlanes);
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+  });
+
+  it('cluster created (CloudTrail CreateCluster and ACTIVE samples) syncs that data plane only', async () => {
+    for (const f of ['eks-create-cluster.json', 'eks-cluster-active.json']) {
+      const r = await clusterCreated.handler(sample(f));
+      expect('ignored' in r).toBe(false);
+      if ('ignored' in r) return;
+      expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'unchanged']]);
+    }
+  });
+
+  it('an event about a cluster that is not a data plane is ignored and says so', async () => {
+    const ev = sample('eks-create-cluster.json');
+    ev.detail.requestParameters.name = 'analytics';
+    await expect(clusterCreated.handler(ev)).resolves.toEqual({ ignored: true, reason: 'EKS cluster analytics is not a configured data plane' });
+  });
+
+  it('a malformed event is a failed invocation with a clear message, and nothing runs', async () => {
+    await expect(resync.handler({ clusters: 'dp1' })).rejects.toThrow(/^invalid resync event: clusters/);
+    await expect(clusterCreated.handler({ hello: 'world' })).rejects.toThrow(/not an EKS cluster-created event/);
+    await expect(resync.handler({ clusters: ['nope'] })).rejects.toThrow('unknown data plane(s): nope (configured: dp1, dp2, dp3)');
+  });
+
+  it('a partial failure is a failed invocation that names the cluster (the handlers\' failure rule)', async () => {
+    const { finish, SyncFailedError } = await import('../../lib/runtime/lambda.ts');
+    const { runSync } = await import('../../lib/sync/sync.ts');
+    const { buildDeps } = await import('../../lib/sync/wiring.ts');
+    const { parseConfig } = await import('../../lib/config/load.ts');
+    const { silentLog } = await import('../../lib/util/log.ts');
+    const cfg = parseConfig({
+      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+      store: { aws: { region: env.aws.region, prefix: uniquePrefix('partial'), endpoint: env.aws.endpoint } },
+      dataPlanes: [
+        { id: 'dp1', access: { type: 'kubeconfig', context: 'dp1', path: env.kubeconfig }, labels: { team1: 1 } },
+        { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, serviceAccount: 'ghost', tokenSecret: 'ghost-token' },
+      ],
+    });
+    const report = await runSync(buildDeps(cfg, silentLog));
+    expect(() => finish(report)).toThrow(SyncFailedError);
+    expect(() => finish(report)).toThrow('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+  });
+});
