@@ -8,6 +8,7 @@
  *
  *   ${FLYTE_CREDSYNC_CACHE:-${XDG_CACHE_HOME:-~/.cache}/flyte-credsync}/
  *     kube-v1.36.3/{kube-apiserver,kube-controller-manager}
+ *     kube-v1.36.3/kubectl               (only on request: ensureKubectl(), for the benchmark)
  *     etcd-v3.6.16/etcd
  *     gcpsm-v1.7.1/gcpsm
  *     moto-5.2.5/bin/moto_server        (a Python venv)
@@ -60,7 +61,7 @@ export function cacheRoot(): string {
 }
 
 interface GoTarget {
-  key: 'kube' | 'etcd' | 'gcpsm';
+  key: 'kube' | 'etcd' | 'gcpsm' | 'kubectl';
   label: string;
   modDir: string;
   version: string;
@@ -70,6 +71,8 @@ interface GoTarget {
   packages: string[];
   ldflags: string;
   estimate: string;
+  /** Build-info file name in outDir (default STAMP); distinct when targets share an outDir. */
+  stamp?: string;
 }
 
 /** Reads the version a go.mod requires for modulePath (e.g. "v1.36.3"). */
@@ -156,7 +159,7 @@ async function isExecutable(file: string): Promise<boolean> {
 async function goTargetReady(t: GoTarget): Promise<boolean> {
   for (const out of t.outputs) if (!(await isExecutable(path.join(t.outDir, out)))) return false;
   try {
-    const stamp = JSON.parse(await fs.readFile(path.join(t.outDir, STAMP), 'utf8')) as { recipe?: string };
+    const stamp = JSON.parse(await fs.readFile(path.join(t.outDir, t.stamp ?? STAMP), 'utf8')) as { recipe?: string };
     return stamp.recipe === recipe(t);
   } catch {
     return false;
@@ -322,7 +325,7 @@ async function buildGoTarget(t: GoTarget, root: string, log: Log): Promise<void>
     for (const out of t.outputs) await fs.rename(path.join(tmp, out), path.join(t.outDir, out));
     const seconds = Math.round((Date.now() - started) / 1000);
     await fs.writeFile(
-      path.join(t.outDir, STAMP),
+      path.join(t.outDir, t.stamp ?? STAMP),
       JSON.stringify({ recipe: recipe(t), builtAt: new Date().toISOString(), seconds }, null, 2) + '\n',
     );
     log(`built ${name} ${t.version} in ${formatDuration(Date.now() - started)} -> ${t.outDir}`);
@@ -419,4 +422,32 @@ export async function ensureBinaries(opts: { log?: Log } = {}): Promise<Binaries
     });
   }
   return binaryPaths(root);
+}
+
+/**
+ * kubectl, built from the same pinned k8s.io/kubernetes module as the servers, into the same cache
+ * dir (kube-<version>/kubectl, with its own build-info file). Built only when asked for (the
+ * benchmark's manual baseline calls it): `up`, `build` and the tests never need kubectl.
+ * Returns its path.
+ */
+export async function ensureKubectl(opts: { log?: Log } = {}): Promise<string> {
+  const log = opts.log ?? defaultLog;
+  const root = cacheRoot();
+  const kube = (await goTargets(root)).find((t) => t.key === 'kube')!;
+  const t: GoTarget = {
+    ...kube,
+    key: 'kubectl',
+    label: `kubectl ${kube.version}`,
+    outputs: ['kubectl'],
+    packages: ['k8s.io/kubernetes/cmd/kubectl'],
+    estimate: '~3 min on 2 cores',
+    stamp: '.build-info-kubectl.json',
+  };
+  if (!(await goTargetReady(t))) {
+    await checkPrerequisites({ go: true, python: false });
+    await withBuildLock(root, log, async () => {
+      if (!(await goTargetReady(t))) await buildGoTarget(t, root, log);
+    });
+  }
+  return path.join(t.outDir, 'kubectl');
 }

@@ -296,6 +296,34 @@ describe('sync against the local environment', () => {
     expect(st.secret!.data![`${removed}_token`]).toBeDefined();
   });
 
+  it('a concurrent edit between read and write gets a real 409: re-read, re-merged (edit kept) and retried', async () => {
+    const prefix = uniquePrefix('conflict');
+    const cfg = envConfig(env, prefix);
+    const deps = buildDeps(cfg, log, { secretsManager: sm() });
+    const realControlPlane = deps.controlPlane;
+    let edited = false;
+    deps.controlPlane = async () => {
+      const api = await realControlPlane();
+      const replace = api.replaceConfigMap.bind(api);
+      api.replaceConfigMap = async (cm) => {
+        if (!edited && cm.name === 'flyte-admin-clusters-config') {
+          edited = true; // someone edits the ConfigMap after our read: our resourceVersion is now stale
+          const c = core(env, env.controlPlane);
+          const cur = await c.readNamespacedConfigMap({ name: cm.name, namespace: 'flyte' });
+          await c.replaceNamespacedConfigMap({ name: cm.name, namespace: 'flyte', body: { ...cur, data: { ...cur.data, 'clusters.yaml': cur.data!['clusters.yaml'] + 'editedByHuman: true\n' } } });
+        }
+        return replace(cm);
+      };
+      return api;
+    };
+    const r = await runSync(deps);
+    expect(r.ok).toBe(true);
+    expect(r.controlPlane!.attempts).toBe(2);
+    const doc = parse((await controlState()).cms[0]!.data!['clusters.yaml']!);
+    expect(doc.editedByHuman).toBe(true);
+    expect(doc.clusters.clusterConfigs).toHaveLength(env.dataPlanes.length);
+  });
+
   it('runs as the shipped least-privilege identities (deploy/*.yaml) on every cluster', async () => {
     // Prepare: apply the manifests, make a client certificate in group flyte-credsync per cluster.
     await core(env, env.controlPlane).deleteNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);

@@ -1,0 +1,790 @@
+/**
+ * Benchmark (not a timed test): credsync against N data planes of the local test environment, and
+ * the published guide's manual steps (kubectl + the AWS API) against the same servers.
+ *
+ *   npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C]
+ *                    [--skip-manual] [--json FILE]
+ *
+ * Data plane k (ids b1..bN) lives on cluster dp((k-1) % D + 1) in its own namespace `bench-k`
+ * (ServiceAccount flyteadmin, a ClusterRoleBinding to the chart's flyteadmin ClusterRole, a filled
+ * token Secret flyteadmin-token); set-up is idempotent, so reruns skip it.
+ *
+ * For each N, R times: reset the control plane, sync with a fresh store prefix ("first sync"),
+ * then sync again unchanged ("no-op re-sync", which must write nothing: the script exits 1 if it
+ * does). API calls are counted at the ports (each DataPlaneApi/ControlPlaneApi call and each
+ * verification review is one HTTP request) and, for the store, as real HTTP requests of the
+ * SecretsManagerClient. The manual baseline is timed the same way (median of its runs).
+ *
+ * Uses the running environment (.testenv/); starts one if none runs, and stops only that one.
+ * Tokens are never printed.
+ */
+import { spawn, execFile } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
+import { parseArgs, promisify } from 'node:util';
+import {
+  CreateSecretCommand,
+  DeleteSecretCommand,
+  type SecretsManagerClient,
+} from '@aws-sdk/client-secrets-manager';
+import { ApiException, CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { stringify as toYaml } from 'yaml';
+import { parseConfig } from '../lib/config/load.ts';
+import type { Config } from '../lib/config/schema.ts';
+import type { ControlPlaneApi, DataPlaneApi } from '../lib/kube/ports.ts';
+import type { SecretStore } from '../lib/stores/types.ts';
+import { runSync, type SyncDeps, type SyncReport } from '../lib/sync/sync.ts';
+import { buildDeps } from '../lib/sync/wiring.ts';
+import { mapBounded, silentLog } from '../lib/util/log.ts';
+import { ensureKubectl } from '../test/env/build.ts';
+import {
+  ADMIN_CLUSTERS_CONFIGMAP,
+  CLUSTERRESOURCESYNC_CONFIGMAP,
+  CONTROL_PLANE_DEPLOYMENTS,
+  FLYTE_NAMESPACE,
+  FLYTEADMIN_CLUSTER_ROLE,
+  FLYTEADMIN_SA,
+  TOKEN_SECRET,
+} from '../test/env/seed.ts';
+import { adminKubeConfig, down, readEnv, up, type EnvInfo } from '../test/env/testenv.ts';
+import { awsClient, exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
+
+const execFileP = promisify(execFile);
+const USAGE =
+  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--json FILE]';
+const log = (line: string) => console.error(line);
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+// ---------------------------------------------------------------------------------------------
+// Statistics
+
+interface Stat {
+  median: number;
+  min: number;
+  max: number;
+  runs: number[];
+}
+
+function stat(xs: number[]): Stat {
+  const s = [...xs].sort((a, b) => a - b);
+  const mid = Math.floor(s.length / 2);
+  const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
+  return { median: Math.round(median), min: Math.round(s[0]!), max: Math.round(s[s.length - 1]!), runs: xs.map((x) => Math.round(x)) };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Counting API calls
+
+const DATA_PLANE_WRITES = new Set(['createTokenSecret']);
+const CONTROL_PLANE_WRITES = new Set(['createSecret', 'replaceSecret', 'replaceConfigMap', 'restartDeployment']);
+const isAwsRead = (command: string) => /^(Describe|Get|List|BatchGet)/.test(command);
+
+interface Counts {
+  /** DataPlaneApi method -> calls (each one HTTP request). */
+  dataPlane: Record<string, number>;
+  /** SelfSubjectReview / SelfSubjectAccessReview (creates that persist nothing: counted as reads). */
+  verify: Record<string, number>;
+  /** SecretStore port: get, put, and puts that wrote (outcome != unchanged, not a dry run). */
+  store: { get: number; put: number; writes: number };
+  /** AWS commands sent (SecretsManagerClient.send), by command name. */
+  aws: Record<string, number>;
+  /** Real HTTP requests of the SecretsManagerClient (retries included). */
+  awsHttp: number;
+  /** ControlPlaneApi method -> calls (each one HTTP request). */
+  controlPlane: Record<string, number>;
+  /** Summed latency per target (ms; concurrent calls overlap, so these exceed wall time). */
+  busyMs: { dataPlane: number; verify: number; store: number; controlPlane: number };
+  /** ms from the start of the sync to its first control-plane call (read/verify/store phase). */
+  dataPlanePhaseMs?: number;
+}
+
+const newCounts = (): Counts => ({
+  dataPlane: {},
+  verify: {},
+  store: { get: 0, put: 0, writes: 0 },
+  aws: {},
+  awsHttp: 0,
+  controlPlane: {},
+  busyMs: { dataPlane: 0, verify: 0, store: 0, controlPlane: 0 },
+});
+
+const bump = (m: Record<string, number>, k: string, by = 1) => {
+  m[k] = (m[k] ?? 0) + by;
+};
+const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
+
+interface CallSummary {
+  /** HTTP requests in total, and split. */
+  total: number;
+  reads: number;
+  writes: number;
+  kube: { dataPlane: number; verify: number; controlPlane: number };
+  awsHttp: number;
+  storeWrites: number;
+  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs'>;
+}
+
+function summarize(c: Counts): CallSummary {
+  const dpWrites = Object.entries(c.dataPlane).reduce((a, [k, v]) => a + (DATA_PLANE_WRITES.has(k) ? v : 0), 0);
+  const cpWrites = Object.entries(c.controlPlane).reduce((a, [k, v]) => a + (CONTROL_PLANE_WRITES.has(k) ? v : 0), 0);
+  const awsWrites = Object.entries(c.aws).reduce((a, [k, v]) => a + (isAwsRead(k) ? 0 : v), 0);
+  const kube = { dataPlane: sum(c.dataPlane), verify: sum(c.verify), controlPlane: sum(c.controlPlane) };
+  const total = kube.dataPlane + kube.verify + kube.controlPlane + c.awsHttp;
+  const writes = dpWrites + cpWrites + awsWrites;
+  return {
+    total,
+    reads: total - writes,
+    writes,
+    kube,
+    awsHttp: c.awsHttp,
+    storeWrites: c.store.writes,
+    detail: { dataPlane: c.dataPlane, verify: c.verify, store: c.store, aws: c.aws, awsHttp: c.awsHttp, controlPlane: c.controlPlane },
+  };
+}
+
+/** Every method call on the target is tallied by name (and timed) before it runs. */
+function countingProxy<T extends object>(target: T, tally: Record<string, number>, busy: (ms: number) => void): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const v: unknown = Reflect.get(t, prop, t);
+      if (typeof v !== 'function') return v;
+      return async (...args: unknown[]) => {
+        bump(tally, String(prop));
+        const t0 = performance.now();
+        try {
+          return await (v as (...a: unknown[]) => Promise<unknown>).apply(t, args);
+        } finally {
+          busy(performance.now() - t0);
+        }
+      };
+    },
+  });
+}
+
+/** A SecretsManagerClient of the env whose commands and HTTP requests are counted. */
+function countingSecretsManager(env: EnvInfo, c: Counts): SecretsManagerClient {
+  const client = awsClient(env);
+  const send = client.send.bind(client) as (cmd: unknown, ...rest: unknown[]) => Promise<unknown>;
+  (client as unknown as { send: typeof send }).send = (cmd, ...rest) => {
+    bump(c.aws, (cmd as object).constructor.name.replace(/Command$/, ''));
+    return send(cmd, ...rest);
+  };
+  // The deserialize step runs below the retry middleware (finalizeRequest): once per HTTP attempt.
+  client.middlewareStack.add(
+    (next) => async (args) => {
+      c.awsHttp++;
+      return next(args);
+    },
+    { step: 'deserialize', name: 'credsyncBenchHttpCounter' },
+  );
+  return client;
+}
+
+/** The real wiring (buildDeps), with every port counted. */
+function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): SyncDeps {
+  const deps = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
+  const store: SecretStore = deps.store;
+  const timed = async <T>(key: keyof Counts['busyMs'], fn: () => Promise<T>): Promise<T> => {
+    const s = performance.now();
+    try {
+      return await fn();
+    } finally {
+      c.busyMs[key] += performance.now() - s;
+    }
+  };
+  return {
+    ...deps,
+    dataPlane: async (dp) => countingProxy<DataPlaneApi>(await deps.dataPlane(dp), c.dataPlane, (ms) => (c.busyMs.dataPlane += ms)),
+    controlPlane: async () => {
+      c.dataPlanePhaseMs ??= performance.now() - t0();
+      return countingProxy<ControlPlaneApi>(await deps.controlPlane(), c.controlPlane, (ms) => (c.busyMs.controlPlane += ms));
+    },
+    verify: async (req) => {
+      bump(c.verify, 'SelfSubjectReview');
+      const r = await timed('verify', () => deps.verify(req));
+      bump(c.verify, 'SelfSubjectAccessReview', req.checks.length);
+      return r;
+    },
+    store: {
+      kind: store.kind,
+      entryName: (id) => store.entryName(id),
+      get: (id) => {
+        c.store.get++;
+        return timed('store', () => store.get(id));
+      },
+      put: async (record, opts) => {
+        c.store.put++;
+        const r = await timed('store', () => store.put(record, opts));
+        if (r.outcome !== 'unchanged' && !opts?.dryRun) c.store.writes++;
+        return r;
+      },
+    },
+  };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Data planes b1..bN
+
+const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
+const namespaceOf = (k: number) => `bench-${k}`;
+const idOf = (k: number) => `b${k}`;
+const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+
+async function ignoreConflict(p: Promise<unknown>): Promise<boolean> {
+  try {
+    await p;
+    return true;
+  } catch (err) {
+    if (err instanceof ApiException && err.code === 409) return false;
+    throw err;
+  }
+}
+
+/** Namespace, ServiceAccount, ClusterRoleBinding and filled token Secret for b1..bN (409 = there). */
+async function setUpDataPlanes(env: EnvInfo, n: number): Promise<{ created: number; fillWaitMs: number[] }> {
+  const fillWaitMs: number[] = [];
+  let created = 0;
+  await mapBounded(range(n), 8, async (k) => {
+    const kc = adminKubeConfig(env, clusterOf(env, k));
+    const core = kc.makeApiClient(CoreV1Api);
+    const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
+    const namespace = namespaceOf(k);
+    const labels = { 'app.kubernetes.io/part-of': 'credsync-bench' };
+    await ignoreConflict(core.createNamespace({ body: { metadata: { name: namespace, labels } } }));
+    await ignoreConflict(core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: FLYTEADMIN_SA, namespace, labels } } }));
+    await ignoreConflict(
+      rbac.createClusterRoleBinding({
+        body: {
+          metadata: { name: `credsync-bench-${namespace}-flyteadmin`, labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: FLYTEADMIN_CLUSTER_ROLE },
+          subjects: [{ kind: 'ServiceAccount', name: FLYTEADMIN_SA, namespace }],
+        },
+      }),
+    );
+    const t0 = performance.now();
+    const isNew = await ignoreConflict(
+      core.createNamespacedSecret({
+        namespace,
+        body: {
+          metadata: { name: TOKEN_SECRET, namespace, labels, annotations: { 'kubernetes.io/service-account.name': FLYTEADMIN_SA } },
+          type: 'kubernetes.io/service-account-token',
+        },
+      }),
+    );
+    for (let i = 0; ; i++) {
+      const s = await core.readNamespacedSecret({ name: TOKEN_SECRET, namespace });
+      if (s.data?.['token'] && s.data['ca.crt']) break;
+      if (i > 600) throw new Error(`token Secret ${namespace}/${TOKEN_SECRET} on ${clusterOf(env, k)} was never filled`);
+      await sleep(50);
+    }
+    if (isNew) {
+      created++;
+      fillWaitMs.push(performance.now() - t0);
+    }
+  });
+  return { created, fillWaitMs };
+}
+
+function benchConfig(env: EnvInfo, n: number, prefix: string, concurrency?: number): Config {
+  return parseConfig({
+    controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig }, defaultExecutionLabel: 'team1' },
+    store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+    dataPlanes: range(n).map((k) => ({
+      id: idOf(k),
+      access: { type: 'kubeconfig', context: clusterOf(env, k), path: env.kubeconfig },
+      namespace: namespaceOf(k),
+      labels: { team1: 1 },
+    })),
+    tokenWaitSeconds: 60,
+    ...(concurrency ? { concurrency } : {}),
+  });
+}
+
+/** Deletes the store entries a run created (untimed; keeps moto small across runs). */
+async function deleteEntries(env: EnvInfo, names: string[]): Promise<void> {
+  const sm = awsClient(env);
+  await mapBounded(names, 8, (name) =>
+    sm.send(new DeleteSecretCommand({ SecretId: name, ForceDeleteWithoutRecovery: true })).catch(() => undefined),
+  );
+  sm.destroy();
+}
+
+// ---------------------------------------------------------------------------------------------
+// credsync runs
+
+interface SyncRun {
+  ms: number;
+  dataPlanePhaseMs: number;
+  busyMs: Counts['busyMs'];
+  calls: CallSummary;
+  report: SyncReport;
+}
+
+async function timedSync(env: EnvInfo, cfg: Config): Promise<SyncRun> {
+  const c = newCounts();
+  let start = 0;
+  const deps = countedDeps(cfg, env, c, () => start);
+  start = performance.now();
+  const report = await runSync(deps);
+  const ms = performance.now() - start;
+  return { ms, dataPlanePhaseMs: c.dataPlanePhaseMs ?? ms, busyMs: c.busyMs, calls: summarize(c), report };
+}
+
+function failuresOf(r: SyncReport): string {
+  const bad = r.clusters.filter((c) => c.status === 'failed').map((c) => `${c.id}: ${c.code} ${c.reason}`);
+  if (r.controlPlaneError) bad.push(`control plane: ${r.controlPlaneError.code} ${r.controlPlaneError.reason}`);
+  for (const f of r.controlPlane?.restartFailures ?? []) bad.push(`restart ${f.name}: ${f.reason}`);
+  return bad.slice(0, 5).join('; ');
+}
+
+function checkFirst(n: number, run: SyncRun): void {
+  const r = run.report;
+  if (!r.ok) throw new Error(`first sync of ${n} data planes failed: ${failuresOf(r)}`);
+  const notCreated = r.clusters.filter((c) => c.store !== 'created');
+  if (notCreated.length) throw new Error(`first sync: ${notCreated.length} store entries not created (fresh prefix expected)`);
+  if (r.controlPlane?.restarted.length !== CONTROL_PLANE_DEPLOYMENTS.length) throw new Error('first sync did not restart the control plane');
+}
+
+function checkNoop(n: number, run: SyncRun): string | undefined {
+  const r = run.report;
+  if (!r.ok) throw new Error(`no-op re-sync of ${n} data planes failed: ${failuresOf(r)}`);
+  const problems: string[] = [];
+  if (run.calls.writes !== 0) problems.push(`${run.calls.writes} write request(s): ${JSON.stringify(run.calls.detail)}`);
+  if (run.calls.storeWrites !== 0) problems.push(`${run.calls.storeWrites} store put(s) wrote`);
+  if (r.clusters.some((c) => c.status !== 'unchanged')) problems.push('clusters reported as updated');
+  if (r.controlPlane?.applied || (r.controlPlane?.restarted.length ?? 0) > 0) problems.push('control plane applied or restarted');
+  return problems.length ? `no-op re-sync of ${n} data planes was not a no-op: ${problems.join('; ')}` : undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The manual baseline: the published guide's steps, scripted sequentially
+
+interface ManualRun {
+  ms: number;
+  kubectlInvocations: number;
+  awsCalls: number;
+}
+
+class Kubectl {
+  invocations = 0;
+  private readonly bin: string;
+  private readonly kubeconfig: string;
+
+  constructor(bin: string, kubeconfig: string) {
+    this.bin = bin;
+    this.kubeconfig = kubeconfig;
+  }
+
+  private args(context: string, args: string[]): string[] {
+    return ['--kubeconfig', this.kubeconfig, '--context', context, ...args];
+  }
+
+  /** Runs kubectl; returns stdout (never put into errors: it may hold secrets). */
+  async run(context: string, args: string[]): Promise<string> {
+    this.invocations++;
+    try {
+      const { stdout } = await execFileP(this.bin, this.args(context, args), { maxBuffer: 64 << 20, encoding: 'utf8' });
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; code?: unknown };
+      throw new Error(`kubectl ${args.slice(0, 4).join(' ')} failed (exit ${String(e.code)}): ${(e.stderr ?? '').trim().slice(0, 500)}`);
+    }
+  }
+
+  /** `kubectl A | kubectl B`, as a shell pipeline would run them (both at once). */
+  pipe(context: string, a: string[], b: string[]): Promise<void> {
+    this.invocations += 2;
+    return new Promise((resolve, reject) => {
+      const p1 = spawn(this.bin, this.args(context, a), { stdio: ['ignore', 'pipe', 'pipe'] });
+      const p2 = spawn(this.bin, this.args(context, b), { stdio: ['pipe', 'ignore', 'pipe'] });
+      const errs = ['', ''];
+      p1.stderr.on('data', (d: Buffer) => (errs[0] += d.toString()));
+      p2.stderr.on('data', (d: Buffer) => (errs[1] += d.toString()));
+      p2.stdin.on('error', () => undefined);
+      p1.stdout.pipe(p2.stdin);
+      const codes: Array<number | null> = [];
+      let pending = 2;
+      const done = () => {
+        if (--pending > 0) return;
+        if (codes.every((c) => c === 0)) return resolve();
+        reject(new Error(`kubectl ${a.slice(0, 3).join(' ')} | kubectl ${b.join(' ')} failed (exit ${codes.join(',')}): ${errs.join(' ').trim().slice(0, 500)}`));
+      };
+      for (const [i, p] of [p1, p2].entries()) {
+        p.once('error', reject);
+        p.once('close', (code) => {
+          codes[i] = code;
+          done();
+        });
+      }
+    });
+  }
+}
+
+/** What the guide puts into clusters.yaml (and what credsync renders for the same clusters). */
+function manualClustersYaml(env: EnvInfo, n: number): string {
+  return toYaml({
+    clusters: {
+      labelClusterMap: { team1: range(n).map((k) => ({ id: idOf(k), weight: 1 })) },
+      clusterConfigs: range(n).map((k) => ({
+        name: idOf(k),
+        endpoint: env.clusters[clusterOf(env, k)]!.server,
+        enabled: true,
+        auth: { tokenPath: `/var/run/credentials/${idOf(k)}_token`, certPath: `/var/run/credentials/${idOf(k)}_cacert` },
+      })),
+      defaultExecutionLabel: 'team1',
+    },
+  });
+}
+
+async function manualRun(env: EnvInfo, kubectlBin: string, n: number, prefix: string): Promise<ManualRun> {
+  const kubectl = new Kubectl(kubectlBin, env.kubeconfig);
+  const sm = awsClient(env);
+  let awsCalls = 0;
+  const cp = env.controlPlane;
+  const t0 = performance.now();
+  const dir = await mkdtemp(path.join(os.tmpdir(), 'credsync-bench-manual-')); // mode 0700
+  try {
+    const fromFiles: string[] = [];
+    for (const k of range(n)) {
+      const ctx = clusterOf(env, k);
+      const get = (jsonpath: string) =>
+        kubectl.run(ctx, ['-n', namespaceOf(k), 'get', 'secret', TOKEN_SECRET, '-o', `jsonpath=${jsonpath}`]);
+      // ... | base64 -d
+      const token = Buffer.from(await get('{.data.token}'), 'base64').toString('utf8');
+      const caCert = Buffer.from(await get('{.data.ca\\.crt}'), 'base64').toString('utf8');
+      if (!token || !caCert.startsWith('-----BEGIN')) throw new Error(`manual: ${namespaceOf(k)} on ${ctx}: empty token or CA`);
+      awsCalls++;
+      await sm.send(new CreateSecretCommand({ Name: prefix + idOf(k), SecretString: JSON.stringify({ token, caCert }) }));
+      for (const [key, value] of [[`${idOf(k)}_token`, token], [`${idOf(k)}_cacert`, caCert]] as const) {
+        const file = path.join(dir, key);
+        await writeFile(file, value, { mode: 0o600 });
+        fromFiles.push(`--from-file=${key}=${file}`);
+      }
+    }
+    await kubectl.pipe(
+      cp,
+      ['create', 'secret', 'generic', 'cluster-credentials', '-n', FLYTE_NAMESPACE, ...fromFiles, '--dry-run=client', '-o', 'yaml'],
+      ['apply', '-f', '-'],
+    );
+    const clustersYaml = manualClustersYaml(env, n);
+    const clustersFile = path.join(dir, 'clusters.yaml');
+    await writeFile(clustersFile, clustersYaml, { mode: 0o600 });
+    // flyte-admin-clusters-config has no other key: recreating it from the file is fine.
+    await kubectl.pipe(
+      cp,
+      ['create', 'configmap', ADMIN_CLUSTERS_CONFIGMAP, '-n', FLYTE_NAMESPACE, `--from-file=clusters.yaml=${clustersFile}`, '--dry-run=client', '-o', 'yaml'],
+      ['apply', '-f', '-'],
+    );
+    // flyte-clusterresourcesync-config has other keys that must stay: patch clusters.yaml only.
+    await kubectl.run(cp, [
+      'patch', 'configmap', CLUSTERRESOURCESYNC_CONFIGMAP, '-n', FLYTE_NAMESPACE, '--type', 'merge',
+      '-p', JSON.stringify({ data: { 'clusters.yaml': clustersYaml } }),
+    ]);
+    await kubectl.run(cp, ['rollout', 'restart', 'deployment', ...CONTROL_PLANE_DEPLOYMENTS, '-n', FLYTE_NAMESPACE]);
+  } finally {
+    await rm(dir, { recursive: true, force: true });
+    sm.destroy();
+  }
+  return { ms: performance.now() - t0, kubectlInvocations: kubectl.invocations, awsCalls };
+}
+
+/** Untimed: the manual run left what Flyte needs (and kept the other ConfigMap keys). */
+async function checkManual(env: EnvInfo, n: number): Promise<void> {
+  const core = adminKubeConfig(env, env.controlPlane).makeApiClient(CoreV1Api);
+  const s = await core.readNamespacedSecret({ name: 'cluster-credentials', namespace: FLYTE_NAMESPACE });
+  const keys = Object.keys(s.data ?? {}).length;
+  if (keys !== 2 * n) throw new Error(`manual baseline: cluster-credentials has ${keys} keys, expected ${2 * n}`);
+  const crs = await core.readNamespacedConfigMap({ name: CLUSTERRESOURCESYNC_CONFIGMAP, namespace: FLYTE_NAMESPACE });
+  if (!crs.data?.['db.yaml'] || !crs.data['clusters.yaml']?.includes(`name: ${idOf(n)}`))
+    throw new Error('manual baseline: flyte-clusterresourcesync-config lost a key or lacks the clusters');
+}
+
+// ---------------------------------------------------------------------------------------------
+// Report
+
+interface SizeResult {
+  n: number;
+  firstSync: Stat & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; busyMs: Counts['busyMs'] };
+  noopResync: Stat & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; writes: number };
+  manual?: Stat & { kubectlInvocations: number; awsCalls: number };
+  /** manual median / credsync first-sync median. */
+  ratio?: number;
+}
+
+const perCluster = (x: number, n: number) => (x / n).toFixed(n === 1 ? 0 : 1);
+const msStat = (s: Stat) => `${s.median} (${s.min}–${s.max})`;
+
+function table(rows: SizeResult[]): string {
+  const head = [
+    'N',
+    'first sync ms median (min–max)',
+    'first: calls/cluster r/w',
+    'no-op ms median (min–max)',
+    'no-op: calls/cluster r/w',
+    'no-op writes',
+    'manual ms median (min–max)',
+    'manual/credsync',
+  ];
+  const body = rows.map((r) => [
+    String(r.n),
+    msStat(r.firstSync),
+    `${perCluster(r.firstSync.calls.reads, r.n)} / ${perCluster(r.firstSync.calls.writes, r.n)}`,
+    msStat(r.noopResync),
+    `${perCluster(r.noopResync.calls.reads, r.n)} / ${perCluster(r.noopResync.calls.writes, r.n)}`,
+    String(r.noopResync.writes),
+    r.manual ? `${msStat(r.manual)}${r.manual.runs.length !== r.firstSync.runs.length ? ` [${r.manual.runs.length} runs]` : ''}` : '–',
+    r.ratio !== undefined ? `${r.ratio.toFixed(1)}×` : '–',
+  ]);
+  return markdownTable(head, body);
+}
+
+function markdownTable(head: string[], body: string[][]): string {
+  const widths = head.map((h, i) => Math.max(h.length, ...body.map((r) => r[i]!.length)));
+  const line = (cells: string[]) => `| ${cells.map((c, i) => c.padEnd(widths[i]!)).join(' | ')} |`;
+  return [line(head), `|${widths.map((w) => '-'.repeat(w + 2)).join('|')}|`, ...body.map(line)].join('\n');
+}
+
+function callsTable(rows: SizeResult[]): string {
+  const head = ['N', 'sync', 'total', 'data-plane GET', 'verify SSR+SSAR', 'AWS HTTP (by command)', 'control plane r/w', 'writes'];
+  const body: string[][] = [];
+  for (const r of rows) {
+    for (const [name, s] of [['first', r.firstSync], ['no-op', r.noopResync]] as const) {
+      const c = s.calls;
+      const cpW = Object.entries(c.detail.controlPlane).reduce((a, [k, v]) => a + (CONTROL_PLANE_WRITES.has(k) ? v : 0), 0);
+      body.push([
+        String(r.n),
+        name + (s.callsVary ? ' (varied)' : ''),
+        String(c.total),
+        String(c.kube.dataPlane),
+        String(c.kube.verify),
+        `${c.awsHttp} (${Object.entries(c.detail.aws).map(([k, v]) => `${k} ${v}`).join(', ')})`,
+        `${c.kube.controlPlane - cpW}/${cpW}`,
+        String(c.writes),
+      ]);
+    }
+  }
+  return markdownTable(head, body);
+}
+
+// ---------------------------------------------------------------------------------------------
+
+interface Options {
+  sizes: number[];
+  runs: number;
+  manualRuns?: number;
+  concurrency?: number;
+  skipManual: boolean;
+  json?: string;
+}
+
+function parseOptions(argv: string[]): Options {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      sizes: { type: 'string', default: '1,10,50' },
+      runs: { type: 'string', default: '5' },
+      'manual-runs': { type: 'string' },
+      concurrency: { type: 'string' },
+      'skip-manual': { type: 'boolean', default: false },
+      json: { type: 'string' },
+      help: { type: 'boolean', short: 'h' },
+    },
+  });
+  if (values.help) {
+    console.log(USAGE);
+    process.exit(0);
+  }
+  const int = (s: string, what: string, min: number) => {
+    const v = Number(s);
+    if (!Number.isInteger(v) || v < min) throw new Error(`${what} must be an integer >= ${min} (got "${s}")`);
+    return v;
+  };
+  return {
+    sizes: values.sizes.split(',').map((s) => int(s.trim(), '--sizes', 1)),
+    runs: int(values.runs, '--runs', 1),
+    ...(values['manual-runs'] !== undefined ? { manualRuns: int(values['manual-runs'], '--manual-runs', 1) } : {}),
+    ...(values.concurrency !== undefined ? { concurrency: int(values.concurrency, '--concurrency', 1) } : {}),
+    skipManual: values['skip-manual'],
+    ...(values.json ? { json: values.json } : {}),
+  };
+}
+
+function callsEqual(a: CallSummary, b: CallSummary): boolean {
+  return JSON.stringify(a.detail) === JSON.stringify(b.detail);
+}
+
+async function main(): Promise<number> {
+  let opts: Options;
+  try {
+    opts = parseOptions(process.argv.slice(2));
+  } catch (err) {
+    console.error(`${(err as Error).message}\n${USAGE}`);
+    return 2;
+  }
+  const date = new Date().toISOString();
+  const cpus = os.cpus();
+  const machine = {
+    cores: cpus.length,
+    cpu: cpus[0]?.model.trim() ?? 'unknown',
+    memoryGiB: Math.round(os.totalmem() / 2 ** 30),
+    os: `${os.type()} ${os.release()} ${os.arch()}`,
+    node: process.version,
+  };
+
+  let env = await readEnv();
+  let startedHere = false;
+  if (!env) {
+    log('no running test environment: starting one (stopped again at the end)');
+    env = await up({ log });
+    startedHere = true;
+  }
+  try {
+    exportAwsEnv(env);
+    const kubectlBin = opts.skipManual ? undefined : await ensureKubectl({ log });
+    const maxN = Math.max(...opts.sizes);
+    const concurrency = benchConfig(env, 1, 'x/', opts.concurrency).concurrency;
+    console.log(`flyte-credsync sync benchmark — ${date}`);
+    console.log(`machine: ${machine.cores} cores (${machine.cpu}), ${machine.memoryGiB} GiB, ${machine.os}, node ${machine.node}`);
+    console.log(
+      `env: kube-apiserver ${env.binaries.versions.kubernetes} (control + ${env.dataPlanes.join(', ')}), moto ${env.binaries.versions.moto}; ` +
+        `sizes ${opts.sizes.join(',')}, ${opts.runs} runs, sync concurrency ${concurrency}`,
+    );
+
+    const tSetup = performance.now();
+    const setup = await setUpDataPlanes(env, maxN);
+    const fill = setup.fillWaitMs.length ? stat(setup.fillWaitMs) : undefined;
+    console.log(
+      `set-up of ${maxN} data planes: ${Math.round(performance.now() - tSetup)} ms; ${setup.created} token Secrets created` +
+        (fill ? ` (create → filled by the token controller: median ${fill.median} ms, max ${fill.max} ms)` : ' (all already there)'),
+    );
+
+    const tag = randomBytes(3).toString('hex');
+    // Warm-up (untimed): module loading, JIT, TLS session setup, kubectl's discovery cache.
+    {
+      const n = Math.min(...opts.sizes);
+      const prefix = `credsync-bench-${tag}/warmup/`;
+      await resetControlPlane(env);
+      const cfg = benchConfig(env, n, prefix, opts.concurrency);
+      checkFirst(n, await timedSync(env, cfg));
+      await timedSync(env, cfg);
+      await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
+      if (kubectlBin) {
+        await resetControlPlane(env);
+        await manualRun(env, kubectlBin, n, `credsync-bench-${tag}/warmup-manual/`);
+        await deleteEntries(env, range(n).map((k) => `credsync-bench-${tag}/warmup-manual/${idOf(k)}`));
+      }
+    }
+
+    const results: SizeResult[] = [];
+    const noopProblems: string[] = [];
+    for (const n of opts.sizes) {
+      const first: SyncRun[] = [];
+      const noop: SyncRun[] = [];
+      for (let i = 1; i <= opts.runs; i++) {
+        const prefix = `credsync-bench-${tag}/n${n}-r${i}/`;
+        await resetControlPlane(env);
+        const cfg = benchConfig(env, n, prefix, opts.concurrency);
+        const f = await timedSync(env, cfg);
+        checkFirst(n, f);
+        first.push(f);
+        const z = await timedSync(env, cfg);
+        const problem = checkNoop(n, z);
+        if (problem) noopProblems.push(`run ${i}: ${problem}`);
+        noop.push(z);
+        await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
+        log(`N=${n} run ${i}/${opts.runs}: first sync ${Math.round(f.ms)} ms (${f.calls.total} calls), no-op ${Math.round(z.ms)} ms (${z.calls.total} calls, ${z.calls.writes} writes)`);
+      }
+      const manual: ManualRun[] = [];
+      if (kubectlBin) {
+        const runs = opts.manualRuns ?? opts.runs;
+        for (let i = 1; i <= runs; i++) {
+          const prefix = `credsync-bench-${tag}/manual-n${n}-r${i}/`;
+          await resetControlPlane(env);
+          const m = await manualRun(env, kubectlBin, n, prefix);
+          await checkManual(env, n);
+          await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
+          manual.push(m);
+          log(`N=${n} manual run ${i}/${runs}: ${Math.round(m.ms)} ms (${m.kubectlInvocations} kubectl, ${m.awsCalls} AWS calls)`);
+        }
+      }
+      const fs_ = stat(first.map((r) => r.ms));
+      const ns_ = stat(noop.map((r) => r.ms));
+      const mid = <T>(xs: T[]) => xs[Math.floor(xs.length / 2)]!;
+      const row: SizeResult = {
+        n,
+        firstSync: {
+          ...fs_,
+          dataPlanePhaseMs: stat(first.map((r) => r.dataPlanePhaseMs)),
+          calls: first[0]!.calls,
+          callsVary: first.some((r) => !callsEqual(r.calls, first[0]!.calls)),
+          busyMs: mid([...first].sort((a, b) => a.ms - b.ms)).busyMs,
+        },
+        noopResync: {
+          ...ns_,
+          dataPlanePhaseMs: stat(noop.map((r) => r.dataPlanePhaseMs)),
+          calls: noop[0]!.calls,
+          callsVary: noop.some((r) => !callsEqual(r.calls, noop[0]!.calls)),
+          writes: noop.reduce((a, r) => a + r.calls.writes, 0),
+        },
+      };
+      if (manual.length) {
+        row.manual = { ...stat(manual.map((m) => m.ms)), kubectlInvocations: manual[0]!.kubectlInvocations, awsCalls: manual[0]!.awsCalls };
+        row.ratio = row.manual.median / row.firstSync.median;
+      }
+      results.push(row);
+    }
+    await resetControlPlane(env);
+
+    console.log('');
+    console.log(table(results));
+    console.log('');
+    console.log('API calls per sync (HTTP requests; first run of each kind; "varied" when runs differed):');
+    console.log(callsTable(results));
+    console.log('');
+    for (const r of results) {
+      const b = r.firstSync.busyMs;
+      console.log(
+        `N=${r.n}: first sync: read/verify/store phase median ${r.firstSync.dataPlanePhaseMs.median} ms, control-plane phase ` +
+          `~${r.firstSync.median - r.firstSync.dataPlanePhaseMs.median} ms; summed call latency (median run): data planes ${Math.round(b.dataPlane)} ms, ` +
+          `verification ${Math.round(b.verify)} ms, store ${Math.round(b.store)} ms, control plane ${Math.round(b.controlPlane)} ms` +
+          (r.manual ? `; manual: ${r.manual.kubectlInvocations} kubectl runs + ${r.manual.awsCalls} AWS calls per run` : ''),
+      );
+    }
+    const totalNoopWrites = results.reduce((a, r) => a + r.noopResync.writes, 0);
+    console.log('');
+    console.log(
+      totalNoopWrites === 0 && noopProblems.length === 0
+        ? `no-op re-sync writes: 0 in all ${opts.runs * opts.sizes.length} runs — OK`
+        : `NO-OP RE-SYNC WROTE: ${totalNoopWrites} write request(s)\n  ${noopProblems.join('\n  ')}`,
+    );
+
+    if (opts.json) {
+      const out = {
+        date,
+        command: `npm run bench -- ${process.argv.slice(2).join(' ')}`.trim(),
+        machine,
+        env: { kubernetes: env.binaries.versions.kubernetes, moto: env.binaries.versions.moto, dataPlaneClusters: env.dataPlanes },
+        options: { ...opts, concurrency },
+        setup: { dataPlanes: maxN, tokenSecretsCreated: setup.created, ...(fill ? { fillWaitMs: fill } : {}) },
+        results,
+        noopWrites: totalNoopWrites,
+        noopProblems,
+      };
+      await writeFile(opts.json, JSON.stringify(out, null, 2) + '\n');
+      console.log(`results written to ${opts.json}`);
+    }
+    return totalNoopWrites === 0 && noopProblems.length === 0 ? 0 : 1;
+  } finally {
+    if (startedHere) await down({ log });
+  }
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
