@@ -241,19 +241,23 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   }
   if (username !== req.expectedUser)
     throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
-  const denied: string[] = [];
-  for (const c of req.checks) {
-    const r = await kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
-      authz.createSelfSubjectAccessReview({
-        body: {
-          apiVersion: 'authorization.k8s.io/v1',
-          kind: 'SelfSubjectAccessReview',
-          spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
-        },
-      }),
-    );
-    if (!r.status?.allowed) denied.push(`${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
-  }
+  // The permission checks are independent: ask them at once.
+  const results = await Promise.all(
+    req.checks.map((c) =>
+      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
+        authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
+          },
+        }),
+      ),
+    ),
+  );
+  const denied = req.checks
+    .filter((_, i) => !results[i]!.status?.allowed)
+    .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
   if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
   return { username };
 };

@@ -90,12 +90,14 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   });
 
   // 4. Render from the store: every configured data plane's current stored credential.
-  // In a dry run nothing was stored, so this run's verified credentials overlay the store.
+  // A successful put has just made (or confirmed) the store's current value equal to its record,
+  // so that record is used as is; every other data plane is read back from the store. In a dry
+  // run nothing was stored, so this run's verified credentials overlay the store.
   const records = new Map<string, CredentialRecord>();
   const byId = new Map(reports.map((r) => [r.report.id, r.report]));
   await mapBounded(cfg.dataPlanes, cfg.concurrency, async (dp) => {
-    const overlay = dryRun ? pending.get(dp.id) : undefined;
-    if (overlay) return void records.set(dp.id, overlay);
+    const current = pending.get(dp.id);
+    if (current) return void records.set(dp.id, current);
     try {
       const stored = await deps.store.get(dp.id);
       if (stored) records.set(dp.id, stored.record);
