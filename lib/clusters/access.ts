@@ -5,7 +5,11 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
+import { EKSClient } from '@aws-sdk/client-eks';
+import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
+import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
 import { CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -40,6 +44,18 @@ export function tokenKubeConfig(server: string, caPem: string, token: string): K
 export interface AccessEnv {
   env: NodeJS.ProcessEnv;
   readFile: (path: string) => Promise<string>;
+  /** AWS credentials for EKS access: the function's own, or `roleArn` assumed. */
+  awsCredentials?: (region: string, roleArn?: string) => AwsCredentialIdentityProvider;
+  eksClient?: (region: string, credentials: AwsCredentialIdentityProvider, endpoint?: string) => EKSClient;
+  eksTokens?: EksTokenCache;
+}
+
+const sharedEksTokens = new EksTokenCache();
+
+function defaultAwsCredentials(region: string, roleArn?: string): AwsCredentialIdentityProvider {
+  return roleArn
+    ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+    : fromNodeProviderChain();
 }
 
 const defaultEnv: AccessEnv = { env: process.env, readFile: (p) => readFile(p, 'utf8') };
@@ -81,6 +97,18 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
             throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read caFile ${access.caFile}: ${err.message}`);
           });
       return { server: access.endpoint, kubeConfig: tokenKubeConfig(access.endpoint, ca, token) };
+    }
+    case 'eks': {
+      const credentials = (io.awsCredentials ?? defaultAwsCredentials)(access.region, access.roleArn);
+      const eks = io.eksClient
+        ? io.eksClient(access.region, credentials, access.eksEndpoint)
+        : new EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
+      const info = await describeEksCluster(eks, access.clusterName);
+      const key = `${access.region}/${access.clusterName}/${access.roleArn ?? ''}`;
+      const token = await (io.eksTokens ?? sharedEksTokens).get(key, (now) =>
+        eksToken(access.clusterName, access.region, credentials, now),
+      );
+      return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
     }
   }
 }

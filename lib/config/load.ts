@@ -61,7 +61,8 @@ function resolveRelativePaths(cfg: Config, base: string): Config {
   const fix = (p: string | undefined) => (p === undefined || isAbsolute(p) ? p : resolve(base, p));
   const fixAccess = <A extends Config['controlPlane']['access']>(a: A): A => {
     if (a.type === 'kubeconfig') return { ...a, path: fix(a.path) };
-    return { ...a, caFile: fix(a.caFile), tokenFile: fix(a.tokenFile) };
+    if (a.type === 'token') return { ...a, caFile: fix(a.caFile), tokenFile: fix(a.tokenFile) };
+    return a;
   };
   return {
     ...cfg,

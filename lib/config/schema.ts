@@ -64,10 +64,22 @@ const tokenAccess = z
   });
 
 /**
- * How the sync reaches a cluster. A discriminated union on `type`: cloud-native access
- * (EKS, GKE) plugs in here as new members.
+ * EKS: endpoint and CA from DescribeCluster, a bearer token presigned from the function's own
+ * AWS identity, or from `roleArn` assumed for this cluster (cross-account).
  */
-export const ClusterAccess = z.discriminatedUnion('type', [kubeconfigAccess, tokenAccess]);
+const eksAccess = z.strictObject({
+  type: z.literal('eks'),
+  clusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name'),
+  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
+  roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN').optional(),
+  /** EKS API endpoint override (local emulators only). */
+  eksEndpoint: z.url().optional(),
+});
+
+/**
+ * How the sync reaches a cluster. A discriminated union on `type`; GKE plugs in here as a new member.
+ */
+export const ClusterAccess = z.discriminatedUnion('type', [kubeconfigAccess, tokenAccess, eksAccess]);
 export type ClusterAccess = z.infer<typeof ClusterAccess>;
 
 export const KubeClientConfig = z
