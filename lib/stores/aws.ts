@@ -15,12 +15,11 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
-import { registerSecret } from '../util/redact.ts';
 import {
   CLUSTER_KEY,
   MANAGED_BY_KEY,
   MANAGED_BY_VALUE,
-  parseRecord,
+  toStored,
   serializeRecord,
   type CredentialRecord,
   type PutResult,
@@ -98,12 +97,7 @@ export class AwsSecretsManagerStore implements SecretStore {
   async get(clusterId: string): Promise<StoredCredential | undefined> {
     const name = this.entryName(clusterId);
     if (!(await this.describeOwned(name))) return undefined;
-    const cur = await this.current(name);
-    if (!cur) return undefined;
-    const record = parseRecord(this.kind, name, cur.value);
-    registerSecret(record.token);
-    registerSecret(record.caCert);
-    return { record, versionId: cur.versionId };
+    return toStored(this.kind, name, await this.current(name));
   }
 
   async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {

@@ -6,12 +6,11 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
-import { registerSecret } from '../util/redact.ts';
 import {
   CLUSTER_KEY,
   MANAGED_BY_KEY,
   MANAGED_BY_VALUE,
-  parseRecord,
+  toStored,
   serializeRecord,
   type CredentialRecord,
   type PutResult,
@@ -102,12 +101,7 @@ export class GcpSecretManagerStore implements SecretStore {
   async get(clusterId: string): Promise<StoredCredential | undefined> {
     const name = this.path(clusterId);
     if (!(await this.ownedExists(name))) return undefined;
-    const cur = await this.latest(name);
-    if (!cur) return undefined;
-    const record = parseRecord(this.kind, name, cur.value);
-    registerSecret(record.token);
-    registerSecret(record.caCert);
-    return { record, versionId: cur.versionId };
+    return toStored(this.kind, name, await this.latest(name));
   }
 
   async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {

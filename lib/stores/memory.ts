@@ -2,12 +2,11 @@
  * An in-memory SecretStore with the same rules as the cloud adapters, for unit tests of the
  * core and dry runs. Versions are kept; `foreign` entries simulate secrets someone else owns.
  */
-import { registerSecret } from '../util/redact.ts';
 import { StoreOwnershipError } from '../errors.ts';
 import {
   MANAGED_BY_KEY,
   MANAGED_BY_VALUE,
-  parseRecord,
+  toStored,
   serializeRecord,
   type CredentialRecord,
   type PutResult,
@@ -50,11 +49,7 @@ export class MemoryStore implements SecretStore {
     const name = this.entryName(clusterId);
     const e = this.owned(name);
     const cur = e?.versions.at(-1);
-    if (!cur) return undefined;
-    const record = parseRecord(this.kind, name, cur.value);
-    registerSecret(record.token);
-    registerSecret(record.caCert);
-    return { record, versionId: cur.id };
+    return toStored(this.kind, name, cur && { value: cur.value, versionId: cur.id });
   }
 
   /** All versions' values, oldest first (for tests of "previous version kept"). */

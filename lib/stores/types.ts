@@ -7,6 +7,7 @@
  */
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
 
 export const MANAGED_BY_KEY = 'managed-by';
 export const MANAGED_BY_VALUE = 'flyte-credsync';
@@ -118,4 +119,16 @@ export function parseRecord(store: string, name: string, text: string): Credenti
     fingerprint: o.fingerprint,
     source: o.source as CredentialSource,
   };
+}
+
+/**
+ * The stored credential from a backend's current raw value (undefined stays undefined). Every
+ * adapter reads through here, so every token and CA read back is registered for redaction.
+ */
+export function toStored(store: string, name: string, cur: { value: string; versionId: string } | undefined): StoredCredential | undefined {
+  if (!cur) return undefined;
+  const record = parseRecord(store, name, cur.value);
+  registerSecret(record.token);
+  registerSecret(record.caCert);
+  return { record, versionId: cur.versionId };
 }
