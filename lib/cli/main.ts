@@ -9,6 +9,7 @@ import { parseArgs } from 'node:util';
 import { loadConfig } from '../config/load.ts';
 import { CredsyncError, describeError } from '../errors.ts';
 import { formatReport } from '../sync/format.ts';
+import { resolveDataPlanes } from '../sync/resolve.ts';
 import { runSync } from '../sync/sync.ts';
 import { buildDeps } from '../sync/wiring.ts';
 import { lineLog, silentLog } from '../util/log.ts';
@@ -56,10 +57,11 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   }
   const log = args.values.json && !args.values.verbose ? silentLog : lineLog({ verbose: args.values.verbose });
   try {
-    const cfg = await loadConfig(args.values.config);
-    const report = await runSync(buildDeps(cfg, log), {
+    const { config, discovery } = await resolveDataPlanes(await loadConfig(args.values.config));
+    const report = await runSync(buildDeps(config, log), {
       dryRun: args.values['dry-run'],
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
+      ...(discovery ? { discovery } : {}),
     });
     out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
     return report.ok ? 0 : 1;

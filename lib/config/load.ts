@@ -5,7 +5,7 @@
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
-import { Config, crossFieldIssues, type ConfigInput } from './schema.ts';
+import { Config, crossFieldIssues, issueMessage, type ConfigInput } from './schema.ts';
 import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
 
 export const CONFIG_ENV = 'CREDSYNC_CONFIG';
@@ -25,8 +25,7 @@ export function parseConfig(input: unknown, source?: string): Config {
         const path = issuePath(i.path);
         if (i.code === 'unrecognized_keys')
           return { path, message: `unknown key(s): ${i.keys.map((k) => (path ? `${path}.${k}` : k)).join(', ')}` };
-        if (i.code === 'invalid_key') return { path, message: i.issues[0]?.message ?? i.message };
-        return { path, message: i.message };
+        return { path, message: issueMessage(i) };
       });
   for (const c of crossFieldIssues(input)) issues.push({ path: issuePath(c.path), message: c.message });
   if (issues.length || !result.success) throw new ConfigError(issues, source);

@@ -15,6 +15,13 @@
  * ```
  */
 import { z } from 'zod';
+import { EksDiscovery } from '../discovery/eks-schema.ts';
+
+/** A zod issue as a person reads it (record-key problems carry their own message one level down). */
+export function issueMessage(i: z.core.$ZodIssue): string {
+  if (i.code === 'invalid_key') return i.issues[0]?.message ?? i.message;
+  return i.message;
+}
 
 /** DNS-1123 label: namespaces. */
 export const DNS_LABEL = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;
@@ -176,7 +183,9 @@ export type Store = z.infer<typeof Store>;
 export const Config = z.strictObject({
     controlPlane: ControlPlane,
     store: Store,
-    dataPlanes: z.array(DataPlane).min(1, 'configure at least one data plane'),
+    dataPlanes: z.array(DataPlane).default([]),
+    /** Data planes found in the cloud instead of (or besides) written out; a written entry wins. */
+    discovery: z.strictObject({ eks: EksDiscovery.optional() }).optional(),
     /** Data planes read and verified at once. */
     concurrency: z.number().int().min(1).max(64).default(8),
     /** How long to wait for the token controller to fill a newly created token Secret. */
@@ -205,7 +214,10 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
     enabled.flatMap((d) => (d?.['labels'] && typeof d['labels'] === 'object' ? Object.keys(d['labels'] as object) : [])),
   );
   const def = cfg.controlPlane?.defaultExecutionLabel;
-  if (typeof def === 'string' && !labels.has(def))
+  const discovers = !!(raw as { discovery?: { eks?: unknown } } | null)?.discovery?.eks;
+  if (!dps.length && !discovers) out.push({ path: ['dataPlanes'], message: 'configure at least one data plane (or discovery)' });
+  // With discovery, labels are only known at run time; the merged clusters.yaml is checked then.
+  if (typeof def === 'string' && !labels.has(def) && !discovers)
     out.push({ path: ['controlPlane', 'defaultExecutionLabel'], message: `label "${def}" names no cluster (no enabled data plane carries it)` });
   if (dps.length && !enabled.length)
     out.push({ path: ['dataPlanes'], message: 'at least one data plane must be enabled (flyteadmin refuses to start otherwise)' });

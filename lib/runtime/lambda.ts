@@ -8,7 +8,8 @@ import { Logger } from '@aws-lambda-powertools/logger';
 import { loadConfig } from '../config/load.ts';
 import type { Config } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
-import type { SyncReport } from '../sync/sync.ts';
+import type { SyncOptions, SyncReport } from '../sync/sync.ts';
+import { resolveDataPlanes, type DiscoveryReport } from '../sync/resolve.ts';
 import { buildDeps } from '../sync/wiring.ts';
 import type { SyncDeps } from '../sync/sync.ts';
 import { redactingLog, type Log } from '../util/log.ts';
@@ -21,15 +22,27 @@ export const log: Log = redactingLog({
   error: (m, f) => (f ? logger.error(m, f) : logger.error(m)),
 });
 
-let cold: Promise<{ config: Config; deps: SyncDeps }> | undefined;
+let cold: Promise<Config> | undefined;
 
-/** Configuration and adapters, once per cold start (a failed load is retried on the next invocation). */
-export function runtime(): Promise<{ config: Config; deps: SyncDeps }> {
-  cold ??= loadConfig().then((config) => ({ config, deps: buildDeps(config, log) }));
+/** The written configuration, once per cold start (a failed load is retried on the next invocation). */
+export function loadRuntimeConfig(): Promise<Config> {
+  cold ??= loadConfig();
   cold.catch(() => {
     cold = undefined;
   });
   return cold;
+}
+
+export interface InvocationOptions extends Omit<SyncOptions, 'discovery'> {
+  /** A cluster-created event: discover only this EKS cluster. */
+  onlyEksCluster?: { name: string; region?: string };
+}
+
+/** Resolves the data planes (discovery included) and wires the adapters for one invocation. */
+export async function prepare(opts: Pick<InvocationOptions, 'onlyEksCluster'> = {}): Promise<{ config: Config; deps: SyncDeps; discovery?: DiscoveryReport }> {
+  const written = await loadRuntimeConfig();
+  const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
+  return { config, deps: buildDeps(config, log), ...(discovery ? { discovery } : {}) };
 }
 
 /** Thrown by a handler when the sync ran but did not fully succeed. The report was logged. */

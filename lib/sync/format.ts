@@ -18,6 +18,11 @@ export function formatReport(r: SyncReport): string {
       );
     }
   }
+  if (r.discovery) {
+    lines.push('');
+    lines.push(`discovery: ${r.discovery.added.length ? 'added ' + r.discovery.added.join(', ') : 'added nothing'}`);
+    for (const s of r.discovery.skipped) lines.push(`  ! skipped ${s.source}: ${s.reason}`);
+  }
   lines.push('');
   if (r.controlPlaneError) lines.push(`control plane: NOT updated [${r.controlPlaneError.code}] ${r.controlPlaneError.reason}`);
   const cp = r.controlPlane;

@@ -11,6 +11,7 @@ import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, CredentialVerifier, DataPlaneApi, AccessCheck } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
 import { mapBounded, type Log } from '../util/log.ts';
+import type { DiscoveryReport } from './resolve.ts';
 
 /** What flyteadmin needs on a data plane; a credential lacking any of it is never published. */
 export const FLYTEADMIN_CHECKS: AccessCheck[] = [
@@ -35,6 +36,8 @@ export interface SyncOptions {
   /** Only read, verify and store these data planes (the control plane is still rendered for all). */
   clusters?: string[];
   dryRun?: boolean;
+  /** What discovery found, carried into the report. */
+  discovery?: DiscoveryReport;
 }
 
 export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
@@ -66,6 +69,7 @@ export interface SyncReport {
   clusters: ClusterReport[];
   controlPlane?: ControlPlaneReport;
   controlPlaneError?: { code: string; reason: string };
+  discovery?: DiscoveryReport;
 }
 
 export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
@@ -135,7 +139,9 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     clusters,
     ...(controlPlane ? { controlPlane } : {}),
     ...(controlPlaneError ? { controlPlaneError } : {}),
+    ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
+  for (const s of opts.discovery?.skipped ?? []) log.warn('discovered cluster skipped', { ...s });
   log.info('sync finished', {
     ok,
     dryRun,

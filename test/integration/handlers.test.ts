@@ -60,7 +60,7 @@ describe('Lambda handlers', () => {
   it('an event about a cluster that is not a data plane is ignored and says so', async () => {
     const ev = sample('eks-create-cluster.json');
     ev.detail.requestParameters.name = 'analytics';
-    await expect(clusterCreated.handler(ev)).resolves.toEqual({ ignored: true, reason: 'EKS cluster analytics is not a configured data plane' });
+    await expect(clusterCreated.handler(ev)).resolves.toEqual({ ignored: true, reason: 'EKS cluster analytics is not a configured or discovered data plane' });
   });
 
   it('a malformed event is a failed invocation with a clear message, and nothing runs', async () => {
