@@ -10,6 +10,7 @@ import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/creden
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
+import { CLOUD_PLATFORM_SCOPE, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -48,7 +49,13 @@ export interface AccessEnv {
   awsCredentials?: (region: string, roleArn?: string) => AwsCredentialIdentityProvider;
   eksClient?: (region: string, credentials: AwsCredentialIdentityProvider, endpoint?: string) => EKSClient;
   eksTokens?: EksTokenCache;
+  /** GKE: the cluster API and the token source (default: @google-cloud/container and application default credentials). */
+  gkeClusters?: () => Promise<GkeClusterApi>;
+  googleAuth?: () => Promise<AccessTokenSource>;
 }
+
+let defaultGkeClusters: Promise<GkeClusterApi> | undefined;
+let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
 
 const sharedEksTokens = new EksTokenCache();
 
@@ -108,6 +115,13 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const token = await (io.eksTokens ?? sharedEksTokens).get(key, (now) =>
         eksToken(access.clusterName, access.region, credentials, now),
       );
+      return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
+    }
+    case 'gke': {
+      const clusters = await (io.gkeClusters ?? (() => (defaultGkeClusters ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()))))();
+      const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] })))))();
+      const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName);
+      const token = await gkeAccessToken(auth);
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
     }
   }

@@ -83,10 +83,17 @@ const eksAccess = z.strictObject({
   eksEndpoint: z.url().optional(),
 });
 
-/**
- * How the sync reaches a cluster. A discriminated union on `type`; GKE plugs in here as a new member.
- */
-export const ClusterAccess = z.discriminatedUnion('type', [kubeconfigAccess, tokenAccess, eksAccess]);
+/** GKE: endpoint and CA from the GKE API, bearer token from application default credentials. */
+const gkeAccess = z.strictObject({
+  type: z.literal('gke'),
+  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id'),
+  /** Region or zone. */
+  location: z.string().regex(/^[a-z]+-[a-z]+\d+(-[a-z])?$/, 'must be a GCP region or zone such as europe-west1'),
+  clusterName: z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be a GKE cluster name'),
+});
+
+/** How the sync reaches a cluster: a discriminated union on `type`. */
+export const ClusterAccess = z.discriminatedUnion('type', [kubeconfigAccess, tokenAccess, eksAccess, gkeAccess]);
 export type ClusterAccess = z.infer<typeof ClusterAccess>;
 
 export const KubeClientConfig = z
