@@ -53,7 +53,7 @@ import { awsClient, exportAwsEnv, resetControlPlane } from '../test/integration/
 
 const execFileP = promisify(execFile);
 const USAGE =
-  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--json FILE]';
+  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--json FILE] [--dir STATE_DIR]';
 const log = (line: string) => console.error(line);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -577,6 +577,8 @@ interface Options {
   concurrency?: number;
   skipManual: boolean;
   json?: string;
+  /** State dir of the test environment to use (or start): a separate one keeps tests and benchmark apart. */
+  dir?: string;
 }
 
 function parseOptions(argv: string[]): Options {
@@ -589,6 +591,7 @@ function parseOptions(argv: string[]): Options {
       concurrency: { type: 'string' },
       'skip-manual': { type: 'boolean', default: false },
       json: { type: 'string' },
+      dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
     },
   });
@@ -608,6 +611,7 @@ function parseOptions(argv: string[]): Options {
     ...(values.concurrency !== undefined ? { concurrency: int(values.concurrency, '--concurrency', 1) } : {}),
     skipManual: values['skip-manual'],
     ...(values.json ? { json: values.json } : {}),
+    ...(values.dir ? { dir: path.resolve(values.dir) } : {}),
   };
 }
 
@@ -633,11 +637,12 @@ async function main(): Promise<number> {
     node: process.version,
   };
 
-  let env = await readEnv();
+  const dirOpt = opts.dir ? { dir: opts.dir } : {};
+  let env = await readEnv(dirOpt);
   let startedHere = false;
   if (!env) {
     log('no running test environment: starting one (stopped again at the end)');
-    env = await up({ log });
+    env = await up({ log, ...dirOpt });
     startedHere = true;
   }
   try {
@@ -777,7 +782,7 @@ async function main(): Promise<number> {
     }
     return totalNoopWrites === 0 && noopProblems.length === 0 ? 0 : 1;
   } finally {
-    if (startedHere) await down({ log });
+    if (startedHere) await down({ log, ...dirOpt });
   }
 }
 
