@@ -59,10 +59,18 @@ let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
 
 const sharedEksTokens = new EksTokenCache();
 
+/** One provider per (region, role), reused across data planes and warm invocations (it caches its credentials). */
+const providers = new Map<string, AwsCredentialIdentityProvider>();
 function defaultAwsCredentials(region: string, roleArn?: string): AwsCredentialIdentityProvider {
-  return roleArn
-    ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
-    : fromNodeProviderChain();
+  const key = `${region}/${roleArn ?? ''}`;
+  let p = providers.get(key);
+  if (!p) {
+    p = roleArn
+      ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+      : fromNodeProviderChain();
+    providers.set(key, p);
+  }
+  return p;
 }
 
 const defaultEnv: AccessEnv = { env: process.env, readFile: (p) => readFile(p, 'utf8') };
@@ -110,10 +118,12 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
         : new EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
-      const info = await describeEksCluster(eks, access.clusterName);
-      const key = `${access.region}/${access.clusterName}/${access.roleArn ?? ''}`;
+      const info = await describeEksCluster(eks, access.clusterName, what);
+      // Keyed on the identity that signs, so a token is never handed to a caller with other credentials.
+      const identity = await credentials();
+      const key = `${access.region}/${access.clusterName}/${identity.accessKeyId}`;
       const token = await (io.eksTokens ?? sharedEksTokens).get(key, (now) =>
-        eksToken(access.clusterName, access.region, credentials, now),
+        eksToken(access.clusterName, access.region, identity, now),
       );
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
     }

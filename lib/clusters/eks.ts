@@ -83,17 +83,31 @@ export interface EksClusterInfo {
   caPem: string;
 }
 
-/** Endpoint and CA of an EKS cluster; a cluster that is not ACTIVE is an error that says so. */
-export async function describeEksCluster(eks: EKSClient, clusterName: string): Promise<EksClusterInfo> {
+/** EKS statuses whose API server answers: ACTIVE, and UPDATING (a version or config upgrade, often 30+ min). */
+const USABLE = new Set(['ACTIVE', 'UPDATING']);
+
+/**
+ * Endpoint and CA of an EKS cluster. A cluster still CREATING is "not ACTIVE yet" (retry later);
+ * DELETING or FAILED say so; a cluster EKS does not know is a configuration error.
+ */
+export async function describeEksCluster(eks: EKSClient, clusterName: string, what = `EKS cluster ${clusterName}`): Promise<EksClusterInfo> {
   let out;
   try {
     out = await eks.send(new DescribeClusterCommand({ name: clusterName }));
   } catch (err) {
     const e = err as Error;
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `EKS DescribeCluster ${clusterName}: ${e.name}: ${e.message}`, { cause: err });
+    if (e.name === 'ResourceNotFoundException')
+      throw new CredsyncError('CONFIG_INVALID', `${what}: EKS has no cluster named ${clusterName} in this region and account`, { cause: err });
+    if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException')
+      throw new CredsyncError('CLUSTER_ACCESS_DENIED', `${what}: EKS DescribeCluster ${clusterName} denied: ${e.message}`, { cause: err });
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS DescribeCluster ${clusterName}: ${e.name}: ${e.message}`, { cause: err });
   }
   const c = out.cluster;
-  if (!c || c.status !== 'ACTIVE' || !c.endpoint || !c.certificateAuthority?.data)
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `EKS cluster ${clusterName} is not ACTIVE yet (status ${c?.status ?? 'unknown'})`);
+  const status = c?.status ?? 'unknown';
+  if (status === 'CREATING' || status === 'PENDING')
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} is not ACTIVE yet (status ${status})`);
+  if (!USABLE.has(status)) throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} is ${status}`);
+  if (!c?.endpoint || !c.certificateAuthority?.data)
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} (status ${status}) reports no endpoint or CA`);
   return { endpoint: c.endpoint, caPem: Buffer.from(c.certificateAuthority.data, 'base64').toString('utf8') };
 }

@@ -7,14 +7,23 @@
  * EKS tokens).
  */
 const known = new Set<string>();
+/** Bounded, so a long-warm function does not slow down: the oldest values go first. */
+const MAX_KNOWN = 4096;
+
+function remember(v: string): void {
+  known.delete(v);
+  known.add(v);
+  if (known.size > MAX_KNOWN) known.delete(known.values().next().value!);
+}
 
 /** Registers a secret value so that every later {@link redact} removes it. */
 export function registerSecret(value: string | undefined): void {
   if (!value) return;
   const v = value.trim();
-  if (v.length >= 8) known.add(v);
+  if (v.length < 8) return;
+  remember(v);
   // PEM data is often re-encoded; register its base64 form too.
-  if (v.length >= 8) known.add(Buffer.from(v, 'utf8').toString('base64'));
+  remember(Buffer.from(v, 'utf8').toString('base64'));
 }
 
 const PATTERNS: Array<[RegExp, string]> = [

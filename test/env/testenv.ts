@@ -4,7 +4,11 @@
  *   - one etcd, shared by every cluster (each kube-apiserver has its own --etcd-prefix);
  *   - the Flyte control plane `control` and data planes `dp1`..`dpN`: a kube-apiserver and a
  *     kube-controller-manager each, every cluster with its own CA and service-account key;
- *   - moto (AWS Secrets Manager) and an emulator of GCP Secret Manager (gRPC).
+ *   - moto (AWS Secrets Manager, and STS and EKS for EKS access) and an emulator of GCP Secret
+ *     Manager (gRPC);
+ *   - an EKS authentication stand-in (./eks-webhook.ts): every data-plane API server also accepts
+ *     `k8s-aws-v1.` tokens through it (a TokenReview webhook that checks them as EKS does and maps
+ *     the AWS identity to user/group), besides its client certificates and ServiceAccount tokens.
  *
  * Servers are started detached so that the environment outlives the process that started it; their
  * pids are in <dir>/pids.json and their logs in <dir>/logs/<name>.log. Everything else a client needs
@@ -25,6 +29,7 @@ import { KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { ensureBinaries, type Binaries, type Log } from './build.ts';
 import { seedControllerManagerRbac, seedControlPlane, seedDataPlane, waitForControllers } from './seed.ts';
+import type { EksWebhookConfig, KeyStoreFile } from './eks-webhook.ts';
 
 const execFileP = promisify(execFile);
 const generateKeyPairP = promisify(generateKeyPair);
@@ -32,6 +37,10 @@ const generateKeyPairP = promisify(generateKeyPair);
 export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.testenv');
 export const CONTROL_PLANE = 'control';
+const EKS_WEBHOOK_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'eks-webhook.ts');
+/** What moto 5.2.5's STS GetCallerIdentity answers for a key it did not issue (default account). */
+export const MOTO_DEFAULT_CALLER_ARN = 'arn:aws:sts::123456789012:user/moto';
+export const EKS_GROUP = 'flyte-credsync';
 
 export type ClusterRole = 'control-plane' | 'data-plane';
 
@@ -54,6 +63,22 @@ export interface ClusterInfo {
   serviceAccountIssuer: string;
 }
 
+/** EKS access to the data planes: see ./eks-webhook.ts. */
+export interface EksInfo {
+  /** The TokenReview webhook, http://127.0.0.1:PORT (POST /authenticate/<EKS cluster name>). */
+  webhook: string;
+  /** Data plane -> the EKS cluster name its API server stands for (the `x-k8s-aws-id` it requires). */
+  clusterNames: Record<string, string>;
+  /** The principal mapped to a Kubernetes identity: what moto's STS answers for env.aws's static key. */
+  mappedArn: string;
+  /** The username and group it gets (deploy/dataplane-rbac.yaml binds the group). */
+  username: string;
+  group: string;
+  /** The webhook's STS key store (JSON, see KeyStoreFile): static moto credentials; tests may add keys. */
+  keyStore: string;
+  logFile: string;
+}
+
 export interface EnvInfo {
   version: 1;
   dir: string;
@@ -64,6 +89,7 @@ export interface EnvInfo {
   etcd: { endpoint: string };
   aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   gcp: { secretManagerEndpoint: string; project: string };
+  eks: EksInfo;
   binaries: Binaries;
   startedAt: string;
 }
@@ -337,6 +363,40 @@ function kubeconfigYaml(entries: { name: string; server: string; caFile: string;
   });
 }
 
+/** kubeconfig-format file of --authentication-token-webhook-config-file: where the TokenReviews go. */
+function webhookKubeconfigYaml(url: string): string {
+  return toYaml({
+    apiVersion: 'v1',
+    kind: 'Config',
+    clusters: [{ name: 'eks-webhook', cluster: { server: url } }],
+    users: [{ name: 'kube-apiserver', user: {} }],
+    contexts: [{ name: 'eks-webhook', context: { cluster: 'eks-webhook', user: 'kube-apiserver' } }],
+    'current-context': 'eks-webhook',
+  });
+}
+
+/**
+ * The EKS authentication stand-in (./eks-webhook.ts), on this Node: its STS key store holds
+ * moto's static credentials, and the principal moto answers for them is mapped to
+ * eks.username / eks.group.
+ */
+async function startEksWebhookProcess(dir: string, env: EnvInfo, launcher: Launcher): Promise<Running> {
+  const wdir = path.join(dir, 'eks-webhook');
+  await fs.mkdir(wdir, { recursive: true, mode: 0o700 });
+  const keys: KeyStoreFile = { keys: { [env.aws.accessKeyId]: { secretAccessKey: env.aws.secretAccessKey } } };
+  await fs.writeFile(env.eks.keyStore, JSON.stringify(keys, null, 2) + '\n', { mode: 0o600 });
+  const cfg: EksWebhookConfig = {
+    port: Number(new URL(env.eks.webhook).port),
+    stsEndpoint: env.aws.endpoint,
+    clusters: Object.values(env.eks.clusterNames),
+    keyStore: env.eks.keyStore,
+    mappings: [{ arn: env.eks.mappedArn, username: env.eks.username, groups: [env.eks.group] }],
+  };
+  const cfgFile = path.join(wdir, 'config.json');
+  await fs.writeFile(cfgFile, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  return launcher.start('eks-webhook', process.execPath, ['--disable-warning=ExperimentalWarning', EKS_WEBHOOK_SCRIPT, cfgFile]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public API
 
@@ -393,6 +453,12 @@ export async function envStatus(opts: DirOptions = {}): Promise<EnvStatus> {
         const [host, port] = env.gcp.secretManagerEndpoint.split(':');
         return (await tcpOpen(host!, Number(port))) ? undefined : `GCP emulator ${env.gcp.secretManagerEndpoint} does not accept connections`;
       })(),
+      env.eks
+        ? httpStatus(`${env.eks.webhook}/healthz`).then(
+            (s) => (s === 200 ? undefined : `EKS webhook /healthz answered ${s}`),
+            (e: Error) => `EKS webhook does not answer: ${e.message}`,
+          )
+        : Promise.resolve('no EKS webhook in env.json (started by an older version of testenv.ts)'),
     ];
     for (const p of await Promise.all(checks)) if (p) problems.push(p);
   }
@@ -528,7 +594,7 @@ async function start(
 ): Promise<EnvInfo> {
   const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
   const names = [CONTROL_PLANE, ...dataPlanes];
-  const [etcdClient, etcdPeer, motoPort, gcpPort, ...apiPorts] = await freePorts(4 + names.length);
+  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, ...apiPorts] = await freePorts(5 + names.length);
 
   const clusters: Record<string, ClusterInfo> = {};
   names.forEach((name, i) => {
@@ -558,6 +624,15 @@ async function start(
     etcd: { endpoint: `http://127.0.0.1:${etcdClient}` },
     aws: { endpoint: `http://127.0.0.1:${motoPort}`, region: 'us-east-1', accessKeyId: 'testing', secretAccessKey: 'testing' },
     gcp: { secretManagerEndpoint: `127.0.0.1:${gcpPort}`, project: 'credsync-local' },
+    eks: {
+      webhook: `http://127.0.0.1:${webhookPort}`,
+      clusterNames: Object.fromEntries(dataPlanes.map((dp) => [dp, `credsync-${dp}`])),
+      mappedArn: MOTO_DEFAULT_CALLER_ARN,
+      username: `eks:${MOTO_DEFAULT_CALLER_ARN}`,
+      group: EKS_GROUP,
+      keyStore: path.join(dir, 'eks-webhook', 'keys.json'),
+      logFile: path.join(dir, 'logs', 'eks-webhook.log'),
+    },
     binaries,
     startedAt: new Date().toISOString(),
   };
@@ -577,6 +652,7 @@ async function start(
   ]);
   const moto = await launcher.start('moto', binaries.motoServer, ['-H', '127.0.0.1', '-p', String(motoPort)]);
   const gcpsm = await launcher.start('gcpsm', binaries.gcpsm, ['-listen', env.gcp.secretManagerEndpoint]);
+  const webhook = await startEksWebhookProcess(dir, env, launcher);
 
   await Promise.all(names.map((n) => makeClusterPki(path.join(dir, n), n)));
   for (const c of Object.values(clusters)) c.caData = (await fs.readFile(c.caFile)).toString('base64');
@@ -595,6 +671,18 @@ async function start(
     const c = clusters[n]!;
     const cdir = path.join(dir, n);
     const port = new URL(c.server).port;
+    // Data planes also take EKS tokens, through the webhook (after the built-in authenticators:
+    // client certificates and ServiceAccount tokens are unaffected).
+    const eksAuthn: string[] = [];
+    if (c.role === 'data-plane') {
+      const webhookKubeconfig = path.join(cdir, 'eks-webhook.kubeconfig');
+      await fs.writeFile(webhookKubeconfig, webhookKubeconfigYaml(`${env.eks.webhook}/authenticate/${env.eks.clusterNames[n]}`), { mode: 0o600 });
+      eksAuthn.push(
+        `--authentication-token-webhook-config-file=${webhookKubeconfig}`,
+        '--authentication-token-webhook-version=v1',
+        '--authentication-token-webhook-cache-ttl=10s',
+      );
+    }
     apiservers.set(
       n,
       await launcher.start(`kube-apiserver-${n}`, binaries.kubeApiserver, [
@@ -617,6 +705,7 @@ async function start(
         '--endpoint-reconciler-type=none',
         '--enable-priority-and-fairness=false',
         '--profiling=false',
+        ...eksAuthn,
       ]),
     );
   }
@@ -626,6 +715,7 @@ async function start(
     ),
     waitUntil(moto, `moto on :${motoPort}`, async () => (await httpStatus(`${env.aws.endpoint}/moto-api/`)) > 0, 60_000, log),
     waitUntil(gcpsm, `GCP Secret Manager emulator on :${gcpPort}`, () => tcpOpen('127.0.0.1', gcpPort!), 30_000, log),
+    waitUntil(webhook, `EKS webhook on :${webhookPort}`, async () => (await httpStatus(`${env.eks.webhook}/healthz`)) === 200, 30_000, log),
   ]);
   log(`API servers ready after ${formatSeconds(Date.now() - tStart)}`);
 
@@ -687,6 +777,11 @@ export function describeEnv(env: EnvInfo): string {
   lines.push(`etcd:        ${env.etcd.endpoint}`);
   lines.push(`AWS (moto):  ${env.aws.endpoint}  region ${env.aws.region}, access key id "${env.aws.accessKeyId}"`);
   lines.push(`GCP SM:      ${env.gcp.secretManagerEndpoint} (gRPC, plaintext)  project ${env.gcp.project}`);
+  if (env.eks)
+    lines.push(
+      `EKS authn:   ${env.eks.webhook} (TokenReview webhook of ${Object.entries(env.eks.clusterNames).map(([dp, n]) => `${dp}=${n}`).join(', ')}; ` +
+        `${env.eks.mappedArn} -> group ${env.eks.group})  log ${env.eks.logFile}`,
+    );
   lines.push(`logs:        ${path.join(env.dir, 'logs')}`);
   return lines.join('\n');
 }
