@@ -10,8 +10,8 @@ import { filledTokenSecret, loadTestEnv, resetControlPlane, uniquePrefix, type E
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
 
-function credsync(args: string[]) {
-  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
+function credsync(args: string[], entry = 'lib/cli/main.ts') {
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
     encoding: 'utf8',
     env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
   });
@@ -53,6 +53,13 @@ describe('credsync CLI', () => {
       for (const out of [r.stdout, human.stdout, human.stderr]) expect(out.includes(token)).toBe(false);
     }
     expect(r.stdout + human.stdout + human.stderr).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('the bundled binary (package.json bin, built by npm install) runs the same sync', () => {
+    const file = writeConfig('bundle.yaml', config(uniquePrefix('cli-bundle'), env.dataPlanes.map(dataPlane)));
+    const r = credsync(['sync', '--config', file, '--json'], 'dist/credsync.mjs');
+    expect(r.code).toBe(0);
+    expect(JSON.parse(r.stdout).ok).toBe(true);
   });
 
   it('exit 1 when a cluster failed, naming it and why; the healthy ones are synced', () => {
