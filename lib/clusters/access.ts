@@ -130,7 +130,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
     case 'gke': {
       const clusters = await (io.gkeClusters ?? (() => (defaultGkeClusters ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()))))();
       const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] })))))();
-      const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName);
+      const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
     }

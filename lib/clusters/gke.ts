@@ -26,18 +26,45 @@ export function gkeClusterPath(project: string, location: string, cluster: strin
   return `projects/${project}/locations/${location}/clusters/${cluster}`;
 }
 
-/** Endpoint and CA of a GKE cluster; one that is not RUNNING is an error that says so. */
-export async function describeGkeCluster(api: GkeClusterApi, project: string, location: string, cluster: string): Promise<GkeClusterInfo> {
+/** google.container.v1.Cluster.Status, for answers that carry the number instead of the name. */
+const STATUS_NAMES = ['STATUS_UNSPECIFIED', 'PROVISIONING', 'RUNNING', 'RECONCILING', 'STOPPING', 'ERROR', 'DEGRADED'];
+/**
+ * GKE statuses whose API server answers: RUNNING; RECONCILING (an upgrade or repair, often hours
+ * of node-pool work; a zonal control-plane upgrade is a short outage, which fails as unreachable);
+ * DEGRADED (needs user action, but the control plane serves).
+ */
+const USABLE = new Set(['RUNNING', 'RECONCILING', 'DEGRADED']);
+
+/** gRPC status codes (google-gax errors carry them in `code`). */
+const GRPC_NOT_FOUND = 5;
+const GRPC_PERMISSION_DENIED = 7;
+const GRPC_UNAUTHENTICATED = 16;
+
+/**
+ * Endpoint and CA of a GKE cluster. A cluster still PROVISIONING is "not RUNNING yet" (retry
+ * later); STOPPING or ERROR say so; a cluster GKE does not know is a configuration error; a
+ * refusal is access denied. `what` names the data plane in errors ("data plane dp1").
+ */
+export async function describeGkeCluster(api: GkeClusterApi, project: string, location: string, cluster: string, what?: string): Promise<GkeClusterInfo> {
   const name = gkeClusterPath(project, location, cluster);
+  const at = what ? `${what}: ` : '';
   let c;
   try {
     [c] = await api.getCluster({ name });
   } catch (err) {
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `GKE getCluster ${name}: ${(err as Error).message}`, { cause: err });
+    const code = (err as { code?: unknown }).code;
+    const message = (err as Error).message;
+    if (code === GRPC_NOT_FOUND) throw new CredsyncError('CONFIG_INVALID', `${at}GKE has no cluster ${name}: ${message}`, { cause: err });
+    if (code === GRPC_PERMISSION_DENIED || code === GRPC_UNAUTHENTICATED)
+      throw new CredsyncError('CLUSTER_ACCESS_DENIED', `${at}GKE getCluster ${name} denied: ${message}`, { cause: err });
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE getCluster ${name}: ${message}`, { cause: err });
   }
-  const status = typeof c.status === 'string' ? c.status : c.status === 2 ? 'RUNNING' : String(c.status ?? 'unknown');
-  if (status !== 'RUNNING' || !c.endpoint || !c.masterAuth?.clusterCaCertificate)
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `GKE cluster ${name} is not RUNNING yet (status ${status})`);
+  const status = typeof c.status === 'string' ? c.status : typeof c.status === 'number' ? (STATUS_NAMES[c.status] ?? String(c.status)) : 'unknown';
+  if (status === 'PROVISIONING' || status === 'STATUS_UNSPECIFIED' || status === 'unknown')
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} is not RUNNING yet (status ${status})`);
+  if (!USABLE.has(status)) throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} is ${status}`);
+  if (!c.endpoint || !c.masterAuth?.clusterCaCertificate)
+    throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} (status ${status}) reports no endpoint or CA`);
   return { endpoint: `https://${c.endpoint}`, caPem: Buffer.from(c.masterAuth.clusterCaCertificate, 'base64').toString('utf8') };
 }
 

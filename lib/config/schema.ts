@@ -16,6 +16,7 @@
  */
 import { z } from 'zod';
 import { EksDiscovery } from '../discovery/eks-schema.ts';
+import { GkeDiscovery } from '../discovery/gke-schema.ts';
 
 /** A zod issue as a person reads it (record-key problems carry their own message one level down). */
 export function issueMessage(i: z.core.$ZodIssue): string {
@@ -192,7 +193,7 @@ export const Config = z.strictObject({
     store: Store,
     dataPlanes: z.array(DataPlane).default([]),
     /** Data planes found in the cloud instead of (or besides) written out; a written entry wins. */
-    discovery: z.strictObject({ eks: EksDiscovery.optional() }).optional(),
+    discovery: z.strictObject({ eks: EksDiscovery.optional(), gke: GkeDiscovery.optional() }).optional(),
     /** Data planes read and verified at once. */
     concurrency: z.number().int().min(1).max(64).default(8),
     /** How long to wait for the token controller to fill a newly created token Secret. */
@@ -221,7 +222,8 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
     enabled.flatMap((d) => (d?.['labels'] && typeof d['labels'] === 'object' ? Object.keys(d['labels'] as object) : [])),
   );
   const def = cfg.controlPlane?.defaultExecutionLabel;
-  const discovers = !!(raw as { discovery?: { eks?: unknown } } | null)?.discovery?.eks;
+  const discovery = (raw as { discovery?: { eks?: unknown; gke?: unknown } } | null)?.discovery;
+  const discovers = !!(discovery?.eks || discovery?.gke);
   if (!dps.length && !discovers) out.push({ path: ['dataPlanes'], message: 'configure at least one data plane (or discovery)' });
   // With discovery, labels are only known at run time; the merged clusters.yaml is checked then.
   if (typeof def === 'string' && !labels.has(def) && !discovers)

@@ -25,15 +25,8 @@ export const TAG_ENDPOINT = `${TAG_PREFIX}flyteadmin-endpoint`;
 export { EksDiscovery } from './eks-schema.ts';
 import type { EksDiscovery } from './eks-schema.ts';
 
-export interface SkippedCluster {
-  source: string;
-  reason: string;
-}
-
-export interface DiscoveryResult {
-  dataPlanes: DataPlane[];
-  skipped: SkippedCluster[];
-}
+export { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from './merge.ts';
+import type { DiscoveryResult, SkippedCluster } from './merge.ts';
 
 /** Parses `team1=1,gpu=0.5`. */
 function parseLabels(value: string): Record<string, number> | string {
@@ -102,25 +95,4 @@ export async function discoverEks(d: EksDiscovery, client: (region: string) => E
     }
   }
   return { dataPlanes, skipped };
-}
-
-/**
- * Merges discovered data planes into the written ones: a written entry wins over a discovered one
- * with the same id; two discovered clusters claiming one id are both skipped.
- */
-export function mergeDiscovered(written: DataPlane[], found: DiscoveryResult): DiscoveryResult {
-  const ids = new Set(written.map((w) => w.id));
-  const counts = new Map<string, number>();
-  for (const dp of found.dataPlanes) counts.set(dp.id, (counts.get(dp.id) ?? 0) + 1);
-  const skipped = [...found.skipped];
-  const added: DataPlane[] = [];
-  for (const dp of found.dataPlanes) {
-    if (ids.has(dp.id)) continue; // written configuration overrides
-    if ((counts.get(dp.id) ?? 0) > 1) {
-      skipped.push({ source: `eks:${dp.access.type === 'eks' ? `${dp.access.region}/${dp.access.clusterName}` : dp.id}`, reason: `id "${dp.id}" is claimed by more than one discovered cluster` });
-      continue;
-    }
-    added.push(dp);
-  }
-  return { dataPlanes: [...written, ...added], skipped };
 }

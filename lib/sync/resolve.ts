@@ -1,12 +1,15 @@
 /**
  * Resolves which data planes a run covers: the written ones plus, when `discovery` is
- * configured, those found in the cloud (a written entry wins over a discovered one).
+ * configured, those found in the cloud (EKS and/or GKE; a written entry wins over a discovered
+ * one, and two discovered clusters claiming one id are both skipped).
  */
 import { EKSClient } from '@aws-sdk/client-eks';
 import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
 import type { Config } from '../config/schema.ts';
 import { crossFieldIssues } from '../config/schema.ts';
-import { discoverEks, mergeDiscovered, type SkippedCluster } from '../discovery/eks.ts';
+import { discoverEks } from '../discovery/eks.ts';
+import { discoverGke, type GkeClusterLister } from '../discovery/gke.ts';
+import { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from '../discovery/merge.ts';
 import { ConfigError } from '../errors.ts';
 
 export interface DiscoveryReport {
@@ -18,24 +21,55 @@ export interface DiscoveryReport {
 
 export interface ResolveOptions {
   eksClient?: (region: string) => EKSClient;
-  /** Only look at this EKS cluster (a cluster-created event). */
+  /** GKE's cluster API (default: @google-cloud/container with application default credentials). */
+  gkeClusters?: () => Promise<GkeClusterLister>;
+  /**
+   * The EKS cluster of a cluster-created event: it is looked at even if ListClusters does not list
+   * it yet. Discovery is not narrowed to it: the control plane is rendered for every configured
+   * data plane, and one missing from the resolved list counts as removed (disabled, out of every
+   * label), so every run must resolve the same, complete list (ids claimed twice included).
+   */
   onlyEksCluster?: { name: string; region?: string };
 }
 
+let defaultGkeLister: Promise<GkeClusterLister> | undefined;
+
 export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}): Promise<{ config: Config; discovery?: DiscoveryReport }> {
-  const d = cfg.discovery?.eks;
-  if (!d) return { config: cfg };
-  const client =
-    opts.eksClient ??
-    ((region: string) =>
-      new EKSClient({
-        region,
-        ...(d.eksEndpoint ? { endpoint: d.eksEndpoint } : {}),
-        ...(d.roleArn ? { credentials: fromTemporaryCredentials({ params: { RoleArn: d.roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } }) } : {}),
-      }));
-  const only = opts.onlyEksCluster;
-  const scope = only?.region ? { ...d, regions: d.regions.includes(only.region) ? [only.region] : [] } : d;
-  const found = await discoverEks(scope, client, only?.name);
+  const eks = cfg.discovery?.eks;
+  const gke = cfg.discovery?.gke;
+  if (!eks && !gke) return { config: cfg };
+  const found: DiscoveryResult = { dataPlanes: [], skipped: [] };
+  if (eks) {
+    const client =
+      opts.eksClient ??
+      ((region: string) =>
+        new EKSClient({
+          region,
+          ...(eks.eksEndpoint ? { endpoint: eks.eksEndpoint } : {}),
+          ...(eks.roleArn ? { credentials: fromTemporaryCredentials({ params: { RoleArn: eks.roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } }) } : {}),
+        }));
+    const r = await discoverEks(eks, client);
+    found.dataPlanes.push(...r.dataPlanes);
+    found.skipped.push(...r.skipped);
+    const only = opts.onlyEksCluster;
+    const inRegion = (region: string) => !only?.region || only.region === region;
+    const seen = (name: string) =>
+      r.dataPlanes.some((d) => d.access.type === 'eks' && d.access.clusterName === name && inRegion(d.access.region)) ||
+      r.skipped.some((x) => x.source.endsWith(`/${name}`) && inRegion(x.source.slice(4, -name.length - 1)));
+    if (only && !seen(only.name)) {
+      // A cluster just created may not be in ListClusters yet: DescribeCluster it by name.
+      const scope = only.region ? { ...eks, regions: eks.regions.includes(only.region) ? [only.region] : [] } : eks;
+      const extra = await discoverEks(scope, client, only.name);
+      found.dataPlanes.push(...extra.dataPlanes);
+      found.skipped.push(...extra.skipped);
+    }
+  }
+  if (gke) {
+    const lister = await (opts.gkeClusters ?? (() => (defaultGkeLister ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()))))();
+    const r = await discoverGke(gke, lister);
+    found.dataPlanes.push(...r.dataPlanes);
+    found.skipped.push(...r.skipped);
+  }
   const merged = mergeDiscovered(cfg.dataPlanes, found);
   const config: Config = { ...cfg, dataPlanes: merged.dataPlanes };
   const issues = crossFieldIssues({ ...config, discovery: undefined });

@@ -33,6 +33,12 @@
  *
  * Run: node test/env/eks-webhook.ts CONFIG.json   (see EksWebhookConfig); GET /healthz answers ok.
  * One process serves several clusters: POST /authenticate/<EKS cluster name>.
+ *
+ * It is the one webhook URL of each data-plane API server, so it also dispatches: with `gkeReview`
+ * set, a `ya29.` token (a Google access token, GKE access) is not an EKS token and goes to the GKE
+ * stand-in's token review (./gke-auth.ts, POST <gkeReview>/authenticate-gke/<cluster>), whose
+ * answer is passed on; every other token is reviewed as an EKS token here (and refused if it is not
+ * one).
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { readFileSync } from 'node:fs';
@@ -40,6 +46,7 @@ import * as http from 'node:http';
 import * as https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import { fileURLToPath } from 'node:url';
+import { GKE_TOKEN_PREFIX } from './gke-auth.ts';
 
 export interface EksWebhookMapping {
   /** Principal ARN as EKS matches it (canonical: an IAM user or role ARN). */
@@ -58,6 +65,8 @@ export interface EksWebhookConfig {
   /** JSON file {"keys": {"<access key id>": {"secretAccessKey": "...", "sessionToken"?: "..."}}}, read per review. */
   keyStore: string;
   mappings: EksWebhookMapping[];
+  /** The GKE stand-in (./gke-auth.ts), http://127.0.0.1:PORT: `ya29.` tokens are reviewed there. */
+  gkeReview?: string;
 }
 
 export interface KeyStoreFile {
@@ -387,6 +396,25 @@ function send(res: http.ServerResponse, code: number, body: unknown): void {
   res.end(text);
 }
 
+/** A `ya29.` token: the GKE stand-in's review decides (an unreachable one is a refusal, never an error page). */
+export async function forwardToGke(gkeReview: string, cluster: string, token: string): Promise<TokenReviewStatus> {
+  try {
+    const res = await fetch(`${gkeReview}/authenticate-gke/${encodeURIComponent(cluster)}`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ apiVersion: 'authentication.k8s.io/v1', kind: 'TokenReview', spec: { token } }),
+      signal: AbortSignal.timeout(10_000),
+    });
+    const body = (await res.json()) as { status?: TokenReviewStatus };
+    if (res.status !== 200 || typeof body.status?.authenticated !== 'boolean') return { authenticated: false, error: `the GKE token review answered HTTP ${res.status}` };
+    return body.status;
+  } catch (err) {
+    const e = err as { name?: unknown; cause?: { code?: unknown } } | undefined;
+    const why = typeof e?.cause?.code === 'string' ? e.cause.code : typeof e?.name === 'string' ? e.name : typeof err;
+    return { authenticated: false, error: `the GKE token review is unreachable (${why})` };
+  }
+}
+
 /** Starts the webhook on 127.0.0.1. */
 export async function startEksWebhook(cfg: EksWebhookConfig, log: Log = stdoutLog, deps: ReviewDeps = {}): Promise<EksWebhook> {
   const server = http.createServer((req, res) => {
@@ -424,6 +452,12 @@ export async function startEksWebhook(cfg: EksWebhookConfig, log: Log = stdoutLo
           send(res, 400, { error: 'expected a TokenReview with spec.token' });
           return;
         }
+        if (cfg.gkeReview && review.spec.token.startsWith(GKE_TOKEN_PREFIX)) {
+          const status = await forwardToGke(cfg.gkeReview, cluster, review.spec.token);
+          log({ cluster, via: 'gke-auth', authenticated: status.authenticated, ...(status.error ? { reason: status.error } : {}), ...(status.user ? { username: status.user.username } : {}) });
+          send(res, 200, { apiVersion, kind: 'TokenReview', status });
+          return;
+        }
         const { status, decision } = await reviewToken(cfg, cluster, review.spec.token, deps);
         log({ ...decision });
         send(res, 200, { apiVersion, kind: 'TokenReview', status });
@@ -454,7 +488,7 @@ if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {
   }
   const cfg = JSON.parse(readFileSync(file, 'utf8')) as EksWebhookConfig;
   const hook = await startEksWebhook(cfg);
-  stdoutLog({ event: 'listening', url: hook.url, clusters: cfg.clusters, stsEndpoint: cfg.stsEndpoint, mappings: cfg.mappings.map((m) => m.arn) });
+  stdoutLog({ event: 'listening', url: hook.url, clusters: cfg.clusters, stsEndpoint: cfg.stsEndpoint, mappings: cfg.mappings.map((m) => m.arn), gkeReview: cfg.gkeReview ?? null });
   for (const sig of ['SIGTERM', 'SIGINT'] as const)
     process.once(sig, () => {
       stdoutLog({ event: 'stopping', signal: sig });

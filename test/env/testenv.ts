@@ -8,7 +8,10 @@
  *     Manager (gRPC);
  *   - an EKS authentication stand-in (./eks-webhook.ts): every data-plane API server also accepts
  *     `k8s-aws-v1.` tokens through it (a TokenReview webhook that checks them as EKS does and maps
- *     the AWS identity to user/group), besides its client certificates and ServiceAccount tokens.
+ *     the AWS identity to user/group), besides its client certificates and ServiceAccount tokens;
+ *   - a GKE authentication stand-in (./gke-auth.ts): Google's OAuth token endpoint (JWT-bearer
+ *     grant, for the service-account keys the env writes) and GKE's review of the `ya29.` access
+ *     tokens it issued; the EKS webhook passes `ya29.` tokens on to it.
  *
  * Servers are started detached so that the environment outlives the process that started it; their
  * pids are in <dir>/pids.json and their logs in <dir>/logs/<name>.log. Everything else a client needs
@@ -30,6 +33,9 @@ import { stringify as toYaml } from 'yaml';
 import { ensureBinaries, type Binaries, type Log } from './build.ts';
 import { seedControllerManagerRbac, seedControlPlane, seedDataPlane, waitForControllers } from './seed.ts';
 import type { EksWebhookConfig, KeyStoreFile } from './eks-webhook.ts';
+// Types only: jest's global setup loads this file natively, and a value import of a module with a
+// top-level await (the servers' main blocks) fails there.
+import type { GkeAuthConfig } from './gke-auth.ts';
 
 const execFileP = promisify(execFile);
 const generateKeyPairP = promisify(generateKeyPair);
@@ -38,9 +44,17 @@ export const REPO_ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url
 export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.testenv');
 export const CONTROL_PLANE = 'control';
 const EKS_WEBHOOK_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'eks-webhook.ts');
+const GKE_AUTH_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'gke-auth.ts');
 /** What moto 5.2.5's STS GetCallerIdentity answers for a key it did not issue (default account). */
 export const MOTO_DEFAULT_CALLER_ARN = 'arn:aws:sts::123456789012:user/moto';
 export const EKS_GROUP = 'flyte-credsync';
+const GCP_PROJECT = 'credsync-local';
+const GKE_SERVICE_ACCOUNT = 'credsync';
+/** gke-auth.ts's GOOGLE_TOKEN_URL and CLOUD_PLATFORM_SCOPE (see the import above). */
+const GOOGLE_TOKEN_URL = 'https://oauth2.googleapis.com/token';
+const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
+/** Lifetime of gke.shortLived's access tokens: well inside google-auth-library's 5-minute refresh window. */
+export const GKE_SHORT_TOKEN_SECONDS = 3;
 
 export type ClusterRole = 'control-plane' | 'data-plane';
 
@@ -79,6 +93,37 @@ export interface EksInfo {
   logFile: string;
 }
 
+/** A service-account key of the GKE stand-in (./gke-auth.ts). */
+export interface GkeServiceAccountInfo {
+  /** Standard service-account key JSON (type service_account, private_key, client_email, token_uri = gke.tokenEndpoint, ...). */
+  keyFile: string;
+  clientEmail: string;
+  /** `expires_in` of the access tokens the token endpoint issues for this account. */
+  tokenLifetimeSeconds: number;
+  /** What a data-plane API server calls it (`gke:<email>`); deploy/dataplane-rbac.yaml binds gke.group. */
+  username: string;
+}
+
+/** GKE access to the data planes: see ./gke-auth.ts. */
+export interface GkeInfo extends GkeServiceAccountInfo {
+  /** The stand-in: http://127.0.0.1:PORT (POST /token, POST /authenticate-gke/<cluster>). */
+  server: string;
+  /** <server>/token: the keys' token_uri. */
+  tokenEndpoint: string;
+  /** What google-auth-library posts to and signs for, whatever token_uri says (see NOTES.md). */
+  googleTokenUrl: string;
+  /** The scope GKE's review requires of a token. */
+  scope: string;
+  group: string;
+  /** A second service account whose tokens live only a few seconds (expiry and renewal tests). */
+  shortLived: GkeServiceAccountInfo;
+  /** Where the data planes are as GKE clusters (access { type: gke, project, location, clusterName }). */
+  project: string;
+  location: string;
+  clusterNames: Record<string, string>;
+  logFile: string;
+}
+
 export interface EnvInfo {
   version: 1;
   dir: string;
@@ -90,6 +135,7 @@ export interface EnvInfo {
   aws: { endpoint: string; region: string; accessKeyId: string; secretAccessKey: string };
   gcp: { secretManagerEndpoint: string; project: string };
   eks: EksInfo;
+  gke: GkeInfo;
   binaries: Binaries;
   startedAt: string;
 }
@@ -391,10 +437,61 @@ async function startEksWebhookProcess(dir: string, env: EnvInfo, launcher: Launc
     clusters: Object.values(env.eks.clusterNames),
     keyStore: env.eks.keyStore,
     mappings: [{ arn: env.eks.mappedArn, username: env.eks.username, groups: [env.eks.group] }],
+    // The API servers' one webhook URL: `ya29.` tokens go on to the GKE stand-in.
+    gkeReview: env.gke.server,
   };
   const cfgFile = path.join(wdir, 'config.json');
   await fs.writeFile(cfgFile, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
   return launcher.start('eks-webhook', process.execPath, ['--disable-warning=ExperimentalWarning', EKS_WEBHOOK_SCRIPT, cfgFile]);
+}
+
+/** A key in the format of a downloaded Google service-account key (token_uri: the local endpoint). */
+async function writeServiceAccountKey(file: string, email: string, project: string, tokenUri: string): Promise<{ privateKeyId: string; publicKeyPem: string }> {
+  const { privateKey, publicKey } = await generateKeyPairP('rsa', {
+    modulusLength: 2048,
+    publicKeyEncoding: { type: 'spki', format: 'pem' },
+    privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
+  });
+  const privateKeyId = randomBytes(20).toString('hex');
+  const clientId = `1${Array.from(randomBytes(20), (b) => String(b % 10)).join('')}`;
+  const key = {
+    type: 'service_account',
+    project_id: project,
+    private_key_id: privateKeyId,
+    private_key: privateKey,
+    client_email: email,
+    client_id: clientId,
+    auth_uri: 'https://accounts.google.com/o/oauth2/auth',
+    token_uri: tokenUri,
+    auth_provider_x509_cert_url: 'https://www.googleapis.com/oauth2/v1/certs',
+    client_x509_cert_url: `https://www.googleapis.com/robot/v1/metadata/x509/${encodeURIComponent(email)}`,
+    universe_domain: 'googleapis.com',
+  };
+  await fs.writeFile(file, JSON.stringify(key, null, 2) + '\n', { mode: 0o600 });
+  return { privateKeyId, publicKeyPem: publicKey };
+}
+
+/**
+ * The GKE authentication stand-in (./gke-auth.ts), on this Node: two service-account keys
+ * (gke.keyFile, and gke.shortLived's with tokens of a few seconds), both mapped to their
+ * `gke:<email>` user in gke.group.
+ */
+async function startGkeAuthProcess(dir: string, env: EnvInfo, launcher: Launcher): Promise<Running> {
+  const gdir = path.join(dir, 'gke-auth');
+  await fs.mkdir(gdir, { recursive: true, mode: 0o700 });
+  const accounts = [env.gke, env.gke.shortLived];
+  const keys = await Promise.all(accounts.map((a) => writeServiceAccountKey(a.keyFile, a.clientEmail, env.gke.project, env.gke.tokenEndpoint)));
+  const cfg: GkeAuthConfig = {
+    port: Number(new URL(env.gke.server).port),
+    audiences: [env.gke.googleTokenUrl, env.gke.tokenEndpoint],
+    serviceAccounts: accounts.map((a, i) => ({ clientEmail: a.clientEmail, privateKeyId: keys[i]!.privateKeyId, publicKeyPem: keys[i]!.publicKeyPem, tokenLifetimeSeconds: a.tokenLifetimeSeconds })),
+    clusters: Object.values(env.gke.clusterNames),
+    requiredScope: env.gke.scope,
+    mappings: accounts.map((a) => ({ email: a.clientEmail, username: a.username, groups: [env.gke.group] })),
+  };
+  const cfgFile = path.join(gdir, 'config.json');
+  await fs.writeFile(cfgFile, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  return launcher.start('gke-auth', process.execPath, ['--disable-warning=ExperimentalWarning', GKE_AUTH_SCRIPT, cfgFile]);
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -459,6 +556,12 @@ export async function envStatus(opts: DirOptions = {}): Promise<EnvStatus> {
             (e: Error) => `EKS webhook does not answer: ${e.message}`,
           )
         : Promise.resolve('no EKS webhook in env.json (started by an older version of testenv.ts)'),
+      env.gke
+        ? httpStatus(`${env.gke.server}/healthz`).then(
+            (s) => (s === 200 ? undefined : `GKE auth stand-in /healthz answered ${s}`),
+            (e: Error) => `GKE auth stand-in does not answer: ${e.message}`,
+          )
+        : Promise.resolve('no GKE auth stand-in in env.json (started by an older version of testenv.ts)'),
     ];
     for (const p of await Promise.all(checks)) if (p) problems.push(p);
   }
@@ -594,7 +697,7 @@ async function start(
 ): Promise<EnvInfo> {
   const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
   const names = [CONTROL_PLANE, ...dataPlanes];
-  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, ...apiPorts] = await freePorts(5 + names.length);
+  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, ...apiPorts] = await freePorts(6 + names.length);
 
   const clusters: Record<string, ClusterInfo> = {};
   names.forEach((name, i) => {
@@ -623,7 +726,7 @@ async function start(
     clusters,
     etcd: { endpoint: `http://127.0.0.1:${etcdClient}` },
     aws: { endpoint: `http://127.0.0.1:${motoPort}`, region: 'us-east-1', accessKeyId: 'testing', secretAccessKey: 'testing' },
-    gcp: { secretManagerEndpoint: `127.0.0.1:${gcpPort}`, project: 'credsync-local' },
+    gcp: { secretManagerEndpoint: `127.0.0.1:${gcpPort}`, project: GCP_PROJECT },
     eks: {
       webhook: `http://127.0.0.1:${webhookPort}`,
       clusterNames: Object.fromEntries(dataPlanes.map((dp) => [dp, `credsync-${dp}`])),
@@ -632,6 +735,27 @@ async function start(
       group: EKS_GROUP,
       keyStore: path.join(dir, 'eks-webhook', 'keys.json'),
       logFile: path.join(dir, 'logs', 'eks-webhook.log'),
+    },
+    gke: {
+      server: `http://127.0.0.1:${gkePort}`,
+      tokenEndpoint: `http://127.0.0.1:${gkePort}/token`,
+      googleTokenUrl: GOOGLE_TOKEN_URL,
+      scope: CLOUD_PLATFORM_SCOPE,
+      keyFile: path.join(dir, 'gcp-sa-key.json'),
+      clientEmail: `${GKE_SERVICE_ACCOUNT}@${GCP_PROJECT}.iam.gserviceaccount.com`,
+      tokenLifetimeSeconds: 3600,
+      username: `gke:${GKE_SERVICE_ACCOUNT}@${GCP_PROJECT}.iam.gserviceaccount.com`,
+      group: EKS_GROUP,
+      shortLived: {
+        keyFile: path.join(dir, 'gcp-sa-key-short-lived.json'),
+        clientEmail: `${GKE_SERVICE_ACCOUNT}-short@${GCP_PROJECT}.iam.gserviceaccount.com`,
+        tokenLifetimeSeconds: GKE_SHORT_TOKEN_SECONDS,
+        username: `gke:${GKE_SERVICE_ACCOUNT}-short@${GCP_PROJECT}.iam.gserviceaccount.com`,
+      },
+      project: GCP_PROJECT,
+      location: 'europe-west1',
+      clusterNames: Object.fromEntries(dataPlanes.map((dp) => [dp, `credsync-${dp}`])),
+      logFile: path.join(dir, 'logs', 'gke-auth.log'),
     },
     binaries,
     startedAt: new Date().toISOString(),
@@ -652,7 +776,7 @@ async function start(
   ]);
   const moto = await launcher.start('moto', binaries.motoServer, ['-H', '127.0.0.1', '-p', String(motoPort)]);
   const gcpsm = await launcher.start('gcpsm', binaries.gcpsm, ['-listen', env.gcp.secretManagerEndpoint]);
-  const webhook = await startEksWebhookProcess(dir, env, launcher);
+  const [webhook, gkeAuth] = await Promise.all([startEksWebhookProcess(dir, env, launcher), startGkeAuthProcess(dir, env, launcher)]);
 
   await Promise.all(names.map((n) => makeClusterPki(path.join(dir, n), n)));
   for (const c of Object.values(clusters)) c.caData = (await fs.readFile(c.caFile)).toString('base64');
@@ -716,6 +840,7 @@ async function start(
     waitUntil(moto, `moto on :${motoPort}`, async () => (await httpStatus(`${env.aws.endpoint}/moto-api/`)) > 0, 60_000, log),
     waitUntil(gcpsm, `GCP Secret Manager emulator on :${gcpPort}`, () => tcpOpen('127.0.0.1', gcpPort!), 30_000, log),
     waitUntil(webhook, `EKS webhook on :${webhookPort}`, async () => (await httpStatus(`${env.eks.webhook}/healthz`)) === 200, 30_000, log),
+    waitUntil(gkeAuth, `GKE auth stand-in on :${gkePort}`, async () => (await httpStatus(`${env.gke.server}/healthz`)) === 200, 30_000, log),
   ]);
   log(`API servers ready after ${formatSeconds(Date.now() - tStart)}`);
 
@@ -781,6 +906,11 @@ export function describeEnv(env: EnvInfo): string {
     lines.push(
       `EKS authn:   ${env.eks.webhook} (TokenReview webhook of ${Object.entries(env.eks.clusterNames).map(([dp, n]) => `${dp}=${n}`).join(', ')}; ` +
         `${env.eks.mappedArn} -> group ${env.eks.group})  log ${env.eks.logFile}`,
+    );
+  if (env.gke)
+    lines.push(
+      `GKE authn:   ${env.gke.server} (token endpoint ${env.gke.tokenEndpoint}; keys ${env.gke.keyFile}, ${env.gke.shortLived.keyFile}; ` +
+        `${env.gke.clientEmail} -> group ${env.gke.group}; review of ya29. tokens via the EKS webhook)  log ${env.gke.logFile}`,
     );
   lines.push(`logs:        ${path.join(env.dir, 'logs')}`);
   return lines.join('\n');

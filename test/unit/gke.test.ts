@@ -29,6 +29,33 @@ describe('GKE access', () => {
     );
   });
 
+  it('RECONCILING and DEGRADED clusters are usable; STOPPING and ERROR are not; the status may come as its enum number', async () => {
+    for (const status of ['RECONCILING', 'DEGRADED', 3, 6] as const)
+      await expect(describeGkeCluster(clusters(status as string), 'my-project', 'europe-west1', 'dp1')).resolves.toMatchObject({ endpoint: 'https://10.1.2.3' });
+    await expect(describeGkeCluster(clusters('STOPPING'), 'my-project', 'europe-west1', 'dp1', 'data plane dp1')).rejects.toMatchObject({
+      code: 'CLUSTER_UNREACHABLE',
+      message: 'data plane dp1: GKE cluster projects/my-project/locations/europe-west1/clusters/dp1 is STOPPING',
+    });
+    await expect(describeGkeCluster(clusters(5 as unknown as string), 'my-project', 'europe-west1', 'dp1')).rejects.toThrow('clusters/dp1 is ERROR');
+    await expect(describeGkeCluster(clusters(1 as unknown as string), 'my-project', 'europe-west1', 'dp1')).rejects.toThrow('is not RUNNING yet (status PROVISIONING)');
+  });
+
+  it('getCluster errors: NOT_FOUND is a configuration error, PERMISSION_DENIED/UNAUTHENTICATED access denied, the rest unreachable', async () => {
+    const failing = (code: number, message: string): GkeClusterApi =>
+      ({ getCluster: async () => Promise.reject(Object.assign(new Error(message), { code })) }) as unknown as GkeClusterApi;
+    const name = 'projects/my-project/locations/europe-west1/clusters/dp1';
+    await expect(describeGkeCluster(failing(5, '5 NOT_FOUND: Not found'), 'my-project', 'europe-west1', 'dp1', 'data plane g')).rejects.toMatchObject({
+      code: 'CONFIG_INVALID',
+      message: `data plane g: GKE has no cluster ${name}: 5 NOT_FOUND: Not found`,
+    });
+    await expect(describeGkeCluster(failing(7, '7 PERMISSION_DENIED: no'), 'my-project', 'europe-west1', 'dp1')).rejects.toMatchObject({ code: 'CLUSTER_ACCESS_DENIED' });
+    await expect(describeGkeCluster(failing(16, '16 UNAUTHENTICATED: no'), 'my-project', 'europe-west1', 'dp1')).rejects.toMatchObject({ code: 'CLUSTER_ACCESS_DENIED' });
+    await expect(describeGkeCluster(failing(14, '14 UNAVAILABLE: down'), 'my-project', 'europe-west1', 'dp1')).rejects.toMatchObject({
+      code: 'CLUSTER_UNREACHABLE',
+      message: `GKE getCluster ${name}: 14 UNAVAILABLE: down`,
+    });
+  });
+
   it('the token comes from google-auth-library and is renewed before it expires', async () => {
     const auth = new OAuth2Client();
     let minted = 0;

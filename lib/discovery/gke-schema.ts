@@ -1,0 +1,25 @@
+/** Configuration of GKE discovery (its own module: the config schema imports it). */
+import { z } from 'zod';
+
+/** GKE label keys: lower-case letters, digits, `_` and `-`, starting with a letter, at most 63. */
+export const GKE_LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;
+/** GKE label values: lower-case letters, digits, `_` and `-`, at most 63 (may be empty). */
+export const GKE_LABEL_VALUE = /^[a-z0-9_-]{0,63}$/;
+
+export const GkeDiscovery = z.strictObject({
+  projects: z.array(z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id')).min(1),
+  /** Regions or zones to list; `-` (the default) lists every location of the project. */
+  locations: z
+    .array(z.string().regex(/^(-|[a-z]+-[a-z]+\d+(-[a-z])?)$/, 'must be a GCP region or zone such as europe-west1, or - for every location'))
+    .min(1)
+    .refine((l) => !(l.includes('-') && l.length > 1), '"-" already means every location: list it alone')
+    .default(['-']),
+  /** Every label here must be on the cluster (GKE resourceLabels), with this value. */
+  labels: z
+    .record(
+      z.string().regex(GKE_LABEL_KEY, 'label keys: lower-case, start with a letter, max 63'),
+      z.string().regex(GKE_LABEL_VALUE, 'label values: lower-case, digits, _ or -, max 63'),
+    )
+    .refine((t) => Object.keys(t).length > 0, 'give at least one label to select data planes'),
+});
+export type GkeDiscovery = z.infer<typeof GkeDiscovery>;
