@@ -58,6 +58,21 @@ export class EventError extends CredsyncError {
   }
 }
 
+/**
+ * The work cannot be done yet but will be possible later (a cluster still being created):
+ * an event entry point throws it so that the platform redelivers the event with backoff
+ * (Cloud Functions with --retry, Lambda's asynchronous retries) instead of dropping it.
+ */
+export class RetryLaterError extends CredsyncError {
+  /** The sync report of the attempt, when one ran. */
+  readonly report?: unknown;
+  constructor(message: string, options?: { cause?: unknown; report?: unknown }) {
+    super('CLUSTER_UNREACHABLE', `retry later: ${message}`, options);
+    this.name = 'RetryLaterError';
+    if (options?.report !== undefined) this.report = options.report;
+  }
+}
+
 /** The cluster's API server could not be reached (connection refused, DNS, TLS, timeout). */
 export class ClusterUnreachableError extends CredsyncError {
   constructor(cluster: string, server: string, detail: string, options?: { cause?: unknown }) {

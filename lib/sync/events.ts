@@ -86,3 +86,157 @@ export function dataPlaneForCluster(cfg: Config, clusterName: string): string | 
     cfg.dataPlanes.find((d) => d.id === clusterName && d.eksClusterName === undefined)?.id
   );
 }
+
+/** A GKE cluster named by a Cloud Audit Log entry of `CreateCluster`. */
+export interface GkeClusterEvent {
+  project: string;
+  /** Region or zone, as the audit entry names it. */
+  location: string;
+  clusterName: string;
+  /**
+   * Whether the create has finished: `CreateCluster` is a long-running operation, logged once
+   * when it starts (`operation.first`) and once when it ends (`operation.last`).
+   */
+  finished: boolean;
+}
+
+export const GKE_CREATE_METHODS = [
+  'google.container.v1.ClusterManager.CreateCluster',
+  'google.container.v1beta1.ClusterManager.CreateCluster',
+] as const;
+export const AUDIT_LOG_WRITTEN = 'google.cloud.audit.log.v1.written';
+export const PUBSUB_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
+
+const AuditLogEntry = z
+  .object({
+    protoPayload: z
+      .object({
+        methodName: z.string().min(1),
+        serviceName: z.string().optional(),
+        resourceName: z.string().optional(),
+        status: z.object({ code: z.number().int().optional(), message: z.string().optional() }).loose().optional(),
+      })
+      .loose(),
+    resource: z.object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).loose().optional(),
+    operation: z.object({ id: z.string().optional(), first: z.boolean().optional(), last: z.boolean().optional() }).loose().optional(),
+  })
+  .loose();
+
+const PubsubMessage = z.object({ data: z.string(), attributes: z.record(z.string(), z.string()).optional(), messageId: z.string().optional() }).loose();
+
+const EXPECTED_GKE_EVENT =
+  `expected a Pub/Sub push body or "${PUBSUB_PUBLISHED}" CloudEvent ({"message": {"data": base64 of a Cloud Audit Log entry}}), ` +
+  `or a "${AUDIT_LOG_WRITTEN}" CloudEvent whose data is the log entry`;
+
+/** Bytes, a string or already-parsed JSON as CloudEvent data arrives: parsed JSON. */
+function jsonData(data: unknown, what: string): unknown {
+  if (typeof data === 'string' || Buffer.isBuffer(data) || data instanceof Uint8Array) {
+    const text = Buffer.from(data as string | Uint8Array).toString('utf8');
+    try {
+      return JSON.parse(text);
+    } catch {
+      throw new EventError(`${what} is not JSON (${EXPECTED_GKE_EVENT})`);
+    }
+  }
+  return data;
+}
+
+/** The log entry carried base64-encoded in a Pub/Sub message (a log sink routed to a topic). */
+function entryFromPubsub(message: unknown): unknown {
+  const m = PubsubMessage.safeParse(message);
+  if (!m.success) throw new EventError(`Pub/Sub message without a base64 "data" string (${EXPECTED_GKE_EVENT})`);
+  const text = Buffer.from(m.data.data, 'base64').toString('utf8');
+  try {
+    return JSON.parse(text);
+  } catch {
+    throw new EventError(`Pub/Sub message data is not base64 of a JSON log entry (${EXPECTED_GKE_EVENT})`);
+  }
+}
+
+/** Finds the Cloud Audit Log entry in any of the shapes the entry points receive. */
+function auditLogEntry(event: unknown): unknown {
+  if (!event || typeof event !== 'object' || Array.isArray(event)) throw new EventError(`not a GKE cluster-created event: ${EXPECTED_GKE_EVENT}`);
+  const e = event as Record<string, unknown>;
+  if (typeof e['specversion'] === 'string' || typeof e['type'] === 'string') {
+    // A CloudEvent (binary or structured mode): what Eventarc and Cloud Functions deliver.
+    if (e['type'] === AUDIT_LOG_WRITTEN) return jsonData(e['data'], `"${AUDIT_LOG_WRITTEN}" CloudEvent data`);
+    if (e['type'] === PUBSUB_PUBLISHED) {
+      const data = jsonData(e['data'], `"${PUBSUB_PUBLISHED}" CloudEvent data`) as Record<string, unknown> | undefined;
+      return entryFromPubsub(data?.['message']);
+    }
+    throw new EventError(`unsupported CloudEvent type "${String(e['type'])}": ${EXPECTED_GKE_EVENT}`);
+  }
+  if ('message' in e) return entryFromPubsub(e['message']); // a Pub/Sub push body
+  if (typeof e['data'] === 'string') return entryFromPubsub(e); // a bare Pub/Sub message
+  if ('protoPayload' in e) return e; // the log entry itself
+  throw new EventError(`not a GKE cluster-created event: ${EXPECTED_GKE_EVENT}`);
+}
+
+const CLUSTER_RESOURCE = /^(?:\/\/container\.googleapis\.com\/)?projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([^/]+)$/;
+
+/**
+ * Reads the Cloud Audit Log entry of a GKE `CreateCluster` call, delivered through Pub/Sub (a log
+ * sink routed to a topic: push body or `messagePublished` CloudEvent) or by Eventarc
+ * (`google.cloud.audit.log.v1.written`). Returns undefined for a well-formed entry that is not a
+ * creation (another method, or a call that failed); `finished` tells the entry that ends the
+ * long-running create (`operation.last`) from the one that starts it.
+ */
+export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined {
+  const raw = auditLogEntry(event);
+  const r = AuditLogEntry.safeParse(raw);
+  if (!r.success)
+    throw new EventError(`not a Cloud Audit Log entry: expected an object with protoPayload.methodName (${EXPECTED_GKE_EVENT})`);
+  const entry = r.data;
+  const p = entry.protoPayload;
+  if (!(GKE_CREATE_METHODS as readonly string[]).includes(p.methodName)) return undefined;
+  if ((p.status?.code ?? 0) !== 0) return undefined;
+  const m = p.resourceName ? CLUSTER_RESOURCE.exec(p.resourceName) : null;
+  const labels = entry.resource?.labels ?? {};
+  const [project, location, clusterName] = m
+    ? [m[1]!, m[2]!, m[3]!]
+    : [labels['project_id'], labels['location'], labels['cluster_name']];
+  if (!project || !location || !clusterName)
+    throw new EventError(
+      'GKE CreateCluster audit entry does not name the cluster: expected protoPayload.resourceName ' +
+        '"projects/P/locations/L/clusters/C" or resource.labels project_id, location and cluster_name',
+    );
+  return { project, location, clusterName, finished: entry.operation?.last === true };
+}
+
+/**
+ * The configured data plane a GKE cluster is: one with `gke` access to exactly that
+ * project/location/cluster, else one whose `id` is the cluster name (and that does not name
+ * another GKE cluster in its access).
+ */
+export function dataPlaneForGkeCluster(cfg: Config, c: Pick<GkeClusterEvent, 'project' | 'location' | 'clusterName'>): string | undefined {
+  return (
+    cfg.dataPlanes.find(
+      (d) => d.access.type === 'gke' && d.access.project === c.project && d.access.location === c.location && d.access.clusterName === c.clusterName,
+    )?.id ?? cfg.dataPlanes.find((d) => d.id === c.clusterName && d.access.type !== 'gke')?.id
+  );
+}
+
+const SqsEvent = z.object({
+  Records: z.array(z.object({ eventSource: z.literal('aws:sqs'), body: z.string(), messageId: z.string().optional() }).loose()).min(1),
+}).loose();
+
+/**
+ * The retry queue of the AWS cluster-created function (serverless.yml): an SQS event whose one
+ * record holds a Lambda "on failure" destination record, whose `requestPayload` is the original
+ * EventBridge event. Returns that event (and how often it was tried), or the input unchanged
+ * when it is not such an envelope.
+ */
+export function unwrapRetryEnvelope(event: unknown): { event: unknown; fromRetryQueue: boolean } {
+  const sqs = SqsEvent.safeParse(event);
+  if (!sqs.success) return { event, fromRetryQueue: false };
+  if (sqs.data.Records.length !== 1)
+    throw new EventError(`expected one SQS record per invocation (batchSize 1), got ${sqs.data.Records.length}`);
+  let body: unknown;
+  try {
+    body = JSON.parse(sqs.data.Records[0]!.body);
+  } catch {
+    throw new EventError('SQS record body is not JSON (expected a Lambda destination record or an EventBridge event)');
+  }
+  const b = body as { requestPayload?: unknown } | null;
+  return { event: b && typeof b === 'object' && 'requestPayload' in b ? b.requestPayload : body, fromRetryQueue: true };
+}

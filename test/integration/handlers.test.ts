@@ -57,6 +57,14 @@ describe('Lambda handlers', () => {
     }
   });
 
+  it('an event redelivered by the retry queue (SQS record holding the Lambda on-failure destination record) syncs like the original', async () => {
+    const destination = { version: '1.0', requestContext: { condition: 'RetriesExhausted', approximateInvokeCount: 3 }, requestPayload: sample('eks-create-cluster.json') };
+    const r = await clusterCreated.handler({ Records: [{ eventSource: 'aws:sqs', messageId: 'm1', body: JSON.stringify(destination) }] });
+    expect('ignored' in r).toBe(false);
+    if ('ignored' in r) return;
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'unchanged']]);
+  });
+
   it('an event about a cluster that is not a data plane is ignored and says so', async () => {
     const ev = sample('eks-create-cluster.json');
     ev.detail.requestParameters.name = 'analytics';

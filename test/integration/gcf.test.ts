@@ -1,0 +1,265 @@
+/**
+ * The Google Cloud Functions entry points, in the real Functions Framework server: the bundle
+ * (dist/gcf, built here by scripts/build.mjs) loaded by the framework's own CLI on a free
+ * 127.0.0.1 port, driven over HTTP the way Cloud Functions drives it (JSON for `resync`,
+ * binary-mode CloudEvents for the others), against the local environment with the GCP Secret
+ * Manager emulator as the store.
+ */
+import { afterAll, beforeAll, describe, expect, it, jest } from '@jest/globals';
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import { randomBytes } from 'node:crypto';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { gcpSecretManagerClient } from '../../lib/sync/wiring.ts';
+import { core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, type EnvInfo } from './helpers.ts';
+
+jest.setTimeout(120_000);
+
+const FRAMEWORK_MAIN = 'node_modules/@google-cloud/functions-framework/build/src/main.js';
+const sample = (f: string) => JSON.parse(readFileSync(`events/${f}`, 'utf8'));
+
+interface Server {
+  target: string;
+  url: string;
+  child: ChildProcess;
+  /** What this server printed. */
+  printed: string;
+}
+
+let env: EnvInfo;
+let prefix: string;
+let sm: SecretManagerServiceClient;
+const servers: Server[] = [];
+/** Everything the servers printed and every response body: checked for secrets at the end. */
+let output = '';
+
+/** Starts `functions-framework --target=... --source=dist/gcf --port=0`, bound to 127.0.0.1 (scripts/gcf-loopback.cjs). */
+async function startFunction(target: string, configFile: string): Promise<Server> {
+  const child = spawn(process.execPath, ['--require', './scripts/gcf-loopback.cjs', FRAMEWORK_MAIN, `--target=${target}`, '--source=dist/gcf', '--port=0'], {
+    env: { ...process.env, CREDSYNC_CONFIG: configFile, CREDSYNC_LOG_LEVEL: 'debug' },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  const s: Server = { target, url: '', child, printed: '' };
+  servers.push(s);
+  const url = await new Promise<string>((resolve, reject) => {
+    const timer = setTimeout(() => reject(new Error(`${target} did not start:\n${s.printed}`)), 30_000);
+    const onData = (d: Buffer) => {
+      output += d.toString();
+      s.printed += d.toString();
+      const m = /functions-framework listening on (http:\/\/127\.0\.0\.1:\d+)\//.exec(s.printed);
+      if (m) {
+        clearTimeout(timer);
+        resolve(m[1]!);
+      }
+    };
+    child.stdout!.on('data', onData);
+    child.stderr!.on('data', onData);
+    child.on('exit', (code) => reject(new Error(`${target} exited with ${code}:\n${s.printed}`)));
+  });
+  s.url = url;
+  return s;
+}
+
+async function call(s: Server, init: { method?: string; headers?: Record<string, string>; body?: string }): Promise<{ status: number; body: any; text: string }> {
+  const r = await fetch(s.url + '/', { method: init.method ?? 'POST', ...(init.headers ? { headers: init.headers } : {}), ...(init.body !== undefined ? { body: init.body } : {}) });
+  const text = await r.text();
+  output += text;
+  let body: unknown = text;
+  try {
+    body = JSON.parse(text);
+  } catch {}
+  return { status: r.status, body, text };
+}
+
+const postJson = (s: Server, body: unknown) => call(s, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+
+/** A CloudEvent in binary content mode, as Eventarc and Cloud Functions (2nd gen) deliver it. */
+function postCloudEvent(s: Server, attrs: { type: string; source: string; id?: string; subject?: string; time?: string }, data: unknown) {
+  const headers: Record<string, string> = {
+    'content-type': 'application/json',
+    'ce-specversion': '1.0',
+    'ce-id': attrs.id ?? randomBytes(8).toString('hex'),
+    'ce-type': attrs.type,
+    'ce-source': attrs.source,
+    'ce-time': attrs.time ?? new Date().toISOString(),
+  };
+  if (attrs.subject) headers['ce-subject'] = attrs.subject;
+  return call(s, { headers, body: JSON.stringify(data) });
+}
+
+/** The Eventarc sample, sent in binary mode, for this cluster name. */
+function auditLogEvent(s: Server, clusterName: string, mutate: (entry: any) => void = () => {}) {
+  const ce = sample('gke-cluster-created-cloudevent.json');
+  const entry = ce.data;
+  entry.protoPayload.resourceName = `projects/flyte-prod/locations/europe-west1/clusters/${clusterName}`;
+  entry.resource.labels.cluster_name = clusterName;
+  mutate(entry);
+  return postCloudEvent(s, { type: ce.type, source: ce.source, subject: `container.googleapis.com/${entry.protoPayload.resourceName}` }, entry);
+}
+
+function writeConfig(dataPlanes: unknown[]): string {
+  const file = join(mkdtempSync(join(tmpdir(), 'credsync-gcf-')), 'credsync.yaml');
+  writeFileSync(
+    file,
+    stringify({
+      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+      store: { gcp: { project: env.gcp.project, prefix, emulatorHost: env.gcp.secretManagerEndpoint } },
+      dataPlanes,
+    }),
+  );
+  return file;
+}
+
+const dataPlane = (id: string, over: Record<string, unknown> = {}) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 }, ...over });
+
+async function secretExists(id: string): Promise<boolean> {
+  try {
+    await sm.getSecret({ name: `projects/${env.gcp.project}/secrets/${prefix}${id}` });
+    return true;
+  } catch (err) {
+    if ((err as { code?: number }).code === 5) return false;
+    throw err;
+  }
+}
+
+let resync: Server, scheduled: Server, clusterCreated: Server, failingResync: Server, failingCreated: Server;
+
+beforeAll(async () => {
+  env = loadTestEnv();
+  prefix = `it-gcf-${randomBytes(4).toString('hex')}-`;
+  sm = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8' });
+  if (build.status !== 0) throw new Error(`build failed:\n${build.stderr}`);
+  await resetControlPlane(env);
+  const good = writeConfig(env.dataPlanes.map((id) => dataPlane(id)));
+  // The same store and control plane, but dp2's credential can never be read: a sync that fails.
+  const bad = writeConfig(env.dataPlanes.map((id) => (id === 'dp2' ? dataPlane(id, { serviceAccount: 'ghost', tokenSecret: 'ghost-token' }) : dataPlane(id))));
+  [resync, scheduled, clusterCreated, failingResync, failingCreated] = await Promise.all([
+    startFunction('resync', good),
+    startFunction('scheduled', good),
+    startFunction('clusterCreated', good),
+    startFunction('resync', bad),
+    startFunction('clusterCreated', bad),
+  ]);
+}, 120_000);
+
+afterAll(async () => {
+  for (const s of servers) if (s.child.exitCode === null) s.child.kill('SIGTERM');
+  await Promise.all(servers.map((s) => (s.child.exitCode === null ? new Promise((r) => s.child.once('exit', r)) : undefined)));
+  await (sm as { close?: () => Promise<void> } | undefined)?.close?.();
+}, 60_000);
+
+describe('Google Cloud Functions entry points (Functions Framework)', () => {
+  it('the server listens on 127.0.0.1 only', () => {
+    for (const s of servers) expect(s.url).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+  });
+
+  it('resync dry run: 200 with the report, and nothing written anywhere', async () => {
+    const r = await postJson(resync, { clusters: ['dp1'], dryRun: true });
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(true);
+    expect(r.body.dryRun).toBe(true);
+    expect(r.body.clusters.map((c: any) => [c.id, c.store, c.storeEntry])).toEqual([['dp1', 'created', `${prefix}dp1`]]);
+    expect(await secretExists('dp1')).toBe(false);
+    const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+    expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
+    await expect(core(env, env.controlPlane).readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' })).rejects.toThrow();
+  });
+
+  it('resync rejects bad input with 400 and the reason, other methods with 405, other bodies with 415', async () => {
+    const shape = await postJson(resync, { clusters: 'dp1' });
+    expect(shape.status).toBe(400);
+    expect(shape.body).toEqual({ code: 'EVENT_INVALID', error: expect.stringMatching(/^invalid resync event: clusters: .*\(expected \{"clusters"\?: \["id", \.\.\.\], "dryRun"\?: boolean\}\)$/) });
+    const unknownKey = await postJson(resync, { dryrun: true });
+    expect(unknownKey.status).toBe(400);
+    expect(unknownKey.body.error).toBe('invalid resync event: <root>: unknown key(s) dryrun (expected {"clusters"?: ["id", ...], "dryRun"?: boolean})');
+    const unknown = await postJson(resync, { clusters: ['nope'] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toBe('unknown data plane(s): nope (configured: dp1, dp2, dp3)');
+    expect((await call(resync, { headers: { 'content-type': 'application/json' }, body: '{not json' })).status).toBe(400);
+    const get = await call(resync, { method: 'GET' });
+    expect(get.status).toBe(405);
+    expect(get.body.error).toMatch(/^method GET not allowed: POST a JSON body/);
+    const text = await call(resync, { headers: { 'content-type': 'text/plain' }, body: '{"dryRun": true}' });
+    expect(text.status).toBe(415);
+    expect(await secretExists('dp1')).toBe(false);
+  });
+
+  it('scheduled (a Cloud Scheduler message through Pub/Sub) syncs every data plane', async () => {
+    const push = sample('gcp-scheduled.json');
+    const r = await postCloudEvent(scheduled, { type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/flyte-prod/topics/credsync-rotation' }, push);
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(true);
+    expect(r.body.clusters.map((c: any) => [c.id, c.status])).toEqual(env.dataPlanes.map((id) => [id, 'updated']));
+    expect(r.body.controlPlane.restarted).toEqual(['flyteadmin', 'syncresources']);
+    for (const id of env.dataPlanes) expect(await secretExists(id)).toBe(true);
+  });
+
+  it('cluster created: the audit-log CloudEvent (Eventarc) about a data plane syncs that data plane only', async () => {
+    const r = await auditLogEvent(clusterCreated, 'dp1');
+    expect(r.status).toBe(200);
+    expect(r.body.clusters.map((c: any) => [c.id, c.status])).toEqual([['dp1', 'unchanged']]);
+    expect(r.body.controlPlane.restarted).toEqual([]);
+  });
+
+  it('cluster created: the same entry through a log sink and Pub/Sub (CloudEvent, and a raw push body) syncs it', async () => {
+    const push = sample('gke-cluster-created-pubsub.json');
+    const ce = await postCloudEvent(clusterCreated, { type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/flyte-prod/topics/gke-audit' }, push);
+    expect(ce.status).toBe(200);
+    expect(ce.body.clusters.map((c: any) => [c.id, c.status])).toEqual([['dp1', 'unchanged']]);
+    // A push subscription pointed straight at the function: the framework turns it into the same CloudEvent.
+    const raw = await call(clusterCreated, { headers: { 'content-type': 'application/json' }, body: JSON.stringify(push) });
+    expect(raw.status).toBe(200);
+    expect(raw.body.clusters.map((c: any) => [c.id, c.status])).toEqual([['dp1', 'unchanged']]);
+  });
+
+  it('cluster created: the entry that only starts the create is synced once the cluster serves (here at once)', async () => {
+    const r = await auditLogEvent(clusterCreated, 'dp2', (e) => (e.operation = { id: e.operation.id, first: true }));
+    expect(r.status).toBe(200);
+    expect(r.body.clusters.map((c: any) => [c.id, c.status])).toEqual([['dp2', 'unchanged']]);
+  });
+
+  it('cluster created: another cluster, or another method, is acknowledged (2xx) and ignored, saying why', async () => {
+    const other = await auditLogEvent(clusterCreated, 'analytics');
+    expect(other.status).toBe(200);
+    expect(other.body).toEqual({ ignored: true, reason: 'GKE cluster projects/flyte-prod/locations/europe-west1/clusters/analytics is not a configured or discovered data plane' });
+    const failedCall = await auditLogEvent(clusterCreated, 'dp1', (e) => (e.protoPayload.status = { code: 8, message: 'quota' }));
+    expect(failedCall.body).toEqual({ ignored: true, reason: 'event is not a successful GKE cluster creation (another method, or a failed call)' });
+    expect(output).toMatch(/"severity":"INFO","message":"event ignored"/);
+  });
+
+  it('cluster created: a malformed event is acknowledged with an ERROR line (retrying cannot fix it)', async () => {
+    const r = await postCloudEvent(clusterCreated, { type: 'google.cloud.audit.log.v1.written', source: '//cloudaudit.googleapis.com/projects/p/logs/activity' }, { hello: 'world' });
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ rejected: true, reason: expect.stringMatching(/^not a Cloud Audit Log entry: expected an object with protoPayload\.methodName/) });
+    expect(output).toMatch(/"severity":"ERROR","message":"event rejected/);
+  });
+
+  it('a failed sync: resync answers 500 with the report; a cluster-created event fails (500) so that --retry redelivers it', async () => {
+    const r = await postJson(failingResync, {});
+    expect(r.status).toBe(500);
+    expect(r.body.ok).toBe(false);
+    expect(r.body.clusters.find((c: any) => c.id === 'dp2')).toMatchObject({ status: 'failed', code: 'SERVICE_ACCOUNT_MISSING', lastGoodKept: true });
+    const ev = await auditLogEvent(failingCreated, 'dp2');
+    expect(ev.status).toBe(500);
+    expect(ev.text).toContain('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+    expect(output).toMatch(/"severity":"ERROR","message":"clusterCreated failed"/);
+  });
+
+  it('tokens and CA keys never appear in any output or response', async () => {
+    for (const id of env.dataPlanes) {
+      const { token } = await filledTokenSecret(env, id);
+      for (const text of [output, ...servers.map((s) => s.printed)]) {
+        expect(text).not.toContain(token);
+        expect(text).not.toContain(token.split('.')[2]!);
+      }
+    }
+    // Every line the functions wrote through their logger is one JSON object with a severity.
+    const lines = servers.flatMap((s) => s.printed.split('\n')).filter((l) => l.includes('"component":"flyte-credsync"'));
+    expect(lines.length).toBeGreaterThan(10);
+    for (const l of lines) expect(JSON.parse(l).severity).toMatch(/^(DEBUG|INFO|WARNING|ERROR)$/);
+  });
+});
