@@ -16,7 +16,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { randomBytes } from 'node:crypto';
 import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ApiException, AuthenticationV1Api, CoreV1Api, type V1UserInfo } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { CreateClusterCommand, EKSClient, type DescribeClusterCommandOutput } from '@aws-sdk/client-eks';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
@@ -40,6 +40,8 @@ import {
   resetControlPlane,
   uniquePrefix,
   type EnvInfo,
+  apiCode,
+  whoAmI,
 } from './helpers.ts';
 
 let env: EnvInfo;
@@ -105,29 +107,6 @@ function eksDeps(cfg: Config, describeCalls: string[], status: Record<string, st
 
 const eksDataPlanes = (ids: string[], clusterName: (id: string) => string = eksName) =>
   ids.map((id, i) => ({ id, access: { type: 'eks', clusterName: clusterName(id), region: env.aws.region }, labels: i === 0 ? { team1: 1 } : { team1: 0.5 } }));
-
-async function apiCode(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    if (err instanceof ApiException) return err.code;
-    throw err;
-  }
-}
-
-/** SelfSubjectReview on a data plane with a bearer token: the user info, or the HTTP status. */
-async function whoAmI(dp: string, token: string): Promise<{ user?: V1UserInfo; code?: number }> {
-  try {
-    const r = await tokenKubeConfig(env.clusters[dp]!.server, caPem(dp), token)
-      .makeApiClient(AuthenticationV1Api)
-      .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
-    return { user: r.status?.userInfo ?? {} };
-  } catch (err) {
-    if (err instanceof ApiException) return { code: err.code };
-    throw err;
-  }
-}
 
 /** The same TokenReview the API server sends, asked of the webhook directly (to see its reason). */
 async function webhookReview(clusterName: string, token: string): Promise<TokenReviewStatus> {
@@ -226,7 +205,7 @@ describe('EKS access through a token-review webhook that checks the token as EKS
     // Whom the API servers saw: the mapped identity, in the group the manifest binds.
     for (const id of env.dataPlanes) {
       const token = await mint(eksName(id));
-      const { user, code } = await whoAmI(id, token);
+      const { user, code } = await whoAmI(env, id, token);
       expect(code).toBeUndefined();
       expect(user!.username).toBe(env.eks.username);
       expect(user!.username).toBe(`eks:${env.eks.mappedArn}`);
@@ -257,7 +236,7 @@ describe('EKS access through a token-review webhook that checks the token as EKS
   describe('tokens the API server refuses (401), and the webhook says why', () => {
     const dp = 'dp1';
     const refused = async (token: string, reason: RegExp) => {
-      expect((await whoAmI(dp, token)).code).toBe(401);
+      expect((await whoAmI(env, dp, token)).code).toBe(401);
       const status = await webhookReview(eksName(dp), token);
       expect(status.authenticated).toBe(false);
       expect(status.user).toBeUndefined();
@@ -266,7 +245,7 @@ describe('EKS access through a token-review webhook that checks the token as EKS
     };
 
     it('control: a fresh token for this cluster is accepted', async () => {
-      expect((await whoAmI(dp, await mint(eksName(dp)))).user?.username).toBe(env.eks.username);
+      expect((await whoAmI(env, dp, await mint(eksName(dp)))).user?.username).toBe(env.eks.username);
     });
 
     it('a token made for another EKS cluster', async () => {
@@ -320,8 +299,8 @@ describe('EKS access through a token-review webhook that checks the token as EKS
 
     it('ServiceAccount tokens still authenticate as before (the webhook comes after the built-in authenticators)', async () => {
       const { token } = await filledTokenSecret(env, dp);
-      expect((await whoAmI(dp, token)).user?.username).toBe('system:serviceaccount:flyte:flyteadmin');
-      expect((await whoAmI(dp, 'not-a-token-at-all')).code).toBe(401);
+      expect((await whoAmI(env, dp, token)).user?.username).toBe('system:serviceaccount:flyte:flyteadmin');
+      expect((await whoAmI(env, dp, 'not-a-token-at-all')).code).toBe(401);
     });
   });
 

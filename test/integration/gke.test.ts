@@ -23,7 +23,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/glo
 import { randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { ApiException, AuthenticationV1Api, CoreV1Api, type V1UserInfo } from '@kubernetes/client-node';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { GoogleAuth } from 'google-auth-library';
 import { parse } from 'yaml';
 import { connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clusters/access.ts';
@@ -47,6 +47,8 @@ import {
   resetControlPlane,
   uniquePrefix,
   type EnvInfo,
+  apiCode,
+  whoAmI,
 } from './helpers.ts';
 
 let env: EnvInfo;
@@ -125,29 +127,6 @@ const gkeDataPlanes = (ids: string[]) =>
     access: { type: 'gke', project: env.gke.project, location: env.gke.location, clusterName: gkeName(id) },
     labels: i === 0 ? { team1: 1 } : { team1: 0.5 },
   }));
-
-async function apiCode(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    if (err instanceof ApiException) return err.code;
-    throw err;
-  }
-}
-
-/** SelfSubjectReview on a data plane with a bearer token: the user info, or the HTTP status. */
-async function whoAmI(dp: string, token: string): Promise<{ user?: V1UserInfo; code?: number }> {
-  try {
-    const r = await tokenKubeConfig(env.clusters[dp]!.server, caPem(dp), token)
-      .makeApiClient(AuthenticationV1Api)
-      .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
-    return { user: r.status?.userInfo ?? {} };
-  } catch (err) {
-    if (err instanceof ApiException) return { code: err.code };
-    throw err;
-  }
-}
 
 /** A TokenReview asked directly: of the API servers' webhook (`via: 'webhook'`) or of the GKE stand-in itself. */
 async function review(dp: string, token: string, via: 'webhook' | 'gke-auth'): Promise<TokenReviewStatus> {
@@ -241,7 +220,7 @@ describe('GKE access: google-auth-library tokens, reviewed as GKE would', () => 
     // Whom the API servers saw: the mapped identity, in the group the manifest binds.
     const token = await accessToken(a);
     for (const id of env.dataPlanes) {
-      const { user, code } = await whoAmI(id, token);
+      const { user, code } = await whoAmI(env, id, token);
       expect(code).toBeUndefined();
       expect(user!.username).toBe(env.gke.username);
       expect(user!.username).toBe(`gke:${env.gke.clientEmail}`);
@@ -271,7 +250,7 @@ describe('GKE access: google-auth-library tokens, reviewed as GKE would', () => 
   describe('tokens the API server refuses (401), and the review says why', () => {
     const dp = 'dp1';
     const refused = async (token: string, reason: RegExp) => {
-      expect((await whoAmI(dp, token)).code).toBe(401);
+      expect((await whoAmI(env, dp, token)).code).toBe(401);
       for (const via of ['webhook', 'gke-auth'] as const) {
         const status = await review(dp, token, via);
         expect(status.authenticated).toBe(false);
@@ -283,7 +262,7 @@ describe('GKE access: google-auth-library tokens, reviewed as GKE would', () => 
 
     it('control: a token google-auth-library got is accepted', async () => {
       const t = await accessToken(await googleAuth(env.gke.keyFile));
-      expect((await whoAmI(dp, t)).user?.username).toBe(env.gke.username);
+      expect((await whoAmI(env, dp, t)).user?.username).toBe(env.gke.username);
     });
 
     it('a random ya29. token (never issued)', async () => {
@@ -344,7 +323,7 @@ describe('GKE access: google-auth-library tokens, reviewed as GKE would', () => 
     seenTokens.push(t1, t2);
     expect(t1 === t2).toBe(false);
     expect(c2.server).toBe(env.clusters['dp2']!.server);
-    expect((await whoAmI('dp2', t2)).user?.username).toBe(env.gke.shortLived.username);
+    expect((await whoAmI(env, 'dp2', t2)).user?.username).toBe(env.gke.shortLived.username);
     expect(short.tokenRequests).toHaveLength(4);
   });
 

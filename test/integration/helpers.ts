@@ -4,7 +4,8 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
+import { toPem, tokenKubeConfig } from '../../lib/clusters/access.ts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
 import { parseConfig } from '../../lib/config/load.ts';
@@ -133,4 +134,31 @@ export function restrictedKubeconfig(env: EnvInfo, user: string, group: string):
   const file = join(dir, 'kubeconfig');
   writeFileSync(file, kc.exportConfig());
   return file;
+}
+
+/** The HTTP status an API call failed with, or undefined when it succeeded. */
+export async function apiCode(p: Promise<unknown>): Promise<number | undefined> {
+  try {
+    await p;
+    return undefined;
+  } catch (err) {
+    if (err instanceof ApiException) return err.code;
+    throw err;
+  }
+}
+
+/** A cluster's CA as PEM. */
+export const clusterCaPem = (env: EnvInfo, cluster: string) => toPem(env.clusters[cluster]!.caData);
+
+/** SelfSubjectReview on a cluster with a bearer token: the user info, or the HTTP status. */
+export async function whoAmI(env: EnvInfo, cluster: string, token: string): Promise<{ user?: V1UserInfo; code?: number }> {
+  try {
+    const r = await tokenKubeConfig(env.clusters[cluster]!.server, clusterCaPem(env, cluster), token)
+      .makeApiClient(AuthenticationV1Api)
+      .createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } });
+    return { user: r.status?.userInfo ?? {} };
+  } catch (err) {
+    if (err instanceof ApiException) return { code: err.code };
+    throw err;
+  }
 }

@@ -11,7 +11,6 @@ import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
 import {
-  ApiException,
   AppsV1Api,
   AuthenticationV1Api,
   AuthorizationV1Api,
@@ -31,6 +30,7 @@ import {
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { credentials } from '@grpc/grpc-js';
 import { adminKubeConfig, down, loadTestEnv, readEnv, readProcessRecords, up, type EnvInfo } from '../env/testenv.ts';
+import { apiCode } from './helpers.ts';
 
 const env: EnvInfo = loadTestEnv();
 const suffix = randomUUID().slice(0, 8);
@@ -44,16 +44,6 @@ async function eventually<T>(what: string, fn: () => Promise<T | undefined>, tim
     if (v !== undefined) return v;
     if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs / 1000}s waiting for ${what}`);
     await sleep(250);
-  }
-}
-
-async function apiErrorCode(p: Promise<unknown>): Promise<number | undefined> {
-  try {
-    await p;
-    return undefined;
-  } catch (err) {
-    if (err instanceof ApiException) return err.code;
-    throw err;
   }
 }
 
@@ -133,7 +123,7 @@ describe('test environment: layout', () => {
       contexts: [{ name: 'x', cluster: 'dp2', user: 'dp1-admin' }],
       currentContext: 'x',
     });
-    expect(await apiErrorCode(kc.makeApiClient(CoreV1Api).readNamespace({ name: 'flyte' }))).toBe(401);
+    expect(await apiCode(kc.makeApiClient(CoreV1Api).readNamespace({ name: 'flyte' }))).toBe(401);
   });
 });
 
@@ -195,7 +185,7 @@ describe('test environment: service-account tokens', () => {
     // And the server agrees, not only the review.
     const ns = await kc.makeApiClient(CoreV1Api).readNamespace({ name: 'flyte' });
     expect(ns.metadata?.name).toBe('flyte');
-    expect(await apiErrorCode(kc.makeApiClient(CoreV1Api).listNode())).toBe(403);
+    expect(await apiCode(kc.makeApiClient(CoreV1Api).listNode())).toBe(403);
   });
 
   it(`${lastDataPlane}: a token Secret created later is filled too (the sync's "create and wait" path)`, async () => {
@@ -237,9 +227,9 @@ describe('test environment: service-account tokens', () => {
   it('a Secret named cluster_credentials is rejected (422); cluster-credentials is valid', async () => {
     const core = adminKubeConfig(env, env.controlPlane).makeApiClient(CoreV1Api);
     const body = (name: string) => ({ metadata: { name }, type: 'Opaque', stringData: { x: 'y' } });
-    expect(await apiErrorCode(core.createNamespacedSecret({ namespace: 'flyte', body: body('cluster_credentials') }))).toBe(422);
+    expect(await apiCode(core.createNamespacedSecret({ namespace: 'flyte', body: body('cluster_credentials') }))).toBe(422);
     // Dry run, the real one belongs to the sync: accepted, or 409 when a sync test already made it.
-    const code = await apiErrorCode(core.createNamespacedSecret({ namespace: 'flyte', body: body('cluster-credentials'), dryRun: 'All' }));
+    const code = await apiCode(core.createNamespacedSecret({ namespace: 'flyte', body: body('cluster-credentials'), dryRun: 'All' }));
     expect([undefined, 409]).toContain(code);
   });
 });
