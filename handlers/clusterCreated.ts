@@ -11,11 +11,12 @@
  */
 import { unwrapRetryEnvelope, parseClusterEvent } from '../lib/sync/events.ts';
 import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/common.ts';
-import { log } from '../lib/runtime/lambda.ts';
+import type { Context } from 'aws-lambda';
+import { lambdaDeadline, log } from '../lib/runtime/lambda.ts';
 
 export type { ClusterCreatedResult };
 
-export async function handler(event: unknown): Promise<ClusterCreatedResult> {
+export async function handler(event: unknown, context?: Context): Promise<ClusterCreatedResult> {
   const { event: inner, fromRetryQueue } = unwrapRetryEnvelope(event);
   if (fromRetryQueue) log.info('event redelivered from the retry queue');
   const ev = parseClusterEvent(inner);
@@ -24,5 +25,6 @@ export async function handler(event: unknown): Promise<ClusterCreatedResult> {
     log.info('event ignored', { reason });
     return { ignored: true, reason };
   }
-  return syncCreatedCluster({ cloud: 'eks', ...ev }, { log });
+  const deadline = lambdaDeadline(context);
+  return syncCreatedCluster({ cloud: 'eks', ...ev }, { log, ...(deadline !== undefined ? { deadline } : {}) });
 }

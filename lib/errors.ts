@@ -21,7 +21,8 @@ export type ErrorCode =
   | 'CONTROL_PLANE_INVALID'
   | 'CONTROL_PLANE_CONFLICT'
   | 'KUBERNETES_API'
-  | 'UNSUPPORTED';
+  | 'UNSUPPORTED'
+  | 'DEADLINE';
 
 export class CredsyncError extends Error {
   readonly code: ErrorCode;

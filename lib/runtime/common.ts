@@ -90,6 +90,16 @@ export interface ClusterCreatedDeps {
   log: Log;
   /** Default: {@link prepare} with this log. */
   prepare?: (opts: Pick<InvocationOptions, 'onlyEksCluster'>) => Promise<Prepared>;
+  /** Epoch ms by which the sync must be done (see SyncOptions.deadline). */
+  deadline?: number;
+}
+
+/** Margin kept before a function's own timeout: enough to report and return. */
+export const DEADLINE_MARGIN_MS = 15_000;
+
+/** The sync deadline of an invocation that has `remainingMs` left, or undefined if unknown. */
+export function deadlineIn(remainingMs: number | undefined, now = Date.now()): number | undefined {
+  return remainingMs === undefined || !Number.isFinite(remainingMs) ? undefined : now + Math.max(0, remainingMs - DEADLINE_MARGIN_MS);
 }
 
 function describeCluster(c: CreatedCluster): string {
@@ -127,7 +137,7 @@ export async function syncCreatedCluster(cluster: CreatedCluster, d: ClusterCrea
   const dp = config.dataPlanes.find((x) => x.id === id)!;
   log.info('cluster created', { cluster: what, dataPlane: id, ...(cluster.cloud === 'eks' ? { kind: cluster.kind } : { finished: cluster.finished }) });
   if (cluster.cloud === 'gke' && !cluster.finished) await ensureReachable(deps, dp, what);
-  const report = await runSync(deps, { clusters: [id], ...(discovery ? { discovery } : {}) });
+  const report = await runSync(deps, { clusters: [id], ...(discovery ? { discovery } : {}), ...(d.deadline !== undefined ? { deadline: d.deadline } : {}) });
   const mine = report.clusters.find((c) => c.id === id);
   if (!report.ok && mine?.status === 'failed' && isNotReady(mine)) {
     log.info('sync report', { report });

@@ -23,6 +23,11 @@ export function prepare(opts: Pick<common.InvocationOptions, 'onlyEksCluster'> =
   return common.prepare(log, opts);
 }
 
+/** The sync deadline from the Lambda context: its remaining time less a margin to report and return. */
+export function lambdaDeadline(context?: { getRemainingTimeInMillis?: () => number }): number | undefined {
+  return common.deadlineIn(context?.getRemainingTimeInMillis?.());
+}
+
 /** Logs the report and turns a failed sync into a failed invocation. */
 export function finish(report: SyncReport): SyncReport {
   return common.finish(log, report);

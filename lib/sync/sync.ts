@@ -38,6 +38,12 @@ export interface SyncOptions {
   dryRun?: boolean;
   /** What discovery found, carried into the report. */
   discovery?: DiscoveryReport;
+  /**
+   * Epoch milliseconds by which the run must be done (a function's timeout less a margin): data
+   * planes not started by then fail with DEADLINE, waits are cut short, and the control plane is
+   * not written after it. The report is still returned.
+   */
+  deadline?: number;
 }
 
 export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
@@ -87,7 +93,15 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   log.info('sync started', { dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
 
   // 1-3. Read, verify and store each selected data plane.
-  const reports = await mapBounded(selected, cfg.concurrency, (dp) => syncDataPlane(deps, dp, dryRun));
+  const clock = () => now().getTime();
+  const reports = await mapBounded(selected, cfg.concurrency, (dp): Promise<DataPlaneOutcome> => {
+    if (opts.deadline !== undefined && clock() >= opts.deadline) {
+      const reason = `data plane ${dp.id}: not started, the invocation's deadline was reached`;
+      log.warn('data plane not started: deadline', { cluster: dp.id });
+      return Promise.resolve({ report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } });
+    }
+    return syncDataPlane(deps, dp, dryRun, opts.deadline === undefined ? undefined : opts.deadline - clock());
+  });
   const pending = new Map<string, CredentialRecord>();
   reports.forEach((r) => {
     if (r.record) pending.set(r.report.id, r.record);
@@ -116,6 +130,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   let controlPlane: ControlPlaneReport | undefined;
   let controlPlaneError: SyncReport['controlPlaneError'];
   try {
+    if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
+      throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
     const api = await deps.controlPlane();
     controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now });
     for (const c of controlPlane.configMaps)
@@ -153,16 +169,23 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   return report;
 }
 
+interface DataPlaneOutcome {
+  report: ClusterReport;
+  record?: CredentialRecord;
+}
+
 async function syncDataPlane(
   deps: SyncDeps,
   dp: DataPlane,
   dryRun: boolean,
-): Promise<{ report: ClusterReport; record?: CredentialRecord }> {
+  /** Milliseconds left before the invocation's deadline, if it has one. */
+  remainingMs?: number,
+): Promise<DataPlaneOutcome> {
   const { log, store, config: cfg } = deps;
   try {
     const api = await deps.dataPlane(dp);
     const raw = await readCredential(dp, api, {
-      waitMs: cfg.tokenWaitSeconds * 1000,
+      waitMs: Math.max(0, Math.min(cfg.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
       dryRun,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });

@@ -325,3 +325,52 @@ describe('runSync (core, in-memory fakes)', () => {
 });
 
 void silentLog;
+
+describe('runSync deadline (a function timeout less a margin)', () => {
+  it('data planes not started by the deadline fail with DEADLINE, and the control plane is not written after it', async () => {
+    const w = world(['dp1', 'dp2', 'dp3'], testConfig(['dp1', 'dp2', 'dp3'], { concurrency: 1 }));
+    let t = Date.parse('2026-11-23T12:00:00Z');
+    w.deps.now = () => new Date(t);
+    const connect = w.deps.dataPlane;
+    w.deps.dataPlane = async (dp) => {
+      t += 1000; // each data plane takes a second
+      return connect(dp);
+    };
+    const r = await runSync(w.deps, { deadline: t + 1500 });
+    expect(r.clusters.map((c) => [c.id, c.status, c.code])).toEqual([
+      ['dp1', 'updated', undefined],
+      ['dp2', 'updated', undefined],
+      ['dp3', 'failed', 'DEADLINE'],
+    ]);
+    expect(r.clusters[2]!.reason).toBe("data plane dp3: not started, the invocation's deadline was reached");
+    expect(r.ok).toBe(false);
+    expect(r.controlPlaneError).toEqual({ code: 'DEADLINE', reason: "control plane not written: the invocation's deadline was reached (the next run will)" });
+    expect(w.cp.writes).toEqual([]);
+    expect(w.cp.restarts).toEqual([]);
+    // What was verified is stored, so the next run renders it without reading those data planes again.
+    expect(w.store.history('dp1')).toHaveLength(1);
+  });
+
+  it('cuts the wait for the token controller short at the deadline', async () => {
+    const w = world(['dp1']);
+    const dp1 = w.dps.get('dp1')!;
+    dp1.secrets.clear();
+    dp1.controllerRunning = false;
+    w.deps.now = () => new Date(); // the real clock: the wait loop runs on it
+    let polls = 0;
+    w.deps.sleep = async () => {
+      polls++;
+      await new Promise((r) => setTimeout(r, 5));
+    };
+    const r = await runSync({ ...w.deps, config: { ...w.cfg, tokenWaitSeconds: 600 } }, { deadline: Date.now() + 50 });
+    expect(r.clusters[0]).toMatchObject({ status: 'failed', code: 'TOKEN_NOT_ISSUED' });
+    expect(polls).toBeLessThan(50);
+  });
+
+  it('the Lambda deadline keeps a margin before the function times out', async () => {
+    const { deadlineIn, DEADLINE_MARGIN_MS } = await import('../../lib/runtime/common.ts');
+    expect(deadlineIn(60_000, 1_000)).toBe(1_000 + 60_000 - DEADLINE_MARGIN_MS);
+    expect(deadlineIn(5_000, 1_000)).toBe(1_000);
+    expect(deadlineIn(undefined)).toBeUndefined();
+  });
+});
