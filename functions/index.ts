@@ -18,10 +18,10 @@
  */
 import * as ff from '@google-cloud/functions-framework';
 import { CredsyncError, describeError, errorCode, EventError } from '../lib/errors.ts';
-import { finish, prepare, SyncFailedError, syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/common.ts';
+import { finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../lib/runtime/common.ts';
 import { jsonLineLog } from '../lib/runtime/gcf.ts';
 import { parseGkeAuditEvent, parseResyncEvent } from '../lib/sync/events.ts';
-import { runSync, type SyncReport } from '../lib/sync/sync.ts';
+import type { SyncReport } from '../lib/sync/sync.ts';
 
 export const log = jsonLineLog();
 
@@ -67,8 +67,7 @@ function cleanError(err: unknown): Error {
 export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
   return cloudEventFunction('scheduled', ev, async () => {
     log.info('scheduled rotation', { eventId: ev?.id, time: ev?.time });
-    const { deps, discovery } = await prepare(log);
-    return finish(log, await runSync(deps, discovery ? { discovery } : {}));
+    return finish(log, await syncInvocation(log));
   });
 }
 
@@ -97,16 +96,13 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
   try {
     const r = parseResyncEvent(req.body);
     log.info('manual resync', { clusters: r.clusters ?? 'all', dryRun: r.dryRun ?? false });
-    const { config, deps, discovery } = await prepare(log);
-    const known = new Set(config.dataPlanes.map((d) => d.id));
-    const unknown = (r.clusters ?? []).filter((c) => !known.has(c));
-    if (unknown.length) throw new EventError(`unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
-    const report = await runSync(deps, { ...(r.clusters ? { clusters: r.clusters } : {}), dryRun: r.dryRun ?? false, ...(discovery ? { discovery } : {}) });
+    const report = await syncInvocation(log, { ...(r.clusters ? { clusters: r.clusters } : {}), dryRun: r.dryRun ?? false });
     log.info('sync report', { report });
     if (!report.ok) log.error('resync failed', { reason: new SyncFailedError(report).message });
     return reply(report.ok ? 200 : 500, report);
   } catch (err) {
-    const bad = err instanceof EventError;
+    // Bad input: a malformed body, or data planes that are not configured (runSync checks before any work).
+    const bad = err instanceof EventError || errorCode(err) === 'UNKNOWN_DATA_PLANE';
     log[bad ? 'warn' : 'error'](bad ? 'resync rejected' : 'resync failed', { code: errorCode(err), reason: describeError(err) });
     return reply(bad ? 400 : 500, { error: describeError(err), code: errorCode(err) });
   }

@@ -69,7 +69,7 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
     const msg = describeError(err);
     if (args.values.json) out(JSON.stringify({ ok: false, error: { code: err instanceof CredsyncError ? err.code : 'INTERNAL', reason: msg } }, null, 2) + '\n');
     else process.stderr.write(`credsync: ${msg}\n`);
-    return err instanceof CredsyncError && (err.code === 'CONFIG_INVALID' || err.code === 'CONFIG_NOT_FOUND') ? 2 : 1;
+    return err instanceof CredsyncError && ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE'].includes(err.code) ? 2 : 1;
   }
 }
 

@@ -10,7 +10,7 @@ import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/creden
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
-import { CLOUD_PLATFORM_SCOPE, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
+import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -54,14 +54,17 @@ export interface AccessEnv {
   googleAuth?: () => Promise<AccessTokenSource>;
 }
 
-let defaultGkeClusters: Promise<GkeClusterApi> | undefined;
 let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
 
 const sharedEksTokens = new EksTokenCache();
 
-/** One provider per (region, role), reused across data planes and warm invocations (it caches its credentials). */
+/**
+ * AWS credentials of the function's own identity, or of `roleArn` assumed: one provider per
+ * (region, role), shared by EKS access and discovery and reused across data planes and warm
+ * invocations (it caches its credentials, so a role is assumed once, not once per call).
+ */
 const providers = new Map<string, AwsCredentialIdentityProvider>();
-function defaultAwsCredentials(region: string, roleArn?: string): AwsCredentialIdentityProvider {
+export function awsCredentialsFor(region: string, roleArn?: string): AwsCredentialIdentityProvider {
   const key = `${region}/${roleArn ?? ''}`;
   let p = providers.get(key);
   if (!p) {
@@ -114,7 +117,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       return { server: access.endpoint, kubeConfig: tokenKubeConfig(access.endpoint, ca, token) };
     }
     case 'eks': {
-      const credentials = (io.awsCredentials ?? defaultAwsCredentials)(access.region, access.roleArn);
+      const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
         : new EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
@@ -128,7 +131,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
     }
     case 'gke': {
-      const clusters = await (io.gkeClusters ?? (() => (defaultGkeClusters ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()))))();
+      const clusters = await (io.gkeClusters ?? defaultClusterManager)();
       const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] })))))();
       const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);

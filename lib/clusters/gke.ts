@@ -17,6 +17,16 @@ export interface AccessTokenSource {
 
 export type GkeClusterApi = Pick<ClusterManagerClient, 'getCluster'>;
 
+let clusterManager: Promise<ClusterManagerClient> | undefined;
+
+/**
+ * The one GKE API client of the process (application default credentials), created on first
+ * use: access and discovery share it, and the heavy library loads only when GKE is configured.
+ */
+export function defaultClusterManager(): Promise<ClusterManagerClient> {
+  return (clusterManager ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()));
+}
+
 export interface GkeClusterInfo {
   endpoint: string;
   caPem: string;

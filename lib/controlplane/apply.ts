@@ -119,41 +119,35 @@ export async function applyControlPlane(
   opts: { dryRun: boolean; now: () => Date },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
-  let restart = false;
-  let last: Plan | undefined;
-  let wrote = false;
-  // What earlier attempts already wrote before a conflict, so the report shows it.
+  // What has been written so far, across conflict retries: the report, `applied` and the restart
+  // all come from it, so a change written before a 409 still restarts what must re-read it.
   let writtenSecret: SecretChange | undefined;
   const writtenMaps = new Map<string, ConfigMapChange>();
-  for (let attempt = 1; attempt <= MAX_ATTEMPTS; attempt++) {
+  for (let attempt = 1; ; attempt++) {
     const p = await plan(api, cfg, records);
-    last = p;
-    restart ||= needsRestart(p);
-    if (opts.dryRun) return report(p, restart ? cp.deployments : [], [], false, attempt);
+    if (opts.dryRun) return report(p, needsRestart(p) ? cp.deployments : [], [], false, attempt);
     try {
       const s = p.secret;
       if (s.change.action === 'create') await api.createSecret(s.object);
       else if (s.change.action === 'update') await api.replaceSecret(s.object);
-      if (s.change.action !== 'none') {
-        wrote = true;
-        writtenSecret = s.change;
-      }
+      if (s.change.action !== 'none') writtenSecret = s.change;
       for (const c of p.configMaps) {
-        if (c.change.action === 'update') {
-          await api.replaceConfigMap(c.object);
-          wrote = true;
-          writtenMaps.set(c.change.name, c.change);
-        }
+        if (c.change.action !== 'update') continue;
+        await api.replaceConfigMap(c.object);
+        writtenMaps.set(c.change.name, c.change);
       }
     } catch (err) {
-      if (err instanceof ConflictError && attempt < MAX_ATTEMPTS) continue;
-      if (err instanceof ConflictError)
-        throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);
-      throw err;
+      if (!(err instanceof ConflictError)) throw err;
+      if (attempt < MAX_ATTEMPTS) continue;
+      throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);
     }
+    const written: Plan = {
+      secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
+      configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
+    };
     const restarted: string[] = [];
     const failures: Array<{ name: string; reason: string }> = [];
-    if (restart) {
+    if (needsRestart(written)) {
       const at = opts.now().toISOString();
       for (const d of cp.deployments) {
         try {
@@ -164,14 +158,8 @@ export async function applyControlPlane(
         }
       }
     }
-    const merged: Plan = {
-      secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
-      configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
-    };
-    return report(merged, restarted, failures, wrote, attempt);
+    return report(written, restarted, failures, writtenSecret !== undefined || writtenMaps.size > 0, attempt);
   }
-  /* c8 ignore next */
-  return report(last!, [], [], false, MAX_ATTEMPTS);
 }
 
 function report(p: Plan, restarted: string[], failures: Array<{ name: string; reason: string }>, applied: boolean, attempts: number): ControlPlaneReport {

@@ -26,7 +26,7 @@ export { EksDiscovery } from './eks-schema.ts';
 import type { EksDiscovery } from './eks-schema.ts';
 
 export { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from './merge.ts';
-import type { DiscoveryResult, SkippedCluster } from './merge.ts';
+import { eksSource, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 
 /** Parses `team1=1,gpu=0.5`. */
 function parseLabels(value: string): Record<string, number> | string {
@@ -85,12 +85,12 @@ export async function discoverEks(d: EksDiscovery, client: (region: string) => E
         tags = (await eks.send(new DescribeClusterCommand({ name }))).cluster?.tags ?? {};
       } catch (err) {
         if ((err as Error).name === 'ResourceNotFoundException' && only) continue;
-        skipped.push({ source: `eks:${region}/${name}`, reason: `DescribeCluster: ${(err as Error).name}: ${(err as Error).message}` });
+        skipped.push({ source: eksSource(region, name), reason: `DescribeCluster: ${(err as Error).name}: ${(err as Error).message}` });
         continue;
       }
       if (!Object.entries(d.tags).every(([k, v]) => tags[k] === v)) continue;
       const dp = dataPlaneFromTags(name, region, tags, d);
-      if (typeof dp === 'string') skipped.push({ source: `eks:${region}/${name}`, reason: dp });
+      if (typeof dp === 'string') skipped.push({ source: eksSource(region, name), reason: dp });
       else dataPlanes.push(dp);
     }
   }

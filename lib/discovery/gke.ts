@@ -24,7 +24,7 @@
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { DataPlane, issueMessage } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
-import type { DiscoveryResult, SkippedCluster } from './merge.ts';
+import { gkeSource, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 
 export { GkeDiscovery } from './gke-schema.ts';
 import type { GkeDiscovery } from './gke-schema.ts';
@@ -109,7 +109,7 @@ export async function discoverGke(d: GkeDiscovery, api: GkeClusterLister): Promi
         const where = c.location || c.zone || (location === '-' ? '' : location);
         const labels = c.resourceLabels ?? {};
         if (!Object.entries(d.labels).every(([k, v]) => labels[k] === v)) continue;
-        const source = `gke:${project}/${where || '?'}/${name}`;
+        const source = gkeSource(project, where || '?', name);
         if (seen.has(source)) continue; // listed twice (a region and one of its zones)
         seen.add(source);
         if (!name || !where) {

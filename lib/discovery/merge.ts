@@ -16,11 +16,21 @@ export interface DiscoveryResult {
   skipped: SkippedCluster[];
 }
 
+/** How report entries name an EKS cluster. */
+export const eksSource = (region: string, name: string) => `eks:${region}/${name}`;
+/** How report entries name a GKE cluster. */
+export const gkeSource = (project: string, location: string, name: string) => `gke:${project}/${location}/${name}`;
+
+/** Whether a report entry names this EKS cluster (in `region`, or in any region when none is known). */
+export function isEksSource(source: string, name: string, region?: string): boolean {
+  return region ? source === eksSource(region, name) : source.startsWith('eks:') && source.endsWith(`/${name}`);
+}
+
 /** Where a discovered data plane came from, as report entries name it. */
 export function discoverySource(dp: DataPlane): string {
   const a = dp.access;
-  if (a.type === 'eks') return `eks:${a.region}/${a.clusterName}`;
-  if (a.type === 'gke') return `gke:${a.project}/${a.location}/${a.clusterName}`;
+  if (a.type === 'eks') return eksSource(a.region, a.clusterName);
+  if (a.type === 'gke') return gkeSource(a.project, a.location, a.clusterName);
   return dp.id;
 }
 

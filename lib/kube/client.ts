@@ -81,10 +81,11 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-export class KubeDataPlane implements DataPlaneApi {
+/** What both sides share: one cluster's CoreV1 client, calls named after it, 404 read as absent. */
+abstract class KubeCluster {
   readonly server: string;
-  private readonly cluster: string;
-  private readonly core: CoreV1Api;
+  protected readonly cluster: string;
+  protected readonly core: CoreV1Api;
 
   constructor(cluster: string, conn: ClusterConnection) {
     this.cluster = cluster;
@@ -92,18 +93,26 @@ export class KubeDataPlane implements DataPlaneApi {
     this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
   }
 
+  protected call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+    return kubeCall(this.cluster, this.server, op, fn);
+  }
+
+  /** A read that answers undefined for 404. */
+  protected read<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+    return orUndefined(this.call(op, fn));
+  }
+
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    const s = await orUndefined(
-      kubeCall(this.cluster, this.server, `get Secret ${namespace}/${name}`, () =>
-        this.core.readNamespacedSecret({ name, namespace }),
-      ),
-    );
+    const s = await this.read(`get Secret ${namespace}/${name}`, () => this.core.readNamespacedSecret({ name, namespace }));
     return s && fromV1Secret(s);
   }
+}
+
+export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
-      await kubeCall(this.cluster, this.server, `create Secret ${namespace}/${name}`, () =>
+      await this.call(`create Secret ${namespace}/${name}`, () =>
         this.core.createNamespacedSecret({
           namespace,
           fieldManager: FIELD_MANAGER,
@@ -128,44 +137,27 @@ export class KubeDataPlane implements DataPlaneApi {
   }
 
   async serviceAccountExists(namespace: string, name: string): Promise<boolean> {
-    const sa = await orUndefined(
-      kubeCall(this.cluster, this.server, `get ServiceAccount ${namespace}/${name}`, () =>
-        this.core.readNamespacedServiceAccount({ name, namespace }),
-      ),
-    );
+    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, () => this.core.readNamespacedServiceAccount({ name, namespace }));
     return sa !== undefined;
   }
 }
 
-export class KubeControlPlane implements ControlPlaneApi {
-  readonly server: string;
-  private readonly core: CoreV1Api;
+export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   private readonly apps: AppsV1Api;
-  private readonly cluster = 'control-plane';
 
   constructor(conn: ClusterConnection) {
-    this.server = conn.server;
-    this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
+    super('control-plane', conn);
     this.apps = conn.kubeConfig.makeApiClient(AppsV1Api);
   }
 
-  async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    const s = await orUndefined(
-      kubeCall(this.cluster, this.server, `get Secret ${namespace}/${name}`, () =>
-        this.core.readNamespacedSecret({ name, namespace }),
-      ),
-    );
-    return s && fromV1Secret(s);
-  }
-
   async createSecret(secret: SecretObject): Promise<void> {
-    await kubeCall(this.cluster, this.server, `create Secret ${secret.namespace}/${secret.name}`, () =>
+    await this.call(`create Secret ${secret.namespace}/${secret.name}`, () =>
       this.core.createNamespacedSecret({ namespace: secret.namespace, fieldManager: FIELD_MANAGER, body: toV1Secret(secret) }),
     );
   }
 
   async replaceSecret(secret: SecretObject): Promise<void> {
-    await kubeCall(this.cluster, this.server, `update Secret ${secret.namespace}/${secret.name}`, () =>
+    await this.call(`update Secret ${secret.namespace}/${secret.name}`, () =>
       this.core.replaceNamespacedSecret({
         name: secret.name,
         namespace: secret.namespace,
@@ -176,16 +168,12 @@ export class KubeControlPlane implements ControlPlaneApi {
   }
 
   async getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
-    const c = await orUndefined(
-      kubeCall(this.cluster, this.server, `get ConfigMap ${namespace}/${name}`, () =>
-        this.core.readNamespacedConfigMap({ name, namespace }),
-      ),
-    );
+    const c = await this.read(`get ConfigMap ${namespace}/${name}`, () => this.core.readNamespacedConfigMap({ name, namespace }));
     return c && fromV1ConfigMap(c);
   }
 
   async replaceConfigMap(cm: ConfigMapObject): Promise<void> {
-    await kubeCall(this.cluster, this.server, `update ConfigMap ${cm.namespace}/${cm.name}`, () =>
+    await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, () =>
       this.core.replaceNamespacedConfigMap({
         name: cm.name,
         namespace: cm.namespace,
@@ -207,7 +195,7 @@ export class KubeControlPlane implements ControlPlaneApi {
   }
 
   async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
-    await kubeCall(this.cluster, this.server, `restart Deployment ${namespace}/${name}`, () =>
+    await this.call(`restart Deployment ${namespace}/${name}`, () =>
       this.apps.patchNamespacedDeployment(
         {
           name,

@@ -13,6 +13,7 @@ import { loadConfig } from '../config/load.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { CredsyncError, describeError, errorCode, RetryLaterError } from '../errors.ts';
 import { dataPlaneForCluster, dataPlaneForGkeCluster, type GkeClusterEvent } from '../sync/events.ts';
+import { gkeSource, isEksSource } from '../discovery/merge.ts';
 import { resolveDataPlanes, type DiscoveryReport } from '../sync/resolve.ts';
 import { runSync, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import { buildDeps } from '../sync/wiring.ts';
@@ -45,6 +46,12 @@ export async function prepare(log: Log, opts: Pick<InvocationOptions, 'onlyEksCl
   const written = await loadRuntimeConfig();
   const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
   return { config, deps: buildDeps(config, log), ...(discovery ? { discovery } : {}) };
+}
+
+/** One invocation's sync: resolve the data planes, wire the adapters, run (discovery carried into the report). */
+export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> = {}): Promise<SyncReport> {
+  const { deps, discovery } = await prepare(log);
+  return runSync(deps, { ...opts, ...(discovery ? { discovery } : {}) });
 }
 
 /** Thrown by an entry point when the sync ran but did not fully succeed. The report was logged. */
@@ -126,11 +133,10 @@ export async function syncCreatedCluster(cluster: CreatedCluster, d: ClusterCrea
   );
   const id = cluster.cloud === 'eks' ? dataPlaneForCluster(config, cluster.clusterName) : dataPlaneForGkeCluster(config, cluster);
   if (!id) {
-    // Discovery names a skipped cluster `eks:<region>/<name>` or `gke:<project>/<location>/<name>`.
     const skipped = discovery?.skipped.find((s) =>
       cluster.cloud === 'eks'
-        ? !s.source.startsWith('gke:') && s.source.endsWith(`/${cluster.clusterName}`)
-        : s.source === `gke:${cluster.project}/${cluster.location}/${cluster.clusterName}`,
+        ? isEksSource(s.source, cluster.clusterName, cluster.region)
+        : s.source === gkeSource(cluster.project, cluster.location, cluster.clusterName),
     );
     return ignored(skipped ? `${what} matches discovery but was skipped: ${skipped.reason}` : `${what} is not a configured or discovered data plane`);
   }

@@ -4,11 +4,11 @@
  * wiring and failure rule bound to it.
  */
 import { Logger } from '@aws-lambda-powertools/logger';
-import type { SyncReport } from '../sync/sync.ts';
+import type { SyncOptions, SyncReport } from '../sync/sync.ts';
 import { redactingLog, type Log } from '../util/log.ts';
 import * as common from './common.ts';
 
-export { loadRuntimeConfig, SyncFailedError, type ClusterCreatedResult, type InvocationOptions } from './common.ts';
+export { SyncFailedError } from './common.ts';
 
 export const logger = new Logger({ serviceName: 'flyte-credsync' });
 export const log: Log = redactingLog({
@@ -18,14 +18,14 @@ export const log: Log = redactingLog({
   error: (m, f) => (f ? logger.error(m, f) : logger.error(m)),
 });
 
-/** Resolves the data planes (discovery included) and wires the adapters for one invocation. */
-export function prepare(opts: Pick<common.InvocationOptions, 'onlyEksCluster'> = {}): Promise<common.Prepared> {
-  return common.prepare(log, opts);
-}
-
 /** The sync deadline from the Lambda context: its remaining time less a margin to report and return. */
 export function lambdaDeadline(context?: { getRemainingTimeInMillis?: () => number }): number | undefined {
   return common.deadlineIn(context?.getRemainingTimeInMillis?.());
+}
+
+/** Resolves, wires and runs one invocation's sync. */
+export function syncInvocation(opts: Omit<SyncOptions, 'discovery'> = {}): Promise<SyncReport> {
+  return common.syncInvocation(log, opts);
 }
 
 /** Logs the report and turns a failed sync into a failed invocation. */

@@ -4,12 +4,13 @@
  * one, and two discovered clusters claiming one id are both skipped).
  */
 import { EKSClient } from '@aws-sdk/client-eks';
-import { fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { awsCredentialsFor } from '../clusters/access.ts';
+import { defaultClusterManager } from '../clusters/gke.ts';
 import type { Config } from '../config/schema.ts';
 import { crossFieldIssues } from '../config/schema.ts';
 import { discoverEks } from '../discovery/eks.ts';
 import { discoverGke, type GkeClusterLister } from '../discovery/gke.ts';
-import { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from '../discovery/merge.ts';
+import { isEksSource, mergeDiscovered, type DiscoveryResult, type SkippedCluster } from '../discovery/merge.ts';
 import { ConfigError } from '../errors.ts';
 
 export interface DiscoveryReport {
@@ -32,8 +33,6 @@ export interface ResolveOptions {
   onlyEksCluster?: { name: string; region?: string };
 }
 
-let defaultGkeLister: Promise<GkeClusterLister> | undefined;
-
 export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}): Promise<{ config: Config; discovery?: DiscoveryReport }> {
   const eks = cfg.discovery?.eks;
   const gke = cfg.discovery?.gke;
@@ -46,7 +45,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
         new EKSClient({
           region,
           ...(eks.eksEndpoint ? { endpoint: eks.eksEndpoint } : {}),
-          ...(eks.roleArn ? { credentials: fromTemporaryCredentials({ params: { RoleArn: eks.roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } }) } : {}),
+          credentials: awsCredentialsFor(region, eks.roleArn),
         }));
     const r = await discoverEks(eks, client);
     found.dataPlanes.push(...r.dataPlanes);
@@ -55,7 +54,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
     const inRegion = (region: string) => !only?.region || only.region === region;
     const seen = (name: string) =>
       r.dataPlanes.some((d) => d.access.type === 'eks' && d.access.clusterName === name && inRegion(d.access.region)) ||
-      r.skipped.some((x) => x.source.endsWith(`/${name}`) && inRegion(x.source.slice(4, -name.length - 1)));
+      r.skipped.some((x) => isEksSource(x.source, name, only?.region));
     if (only && !seen(only.name)) {
       // A cluster just created may not be in ListClusters yet: DescribeCluster it by name.
       const scope = only.region ? { ...eks, regions: eks.regions.includes(only.region) ? [only.region] : [] } : eks;
@@ -65,7 +64,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
     }
   }
   if (gke) {
-    const lister = await (opts.gkeClusters ?? (() => (defaultGkeLister ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()))))();
+    const lister = await (opts.gkeClusters ?? defaultClusterManager)();
     const r = await discoverGke(gke, lister);
     found.dataPlanes.push(...r.dataPlanes);
     found.skipped.push(...r.skipped);

@@ -87,7 +87,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
   if (unknown.length)
-    throw new CredsyncError('CONFIG_INVALID', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
+    throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
   const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
 
   log.info('sync started', { dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });

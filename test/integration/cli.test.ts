@@ -82,5 +82,8 @@ describe('credsync CLI', () => {
     expect(r.stderr).toContain('  - dataPlanes[0].labels.Team1: labels must be lower-case alphanumerics, -, _ or .');
     expect(r.stderr).toContain('  - dataPlanes[1].id: duplicate id "dp1" (also dataPlanes.0)');
     expect(credsync(['rotate']).code).toBe(2);
+    const unknown = credsync(['sync', '--config', writeConfig('sel.yaml', config('x/', [dataPlane('dp1')])), '--cluster', 'nope']);
+    expect(unknown.code).toBe(2);
+    expect(unknown.stderr).toBe('credsync: unknown data plane(s): nope (configured: dp1)\n');
   });
 });

@@ -284,6 +284,7 @@ describe('runSync (core, in-memory fakes)', () => {
     expect(w.dps.get('dp1')!.reads).toBe(reads);
     expect(parse(w.cp.clustersYaml()).clusters.clusterConfigs).toHaveLength(3);
     await expect(runSync(w.deps, { clusters: ['nope'] })).rejects.toThrow('unknown data plane(s): nope');
+    await expect(runSync(w.deps, { clusters: ['nope'] })).rejects.toMatchObject({ code: 'UNKNOWN_DATA_PLANE' });
   });
 
   it('writes weights, flyteadminEndpoint, kubeClientConfig and defaultExecutionLabel as flyteadmin reads them', async () => {
