@@ -36,7 +36,7 @@ import type { Config } from '../lib/config/schema.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../lib/kube/ports.ts';
 import type { SecretStore } from '../lib/stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../lib/sync/sync.ts';
-import { buildDeps } from '../lib/sync/wiring.ts';
+import { buildDeps } from '../lib/runtime/wiring.ts';
 import { mapBounded, silentLog } from '../lib/util/log.ts';
 import { ensureKubectl } from '../test/env/build.ts';
 import {

@@ -9,10 +9,10 @@
  * which invokes this function again (SQS event, the original event inside) until the cluster
  * serves or the queue moves it to the dead-letter queue (serverless.yml).
  */
-import { unwrapRetryEnvelope, parseClusterEvent } from '../lib/sync/events.ts';
-import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/common.ts';
 import type { Context } from 'aws-lambda';
-import { lambdaDeadline, log } from '../lib/runtime/lambda.ts';
+import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/invocation.ts';
+import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { parseClusterEvent, unwrapRetryEnvelope } from '../lib/runtime/lambda/events.ts';
 
 export type { ClusterCreatedResult };
 

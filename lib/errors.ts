@@ -12,6 +12,7 @@ export type ErrorCode =
   | 'EVENT_INVALID'
   | 'UNKNOWN_DATA_PLANE'
   | 'CLUSTER_UNREACHABLE'
+  | 'CLUSTER_NOT_READY'
   | 'CLUSTER_ACCESS_DENIED'
   | 'SERVICE_ACCOUNT_MISSING'
   | 'TOKEN_SECRET_INVALID'
@@ -69,9 +70,21 @@ export class RetryLaterError extends CredsyncError {
   /** The sync report of the attempt, when one ran. */
   readonly report?: unknown;
   constructor(message: string, options?: { cause?: unknown; report?: unknown }) {
-    super('CLUSTER_UNREACHABLE', `retry later: ${message}`, options);
+    super('CLUSTER_NOT_READY', `retry later: ${message}`, options);
     this.name = 'RetryLaterError';
     if (options?.report !== undefined) this.report = options.report;
+  }
+}
+
+/**
+ * The cloud knows the cluster but it does not serve yet (EKS CREATING/PENDING, GKE PROVISIONING):
+ * a cluster-created event is retried later ({@link RetryLaterError}) instead of failing for good.
+ * Its own code, so that nothing depends on the wording of a message.
+ */
+export class ClusterNotReadyError extends CredsyncError {
+  constructor(message: string) {
+    super('CLUSTER_NOT_READY', message);
+    this.name = 'ClusterNotReadyError';
   }
 }
 

@@ -6,13 +6,10 @@
  * Exit codes: 0 every cluster synced; 1 the sync ran with failures; 2 usage or configuration error.
  */
 import { parseArgs } from 'node:util';
-import { loadConfig } from '../config/load.ts';
 import { CredsyncError, describeError } from '../errors.ts';
-import { formatReport } from '../sync/format.ts';
-import { resolveDataPlanes } from '../sync/resolve.ts';
-import { runSync } from '../sync/sync.ts';
-import { buildDeps } from '../sync/wiring.ts';
+import { syncInvocation } from '../runtime/invocation.ts';
 import { lineLog, silentLog } from '../util/log.ts';
+import { formatReport } from './format.ts';
 
 const USAGE = `usage: credsync sync --config FILE [--dry-run] [--cluster ID ...] [--json] [--verbose]
 
@@ -57,11 +54,10 @@ export async function main(argv: string[], out: (s: string) => void = (s) => pro
   }
   const log = args.values.json && !args.values.verbose ? silentLog : lineLog({ verbose: args.values.verbose });
   try {
-    const { config, discovery } = await resolveDataPlanes(await loadConfig(args.values.config));
-    const report = await runSync(buildDeps(config, log), {
+    const report = await syncInvocation(log, {
+      ...(args.values.config ? { configPath: args.values.config } : {}),
       dryRun: args.values['dry-run'],
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
-      ...(discovery ? { discovery } : {}),
     });
     out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
     return report.ok ? 0 : 1;

@@ -11,7 +11,7 @@ import { HttpRequest } from '@smithy/protocol-http';
 import { buildQueryString } from '@smithy/querystring-builder';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
-import { CredsyncError } from '../errors.ts';
+import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export const EKS_TOKEN_PREFIX = 'k8s-aws-v1.';
@@ -87,7 +87,7 @@ export interface EksClusterInfo {
 const USABLE = new Set(['ACTIVE', 'UPDATING']);
 
 /**
- * Endpoint and CA of an EKS cluster. A cluster still CREATING is "not ACTIVE yet" (retry later);
+ * Endpoint and CA of an EKS cluster. A cluster still CREATING is {@link ClusterNotReadyError} (retry later);
  * DELETING or FAILED say so; a cluster EKS does not know is a configuration error.
  */
 export async function describeEksCluster(eks: EKSClient, clusterName: string, what = `EKS cluster ${clusterName}`): Promise<EksClusterInfo> {
@@ -105,7 +105,7 @@ export async function describeEksCluster(eks: EKSClient, clusterName: string, wh
   const c = out.cluster;
   const status = c?.status ?? 'unknown';
   if (status === 'CREATING' || status === 'PENDING')
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} is not ACTIVE yet (status ${status})`);
+    throw new ClusterNotReadyError(`${what}: EKS cluster ${clusterName} is not ACTIVE yet (status ${status})`);
   if (!USABLE.has(status)) throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} is ${status}`);
   if (!c?.endpoint || !c.certificateAuthority?.data)
     throw new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS cluster ${clusterName} (status ${status}) reports no endpoint or CA`);

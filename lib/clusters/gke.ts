@@ -5,7 +5,7 @@
  * eagerRefreshThresholdMillis, 5 minutes by default); the sync asks it for a token each run.
  */
 import type { ClusterManagerClient } from '@google-cloud/container';
-import { CredsyncError } from '../errors.ts';
+import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -51,7 +51,7 @@ const GRPC_PERMISSION_DENIED = 7;
 const GRPC_UNAUTHENTICATED = 16;
 
 /**
- * Endpoint and CA of a GKE cluster. A cluster still PROVISIONING is "not RUNNING yet" (retry
+ * Endpoint and CA of a GKE cluster. A cluster still PROVISIONING is {@link ClusterNotReadyError} (retry
  * later); STOPPING or ERROR say so; a cluster GKE does not know is a configuration error; a
  * refusal is access denied. `what` names the data plane in errors ("data plane dp1").
  */
@@ -71,7 +71,7 @@ export async function describeGkeCluster(api: GkeClusterApi, project: string, lo
   }
   const status = typeof c.status === 'string' ? c.status : typeof c.status === 'number' ? (STATUS_NAMES[c.status] ?? String(c.status)) : 'unknown';
   if (status === 'PROVISIONING' || status === 'STATUS_UNSPECIFIED' || status === 'unknown')
-    throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} is not RUNNING yet (status ${status})`);
+    throw new ClusterNotReadyError(`${at}GKE cluster ${name} is not RUNNING yet (status ${status})`);
   if (!USABLE.has(status)) throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} is ${status}`);
   if (!c.endpoint || !c.masterAuth?.clusterCaCertificate)
     throw new CredsyncError('CLUSTER_UNREACHABLE', `${at}GKE cluster ${name} (status ${status}) reports no endpoint or CA`);

@@ -1,14 +1,12 @@
 /**
- * Loads the configuration from a YAML or JSON file (a path, or the CREDSYNC_CONFIG
- * environment variable) and validates it strictly.
+ * Loads the configuration from a YAML or JSON file and validates it strictly. Where the path comes
+ * from (`--config`, or `CREDSYNC_CONFIG`) is the runtime's business (lib/runtime/env.ts).
  */
 import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { Config, crossFieldIssues, issueMessage, type ConfigInput } from './schema.ts';
 import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
-
-export const CONFIG_ENV = 'CREDSYNC_CONFIG';
 
 function issuePath(path: ReadonlyArray<PropertyKey>): string {
   return path
@@ -32,11 +30,16 @@ export function parseConfig(input: unknown, source?: string): Config {
   return result.data;
 }
 
-/** Reads and validates a configuration file. Relative file paths inside it resolve against its directory. */
-export async function loadConfig(path?: string, env: NodeJS.ProcessEnv = process.env): Promise<Config> {
-  const file = path ?? env[CONFIG_ENV];
+/**
+ * Reads and validates a configuration file. Relative file paths inside it resolve against its
+ * directory.
+ *
+ * @throws CredsyncError `CONFIG_NOT_FOUND` when no path is given or the file cannot be read;
+ *   {@link ConfigError} (`CONFIG_INVALID`) listing every problem when it is not valid
+ */
+export async function loadConfig(file: string | undefined): Promise<Config> {
   if (!file)
-    throw new CredsyncError('CONFIG_NOT_FOUND', `no configuration: pass --config FILE or set ${CONFIG_ENV}`);
+    throw new CredsyncError('CONFIG_NOT_FOUND', 'no configuration: pass --config FILE or set CREDSYNC_CONFIG');
   let text: string;
   try {
     text = await readFile(file, 'utf8');

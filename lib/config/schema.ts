@@ -15,8 +15,8 @@
  * ```
  */
 import { z } from 'zod';
-import { EksDiscovery } from '../discovery/eks-schema.ts';
-import { GkeDiscovery } from '../discovery/gke-schema.ts';
+import { EksDiscovery } from './discovery-eks.ts';
+import { GkeDiscovery } from './discovery-gke.ts';
 
 /** A zod issue as a person reads it (record-key problems carry their own message one level down). */
 export function issueMessage(i: z.core.$ZodIssue): string {

@@ -112,6 +112,17 @@ function needsRestart(p: Plan): boolean {
   return p.secret.change.action !== 'none' || p.configMaps.some((c) => c.change.diff !== '');
 }
 
+/**
+ * Plans and applies the control plane for these stored credentials (see the module header).
+ *
+ * @param records every configured data plane's current credential (those without one are rendered
+ *   without credentials and keep what the Secret holds)
+ * @param opts.dryRun plan only: the report says what would be written and restarted
+ * @param opts.now the restart timestamp's clock
+ * @returns what was written (or would be), what was restarted, and the restarts that failed
+ * @throws CredsyncError `CONTROL_PLANE_INVALID` (a ConfigMap is missing, or the merge would stop
+ *   flyteadmin), `CONTROL_PLANE_CONFLICT` after 5 conflicting attempts, Kubernetes API errors
+ */
 export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,

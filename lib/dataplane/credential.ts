@@ -5,8 +5,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { DataPlane } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
-import { SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE } from '../kube/client.ts';
-import type { DataPlaneApi, SecretObject } from '../kube/ports.ts';
+import { SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, type DataPlaneApi, type SecretObject } from '../kube/ports.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export interface RawCredential {

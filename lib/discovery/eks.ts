@@ -22,10 +22,8 @@ export const TAG_LABELS = `${TAG_PREFIX}labels`;
 export const TAG_ENABLED = `${TAG_PREFIX}enabled`;
 export const TAG_ENDPOINT = `${TAG_PREFIX}flyteadmin-endpoint`;
 
-export { EksDiscovery } from './eks-schema.ts';
-import type { EksDiscovery } from './eks-schema.ts';
+import type { EksDiscovery } from '../config/discovery-eks.ts';
 
-export { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 import { eksSource, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 
 /** Parses `team1=1,gpu=0.5`. */

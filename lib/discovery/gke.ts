@@ -26,8 +26,7 @@ import { DataPlane, issueMessage } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { gkeSource, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 
-export { GkeDiscovery } from './gke-schema.ts';
-import type { GkeDiscovery } from './gke-schema.ts';
+import type { GkeDiscovery } from '../config/discovery-gke.ts';
 
 export const LABEL_PREFIX = 'flyte-credsync-';
 export const LABEL_ID = `${LABEL_PREFIX}id`;

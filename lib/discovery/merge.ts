@@ -21,11 +21,6 @@ export const eksSource = (region: string, name: string) => `eks:${region}/${name
 /** How report entries name a GKE cluster. */
 export const gkeSource = (project: string, location: string, name: string) => `gke:${project}/${location}/${name}`;
 
-/** Whether a report entry names this EKS cluster (in `region`, or in any region when none is known). */
-export function isEksSource(source: string, name: string, region?: string): boolean {
-  return region ? source === eksSource(region, name) : source.startsWith('eks:') && source.endsWith(`/${name}`);
-}
-
 /** Where a discovered data plane came from, as report entries name it. */
 export function discoverySource(dp: DataPlane): string {
   const a = dp.access;

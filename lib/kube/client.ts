@@ -2,30 +2,17 @@
  * @kubernetes/client-node adapters of the ports in ./ports.ts. Each call names the cluster and
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
-import {
-  AppsV1Api,
-  AuthenticationV1Api,
-  AuthorizationV1Api,
-  CoreV1Api,
-  PatchStrategy,
-  setHeaderOptions,
-  type KubeConfig,
-  type V1ConfigMap,
-  type V1Secret,
-} from '@kubernetes/client-node';
-import { CredentialRejectedError } from '../errors.ts';
-import { tokenKubeConfig, type ClusterConnection } from '../clusters/access.ts';
+import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf } from './errors.ts';
-import type {
-  ConfigMapObject,
-  ControlPlaneApi,
-  CredentialVerifier,
-  DataPlaneApi,
-  SecretObject,
+import {
+  SA_NAME_ANNOTATION,
+  TOKEN_SECRET_TYPE,
+  type ConfigMapObject,
+  type ControlPlaneApi,
+  type DataPlaneApi,
+  type SecretObject,
 } from './ports.ts';
-
-export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
-export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
 const FIELD_MANAGER = 'flyte-credsync';
 
 function fromV1Secret(s: V1Secret): SecretObject {
@@ -208,44 +195,3 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
     );
   }
 }
-
-/**
- * Verifies a data-plane credential with the credential itself: SelfSubjectReview (does it
- * authenticate, and as whom?) then one SelfSubjectAccessReview per permission flyteadmin needs.
- */
-export const verifyWithApiServer: CredentialVerifier = async (req) => {
-  const kc: KubeConfig = tokenKubeConfig(req.server, req.caPem, req.token);
-  const authn = kc.makeApiClient(AuthenticationV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
-  let username: string;
-  try {
-    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
-      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
-    );
-    username = review.status?.userInfo?.username ?? '';
-  } catch (err) {
-    if (statusOf(err) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
-    throw err;
-  }
-  if (username !== req.expectedUser)
-    throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
-  // The permission checks are independent: ask them at once.
-  const results = await Promise.all(
-    req.checks.map((c) =>
-      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
-        authz.createSelfSubjectAccessReview({
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
-          },
-        }),
-      ),
-    ),
-  );
-  const denied = req.checks
-    .filter((_, i) => !results[i]!.status?.allowed)
-    .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
-  if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
-  return { username };
-};

@@ -3,6 +3,11 @@
  * ./client.ts implement them with @kubernetes/client-node; unit tests use in-memory fakes.
  */
 
+/** The type of a Secret the token controller fills with a ServiceAccount's token and the cluster CA. */
+export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
+/** The annotation naming the ServiceAccount of such a Secret. */
+export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
+
 export interface SecretObject {
   name: string;
   namespace: string;
@@ -33,27 +38,6 @@ export interface DataPlaneApi {
   createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'>;
   serviceAccountExists(namespace: string, name: string): Promise<boolean>;
 }
-
-/** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
-export interface AccessCheck {
-  verb: string;
-  group: string;
-  resource: string;
-  namespace?: string;
-}
-
-export interface VerifyRequest {
-  cluster: string;
-  server: string;
-  caPem: string;
-  token: string;
-  /** The identity the token must authenticate as, e.g. system:serviceaccount:flyte:flyteadmin. */
-  expectedUser: string;
-  checks: AccessCheck[];
-}
-
-/** Verifies a credential against its cluster; throws CredentialRejectedError when it must not be published. */
-export type CredentialVerifier = (req: VerifyRequest) => Promise<{ username: string }>;
 
 /** What the sync does on the control plane. */
 export interface ControlPlaneApi {

@@ -15,17 +15,8 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
-import {
-  CLUSTER_KEY,
-  MANAGED_BY_KEY,
-  MANAGED_BY_VALUE,
-  toStored,
-  serializeRecord,
-  type CredentialRecord,
-  type PutResult,
-  type SecretStore,
-  type StoredCredential,
-} from './types.ts';
+import { VersionedStore, type RawEntry } from './base.ts';
+import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
 export interface AwsStoreOptions {
   /** Prepended to the cluster id to name each secret. @default "flyte-credsync/" */
@@ -38,12 +29,13 @@ export interface AwsStoreOptions {
 /** AWS secret names: 1-512 of A-Z a-z 0-9 / _ + = . @ - */
 const AWS_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
-export class AwsSecretsManagerStore implements SecretStore {
+export class AwsSecretsManagerStore extends VersionedStore {
   readonly kind = 'aws-secrets-manager';
   private readonly client: SecretsManagerClient;
   private readonly opts: AwsStoreOptions;
 
   constructor(client: SecretsManagerClient, opts: AwsStoreOptions) {
+    super();
     this.client = client;
     this.opts = opts;
   }
@@ -94,30 +86,15 @@ export class AwsSecretsManagerStore implements SecretStore {
     }
   }
 
-  async get(clusterId: string): Promise<StoredCredential | undefined> {
+  protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {
     const name = this.entryName(clusterId);
     if (!(await this.describeOwned(name))) return undefined;
-    return toStored(this.kind, name, await this.current(name));
+    const current = await this.current(name);
+    return current ? { current } : {};
   }
 
-  async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {
-    return this.putOnce(record, opts, true);
-  }
-
-  private async putOnce(record: CredentialRecord, opts: { dryRun?: boolean }, retry: boolean): Promise<PutResult> {
+  protected async createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
     const name = this.entryName(record.clusterId);
-    const value = serializeRecord(record);
-    const existing = await this.describeOwned(name);
-    if (existing) {
-      const cur = await this.current(name);
-      if (cur && cur.value === value) return { outcome: 'unchanged', versionId: cur.versionId };
-      if (opts.dryRun) return { outcome: 'updated' };
-      const out = await this.call('PutSecretValue', name, () =>
-        this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value })),
-      );
-      return { outcome: 'updated', versionId: out.VersionId };
-    }
-    if (opts.dryRun) return { outcome: 'created' };
     const tags = { ...this.opts.tags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
     try {
       const out = await this.call('CreateSecret', name, () =>
@@ -131,11 +108,16 @@ export class AwsSecretsManagerStore implements SecretStore {
           }),
         ),
       );
-      return { outcome: 'created', versionId: out.VersionId };
+      return { ...(out.VersionId ? { versionId: out.VersionId } : {}) };
     } catch (err) {
-      // Created by a concurrent run between our Describe and Create: take the update path once.
-      if (err instanceof ResourceExistsException && retry) return this.putOnce(record, opts, false);
+      if (err instanceof ResourceExistsException) return 'exists';
       throw err;
     }
+  }
+
+  protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
+    const name = this.entryName(clusterId);
+    const out = await this.call('PutSecretValue', name, () => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value })));
+    return out.VersionId;
   }
 }

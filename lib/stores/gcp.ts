@@ -6,17 +6,8 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
-import {
-  CLUSTER_KEY,
-  MANAGED_BY_KEY,
-  MANAGED_BY_VALUE,
-  toStored,
-  serializeRecord,
-  type CredentialRecord,
-  type PutResult,
-  type SecretStore,
-  type StoredCredential,
-} from './types.ts';
+import { VersionedStore, type RawEntry } from './base.ts';
+import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
 export interface GcpStoreOptions {
   project: string;
@@ -36,7 +27,7 @@ const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const grpcCode = (err: unknown) => (err as { code?: unknown })?.code;
 
-export class GcpSecretManagerStore implements SecretStore {
+export class GcpSecretManagerStore extends VersionedStore {
   readonly kind = 'gcp-secret-manager';
   private readonly connect: () => Promise<GcpSecretManagerApi>;
   private client: Promise<GcpSecretManagerApi> | undefined;
@@ -44,6 +35,7 @@ export class GcpSecretManagerStore implements SecretStore {
 
   /** @param client the client, or a factory called on first use (the GCP library is heavy to load). */
   constructor(client: GcpSecretManagerApi | (() => Promise<GcpSecretManagerApi>), opts: GcpStoreOptions) {
+    super();
     this.connect = typeof client === 'function' ? client : async () => client;
     this.opts = opts;
   }
@@ -98,44 +90,39 @@ export class GcpSecretManagerStore implements SecretStore {
     }
   }
 
-  async get(clusterId: string): Promise<StoredCredential | undefined> {
+  protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {
     const name = this.path(clusterId);
     if (!(await this.ownedExists(name))) return undefined;
-    return toStored(this.kind, name, await this.latest(name));
+    const current = await this.latest(name);
+    return current ? { current } : {};
   }
 
-  async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {
+  protected async createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
     const name = this.path(record.clusterId);
-    const value = serializeRecord(record);
-    let outcome: PutResult['outcome'] = 'updated';
-    if (await this.ownedExists(name)) {
-      const cur = await this.latest(name);
-      if (cur && cur.value === value) return { outcome: 'unchanged', versionId: cur.versionId };
-      if (!cur) outcome = 'created';
-      if (opts.dryRun) return { outcome };
-    } else {
-      if (opts.dryRun) return { outcome: 'created' };
-      outcome = 'created';
-      try {
-        await this.call('CreateSecret', name, async () =>
-          (await this.api()).createSecret({
-            parent: `projects/${this.opts.project}`,
-            secretId: this.entryName(record.clusterId),
-            secret: {
-              replication: { automatic: {} },
-              labels: { ...this.opts.labels, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId },
-            },
-          }),
-        );
-      } catch (err) {
-        // Created concurrently: it must be ours to go on.
-        if (grpcCode(err) !== ALREADY_EXISTS) throw err;
-        if (!(await this.ownedExists(name))) throw err;
-      }
+    try {
+      await this.call('CreateSecret', name, async () =>
+        (await this.api()).createSecret({
+          parent: `projects/${this.opts.project}`,
+          secretId: this.entryName(record.clusterId),
+          secret: {
+            replication: { automatic: {} },
+            labels: { ...this.opts.labels, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId },
+          },
+        }),
+      );
+    } catch (err) {
+      if (grpcCode(err) === ALREADY_EXISTS) return 'exists';
+      throw err;
     }
+    const versionId = await this.addVersion(record.clusterId, value);
+    return versionId ? { versionId } : {};
+  }
+
+  protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
+    const name = this.path(clusterId);
     const [v] = await this.call('AddSecretVersion', name, async () =>
       (await this.api()).addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }),
     );
-    return { outcome, versionId: v.name?.split('/').at(-1) };
+    return v.name?.split('/').at(-1);
   }
 }

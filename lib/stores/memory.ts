@@ -3,29 +3,22 @@
  * core and dry runs. Versions are kept; `foreign` entries simulate secrets someone else owns.
  */
 import { StoreOwnershipError } from '../errors.ts';
-import {
-  MANAGED_BY_KEY,
-  MANAGED_BY_VALUE,
-  toStored,
-  serializeRecord,
-  type CredentialRecord,
-  type PutResult,
-  type SecretStore,
-  type StoredCredential,
-} from './types.ts';
+import { VersionedStore, type RawEntry } from './base.ts';
+import { MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
 interface Entry {
   tags: Record<string, string>;
   versions: Array<{ id: string; value: string }>;
 }
 
-export class MemoryStore implements SecretStore {
+export class MemoryStore extends VersionedStore {
   readonly kind = 'memory';
   readonly entries = new Map<string, Entry>();
   writes = 0;
   private readonly prefix: string;
 
   constructor(prefix = 'flyte-credsync/') {
+    super();
     this.prefix = prefix;
   }
 
@@ -45,32 +38,31 @@ export class MemoryStore implements SecretStore {
     return e;
   }
 
-  async get(clusterId: string): Promise<StoredCredential | undefined> {
-    const name = this.entryName(clusterId);
-    const e = this.owned(name);
-    const cur = e?.versions.at(-1);
-    return toStored(this.kind, name, cur && { value: cur.value, versionId: cur.id });
-  }
-
   /** All versions' values, oldest first (for tests of "previous version kept"). */
   history(clusterId: string): string[] {
     return this.entries.get(this.entryName(clusterId))?.versions.map((v) => v.value) ?? [];
   }
 
-  async put(record: CredentialRecord, opts: { dryRun?: boolean } = {}): Promise<PutResult> {
+  protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {
+    const e = this.owned(this.entryName(clusterId));
+    if (!e) return undefined;
+    const cur = e.versions.at(-1);
+    return cur ? { current: { value: cur.value, versionId: cur.id } } : {};
+  }
+
+  protected async createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
     const name = this.entryName(record.clusterId);
-    const e = this.owned(name);
-    const value = serializeRecord(record);
-    const cur = e?.versions.at(-1);
-    if (cur && cur.value === value) return { outcome: 'unchanged', versionId: cur.id };
-    if (opts.dryRun) return { outcome: e ? 'updated' : 'created' };
+    if (this.entries.has(name)) return 'exists';
     this.writes++;
-    const id = `v${(e?.versions.length ?? 0) + 1}`;
-    if (e) {
-      e.versions.push({ id, value });
-      return { outcome: 'updated', versionId: id };
-    }
-    this.entries.set(name, { tags: { [MANAGED_BY_KEY]: MANAGED_BY_VALUE }, versions: [{ id, value }] });
-    return { outcome: 'created', versionId: id };
+    this.entries.set(name, { tags: { [MANAGED_BY_KEY]: MANAGED_BY_VALUE }, versions: [{ id: 'v1', value }] });
+    return { versionId: 'v1' };
+  }
+
+  protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
+    const e = this.owned(this.entryName(clusterId))!;
+    this.writes++;
+    const id = `v${e.versions.length + 1}`;
+    e.versions.push({ id, value });
+    return id;
   }
 }

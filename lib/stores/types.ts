@@ -48,14 +48,30 @@ export interface PutResult {
   versionId?: string;
 }
 
+/**
+ * The port every store adapter implements; ./base.ts holds the shared rules, so an adapter only
+ * supplies its backend's primitives.
+ */
 export interface SecretStore {
   /** Short backend name for reports, e.g. "aws-secrets-manager". */
   readonly kind: string;
-  /** The backend's name for a cluster's entry. */
+  /**
+   * The backend's name for a cluster's entry (prefix + id).
+   * @throws StoreError when the name is not valid for the backend
+   */
   entryName(clusterId: string): string;
-  /** The current version, or undefined when there is none. Refuses entries it does not own. */
+  /**
+   * The current version, or undefined when there is none.
+   * @throws StoreOwnershipError for an entry it does not own; StoreError when the backend fails or
+   *   the value is not a valid record (wrong schema, fingerprint mismatch)
+   */
   get(clusterId: string): Promise<StoredCredential | undefined>;
-  /** Stores a record; with dryRun, reports what it would do and writes nothing. */
+  /**
+   * Stores a record: `unchanged` (same bytes, nothing written), `updated` (a new version, the
+   * previous one kept) or `created`. With `dryRun` (default false), says what it would do and
+   * writes nothing.
+   * @throws StoreOwnershipError for an entry it does not own; StoreError when the backend fails
+   */
   put(record: CredentialRecord, opts?: { dryRun?: boolean }): Promise<PutResult>;
 }
 

@@ -7,17 +7,12 @@
 import type { Config, DataPlane } from '../config/schema.ts';
 import { applyControlPlane, type ControlPlaneReport } from '../controlplane/apply.ts';
 import { readCredential } from '../dataplane/credential.ts';
+import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
+import type { DiscoveryReport } from '../discovery/resolve.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
-import type { ControlPlaneApi, CredentialVerifier, DataPlaneApi, AccessCheck } from '../kube/ports.ts';
+import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
 import { mapBounded, type Log } from '../util/log.ts';
-import type { DiscoveryReport } from './resolve.ts';
-
-/** What flyteadmin needs on a data plane; a credential lacking any of it is never published. */
-export const FLYTEADMIN_CHECKS: AccessCheck[] = [
-  { verb: 'create', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
-  { verb: 'get', group: '', resource: 'namespaces' },
-];
 
 export interface SyncDeps {
   config: Config;
@@ -78,6 +73,21 @@ export interface SyncReport {
   discovery?: DiscoveryReport;
 }
 
+/**
+ * One sync: read and verify the selected data planes (at most `config.concurrency` at once), store
+ * each verified credential, render the control plane from the store for every configured data
+ * plane, apply what changed (restarting the configured Deployments when anything did), report.
+ *
+ * A failure of one data plane is reported (`status: 'failed'`, a code and a reason) and does not
+ * stop the others; the control plane keeps that data plane's last good credential. A failure to
+ * write the control plane is `controlPlaneError`. `report.ok` is false when anything failed.
+ *
+ * @param opts.clusters only these data planes are read, verified and stored (default: all)
+ * @param opts.dryRun read and verify everything, write nothing (default false)
+ * @param opts.deadline epoch ms; see {@link SyncOptions.deadline} (default: none)
+ * @throws CredsyncError `UNKNOWN_DATA_PLANE` when `opts.clusters` names a data plane that is not
+ *   configured, before anything is read or written. Nothing else throws: failures are reported.
+ */
 export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
   const { config: cfg, log } = deps;
   const now = deps.now ?? (() => new Date());
@@ -190,14 +200,7 @@ async function syncDataPlane(
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (raw.createdSecret) log.info('created token Secret', { cluster: dp.id, secret: `${dp.namespace}/${dp.tokenSecret}` });
-    const { username } = await deps.verify({
-      cluster: dp.id,
-      server: api.server,
-      caPem: raw.caCert,
-      token: raw.token,
-      expectedUser: `system:serviceaccount:${dp.namespace}:${dp.serviceAccount}`,
-      checks: FLYTEADMIN_CHECKS,
-    });
+    const { username } = await verifyCredential(deps.verify, dp, api.server, raw);
     const record = makeRecord({
       clusterId: dp.id,
       endpoint: dp.flyteadminEndpoint ?? api.server,

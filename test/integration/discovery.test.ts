@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { CreateClusterCommand, EKSClient } from '@aws-sdk/client-eks';
 import { discoverEks } from '../../lib/discovery/eks.ts';
-import { resolveDataPlanes } from '../../lib/sync/resolve.ts';
+import { resolveDataPlanes } from '../../lib/discovery/resolve.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { loadTestEnv, type EnvInfo } from './helpers.ts';
 

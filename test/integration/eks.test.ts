@@ -25,7 +25,7 @@ import { connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clust
 import { eksToken, EksTokenCache, EKS_TOKEN_PREFIX } from '../../lib/clusters/eks.ts';
 import { KubeDataPlane } from '../../lib/kube/client.ts';
 import { runSync } from '../../lib/sync/sync.ts';
-import { buildDeps } from '../../lib/sync/wiring.ts';
+import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import type { KeyStoreFile, TokenReviewStatus } from '../env/eks-webhook.ts';
@@ -316,7 +316,7 @@ describe('EKS access through a token-review webhook that checks the token as EKS
     expect(r.ok).toBe(false);
     expect(r.clusters.find((c) => c.id === dp2)).toMatchObject({
       status: 'failed',
-      code: 'CLUSTER_UNREACHABLE',
+      code: 'CLUSTER_NOT_READY',
       reason: `data plane ${dp2}: EKS cluster ${eksName(dp2)} is not ACTIVE yet (status CREATING)`,
       lastGoodKept: false,
     });

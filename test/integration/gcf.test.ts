@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
-import { gcpSecretManagerClient } from '../../lib/sync/wiring.ts';
+import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, type EnvInfo } from './helpers.ts';
 
 jest.setTimeout(120_000);

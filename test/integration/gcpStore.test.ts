@@ -1,7 +1,7 @@
 /** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC. */
 import { secretStoreContract } from '../contract/secretStore.ts';
 import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
-import { gcpSecretManagerClient } from '../../lib/sync/wiring.ts';
+import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { loadTestEnv } from './helpers.ts';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { randomBytes } from 'node:crypto';

@@ -29,10 +29,10 @@ import { parse } from 'yaml';
 import { connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clusters/access.ts';
 import { CLOUD_PLATFORM_SCOPE, gkeClusterPath, type GkeClusterApi } from '../../lib/clusters/gke.ts';
 import type { GkeClusterLister } from '../../lib/discovery/gke.ts';
-import { resolveDataPlanes } from '../../lib/sync/resolve.ts';
+import { resolveDataPlanes } from '../../lib/discovery/resolve.ts';
 import { KubeDataPlane } from '../../lib/kube/client.ts';
 import { runSync } from '../../lib/sync/sync.ts';
-import { buildDeps } from '../../lib/sync/wiring.ts';
+import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import type { TokenReviewStatus } from '../env/gke-auth.ts';
@@ -393,7 +393,7 @@ describe('GKE access: google-auth-library tokens, reviewed as GKE would', () => 
     const path = (name: string) => gkeClusterPath(env.gke.project, env.gke.location, name);
     expect(r.clusters.find((c) => c.id === dp2)).toMatchObject({
       status: 'failed',
-      code: 'CLUSTER_UNREACHABLE',
+      code: 'CLUSTER_NOT_READY',
       reason: `data plane ${dp2}: GKE cluster ${path(gkeName(dp2))} is not RUNNING yet (status PROVISIONING)`,
       lastGoodKept: false,
     });

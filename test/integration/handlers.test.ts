@@ -78,9 +78,9 @@ describe('Lambda handlers', () => {
   });
 
   it('a partial failure is a failed invocation that names the cluster (the handlers\' failure rule)', async () => {
-    const { finish, SyncFailedError } = await import('../../lib/runtime/lambda.ts');
+    const { finish, SyncFailedError } = await import('../../lib/runtime/invocation.ts');
     const { runSync } = await import('../../lib/sync/sync.ts');
-    const { buildDeps } = await import('../../lib/sync/wiring.ts');
+    const { buildDeps } = await import('../../lib/runtime/wiring.ts');
     const { parseConfig } = await import('../../lib/config/load.ts');
     const { silentLog } = await import('../../lib/util/log.ts');
     const cfg = parseConfig({
@@ -92,7 +92,7 @@ describe('Lambda handlers', () => {
       ],
     });
     const report = await runSync(buildDeps(cfg, silentLog));
-    expect(() => finish(report)).toThrow(SyncFailedError);
-    expect(() => finish(report)).toThrow('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+    expect(() => finish(silentLog, report)).toThrow(SyncFailedError);
+    expect(() => finish(silentLog, report)).toThrow('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
   });
 });

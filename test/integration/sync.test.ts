@@ -11,7 +11,7 @@ import { parse } from 'yaml';
 import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-node';
 import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
 import { runSync } from '../../lib/sync/sync.ts';
-import { buildDeps } from '../../lib/sync/wiring.ts';
+import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { tokenKubeConfig } from '../../lib/clusters/access.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';

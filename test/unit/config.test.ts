@@ -4,6 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadConfig, parseConfig } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/errors.ts';
+import { readRuntimeEnv } from '../../lib/runtime/env.ts';
 
 const base = () => ({
   controlPlane: { access: { type: 'kubeconfig', context: 'control' } },
@@ -84,11 +85,11 @@ describe('config', () => {
     expect(issues(cfg)).toContain('dataPlanes[0].kubeClientConfig.burst: must be > 0 when qps > 0 (flyteadmin refuses to start)');
   });
 
-  it('loads YAML from CREDSYNC_CONFIG and resolves relative paths against the file', async () => {
+  it('loads YAML from the path CREDSYNC_CONFIG names and resolves relative paths against the file', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'cfg-'));
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'controlPlane:\n  access: {type: kubeconfig, context: c, path: kube.yaml}\nstore: {aws: {region: us-east-1}}\ndataPlanes:\n  - {id: a, access: {type: kubeconfig, context: a}}\n');
-    const c = await loadConfig(undefined, { CREDSYNC_CONFIG: file });
+    const c = await loadConfig(readRuntimeEnv({ CREDSYNC_CONFIG: file }).configPath);
     expect(c.controlPlane.access).toMatchObject({ path: join(dir, 'kube.yaml') });
   });
 
@@ -97,6 +98,29 @@ describe('config', () => {
     const file = join(dir, 'c.yaml');
     writeFileSync(file, 'controlPlane: [unclosed\n');
     await expect(loadConfig(file)).rejects.toThrow(/invalid configuration \(.*c\.yaml\):\n {2}- <root>: not valid YAML/);
-    await expect(loadConfig(undefined, {})).rejects.toThrow('no configuration: pass --config FILE or set CREDSYNC_CONFIG');
+    await expect(loadConfig(readRuntimeEnv({}).configPath)).rejects.toThrow('no configuration: pass --config FILE or set CREDSYNC_CONFIG');
+  });
+});
+
+describe('runtime environment variables', () => {
+  it('has documented defaults', () => {
+    expect(readRuntimeEnv({})).toEqual({ logLevel: 'info', eventMaxAgeSeconds: 21600, timeoutSeconds: 300 });
+  });
+
+  it('reads every variable', () => {
+    expect(
+      readRuntimeEnv({ CREDSYNC_CONFIG: '/c.yaml', CREDSYNC_LOG_LEVEL: ' WARNING ', CREDSYNC_EVENT_MAX_AGE_SECONDS: '60', CREDSYNC_TIMEOUT_SECONDS: '540' }),
+    ).toEqual({ configPath: '/c.yaml', logLevel: 'warn', eventMaxAgeSeconds: 60, timeoutSeconds: 540 });
+  });
+
+  it('refuses a malformed value, naming the variable, instead of falling back to the default', () => {
+    const bad = () => readRuntimeEnv({ CREDSYNC_EVENT_MAX_AGE_SECONDS: '6h', CREDSYNC_LOG_LEVEL: 'loud', CREDSYNC_TIMEOUT_SECONDS: '0' });
+    expect(bad).toThrow(ConfigError);
+    expect(bad).toThrow(
+      'invalid configuration (environment variables):\n' +
+        '  - environment CREDSYNC_LOG_LEVEL: must be debug, info, warn or error\n' +
+        '  - environment CREDSYNC_EVENT_MAX_AGE_SECONDS: must be a whole number of seconds\n' +
+        '  - environment CREDSYNC_TIMEOUT_SECONDS: must be between 1 and 31536000 seconds',
+    );
   });
 });

@@ -1,5 +1,6 @@
 import { describe, expect, it } from '@jest/globals';
-import { dataPlaneFromTags, mergeDiscovered } from '../../lib/discovery/eks.ts';
+import { dataPlaneFromTags } from '../../lib/discovery/eks.ts';
+import { mergeDiscovered } from '../../lib/discovery/merge.ts';
 import { testConfig } from './fakes.ts';
 
 describe('EKS discovery: tags to data planes', () => {

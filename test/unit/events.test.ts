@@ -1,6 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import { dataPlaneForCluster, parseClusterEvent, parseResyncEvent } from '../../lib/sync/events.ts';
+import { matchDataPlane } from '../../lib/discovery/match.ts';
+import { parseClusterEvent } from '../../lib/runtime/lambda/events.ts';
+import { parseResyncEvent } from '../../lib/runtime/requests.ts';
 import { EventError } from '../../lib/errors.ts';
 import { testConfig } from './fakes.ts';
 
@@ -32,9 +34,25 @@ describe('events', () => {
 
   it('maps an EKS cluster name to a data plane by eksClusterName, else by id', () => {
     const cfg = testConfig(['dp1', 'dp2'], {}, (id) => (id === 'dp2' ? { eksClusterName: 'prod-west-2' } : {}));
-    expect(dataPlaneForCluster(cfg, 'dp1')).toBe('dp1');
-    expect(dataPlaneForCluster(cfg, 'prod-west-2')).toBe('dp2');
-    expect(dataPlaneForCluster(cfg, 'dp2')).toBeUndefined();
-    expect(dataPlaneForCluster(cfg, 'other')).toBeUndefined();
+    const eks = (clusterName: string) => matchDataPlane(cfg, { cloud: 'eks', clusterName });
+    expect(eks('dp1')).toEqual({ dataPlane: expect.objectContaining({ id: 'dp1' }) });
+    expect(eks('prod-west-2')).toEqual({ dataPlane: expect.objectContaining({ id: 'dp2' }) });
+    expect(eks('dp2')).toEqual({ ignored: 'EKS cluster dp2 is not a configured or discovered data plane' });
+    expect(eks('other')).toEqual({ ignored: 'EKS cluster other is not a configured or discovered data plane' });
+  });
+
+  it('explains a miss with discovery\'s reason when the cluster was discovered but skipped', () => {
+    const cfg = testConfig(['dp1']);
+    const skipped = [{ source: 'eks:eu-west-1/new', reason: 'tag flyte-credsync/enabled: must be true or false, not "yes"' }];
+    expect(matchDataPlane(cfg, { cloud: 'eks', clusterName: 'new', region: 'eu-west-1' }, skipped)).toEqual({
+      ignored: 'EKS cluster new matches discovery but was skipped: tag flyte-credsync/enabled: must be true or false, not "yes"',
+    });
+    // Without a region, a skipped cluster of that name in any region explains it.
+    expect(matchDataPlane(cfg, { cloud: 'eks', clusterName: 'new' }, skipped)).toEqual({
+      ignored: 'EKS cluster new matches discovery but was skipped: tag flyte-credsync/enabled: must be true or false, not "yes"',
+    });
+    expect(matchDataPlane(cfg, { cloud: 'eks', clusterName: 'new', region: 'us-east-1' }, skipped)).toEqual({
+      ignored: 'EKS cluster new is not a configured or discovered data plane',
+    });
   });
 });

@@ -6,7 +6,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
-import type { ConfigMapObject, ControlPlaneApi, CredentialVerifier, DataPlaneApi, SecretObject } from '../../lib/kube/ports.ts';
+import type { CredentialVerifier } from '../../lib/dataplane/verify.ts';
+import type { ConfigMapObject, ControlPlaneApi, DataPlaneApi, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 

@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals';
 import { EKSClient, type DescribeClusterCommandOutput, type ListClustersCommandOutput } from '@aws-sdk/client-eks';
 import { discoverGke, dataPlaneFromLabels, type GkeClusterLister } from '../../lib/discovery/gke.ts';
 import { mergeDiscovered } from '../../lib/discovery/merge.ts';
-import { resolveDataPlanes } from '../../lib/sync/resolve.ts';
+import { resolveDataPlanes } from '../../lib/discovery/resolve.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { ConfigError } from '../../lib/errors.ts';
 import { testConfig } from './fakes.ts';

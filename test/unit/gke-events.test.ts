@@ -1,15 +1,12 @@
 /** GKE cluster-created events (Cloud Audit Log through Pub/Sub or Eventarc), their matching, and the shared cluster-created path. */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
-import {
-  dataPlaneForGkeCluster,
-  parseClusterEvent,
-  parseGkeAuditEvent,
-  unwrapRetryEnvelope,
-} from '../../lib/sync/events.ts';
-import { CredsyncError, EventError, RetryLaterError } from '../../lib/errors.ts';
-import { isNotReady, SyncFailedError, syncCreatedCluster, type Prepared } from '../../lib/runtime/common.ts';
-import { jsonLineLog } from '../../lib/runtime/gcf.ts';
+import { matchDataPlane } from '../../lib/discovery/match.ts';
+import { parseGkeAuditEvent } from '../../lib/runtime/gcf/events.ts';
+import { parseClusterEvent, unwrapRetryEnvelope } from '../../lib/runtime/lambda/events.ts';
+import { ClusterNotReadyError, CredsyncError, EventError, RetryLaterError } from '../../lib/errors.ts';
+import { isNotReady, SyncFailedError, syncCreatedCluster, type Prepared } from '../../lib/runtime/invocation.ts';
+import { jsonLineLog } from '../../lib/runtime/gcf/log.ts';
 import { MemoryStore } from '../../lib/stores/memory.ts';
 import type { SyncDeps } from '../../lib/sync/sync.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
@@ -97,22 +94,26 @@ describe('parseGkeAuditEvent', () => {
   });
 });
 
-describe('dataPlaneForGkeCluster', () => {
+describe('matchDataPlane (GKE)', () => {
   const cfg = testConfig(['dp1', 'dp2', 'prod-a'], {}, (id) =>
     id === 'prod-a' ? { access: { type: 'gke', project: 'flyte-prod', location: 'europe-west1', clusterName: 'gke-a' } } : {},
   );
+  const id = (c: { project: string; location: string; clusterName: string }) => {
+    const m = matchDataPlane(cfg, { cloud: 'gke', ...c });
+    return 'dataPlane' in m ? m.dataPlane.id : undefined;
+  };
 
   it('matches gke access on project, location and cluster name, else the id', () => {
-    expect(dataPlaneForGkeCluster(cfg, { project: 'flyte-prod', location: 'europe-west1', clusterName: 'gke-a' })).toBe('prod-a');
-    expect(dataPlaneForGkeCluster(cfg, { project: 'flyte-prod', location: 'europe-west1', clusterName: 'dp2' })).toBe('dp2');
+    expect(id({ project: 'flyte-prod', location: 'europe-west1', clusterName: 'gke-a' })).toBe('prod-a');
+    expect(id({ project: 'flyte-prod', location: 'europe-west1', clusterName: 'dp2' })).toBe('dp2');
   });
 
   it('does not match another project or location, an unknown cluster, or a gke data plane by its id', () => {
-    expect(dataPlaneForGkeCluster(cfg, { project: 'flyte-dev', location: 'europe-west1', clusterName: 'gke-a' })).toBeUndefined();
-    expect(dataPlaneForGkeCluster(cfg, { project: 'flyte-prod', location: 'europe-west4', clusterName: 'gke-a' })).toBeUndefined();
-    expect(dataPlaneForGkeCluster(cfg, { project: 'flyte-prod', location: 'europe-west1', clusterName: 'analytics' })).toBeUndefined();
+    expect(id({ project: 'flyte-dev', location: 'europe-west1', clusterName: 'gke-a' })).toBeUndefined();
+    expect(id({ project: 'flyte-prod', location: 'europe-west4', clusterName: 'gke-a' })).toBeUndefined();
+    expect(id({ project: 'flyte-prod', location: 'europe-west1', clusterName: 'analytics' })).toBeUndefined();
     // prod-a names its GKE cluster (gke-a): a cluster that happens to be called prod-a elsewhere is not it.
-    expect(dataPlaneForGkeCluster(cfg, { project: 'other-proj', location: 'europe-west1', clusterName: 'prod-a' })).toBeUndefined();
+    expect(id({ project: 'other-proj', location: 'europe-west1', clusterName: 'prod-a' })).toBeUndefined();
   });
 });
 
@@ -150,7 +151,7 @@ describe('syncCreatedCluster (the shared cluster-created path)', () => {
       dataPlane: async (dp) => {
         calls.push(dp.id);
         if (opts.notRunning?.has(dp.id))
-          throw new CredsyncError('CLUSTER_UNREACHABLE', `GKE cluster projects/p/locations/l/clusters/${dp.id} is not RUNNING yet (status PROVISIONING)`);
+          throw new ClusterNotReadyError(`GKE cluster projects/p/locations/l/clusters/${dp.id} is not RUNNING yet (status PROVISIONING)`);
         return dps.get(dp.id)!;
       },
       controlPlane: async () => cp,
@@ -226,11 +227,11 @@ describe('syncCreatedCluster (the shared cluster-created path)', () => {
     await expect(syncCreatedCluster(gke('dp1', true), w.d)).rejects.toThrow(SyncFailedError);
   });
 
-  it('isNotReady recognises EKS and GKE "not serving yet" only', () => {
-    expect(isNotReady({ code: 'CLUSTER_UNREACHABLE', reason: 'data plane dp1: EKS cluster dp1 is not ACTIVE yet (status CREATING)' })).toBe(true);
-    expect(isNotReady(new CredsyncError('CLUSTER_UNREACHABLE', 'GKE cluster x is not RUNNING yet (status PROVISIONING)'))).toBe(true);
-    expect(isNotReady({ code: 'CLUSTER_UNREACHABLE', reason: 'ECONNREFUSED' })).toBe(false);
-    expect(isNotReady({ code: 'CREDENTIAL_REJECTED', reason: 'not RUNNING yet' })).toBe(false);
+  it('isNotReady goes by the typed error and its code, never by the wording', () => {
+    expect(isNotReady(new ClusterNotReadyError('GKE cluster x is still being made'))).toBe(true);
+    expect(isNotReady({ code: 'CLUSTER_NOT_READY', reason: 'anything at all' })).toBe(true);
+    expect(isNotReady({ code: 'CLUSTER_UNREACHABLE', reason: 'data plane dp1: EKS cluster dp1 is not ACTIVE yet (status CREATING)' })).toBe(false);
+    expect(isNotReady(new CredsyncError('CLUSTER_UNREACHABLE', 'GKE cluster x is not RUNNING yet (status PROVISIONING)'))).toBe(false);
     expect(isNotReady(new Error('not ACTIVE yet'))).toBe(false);
   });
 });

@@ -24,9 +24,11 @@ describe('GKE access', () => {
     const api = clusters('RUNNING');
     await expect(describeGkeCluster(api, 'my-project', 'europe-west1', 'dp1')).resolves.toEqual({ endpoint: 'https://10.1.2.3', caPem: testCa() });
     expect(api.calls).toEqual(['projects/my-project/locations/europe-west1/clusters/dp1']);
-    await expect(describeGkeCluster(clusters('PROVISIONING'), 'my-project', 'europe-west1', 'dp1')).rejects.toThrow(
-      'GKE cluster projects/my-project/locations/europe-west1/clusters/dp1 is not RUNNING yet (status PROVISIONING)',
-    );
+    await expect(describeGkeCluster(clusters('PROVISIONING'), 'my-project', 'europe-west1', 'dp1')).rejects.toMatchObject({
+      name: 'ClusterNotReadyError',
+      code: 'CLUSTER_NOT_READY',
+      message: 'GKE cluster projects/my-project/locations/europe-west1/clusters/dp1 is not RUNNING yet (status PROVISIONING)',
+    });
   });
 
   it('RECONCILING and DEGRADED clusters are usable; STOPPING and ERROR are not; the status may come as its enum number', async () => {

@@ -369,7 +369,7 @@ describe('runSync deadline (a function timeout less a margin)', () => {
   });
 
   it('the Lambda deadline keeps a margin before the function times out', async () => {
-    const { deadlineIn, DEADLINE_MARGIN_MS } = await import('../../lib/runtime/common.ts');
+    const { deadlineIn, DEADLINE_MARGIN_MS } = await import('../../lib/runtime/invocation.ts');
     expect(deadlineIn(60_000, 1_000)).toBe(1_000 + 60_000 - DEADLINE_MARGIN_MS);
     expect(deadlineIn(5_000, 1_000)).toBe(1_000);
     expect(deadlineIn(undefined)).toBeUndefined();

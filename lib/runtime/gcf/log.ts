@@ -1,30 +1,20 @@
 /**
- * The Google Cloud Functions side of the runtime (./common.ts holds what every platform shares):
- * a structured logger that writes one JSON object per line, which Cloud Logging reads as a
+ * The Google Cloud Functions logger (the functions themselves are in ./functions.ts): a structured
+ * logger that writes one JSON object per line, which Cloud Logging reads as a
  * structured entry (`severity`, `message`, the other keys in jsonPayload), behind the redacting
  * log port. DEBUG and INFO go to stdout, WARNING and ERROR to stderr.
  */
-import { redactingLog, type Log, type LogFields } from '../util/log.ts';
+import { redactingLog, type Log, type LogFields } from '../../util/log.ts';
+import type { LogLevel } from '../env.ts';
 
 export type Severity = 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR';
 const RANK: Record<Severity, number> = { DEBUG: 0, INFO: 1, WARNING: 2, ERROR: 3 };
 
-/** CREDSYNC_LOG_LEVEL: debug, info (default), warn/warning or error. */
-export function logLevel(value: string | undefined): Severity {
-  switch ((value ?? '').trim().toUpperCase()) {
-    case 'DEBUG':
-      return 'DEBUG';
-    case 'WARN':
-    case 'WARNING':
-      return 'WARNING';
-    case 'ERROR':
-      return 'ERROR';
-    default:
-      return 'INFO';
-  }
-}
+/** Cloud Logging's severity of a log level (`CREDSYNC_LOG_LEVEL`, read in ../env.ts). */
+export const SEVERITY: Record<LogLevel, Severity> = { debug: 'DEBUG', info: 'INFO', warn: 'WARNING', error: 'ERROR' };
 
 export interface JsonLogOptions {
+  /** Lowest severity written. @default INFO */
   level?: Severity;
   /** Where a line goes (default: stdout for DEBUG/INFO, stderr for WARNING/ERROR). */
   write?: (line: string, severity: Severity) => void;
@@ -33,7 +23,7 @@ export interface JsonLogOptions {
 
 /** A structured JSON line logger for Cloud Logging, redacting like every other logger. */
 export function jsonLineLog(opts: JsonLogOptions = {}): Log {
-  const min = RANK[opts.level ?? logLevel(process.env['CREDSYNC_LOG_LEVEL'])];
+  const min = RANK[opts.level ?? 'INFO'];
   const write =
     opts.write ?? ((line: string, s: Severity) => (RANK[s] >= RANK.WARNING ? process.stderr : process.stdout).write(line + '\n'));
   const now = opts.now ?? (() => new Date());

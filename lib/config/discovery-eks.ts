@@ -1,4 +1,4 @@
-/** Configuration of EKS discovery (its own module: the config schema imports it). */
+/** Configuration of EKS discovery (part of the configuration schema, ./schema.ts). */
 import { z } from 'zod';
 
 export const EksDiscovery = z.strictObject({

@@ -1,5 +1,5 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
-import type { SyncReport } from './sync.ts';
+import type { SyncReport } from '../sync/sync.ts';
 
 export function formatReport(r: SyncReport): string {
   const lines: string[] = [];

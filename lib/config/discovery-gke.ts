@@ -1,4 +1,4 @@
-/** Configuration of GKE discovery (its own module: the config schema imports it). */
+/** Configuration of GKE discovery (part of the configuration schema, ./schema.ts). */
 import { z } from 'zod';
 
 /** GKE label keys: lower-case letters, digits, `_` and `-`, starting with a letter, at most 63. */

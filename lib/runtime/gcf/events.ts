@@ -1,91 +1,10 @@
 /**
- * Parsing of the events the entry points receive. Malformed input is an {@link EventError}
- * that says what was expected; nothing runs.
+ * The events the Google Cloud Functions entry points receive, besides the resync request
+ * (../requests.ts): the Cloud Audit Log entry of a GKE `CreateCluster`, delivered by Eventarc or
+ * through Pub/Sub. Malformed input is an {@link EventError} that says what was expected.
  */
 import { z } from 'zod';
-import type { Config } from '../config/schema.ts';
-import { EventError } from '../errors.ts';
-
-/** Manual resync: `{ clusters?: string[], dryRun?: boolean }`. Unknown keys are errors. */
-export const ResyncEvent = z.strictObject({
-  clusters: z.array(z.string().min(1)).min(1).optional(),
-  dryRun: z.boolean().optional(),
-});
-export type ResyncEvent = z.infer<typeof ResyncEvent>;
-
-export function parseResyncEvent(event: unknown): ResyncEvent {
-  const r = ResyncEvent.safeParse(event ?? {});
-  if (!r.success)
-    throw new EventError(
-      'invalid resync event: ' +
-        r.error.issues.map((i) => `${i.path.join('.') || '<root>'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message}`).join('; ') +
-        ' (expected {"clusters"?: ["id", ...], "dryRun"?: boolean})',
-    );
-  return r.data;
-}
-
-export interface ClusterEvent {
-  /** The EKS cluster name the event is about. */
-  clusterName: string;
-  /** What happened: the CreateCluster API call, or the cluster reaching ACTIVE. */
-  kind: 'CreateCluster' | 'ACTIVE';
-  region?: string;
-}
-
-const CloudTrailCreate = z.object({
-  source: z.literal('aws.eks'),
-  'detail-type': z.literal('AWS API Call via CloudTrail'),
-  region: z.string().optional(),
-  detail: z.object({
-    eventSource: z.literal('eks.amazonaws.com'),
-    eventName: z.literal('CreateCluster'),
-    requestParameters: z.object({ name: z.string().min(1) }).loose(),
-    errorCode: z.string().optional(),
-  }).loose(),
-}).loose();
-
-const StateChange = z.object({
-  source: z.literal('aws.eks'),
-  'detail-type': z.string().regex(/cluster state change/i),
-  region: z.string().optional(),
-  detail: z.object({
-    clusterName: z.string().min(1).optional(),
-    name: z.string().min(1).optional(),
-    status: z.string(),
-  }).loose(),
-}).loose();
-
-/**
- * Reads an EventBridge event about a new EKS cluster: the CloudTrail record of CreateCluster,
- * or a cluster state change to ACTIVE. Returns undefined for an event that is well-formed but
- * not a successful creation (a failed API call, a state other than ACTIVE).
- */
-export function parseClusterEvent(event: unknown): ClusterEvent | undefined {
-  const ct = CloudTrailCreate.safeParse(event);
-  if (ct.success) {
-    if (ct.data.detail.errorCode) return undefined;
-    return { clusterName: ct.data.detail.requestParameters.name, kind: 'CreateCluster', ...(ct.data.region ? { region: ct.data.region } : {}) };
-  }
-  const sc = StateChange.safeParse(event);
-  if (sc.success) {
-    const name = sc.data.detail.clusterName ?? sc.data.detail.name;
-    if (!name) throw new EventError('EKS state-change event without detail.clusterName');
-    if (sc.data.detail.status !== 'ACTIVE') return undefined;
-    return { clusterName: name, kind: 'ACTIVE', ...(sc.data.region ? { region: sc.data.region } : {}) };
-  }
-  throw new EventError(
-    'not an EKS cluster-created event: expected source "aws.eks" with detail-type "AWS API Call via CloudTrail" ' +
-      '(detail.eventName "CreateCluster", detail.requestParameters.name) or an EKS cluster state change (detail.clusterName, detail.status)',
-  );
-}
-
-/** The configured data plane an EKS cluster is, matched on `eksClusterName`, else on `id`. */
-export function dataPlaneForCluster(cfg: Config, clusterName: string): string | undefined {
-  return (
-    cfg.dataPlanes.find((d) => d.eksClusterName === clusterName)?.id ??
-    cfg.dataPlanes.find((d) => d.id === clusterName && d.eksClusterName === undefined)?.id
-  );
-}
+import { EventError } from '../../errors.ts';
 
 /** A GKE cluster named by a Cloud Audit Log entry of `CreateCluster`. */
 export interface GkeClusterEvent {
@@ -203,40 +122,3 @@ export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined 
   return { project, location, clusterName, finished: entry.operation?.last === true };
 }
 
-/**
- * The configured data plane a GKE cluster is: one with `gke` access to exactly that
- * project/location/cluster, else one whose `id` is the cluster name (and that does not name
- * another GKE cluster in its access).
- */
-export function dataPlaneForGkeCluster(cfg: Config, c: Pick<GkeClusterEvent, 'project' | 'location' | 'clusterName'>): string | undefined {
-  return (
-    cfg.dataPlanes.find(
-      (d) => d.access.type === 'gke' && d.access.project === c.project && d.access.location === c.location && d.access.clusterName === c.clusterName,
-    )?.id ?? cfg.dataPlanes.find((d) => d.id === c.clusterName && d.access.type !== 'gke')?.id
-  );
-}
-
-const SqsEvent = z.object({
-  Records: z.array(z.object({ eventSource: z.literal('aws:sqs'), body: z.string(), messageId: z.string().optional() }).loose()).min(1),
-}).loose();
-
-/**
- * The retry queue of the AWS cluster-created function (serverless.yml): an SQS event whose one
- * record holds a Lambda "on failure" destination record, whose `requestPayload` is the original
- * EventBridge event. Returns that event (and how often it was tried), or the input unchanged
- * when it is not such an envelope.
- */
-export function unwrapRetryEnvelope(event: unknown): { event: unknown; fromRetryQueue: boolean } {
-  const sqs = SqsEvent.safeParse(event);
-  if (!sqs.success) return { event, fromRetryQueue: false };
-  if (sqs.data.Records.length !== 1)
-    throw new EventError(`expected one SQS record per invocation (batchSize 1), got ${sqs.data.Records.length}`);
-  let body: unknown;
-  try {
-    body = JSON.parse(sqs.data.Records[0]!.body);
-  } catch {
-    throw new EventError('SQS record body is not JSON (expected a Lambda destination record or an EventBridge event)');
-  }
-  const b = body as { requestPayload?: unknown } | null;
-  return { event: b && typeof b === 'object' && 'requestPayload' in b ? b.requestPayload : body, fromRetryQueue: true };
-}

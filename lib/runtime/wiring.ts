@@ -1,16 +1,19 @@
 /**
- * Builds the real adapters for a configuration: Kubernetes clients per cluster, the secret
- * store. Handlers call it once per cold start; tests and the CLI may pass their own clients.
+ * Builds the real adapters for a configuration: the secret store (with its SDK client) and the
+ * Kubernetes connections per cluster. The runtime builds the store once per cold start
+ * (./invocation.ts) and the rest per invocation (it depends on what discovery found); tests and
+ * benchmarks may pass their own clients.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { connect } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
-import { KubeControlPlane, KubeDataPlane, verifyWithApiServer } from '../kube/client.ts';
+import { verifyWithApiServer } from '../dataplane/verify.ts';
+import { KubeControlPlane, KubeDataPlane } from '../kube/client.ts';
 import { AwsSecretsManagerStore } from '../stores/aws.ts';
 import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
-import type { SyncDeps } from './sync.ts';
+import type { SyncDeps } from '../sync/sync.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
@@ -33,6 +36,7 @@ export async function gcpSecretManagerClient(emulatorHost?: string): Promise<Gcp
   });
 }
 
+/** The configured secret store (AWS Secrets Manager or GCP Secret Manager), or `o.store`. */
 export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   if (o.store) return o.store;
   const gcp = cfg.store.gcp;
@@ -51,6 +55,7 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   });
 }
 
+/** Everything {@link runSync} needs for this configuration; `o.store` reuses a store already built. */
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
   return {
     config: cfg,

@@ -8,9 +8,10 @@ import { awsCredentialsFor } from '../clusters/access.ts';
 import { defaultClusterManager } from '../clusters/gke.ts';
 import type { Config } from '../config/schema.ts';
 import { crossFieldIssues } from '../config/schema.ts';
-import { discoverEks } from '../discovery/eks.ts';
-import { discoverGke, type GkeClusterLister } from '../discovery/gke.ts';
-import { isEksSource, mergeDiscovered, type DiscoveryResult, type SkippedCluster } from '../discovery/merge.ts';
+import { discoverEks } from './eks.ts';
+import { discoverGke, type GkeClusterLister } from './gke.ts';
+import { isEksSource } from './match.ts';
+import { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 import { ConfigError } from '../errors.ts';
 
 export interface DiscoveryReport {

@@ -1,0 +1,112 @@
+/**
+ * Whether a data-plane credential may be published: the verification policy and the checks that
+ * enforce it, in one place. A credential is published only when, asked with the credential itself
+ * against its own cluster:
+ * - it authenticates (SelfSubjectReview) as exactly `system:serviceaccount:<namespace>:<sa>`;
+ * - it may do what flyteadmin does there (SelfSubjectAccessReview per {@link FLYTEADMIN_CHECKS}).
+ * The shape of the token Secret itself (type, ServiceAccount, token, PEM CA) is checked when it is
+ * read (./credential.ts). A credential that fails any check throws {@link CredentialRejectedError}.
+ */
+import { AuthenticationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
+import { tokenKubeConfig } from '../clusters/access.ts';
+import type { DataPlane } from '../config/schema.ts';
+import { CredentialRejectedError } from '../errors.ts';
+import { kubeCall, statusOf } from '../kube/errors.ts';
+
+/** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
+export interface AccessCheck {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+}
+
+export interface VerifyRequest {
+  cluster: string;
+  server: string;
+  caPem: string;
+  token: string;
+  /** The identity the token must authenticate as, e.g. system:serviceaccount:flyte:flyteadmin. */
+  expectedUser: string;
+  checks: AccessCheck[];
+}
+
+/** Verifies a credential against its cluster; throws CredentialRejectedError when it must not be published. */
+export type CredentialVerifier = (req: VerifyRequest) => Promise<{ username: string }>;
+
+
+/** What flyteadmin needs on a data plane; a credential lacking any of it is never published. */
+export const FLYTEADMIN_CHECKS: readonly AccessCheck[] = [
+  { verb: 'create', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
+  { verb: 'get', group: '', resource: 'namespaces' },
+];
+
+/** The identity a data plane's flyteadmin credential must authenticate as. */
+export function expectedIdentity(dp: Pick<DataPlane, 'namespace' | 'serviceAccount'>): string {
+  return `system:serviceaccount:${dp.namespace}:${dp.serviceAccount}`;
+}
+
+/**
+ * Applies the policy to one data plane's credential.
+ *
+ * @param server the API server URL the credential is checked against (the sync's own view of it)
+ * @returns the identity the token authenticated as
+ * @throws CredentialRejectedError when the credential must not be published; ClusterUnreachableError
+ *   or KubernetesApiError when the cluster could not answer
+ */
+export function verifyCredential(
+  verify: CredentialVerifier,
+  dp: DataPlane,
+  server: string,
+  cred: { token: string; caCert: string },
+): Promise<{ username: string }> {
+  return verify({
+    cluster: dp.id,
+    server,
+    caPem: cred.caCert,
+    token: cred.token,
+    expectedUser: expectedIdentity(dp),
+    checks: [...FLYTEADMIN_CHECKS],
+  });
+}
+
+/**
+ * Verifies a data-plane credential with the credential itself: SelfSubjectReview (does it
+ * authenticate, and as whom?) then one SelfSubjectAccessReview per permission flyteadmin needs.
+ */
+export const verifyWithApiServer: CredentialVerifier = async (req) => {
+  const kc = tokenKubeConfig(req.server, req.caPem, req.token);
+  const authn = kc.makeApiClient(AuthenticationV1Api);
+  const authz = kc.makeApiClient(AuthorizationV1Api);
+  let username: string;
+  try {
+    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
+      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+    );
+    username = review.status?.userInfo?.username ?? '';
+  } catch (err) {
+    if (statusOf(err) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
+    throw err;
+  }
+  if (username !== req.expectedUser)
+    throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
+  // The permission checks are independent: ask them at once.
+  const results = await Promise.all(
+    req.checks.map((c) =>
+      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
+        authz.createSelfSubjectAccessReview({
+          body: {
+            apiVersion: 'authorization.k8s.io/v1',
+            kind: 'SelfSubjectAccessReview',
+            spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
+          },
+        }),
+      ),
+    ),
+  );
+  const denied = req.checks
+    .filter((_, i) => !results[i]!.status?.allowed)
+    .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
+  if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
+  return { username };
+};

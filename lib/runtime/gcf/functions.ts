@@ -1,0 +1,130 @@
+/**
+ * The Google Cloud Functions (2nd gen) entry points; functions/index.ts registers them with the
+ * Functions Framework. Thin, like handlers/ on Lambda: parse the event (./events.ts), run the
+ * shared invocation path (../invocation.ts), shape the result.
+ *
+ *   scheduled       CloudEvent (Cloud Scheduler -> Pub/Sub): syncs every data plane.
+ *   clusterCreated  CloudEvent (the GKE CreateCluster audit-log entry, by Eventarc or a log sink
+ *                   routed to Pub/Sub): syncs that data plane; any other cluster is ignored.
+ *   resync          HTTP POST {"clusters"?: [...], "dryRun"?: bool}: 200 + report, 500 + report
+ *                   when the sync failed, 400 for bad input. Deployed --no-allow-unauthenticated.
+ *
+ * A CloudEvent function that throws answers 500, and a trigger deployed with --retry then
+ * redelivers the event with backoff: that is how a cluster still being created is retried later
+ * (RetryLaterError). Events that can never succeed (malformed ones, or older than
+ * CREDSYNC_EVENT_MAX_AGE_SECONDS) are acknowledged with an ERROR log line instead.
+ *
+ * Cloud Functions tells a function nothing of its remaining time: the deadline is the start of the
+ * invocation plus CREDSYNC_TIMEOUT_SECONDS (set it to the function's --timeout), less the margin.
+ */
+import type * as ff from '@google-cloud/functions-framework';
+import { CredsyncError, describeError, errorCode, EventError } from '../../errors.ts';
+import type { SyncReport } from '../../sync/sync.ts';
+import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
+import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../invocation.ts';
+import { parseResyncEvent } from '../requests.ts';
+import { parseGkeAuditEvent } from './events.ts';
+import { jsonLineLog, SEVERITY } from './log.ts';
+
+/** The environment, read once; a malformed variable fails every invocation with a clear error. */
+let env: RuntimeEnv | CredsyncError;
+try {
+  env = readRuntimeEnv();
+} catch (err) {
+  env = err as CredsyncError;
+}
+function runtimeEnv(): RuntimeEnv {
+  if (env instanceof CredsyncError) throw env;
+  return env;
+}
+
+export const log = jsonLineLog(env instanceof CredsyncError ? {} : { level: SEVERITY[env.logLevel] });
+
+/** This invocation's deadline (see the header). */
+function invocationDeadline(): { deadline: number } | Record<string, never> {
+  const d = deadlineIn(runtimeEnv().timeoutSeconds * 1000);
+  return d === undefined ? {} : { deadline: d };
+}
+
+type EventOutcome<T> = T | { rejected: true; reason: string } | { gaveUp: true; reason: string };
+
+/**
+ * Runs a CloudEvent function: logs a failure as one structured line and re-throws it (so the
+ * platform sees a failed invocation and, with --retry, redelivers), except for what retrying
+ * cannot fix: a malformed event, or an event past its maximum age.
+ */
+async function cloudEventFunction<T>(name: string, ev: ff.CloudEvent<unknown>, fn: () => Promise<T>): Promise<EventOutcome<T>> {
+  try {
+    return await fn();
+  } catch (err) {
+    const fields = { function: name, eventId: ev?.id, eventType: ev?.type, code: errorCode(err), reason: describeError(err) };
+    if (err instanceof EventError) {
+      log.error('event rejected (not retried: a malformed event never becomes valid)', fields);
+      return { rejected: true, reason: err.message };
+    }
+    const ageS = ev?.time ? (Date.now() - Date.parse(ev.time)) / 1000 : NaN;
+    const maxAge = env instanceof CredsyncError ? Infinity : env.eventMaxAgeSeconds;
+    if (ageS > maxAge) {
+      log.error('giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', { ...fields, ageSeconds: Math.round(ageS) });
+      return { gaveUp: true, reason: describeError(err) };
+    }
+    log.error(`${name} failed`, fields);
+    throw cleanError(err);
+  }
+}
+
+/** What the framework prints and answers for a failure: one secret-free line, no stack frames. */
+function cleanError(err: unknown): Error {
+  const e = err instanceof CredsyncError ? err : new Error(describeError(err));
+  e.stack = `${e.name}: ${e.message}`;
+  return e;
+}
+
+/** Scheduled rotation (Pub/Sub CloudEvent): syncs every data plane. */
+export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
+  return cloudEventFunction('scheduled', ev, async () => {
+    log.info('scheduled rotation', { eventId: ev?.id, time: ev?.time });
+    return finish(log, await syncInvocation(log, invocationDeadline()));
+  });
+}
+
+/** A GKE cluster was created (Cloud Audit Log entry): syncs it when it is a data plane. */
+export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<ClusterCreatedResult>> {
+  return cloudEventFunction('clusterCreated', ev, async () => {
+    const deadline = invocationDeadline();
+    const c = parseGkeAuditEvent(ev);
+    if (!c) {
+      const reason = 'event is not a successful GKE cluster creation (another method, or a failed call)';
+      log.info('event ignored', { reason, eventId: ev?.id });
+      return { ignored: true, reason };
+    }
+    return syncCreatedCluster({ cloud: 'gke', ...c }, { log, ...deadline });
+  });
+}
+
+const RESYNC_USAGE = 'POST a JSON body {"clusters"?: ["id", ...], "dryRun"?: boolean}';
+
+/** Manual resync over HTTP: see the header for the statuses. */
+export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
+  const reply = (status: number, body: unknown) => void res.status(status).json(body);
+  if (req.method !== 'POST') {
+    res.set('Allow', 'POST');
+    return reply(405, { error: `method ${req.method} not allowed: ${RESYNC_USAGE}` });
+  }
+  const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
+  if (hasBody && !req.is('application/json')) return reply(415, { error: `Content-Type must be application/json: ${RESYNC_USAGE}` });
+  try {
+    const deadline = invocationDeadline();
+    const r = parseResyncEvent(req.body);
+    log.info('manual resync', { clusters: r.clusters ?? 'all', dryRun: r.dryRun ?? false });
+    const report = await syncInvocation(log, { ...(r.clusters ? { clusters: r.clusters } : {}), dryRun: r.dryRun ?? false, ...deadline });
+    log.info('sync report', { report });
+    if (!report.ok) log.error('resync failed', { reason: new SyncFailedError(report).message });
+    return reply(report.ok ? 200 : 500, report);
+  } catch (err) {
+    // Bad input: a malformed body, or data planes that are not configured (runSync checks before any work).
+    const bad = err instanceof EventError || errorCode(err) === 'UNKNOWN_DATA_PLANE';
+    log[bad ? 'warn' : 'error'](bad ? 'resync rejected' : 'resync failed', { code: errorCode(err), reason: describeError(err) });
+    return reply(bad ? 400 : 500, { error: describeError(err), code: errorCode(err) });
+  }
+}
