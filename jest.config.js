@@ -8,6 +8,9 @@ const transform = {
 const common = { transform, extensionsToTreatAsEsm: ['.ts'], testEnvironment: 'node' };
 
 export default {
+  // Jest reads testTimeout only here, at the root: inside a projects[] entry it is ignored, and
+  // every integration test would run under the 5 s default (too short on a loaded machine).
+  testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },
     {
@@ -16,7 +19,6 @@ export default {
       testMatch: ['<rootDir>/test/integration/**/*.test.ts'],
       globalSetup: '<rootDir>/test/env/jest-global-setup.ts',
       globalTeardown: '<rootDir>/test/env/jest-global-teardown.ts',
-      testTimeout: 120000,
     },
   ],
 };
