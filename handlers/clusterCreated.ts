@@ -12,9 +12,12 @@
 import type { Context } from 'aws-lambda';
 import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import { parseClusterEvent, unwrapRetryEnvelope } from '../lib/runtime/lambda/events.ts';
 
 export type { ClusterCreatedResult };
+
+const metrics = lambdaMetrics('clusterCreated', log);
 
 export async function handler(event: unknown, context?: Context): Promise<ClusterCreatedResult> {
   const { event: inner, fromRetryQueue } = unwrapRetryEnvelope(event);
@@ -26,5 +29,5 @@ export async function handler(event: unknown, context?: Context): Promise<Cluste
     return { ignored: true, reason };
   }
   const deadline = lambdaDeadline(context);
-  return syncCreatedCluster({ cloud: 'eks', ...ev }, { log, ...(deadline !== undefined ? { deadline } : {}) });
+  return syncCreatedCluster({ cloud: 'eks', ...ev }, { log, metrics, ...(deadline !== undefined ? { deadline } : {}) });
 }

@@ -2,8 +2,11 @@
 import type { Context } from 'aws-lambda';
 import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import { parseResyncEvent } from '../lib/runtime/requests.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
+
+const metrics = lambdaMetrics('resync', log);
 
 export async function handler(event: unknown, context?: Context): Promise<SyncReport> {
   const req = parseResyncEvent(event);
@@ -12,6 +15,7 @@ export async function handler(event: unknown, context?: Context): Promise<SyncRe
   return finish(
     log,
     await syncInvocation(log, {
+      metrics,
       ...(req.clusters ? { clusters: req.clusters } : {}),
       dryRun: req.dryRun ?? false,
       ...(deadline !== undefined ? { deadline } : {}),

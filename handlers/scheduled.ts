@@ -2,10 +2,13 @@
 import type { Context, ScheduledEvent } from 'aws-lambda';
 import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
+
+const metrics = lambdaMetrics('scheduled', log);
 
 export async function handler(event: ScheduledEvent, context?: Context): Promise<SyncReport> {
   log.info('scheduled rotation', { eventId: event?.id, time: event?.time });
   const deadline = lambdaDeadline(context);
-  return finish(log, await syncInvocation(log, deadline !== undefined ? { deadline } : {}));
+  return finish(log, await syncInvocation(log, { metrics, ...(deadline !== undefined ? { deadline } : {}) }));
 }

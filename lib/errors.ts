@@ -139,6 +139,7 @@ export function describeError(err: unknown): string {
   return redact(String(err));
 }
 
+/** The stable code of an error: its own for a {@link CredsyncError}, `INTERNAL` for anything else. */
 export function errorCode(err: unknown): ErrorCode | 'INTERNAL' {
   return err instanceof CredsyncError ? err.code : 'INTERNAL';
 }

@@ -1,6 +1,7 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
 import type { SyncReport } from '../sync/sync.ts';
 
+/** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */
 export function formatReport(r: SyncReport): string {
   const lines: string[] = [];
   lines.push(`${r.dryRun ? 'DRY RUN — nothing written. ' : ''}sync ${r.ok ? 'succeeded' : 'FAILED'} in ${r.durationMs} ms`);
@@ -44,6 +45,10 @@ export function formatReport(r: SyncReport): string {
         : '  no restart (nothing changed)',
     );
     for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: ${f.reason}`);
+  }
+  if (r.audit) {
+    lines.push(`audit: ${r.audit.recorded.length} Event(s) recorded for run ${r.runId}${r.audit.recorded.length ? ` (${r.audit.recorded.join(', ')})` : ''}`);
+    for (const f of r.audit.failed) lines.push(`  ! not recorded: ${f}`);
   }
   return lines.join('\n');
 }

@@ -58,12 +58,12 @@ let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
 
 const sharedEksTokens = new EksTokenCache();
 
+const providers = new Map<string, AwsCredentialIdentityProvider>();
 /**
  * AWS credentials of the function's own identity, or of `roleArn` assumed: one provider per
  * (region, role), shared by EKS access and discovery and reused across data planes and warm
  * invocations (it caches its credentials, so a role is assumed once, not once per call).
  */
-const providers = new Map<string, AwsCredentialIdentityProvider>();
 export function awsCredentialsFor(region: string, roleArn?: string): AwsCredentialIdentityProvider {
   const key = `${region}/${roleArn ?? ''}`;
   let p = providers.get(key);

@@ -28,6 +28,7 @@ export interface EksToken {
   expiresAt: Date;
 }
 
+/** The regional STS host EKS tokens are presigned for (`.amazonaws.com.cn` in China regions). */
 export function stsHost(region: string): string {
   return region.startsWith('cn-') ? `sts.${region}.amazonaws.com.cn` : `sts.${region}.amazonaws.com`;
 }

@@ -32,6 +32,7 @@ export interface GkeClusterInfo {
   caPem: string;
 }
 
+/** GKE's resource name of a cluster: `projects/P/locations/L/clusters/C`. */
 export function gkeClusterPath(project: string, location: string, cluster: string): string {
   return `projects/${project}/locations/${location}/clusters/${cluster}`;
 }

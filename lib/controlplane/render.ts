@@ -35,6 +35,7 @@ interface LabelEntry {
 export const tokenKey = (id: string) => `${id}_token`;
 export const caKey = (id: string) => `${id}_cacert`;
 
+/** The cluster ids a ConfigMap's `flyte-credsync.io/managed-clusters` annotation says the sync wrote earlier. */
 export function parseManaged(annotations: Record<string, string>): Set<string> {
   return new Set((annotations[MANAGED_ANNOTATION] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 }

@@ -59,6 +59,14 @@ export function extractCredential(dp: DataPlane, s: SecretObject): Omit<RawCrede
   return { token, caCert, secretUid: s.uid };
 }
 
+/**
+ * Reads a data plane's token Secret; when it is missing, creates it (type
+ * service-account-token, for the configured ServiceAccount) and polls until the token controller
+ * fills it, at most `opts.waitMs`.
+ *
+ * @throws CredsyncError `SERVICE_ACCOUNT_MISSING` (nothing is created), `TOKEN_NOT_ISSUED` (a dry
+ *   run with no Secret, or not filled in time), `TOKEN_SECRET_INVALID` (see {@link extractCredential})
+ */
 export async function readCredential(dp: DataPlane, api: DataPlaneApi, opts: ReadOptions): Promise<RawCredential> {
   const sleep = opts.sleep ?? defaultSleep;
   let secret = await api.getSecret(dp.namespace, dp.tokenSecret);

@@ -29,6 +29,7 @@ export function discoverySource(dp: DataPlane): string {
   return dp.id;
 }
 
+/** Joins discovered data planes to the written ones: written ids win; an id claimed twice by discovery is skipped (both). */
 export function mergeDiscovered(written: DataPlane[], found: DiscoveryResult): DiscoveryResult {
   const ids = new Set(written.map((w) => w.id));
   const counts = new Map<string, number>();

@@ -34,6 +34,14 @@ export interface ResolveOptions {
   onlyEksCluster?: { name: string; region?: string };
 }
 
+/**
+ * The data planes of this run: the written ones, plus the discovered ones when `discovery` is
+ * configured, checked again across fields after the merge.
+ *
+ * @returns the configuration with every data plane, and what discovery added or skipped
+ * @throws CredsyncError `CLUSTER_UNREACHABLE` when a cloud listing fails (a partial list would
+ *   disable the clusters it missed); ConfigError when the merged list is invalid
+ */
 export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}): Promise<{ config: Config; discovery?: DiscoveryReport }> {
   const eks = cfg.discovery?.eks;
   const gke = cfg.discovery?.gke;

@@ -2,18 +2,22 @@
  * @kubernetes/client-node adapters of the ports in ./ports.ts. Each call names the cluster and
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
-import { AppsV1Api, CoreV1Api, PatchStrategy, setHeaderOptions, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { randomBytes } from 'node:crypto';
+import { AppsV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf } from './errors.ts';
 import {
   SA_NAME_ANNOTATION,
   TOKEN_SECRET_TYPE,
+  type AuditEvent,
   type ConfigMapObject,
   type ControlPlaneApi,
   type DataPlaneApi,
   type SecretObject,
 } from './ports.ts';
 const FIELD_MANAGER = 'flyte-credsync';
+/** The `reportingController` of every audit Event the sync records. */
+export const AUDIT_CONTROLLER = 'flyte-credsync.io/sync';
 
 function fromV1Secret(s: V1Secret): SecretObject {
   const data: Record<string, Buffer> = {};
@@ -131,10 +135,12 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 
 export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   private readonly apps: AppsV1Api;
+  private readonly events: EventsV1Api;
 
   constructor(conn: ClusterConnection) {
     super('control-plane', conn);
     this.apps = conn.kubeConfig.makeApiClient(AppsV1Api);
+    this.events = conn.kubeConfig.makeApiClient(EventsV1Api);
   }
 
   async createSecret(secret: SecretObject): Promise<void> {
@@ -192,6 +198,30 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
         },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
       ),
+    );
+  }
+
+  async createEvent(e: AuditEvent): Promise<void> {
+    // Named like kubectl's events: the object's name and a unique suffix.
+    const name = `${e.regarding.name}.${randomBytes(8).toString('hex')}`;
+    await this.call(`create Event ${e.namespace}/${name}`, () =>
+      this.events.createNamespacedEvent({
+        namespace: e.namespace,
+        fieldManager: FIELD_MANAGER,
+        body: {
+          apiVersion: 'events.k8s.io/v1',
+          kind: 'Event',
+          metadata: { name, namespace: e.namespace, labels: { 'app.kubernetes.io/managed-by': 'flyte-credsync' }, annotations: { 'flyte-credsync.io/run': e.runId } },
+          eventTime: new V1MicroTime(e.time.getTime()),
+          reportingController: AUDIT_CONTROLLER,
+          reportingInstance: `flyte-credsync-${e.runId}`.slice(0, 128),
+          action: e.action,
+          reason: e.reason,
+          type: e.type,
+          note: e.note,
+          regarding: { apiVersion: e.regarding.apiVersion, kind: e.regarding.kind, name: e.regarding.name, namespace: e.namespace },
+        },
+      }),
     );
   }
 }

@@ -14,6 +14,7 @@ export class ConflictError extends KubernetesApiError {
   }
 }
 
+/** The HTTP status of a Kubernetes API failure, or undefined for a network failure. */
 export function statusOf(err: unknown): number | undefined {
   return err instanceof ApiException ? err.code : err instanceof KubernetesApiError ? err.status : undefined;
 }

@@ -39,6 +39,26 @@ export interface DataPlaneApi {
   serviceAccountExists(namespace: string, name: string): Promise<boolean>;
 }
 
+/**
+ * A Kubernetes Event (events.k8s.io/v1) the sync records on an object it changed: the audit trail
+ * `kubectl get events -n flyte` shows. Never carries a secret value.
+ */
+export interface AuditEvent {
+  namespace: string;
+  /** The object the event is about. */
+  regarding: { apiVersion: string; kind: string; name: string };
+  type: 'Normal' | 'Warning';
+  /** CamelCase, machine-readable: CredentialsUpdated, ClusterConfigUpdated, RolloutRestarted. */
+  reason: string;
+  /** What was done: Update, Restart. */
+  action: string;
+  /** Human-readable, at most 1 kB (the API server's limit). */
+  note: string;
+  /** The run that did it (report.runId). */
+  runId: string;
+  time: Date;
+}
+
 /** What the sync does on the control plane. */
 export interface ControlPlaneApi {
   readonly server: string;
@@ -51,4 +71,6 @@ export interface ControlPlaneApi {
   replaceConfigMap(cm: ConfigMapObject): Promise<void>;
   /** Rolls a Deployment the way `kubectl rollout restart` does (pod-template restartedAt annotation). */
   restartDeployment(namespace: string, name: string, at: string): Promise<void>;
+  /** Records an audit Event (events.k8s.io/v1, `create events` in the namespace). */
+  createEvent(event: AuditEvent): Promise<void>;
 }

@@ -17,7 +17,9 @@
  * Each platform adapter (./lambda/, ./gcf/, lib/cli/) only parses its events and passes its own
  * logger behind the redacting {@link Log} port.
  */
+import { connect } from '../clusters/access.ts';
 import { loadConfig } from '../config/load.ts';
+import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { describeCloudCluster, matchDataPlane, type CloudCluster } from '../discovery/match.ts';
 import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts';
@@ -26,7 +28,7 @@ import type { SecretStore } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
-import { buildDeps, buildStore } from './wiring.ts';
+import { buildDeps, buildStore, type WiringOverrides } from './wiring.ts';
 
 interface ColdStart {
   config: Config;
@@ -54,7 +56,7 @@ export function coldStart(configPath?: string): Promise<ColdStart> {
   return c;
 }
 
-export interface PrepareOptions {
+export interface PrepareOptions extends Pick<WiringOverrides, 'metrics' | 'onProgress'> {
   /** Configuration file (default: `CREDSYNC_CONFIG`). */
   configPath?: string;
   /** A cluster-created event: EKS discovery also looks this cluster up by name. */
@@ -75,7 +77,8 @@ export interface Prepared {
 export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prepared> {
   const { config: written, store } = await coldStart(opts.configPath);
   const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
-  return { config, deps: buildDeps(config, log, { store }), ...(discovery ? { discovery } : {}) };
+  const wiring: WiringOverrides = { store, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+  return { config, deps: buildDeps(config, log, wiring), ...(discovery ? { discovery } : {}) };
 }
 
 /**
@@ -83,10 +86,22 @@ export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prep
  *
  * @param opts the sync's options (see {@link SyncOptions}) and where the configuration is
  */
-export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Pick<PrepareOptions, 'configPath'> = {}): Promise<SyncReport> {
-  const { configPath, ...sync } = opts;
-  const { deps, discovery } = await prepare(log, configPath ? { configPath } : {});
+export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Omit<PrepareOptions, 'onlyEksCluster'> = {}): Promise<SyncReport> {
+  const { configPath, metrics, onProgress, ...sync } = opts;
+  const { deps, discovery } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
   return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}) });
+}
+
+/**
+ * `credsync doctor` on the same path: the same configuration, discovery and store as a sync, then
+ * read-only checks of every cluster and the store (lib/doctor/doctor.ts).
+ *
+ * @throws ConfigError / CONFIG_NOT_FOUND as {@link prepare}
+ */
+export async function doctorInvocation(opts: Pick<PrepareOptions, 'configPath'> = {}): Promise<DoctorReport> {
+  const { config: written, store } = await coldStart(opts.configPath);
+  const { config } = await resolveDataPlanes(written);
+  return runDoctor({ config, store, connect: (what, access) => connect(what, access) });
 }
 
 /** Thrown by an entry point when the sync ran but did not fully succeed. The report was logged. */
@@ -140,7 +155,7 @@ export type CreatedCluster =
       finished: boolean;
     });
 
-export interface ClusterCreatedOptions {
+export interface ClusterCreatedOptions extends Pick<PrepareOptions, 'metrics'> {
   log: Log;
   /** Default: {@link prepare} with this log. */
   prepare?: (opts: Pick<PrepareOptions, 'onlyEksCluster'>) => Promise<Prepared>;
@@ -160,7 +175,7 @@ export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCrea
   const { log } = o;
   const what = describeCloudCluster(cluster);
   // EKS discovery (when configured) also looks this cluster up by name.
-  const { config, deps, discovery } = await (o.prepare ?? ((p) => prepare(log, p)))(
+  const { config, deps, discovery } = await (o.prepare ?? ((p) => prepare(log, { ...p, ...(o.metrics ? { metrics: o.metrics } : {}) })))(
     cluster.cloud === 'eks' ? { onlyEksCluster: { name: cluster.clusterName, ...(cluster.region ? { region: cluster.region } : {}) } } : {},
   );
   const match = matchDataPlane(config, cluster, discovery?.skipped);

@@ -13,6 +13,10 @@ export const ResyncEvent = z.strictObject({
 });
 export type ResyncEvent = z.infer<typeof ResyncEvent>;
 
+/**
+ * Reads a resync request (`null`/`undefined` means everything).
+ * @throws EventError naming every problem and the expected shape
+ */
 export function parseResyncEvent(event: unknown): ResyncEvent {
   const r = ResyncEvent.safeParse(event ?? {});
   if (!r.success)

@@ -14,11 +14,16 @@ import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.t
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
 import type { SyncDeps } from '../sync/sync.ts';
+import type { MetricsSink } from './metrics.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
   gcpSecretManager?: GcpSecretManagerApi;
   store?: SecretStore;
+  /** The platform's metrics sink (none by default). */
+  metrics?: MetricsSink;
+  /** The CLI's progress line. */
+  onProgress?: SyncDeps['onProgress'];
 }
 
 /** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
@@ -60,6 +65,8 @@ export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncD
   return {
     config: cfg,
     log,
+    ...(o.metrics ? { metrics: o.metrics } : {}),
+    ...(o.onProgress ? { onProgress: o.onProgress } : {}),
     store: buildStore(cfg, o),
     verify: verifyWithApiServer,
     dataPlane: async (dp) => new KubeDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access)),

@@ -75,6 +75,7 @@ export interface SecretStore {
   put(record: CredentialRecord, opts?: { dryRun?: boolean }): Promise<PutResult>;
 }
 
+/** sha256 over token and CA (NUL-separated), `sha256:<hex>`: safe to show, changes whenever either does. */
 export function fingerprint(token: string, caCert: string): string {
   return 'sha256:' + createHash('sha256').update(token).update('\0').update(caCert).digest('hex');
 }
@@ -84,6 +85,7 @@ export function shortFingerprint(fp: string): string {
   return fp.replace(/^sha256:/, '').slice(0, 12);
 }
 
+/** A record with its fingerprint computed from its token and CA. */
 export function makeRecord(r: Omit<CredentialRecord, 'fingerprint'>): CredentialRecord {
   return { ...r, fingerprint: fingerprint(r.token, r.caCert) };
 }
@@ -107,6 +109,10 @@ export function serializeRecord(r: CredentialRecord): string {
   });
 }
 
+/**
+ * Parses a stored value back into a record.
+ * @throws StoreError when it is not JSON, not a v1 record, or its fingerprint does not match
+ */
 export function parseRecord(store: string, name: string, text: string): CredentialRecord {
   let v: unknown;
   try {

@@ -5,7 +5,9 @@
  * It knows nothing of Lambda or the CLI: those are thin adapters around {@link runSync}.
  */
 import type { Config, DataPlane } from '../config/schema.ts';
+import { randomUUID } from 'node:crypto';
 import { applyControlPlane, type ControlPlaneReport } from '../controlplane/apply.ts';
+import { auditEvents } from '../controlplane/audit.ts';
 import { readCredential } from '../dataplane/credential.ts';
 import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
 import type { DiscoveryReport } from '../discovery/resolve.ts';
@@ -23,6 +25,10 @@ export interface SyncDeps {
   verify: CredentialVerifier;
   store: SecretStore;
   log: Log;
+  /** Publishes each run's metrics (lib/runtime/metrics.ts); a platform's sink, none on the CLI. */
+  metrics?: (report: SyncReport) => void;
+  /** Told after each data plane is done (the CLI's progress line). */
+  onProgress?: (p: { done: number; total: number; failed: number }) => void;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
 }
@@ -62,7 +68,17 @@ export interface ClusterReport {
   lastGoodKept?: boolean;
 }
 
+/** The audit Events a run recorded on the control plane (lib/controlplane/audit.ts). */
+export interface AuditReport {
+  /** `<reason> <Kind>/<name>` of each Event recorded. */
+  recorded: string[];
+  /** Events that could not be recorded, with the reason. The change itself was applied. */
+  failed: string[];
+}
+
 export interface SyncReport {
+  /** Unique per run: names the run in logs, audit Events and metrics. */
+  runId: string;
   ok: boolean;
   dryRun: boolean;
   startedAt: string;
@@ -70,6 +86,7 @@ export interface SyncReport {
   clusters: ClusterReport[];
   controlPlane?: ControlPlaneReport;
   controlPlaneError?: { code: string; reason: string };
+  audit?: AuditReport;
   discovery?: DiscoveryReport;
 }
 
@@ -93,6 +110,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
+  const runId = randomUUID();
   const dryRun = opts.dryRun ?? false;
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
@@ -100,17 +118,22 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
   const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
 
-  log.info('sync started', { dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
+  log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
 
   // 1-3. Read, verify and store each selected data plane.
   const clock = () => now().getTime();
-  const reports = await mapBounded(selected, cfg.concurrency, (dp): Promise<DataPlaneOutcome> => {
+  const progress = { done: 0, total: selected.length, failed: 0 };
+  const reports = await mapBounded(selected, cfg.concurrency, async (dp): Promise<DataPlaneOutcome> => {
+    let outcome: DataPlaneOutcome;
     if (opts.deadline !== undefined && clock() >= opts.deadline) {
       const reason = `data plane ${dp.id}: not started, the invocation's deadline was reached`;
       log.warn('data plane not started: deadline', { cluster: dp.id });
-      return Promise.resolve({ report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } });
-    }
-    return syncDataPlane(deps, dp, dryRun, opts.deadline === undefined ? undefined : opts.deadline - clock());
+      outcome = { report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } };
+    } else outcome = await syncDataPlane(deps, dp, dryRun, opts.deadline === undefined ? undefined : opts.deadline - clock());
+    progress.done++;
+    if (outcome.report.status === 'failed') progress.failed++;
+    deps.onProgress?.({ ...progress });
+    return outcome;
   });
   const pending = new Map<string, CredentialRecord>();
   reports.forEach((r) => {
@@ -139,6 +162,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   // 5. Apply the control plane.
   let controlPlane: ControlPlaneReport | undefined;
   let controlPlaneError: SyncReport['controlPlaneError'];
+  let audit: AuditReport | undefined;
   try {
     if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
@@ -146,6 +170,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now });
     for (const c of controlPlane.configMaps)
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
+    if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
   } catch (err) {
     controlPlaneError = { code: errorCode(err), reason: describeError(err) };
     log.error('control plane not updated', controlPlaneError);
@@ -158,6 +183,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     !controlPlaneError &&
     (controlPlane?.restartFailures.length ?? 0) === 0;
   const report: SyncReport = {
+    runId,
     ok,
     dryRun,
     startedAt: started.toISOString(),
@@ -165,10 +191,12 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     clusters,
     ...(controlPlane ? { controlPlane } : {}),
     ...(controlPlaneError ? { controlPlaneError } : {}),
+    ...(audit && (audit.recorded.length || audit.failed.length) ? { audit } : {}),
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
   };
   for (const s of opts.discovery?.skipped ?? []) log.warn('discovered cluster skipped', { ...s });
   log.info('sync finished', {
+    runId,
     ok,
     dryRun,
     updated: clusters.filter((c) => c.status === 'updated').map((c) => c.id),
@@ -176,7 +204,35 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     restarted: controlPlane?.restarted ?? [],
     durationMs: report.durationMs,
   });
+  deps.metrics?.(report);
   return report;
+}
+
+/**
+ * Records the audit Events of an applied run. A failure is logged and reported (`audit.failed`),
+ * not a failed run: the change itself is in place, and failing would only repeat it.
+ */
+async function recordAudit(
+  deps: SyncDeps,
+  api: ControlPlaneApi,
+  cp: ControlPlaneReport,
+  records: ReadonlyMap<string, CredentialRecord>,
+  runId: string,
+  time: Date,
+): Promise<AuditReport> {
+  const fps = new Map([...records].map(([id, r]) => [id, shortFingerprint(r.fingerprint)]));
+  const out: AuditReport = { recorded: [], failed: [] };
+  for (const e of auditEvents(deps.config.controlPlane, cp, fps, { runId, time })) {
+    const what = `${e.reason} ${e.regarding.kind}/${e.regarding.name}`;
+    try {
+      await api.createEvent(e);
+      out.recorded.push(what);
+    } catch (err) {
+      out.failed.push(`${what}: ${describeError(err)}`);
+      deps.log.warn('audit Event not recorded', { runId, event: what, reason: describeError(err) });
+    }
+  }
+  return out;
 }
 
 interface DataPlaneOutcome {

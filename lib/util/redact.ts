@@ -41,6 +41,7 @@ const PATTERNS: Array<[RegExp, string]> = [
   [/("?audit-id"?\s*[:=]\s*"?)[A-Za-z0-9-]{16,}/gi, '$1[id]'],
 ];
 
+/** Replaces every registered secret and every secret-shaped fragment (JWTs, PEM blocks, signatures, request ids) in `text`. */
 export function redact(text: string): string {
   let out = text;
   for (const value of known) {

@@ -62,6 +62,28 @@ describe('credsync CLI', () => {
     expect(JSON.parse(r.stdout).ok).toBe(true);
   });
 
+  it('shows progress on a terminal (a real pty, through script(1)) and none when piped or with --json', () => {
+    const file = writeConfig('tty.yaml', config(uniquePrefix('cli-tty'), env.dataPlanes.map(dataPlane)));
+    const cmd = (extra: string) =>
+      [process.execPath, '--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', 'sync', '--config', file, extra].filter(Boolean).map((a) => `'${a}'`).join(' ');
+    const onTty = (extra: string) =>
+      spawnSync('script', ['-q', '-e', '-c', cmd(extra), '/dev/null'], {
+        encoding: 'utf8',
+        timeout: 120_000,
+        env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+      });
+    const human = onTty('');
+    expect(human.status).toBe(0);
+    expect(human.stdout).toContain(`credsync: ${env.dataPlanes.length}/${env.dataPlanes.length} data planes done`);
+    expect(human.stdout).toContain('sync succeeded');
+    const json = onTty('--json');
+    expect(json.status).toBe(0);
+    expect(json.stdout).not.toContain('data planes done');
+    const piped = credsync(['sync', '--config', file]);
+    expect(piped.code).toBe(0);
+    expect(piped.stderr + piped.stdout).not.toContain('data planes done');
+  });
+
   it('exit 1 when a cluster failed, naming it and why; the healthy ones are synced', () => {
     const file = writeConfig('partial.yaml', config(uniquePrefix('cli'), [dataPlane(env.dataPlanes[0]!), { ...dataPlane(env.dataPlanes[1]!), serviceAccount: 'does-not-exist', tokenSecret: 'nope' }]));
     const r = credsync(['sync', '--config', file]);

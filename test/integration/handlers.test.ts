@@ -1,9 +1,10 @@
 /** The Lambda handlers, invoked in-process with the shipped sample events, against the local environment. */
-import { beforeAll, describe, expect, it } from '@jest/globals';
+import { beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
+import { assertValidEmf } from '../unit/emf.ts';
 import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
@@ -41,11 +42,36 @@ describe('Lambda handlers', () => {
     expect(r.clusters.map((c) => [c.id, c.store])).toEqual([['dp1', 'created']]);
   });
 
-  it('scheduled rotation (events/scheduled.json) syncs every data plane', async () => {
-    const r = await scheduled.handler(sample('scheduled.json'));
+  it('scheduled rotation (events/scheduled.json) syncs every data plane and prints one valid EMF metrics document', async () => {
+    // Prepare: catch what the handler prints on stdout (where CloudWatch Logs reads EMF).
+    const printed: string[] = [];
+    const spy = jest.spyOn(process.stdout, 'write').mockImplementation((chunk: string | Uint8Array) => {
+      printed.push(String(chunk));
+      return true;
+    });
+    // Act
+    let r;
+    try {
+      r = await scheduled.handler(sample('scheduled.json'));
+    } finally {
+      spy.mockRestore();
+    }
+    // Assess
     expect(r.ok).toBe(true);
     expect(r.clusters.map((c) => c.id)).toEqual(env.dataPlanes);
     expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    const docs = printed.flatMap((c) => c.split('\n')).filter((l) => l.includes('"_aws"')).map((l) => JSON.parse(l) as Record<string, unknown>);
+    expect(docs).toHaveLength(1);
+    assertValidEmf(docs[0]!);
+    expect(docs[0]).toMatchObject({
+      service: 'flyte-credsync',
+      function: 'scheduled',
+      runId: r.runId,
+      DataPlanesFailed: 0,
+      DataPlanesUpdated: r.clusters.filter((c) => c.status === 'updated').length,
+      DeploymentsRestarted: 2,
+      RunFailed: 0,
+    });
   });
 
   it('cluster created (CloudTrail CreateCluster and ACTIVE samples) syncs that data plane only', async () => {

@@ -324,6 +324,43 @@ describe('sync against the local environment', () => {
     expect(doc.clusters.clusterConfigs).toHaveLength(env.dataPlanes.length);
   });
 
+  it('records audit Events that `kubectl get events -n flyte` shows (core and events.k8s.io), and none after a no-op', async () => {
+    // Prepare
+    const cfg = envConfig(env, uniquePrefix('audit'));
+    const ours = async (runId: string) => {
+      // Listed through core/v1, as `kubectl get events` did for years: the same objects.
+      const list = await core(env, env.controlPlane).listNamespacedEvent({ namespace: 'flyte' });
+      return list.items
+        .filter((e) => e.metadata?.annotations?.['flyte-credsync.io/run'] === runId)
+        .map((e) => [e.reason, `${e.involvedObject.kind}/${e.involvedObject.name}`, e.reportingComponent, e.type])
+        .sort();
+    };
+    // Act
+    const first = await sync(cfg);
+    const second = await sync(cfg);
+    // Assess
+    expect(first.ok).toBe(true);
+    expect(await ours(first.runId)).toEqual(
+      [
+        ['ClusterConfigUpdated', 'ConfigMap/flyte-admin-clusters-config'],
+        ['ClusterConfigUpdated', 'ConfigMap/flyte-clusterresourcesync-config'],
+        ['CredentialsUpdated', 'Secret/cluster-credentials'],
+        ['RolloutRestarted', 'Deployment/flyteadmin'],
+        ['RolloutRestarted', 'Deployment/syncresources'],
+      ].map(([reason, obj]) => [reason, obj, 'flyte-credsync.io/sync', 'Normal']),
+    );
+    const notes = (await core(env, env.controlPlane).listNamespacedEvent({ namespace: 'flyte' })).items
+      .filter((e) => e.metadata?.annotations?.['flyte-credsync.io/run'] === first.runId)
+      .map((e) => e.message ?? '');
+    const secretNote = notes.find((n) => n.includes('credentials of'))!;
+    expect(secretNote).toBe(
+      `run ${first.runId}: created with credentials of ` + first.clusters.map((c) => `${c.id} (fingerprint ${c.fingerprint})`).join(', '),
+    );
+    expect(second.controlPlane!.restarted).toEqual([]);
+    expect(second.audit).toBeUndefined();
+    expect(await ours(second.runId)).toEqual([]);
+  });
+
   it('runs as the shipped least-privilege identities (deploy/*.yaml) on every cluster', async () => {
     // Prepare: apply the manifests, make a client certificate in group flyte-credsync per cluster.
     await core(env, env.controlPlane).deleteNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
@@ -343,6 +380,17 @@ describe('sync against the local environment', () => {
     expect(r.clusters.map((c) => c.status)).toEqual(env.dataPlanes.map(() => 'updated'));
     expect(r.ok).toBe(true);
     expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    // It may record its audit Events.
+    expect(r.audit).toEqual({
+      recorded: [
+        'CredentialsUpdated Secret/cluster-credentials',
+        'ClusterConfigUpdated ConfigMap/flyte-admin-clusters-config',
+        'ClusterConfigUpdated ConfigMap/flyte-clusterresourcesync-config',
+        'RolloutRestarted Deployment/flyteadmin',
+        'RolloutRestarted Deployment/syncresources',
+      ],
+      failed: [],
+    });
     // And the identity really is restricted: it may not read other Secrets.
     const kc = new KubeConfig();
     kc.loadFromFile(kubeconfig);

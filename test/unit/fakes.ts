@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
 import type { CredentialVerifier } from '../../lib/dataplane/verify.ts';
-import type { ConfigMapObject, ControlPlaneApi, DataPlaneApi, SecretObject } from '../../lib/kube/ports.ts';
+import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -159,6 +159,10 @@ export class FakeControlPlane implements ControlPlaneApi {
   }
   async restartDeployment(_ns: string, name: string, at: string) {
     this.restarts.push({ name, at });
+  }
+  events: AuditEvent[] = [];
+  async createEvent(e: AuditEvent) {
+    this.events.push(e);
   }
   /** Someone else edits a ConfigMap between our read and write. */
   concurrentEdit(name: string, edit: (data: Record<string, string>) => void) {

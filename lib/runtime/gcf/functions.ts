@@ -25,6 +25,7 @@ import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation
 import { parseResyncEvent } from '../requests.ts';
 import { parseGkeAuditEvent } from './events.ts';
 import { jsonLineLog, SEVERITY } from './log.ts';
+import { gcfMetrics } from './metrics.ts';
 
 /** The environment, read once; a malformed variable fails every invocation with a clear error. */
 let env: RuntimeEnv | CredsyncError;
@@ -84,7 +85,7 @@ function cleanError(err: unknown): Error {
 export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
   return cloudEventFunction('scheduled', ev, async () => {
     log.info('scheduled rotation', { eventId: ev?.id, time: ev?.time });
-    return finish(log, await syncInvocation(log, invocationDeadline()));
+    return finish(log, await syncInvocation(log, { metrics: gcfMetrics('scheduled', log), ...invocationDeadline() }));
   });
 }
 
@@ -98,7 +99,7 @@ export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventO
       log.info('event ignored', { reason, eventId: ev?.id });
       return { ignored: true, reason };
     }
-    return syncCreatedCluster({ cloud: 'gke', ...c }, { log, ...deadline });
+    return syncCreatedCluster({ cloud: 'gke', ...c }, { log, metrics: gcfMetrics('clusterCreated', log), ...deadline });
   });
 }
 
@@ -117,7 +118,12 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
     const deadline = invocationDeadline();
     const r = parseResyncEvent(req.body);
     log.info('manual resync', { clusters: r.clusters ?? 'all', dryRun: r.dryRun ?? false });
-    const report = await syncInvocation(log, { ...(r.clusters ? { clusters: r.clusters } : {}), dryRun: r.dryRun ?? false, ...deadline });
+    const report = await syncInvocation(log, {
+      metrics: gcfMetrics('resync', log),
+      ...(r.clusters ? { clusters: r.clusters } : {}),
+      dryRun: r.dryRun ?? false,
+      ...deadline,
+    });
     log.info('sync report', { report });
     if (!report.ok) log.error('resync failed', { reason: new SyncFailedError(report).message });
     return reply(report.ok ? 200 : 500, report);

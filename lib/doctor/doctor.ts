@@ -1,0 +1,256 @@
+/**
+ * `credsync doctor`: from wherever it runs (a laptop, a Lambda in a VPC, a Cloud Function behind a
+ * connector), tells per cluster whether the sync can do its job there, and touches nothing:
+ *
+ * 1. **access**: the configured access resolves (kubeconfig context, token/CA files, EKS
+ *    DescribeCluster, GKE getCluster);
+ * 2. **reachable**: a TCP connection to the API server's host and port opens;
+ * 3. **tls**: the TLS handshake verifies against the configured (or cloud-reported) CA;
+ * 4. **identity**: the API server authenticates the sync's identity (SelfSubjectReview);
+ * 5. **authorized**: that identity may do exactly what the sync does there
+ *    (SelfSubjectAccessReview per permission; deploy/*.yaml grants them).
+ *
+ * and for the store, that it answers and lets the sync read its entries (one read of a data
+ * plane's entry; "not found" is fine). Reviews persist nothing; no Secret, ConfigMap or store entry
+ * is read for its value or written. Each check stops at the first failure of its cluster: a
+ * cluster that is unreachable is not asked for reviews.
+ */
+import * as net from 'node:net';
+import * as tls from 'node:tls';
+import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { ClusterConnection } from '../clusters/access.ts';
+import type { Config } from '../config/schema.ts';
+import { describeError, errorCode } from '../errors.ts';
+import { kubeCall } from '../kube/errors.ts';
+import type { SecretStore } from '../stores/types.ts';
+import { mapBounded } from '../util/log.ts';
+
+export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized';
+export const CHECKS: readonly CheckName[] = ['access', 'reachable', 'tls', 'identity', 'authorized'];
+
+export interface CheckResult {
+  check: CheckName | 'store';
+  ok: boolean;
+  /** What was found (an identity, a server), or why it failed. Never a secret. */
+  detail: string;
+}
+
+export interface ClusterDiagnosis {
+  /** `control plane` or `data plane <id>`. */
+  cluster: string;
+  server?: string;
+  ok: boolean;
+  checks: CheckResult[];
+}
+
+export interface DoctorReport {
+  ok: boolean;
+  clusters: ClusterDiagnosis[];
+  store: CheckResult & { kind: string };
+}
+
+/** A permission the sync needs, as a SelfSubjectAccessReview asks it. */
+export interface Permission {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace: string;
+  name?: string;
+}
+
+/** What the sync does on a data plane (deploy/dataplane-rbac.yaml). */
+export function dataPlanePermissions(dp: Config['dataPlanes'][number]): Permission[] {
+  const ns = dp.namespace;
+  return [
+    { verb: 'get', group: '', resource: 'secrets', namespace: ns, name: dp.tokenSecret },
+    { verb: 'create', group: '', resource: 'secrets', namespace: ns },
+    { verb: 'get', group: '', resource: 'serviceaccounts', namespace: ns, name: dp.serviceAccount },
+  ];
+}
+
+/** What the sync does on the control plane (deploy/controlplane-rbac.yaml). */
+export function controlPlanePermissions(cp: Config['controlPlane']): Permission[] {
+  const ns = cp.namespace;
+  return [
+    { verb: 'get', group: '', resource: 'secrets', namespace: ns, name: cp.credentialsSecret },
+    { verb: 'update', group: '', resource: 'secrets', namespace: ns, name: cp.credentialsSecret },
+    ...cp.configMaps.flatMap((name) => [
+      { verb: 'get', group: '', resource: 'configmaps', namespace: ns, name },
+      { verb: 'update', group: '', resource: 'configmaps', namespace: ns, name },
+    ]),
+    ...cp.deployments.map((name) => ({ verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns, name })),
+    { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: ns },
+  ];
+}
+
+const describePermission = (p: Permission) =>
+  `${p.verb} ${p.resource}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}`;
+
+export interface DoctorDeps {
+  config: Config;
+  store: SecretStore;
+  /** Resolves a cluster's access (lib/clusters/access.ts connect). */
+  connect(what: string, access: Config['controlPlane']['access']): Promise<ClusterConnection>;
+  /** Per network step. @default 10 000 */
+  timeoutMs?: number;
+}
+
+/** The CA the client trusts for this server, from the resolved kubeconfig (undefined: system roots). */
+async function caOf(kc: KubeConfig): Promise<{ ca?: string; skip: boolean }> {
+  const c = kc.getCurrentCluster();
+  if (!c) return { skip: false };
+  if (c.skipTLSVerify) return { skip: true };
+  if (c.caData) return { ca: Buffer.from(c.caData, 'base64').toString('utf8'), skip: false };
+  if (c.caFile) {
+    const { readFile } = await import('node:fs/promises');
+    return { ca: await readFile(c.caFile, 'utf8'), skip: false };
+  }
+  return { skip: false };
+}
+
+function hostPort(server: string): { host: string; port: number } {
+  const u = new URL(server);
+  return { host: u.hostname.replace(/^\[|\]$/g, ''), port: Number(u.port || (u.protocol === 'https:' ? 443 : 80)) };
+}
+
+function tcpCheck(host: string, port: number, timeoutMs: number): Promise<void> {
+  return new Promise((resolve, reject) => {
+    const s = net.connect({ host, port });
+    const done = (err?: Error) => {
+      s.destroy();
+      if (err) reject(err);
+      else resolve();
+    };
+    s.setTimeout(timeoutMs, () => done(new Error(`no answer within ${timeoutMs} ms (a firewall or security group dropping packets?)`)));
+    s.once('connect', () => done());
+    s.once('error', (e: NodeJS.ErrnoException) => done(new Error(e.code ? `${e.code}` : e.message)));
+  });
+}
+
+function tlsCheck(host: string, port: number, ca: string | undefined, timeoutMs: number): Promise<string> {
+  return new Promise((resolve, reject) => {
+    const s = tls.connect({ host, port, ...(ca ? { ca } : {}), servername: net.isIP(host) ? undefined : host, rejectUnauthorized: true });
+    const done = (err?: Error, detail = '') => {
+      s.destroy();
+      if (err) reject(err);
+      else resolve(detail);
+    };
+    s.setTimeout(timeoutMs, () => done(new Error(`no TLS handshake within ${timeoutMs} ms`)));
+    s.once('secureConnect', () => done(undefined, `${s.getProtocol() ?? 'TLS'}, certificate verified against ${ca ? 'the configured CA' : 'the system roots'}`));
+    s.once('error', (e: NodeJS.ErrnoException) =>
+      done(new Error(e.code === 'UNABLE_TO_VERIFY_LEAF_SIGNATURE' || e.code === 'SELF_SIGNED_CERT_IN_CHAIN' || e.code === 'DEPTH_ZERO_SELF_SIGNED_CERT'
+        ? `${e.code}: the server's certificate is not signed by ${ca ? 'the configured CA' : 'a system root'}`
+        : e.code === 'ERR_TLS_CERT_ALTNAME_INVALID' ? `${e.code}: the certificate does not name ${host}` : `${e.code ?? ''} ${e.message}`.trim())),
+    );
+  });
+}
+
+async function diagnoseCluster(
+  what: string,
+  access: Config['controlPlane']['access'],
+  permissions: Permission[],
+  expectedUser: string | undefined,
+  deps: DoctorDeps,
+): Promise<ClusterDiagnosis> {
+  const timeoutMs = deps.timeoutMs ?? 10_000;
+  const checks: CheckResult[] = [];
+  const out = (server?: string): ClusterDiagnosis => ({ cluster: what, ...(server ? { server } : {}), ok: checks.every((c) => c.ok), checks });
+  let conn: ClusterConnection;
+  try {
+    conn = await deps.connect(what, access);
+    checks.push({ check: 'access', ok: true, detail: `${access.type} access resolves to ${conn.server}` });
+  } catch (err) {
+    checks.push({ check: 'access', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
+    return out();
+  }
+  const { host, port } = hostPort(conn.server);
+  try {
+    await tcpCheck(host, port, timeoutMs);
+    checks.push({ check: 'reachable', ok: true, detail: `TCP ${host}:${port} open` });
+  } catch (err) {
+    checks.push({ check: 'reachable', ok: false, detail: `TCP ${host}:${port}: ${(err as Error).message}` });
+    return out(conn.server);
+  }
+  try {
+    const { ca, skip } = await caOf(conn.kubeConfig);
+    if (skip) checks.push({ check: 'tls', ok: false, detail: 'insecure-skip-tls-verify is set: the server is not authenticated' });
+    else checks.push({ check: 'tls', ok: true, detail: await tlsCheck(host, port, ca, timeoutMs) });
+  } catch (err) {
+    checks.push({ check: 'tls', ok: false, detail: (err as Error).message });
+  }
+  if (!checks.at(-1)!.ok) return out(conn.server);
+  const authn = conn.kubeConfig.makeApiClient(AuthenticationV1Api);
+  try {
+    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', () =>
+      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }), timeoutMs);
+    const user = r.status?.userInfo?.username ?? '(unknown)';
+    const groups = (r.status?.userInfo?.groups ?? []).filter((g) => g !== 'system:authenticated');
+    const ok = expectedUser === undefined || user === expectedUser;
+    checks.push({ check: 'identity', ok, detail: ok ? `authenticated as ${user}${groups.length ? ` (groups ${groups.join(', ')})` : ''}` : `authenticated as ${user}, expected ${expectedUser}` });
+  } catch (err) {
+    checks.push({ check: 'identity', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
+    return out(conn.server);
+  }
+  const authz = conn.kubeConfig.makeApiClient(AuthorizationV1Api);
+  try {
+    const answers = await Promise.all(
+      permissions.map((p) =>
+        kubeCall(what, conn.server, 'SelfSubjectAccessReview', () =>
+          authz.createSelfSubjectAccessReview({
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: { resourceAttributes: { verb: p.verb, group: p.group, resource: p.resource, namespace: p.namespace, ...(p.name ? { name: p.name } : {}) } },
+            },
+          }), timeoutMs),
+      ),
+    );
+    const denied = permissions.filter((_, i) => !answers[i]!.status?.allowed).map(describePermission);
+    checks.push(
+      denied.length
+        ? { check: 'authorized', ok: false, detail: `may not ${denied.join('; ')} (apply deploy/*.yaml and bind this identity)` }
+        : { check: 'authorized', ok: true, detail: `may ${permissions.length} of ${permissions.length} actions the sync needs` },
+    );
+  } catch (err) {
+    checks.push({ check: 'authorized', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
+  }
+  return out(conn.server);
+}
+
+/**
+ * Diagnoses the control plane, every data plane (at most `config.concurrency` at once) and the
+ * store. Never throws for a failed check: each is reported.
+ */
+export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
+  const cfg = deps.config;
+  const control = diagnoseCluster('control plane', cfg.controlPlane.access, controlPlanePermissions(cfg.controlPlane), undefined, deps);
+  const dataPlanes = mapBounded(cfg.dataPlanes, cfg.concurrency, (dp) =>
+    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp), undefined, deps),
+  );
+  const store = (async () => {
+    const probe = cfg.dataPlanes[0]?.id ?? 'doctor-probe';
+    try {
+      const cur = await deps.store.get(probe);
+      return { check: 'store' as const, kind: deps.store.kind, ok: true, detail: `${deps.store.entryName(probe)}: ${cur ? 'readable' : 'not created yet (the first sync creates it)'}` };
+    } catch (err) {
+      return { check: 'store' as const, kind: deps.store.kind, ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` };
+    }
+  })();
+  const clusters = [await control, ...(await dataPlanes)];
+  const s = await store;
+  return { ok: clusters.every((c) => c.ok) && s.ok, clusters, store: s };
+}
+
+/** The doctor's report as text, one line per check. */
+export function formatDoctor(r: DoctorReport): string {
+  const lines: string[] = [];
+  for (const c of r.clusters) {
+    lines.push(`${c.ok ? '✓' : '✗'} ${c.cluster}${c.server ? ` (${c.server})` : ''}`);
+    for (const k of c.checks) lines.push(`    ${k.ok ? '✓' : '✗'} ${k.check.padEnd(12)}${k.detail}`);
+    const skipped = CHECKS.slice(c.checks.length);
+    if (skipped.length) lines.push(`    - ${skipped.join(', ')}: not checked (fix the failure above first)`);
+  }
+  lines.push(`${r.store.ok ? '✓' : '✗'} store ${r.store.kind}: ${r.store.detail}`);
+  lines.push('', r.ok ? 'doctor: everything the sync needs is in place' : 'doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
+  return lines.join('\n');
+}

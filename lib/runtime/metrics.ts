@@ -1,0 +1,45 @@
+/**
+ * What a run measures, the same on every platform: {@link runMetrics} turns a report into the
+ * metrics below; each platform publishes them its own way (Lambda: CloudWatch embedded metric
+ * format through Powertools Metrics, ./lambda/metrics.ts; Cloud Functions: one structured log
+ * entry, ./gcf/metrics.ts; the CLI: none, its report is the output).
+ *
+ * | metric                   | unit         | value                                                  |
+ * |--------------------------|--------------|--------------------------------------------------------|
+ * | `DataPlanesUpdated`      | Count        | data planes whose credential changed (new store version) |
+ * | `DataPlanesUnchanged`    | Count        | data planes verified, nothing to change                 |
+ * | `DataPlanesFailed`       | Count        | data planes that failed (their last good credential stays) |
+ * | `DeploymentsRestarted`   | Count        | Deployments rollout-restarted                           |
+ * | `ControlPlaneWritten`    | Count        | 1 when the Secret or a ConfigMap was written            |
+ * | `RunFailed`              | Count        | 1 when the run is not ok (any failure), else 0          |
+ * | `RunDuration`            | Milliseconds | the run's wall time                                     |
+ *
+ * A dry run publishes nothing: it changes nothing and would blur the alarms.
+ */
+import type { SyncReport } from '../sync/sync.ts';
+
+export type MetricUnit = 'Count' | 'Milliseconds';
+
+export interface RunMetric {
+  name: string;
+  unit: MetricUnit;
+  value: number;
+}
+
+/** Publishes one run's metrics (a platform's sink). Must not throw. */
+export type MetricsSink = (report: SyncReport) => void;
+
+/** The metrics of one run (see the table above); empty for a dry run. */
+export function runMetrics(r: SyncReport): RunMetric[] {
+  if (r.dryRun) return [];
+  const count = (status: string) => r.clusters.filter((c) => c.status === status).length;
+  return [
+    { name: 'DataPlanesUpdated', unit: 'Count', value: count('updated') },
+    { name: 'DataPlanesUnchanged', unit: 'Count', value: count('unchanged') },
+    { name: 'DataPlanesFailed', unit: 'Count', value: count('failed') },
+    { name: 'DeploymentsRestarted', unit: 'Count', value: r.controlPlane?.restarted.length ?? 0 },
+    { name: 'ControlPlaneWritten', unit: 'Count', value: r.controlPlane?.applied ? 1 : 0 },
+    { name: 'RunFailed', unit: 'Count', value: r.ok ? 0 : 1 },
+    { name: 'RunDuration', unit: 'Milliseconds', value: r.durationMs },
+  ];
+}

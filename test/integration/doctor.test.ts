@@ -1,0 +1,135 @@
+/** `credsync doctor` against the local environment: what it finds, and that it changes nothing. */
+import { beforeAll, describe, expect, it } from '@jest/globals';
+import { spawnSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { connect } from '../../lib/clusters/access.ts';
+import { parseConfig } from '../../lib/config/load.ts';
+import { runDoctor, type DoctorReport } from '../../lib/doctor/doctor.ts';
+import { buildStore } from '../../lib/runtime/wiring.ts';
+import { apps, awsClient, core, exportAwsEnv, filledTokenSecret, loadTestEnv, restrictedKubeconfig, uniquePrefix, type EnvInfo } from './helpers.ts';
+
+let env: EnvInfo;
+const dir = mkdtempSync(join(tmpdir(), 'credsync-doctor-'));
+
+beforeAll(() => {
+  env = loadTestEnv();
+  exportAwsEnv(env);
+});
+
+function config(dataPlanes: unknown[], controlAccess?: unknown) {
+  return parseConfig({
+    controlPlane: { access: controlAccess ?? { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+    store: { aws: { region: env.aws.region, prefix: uniquePrefix('doctor'), endpoint: env.aws.endpoint } },
+    dataPlanes,
+  });
+}
+const kubeconfigDp = (id: string, path = env.kubeconfig) => ({ id, access: { type: 'kubeconfig', context: id, path }, labels: { team1: 1 } });
+
+async function doctor(cfg: ReturnType<typeof config>): Promise<DoctorReport> {
+  return runDoctor({ config: cfg, store: buildStore(cfg, { secretsManager: awsClient(env) }), connect: (w, a) => connect(w, a), timeoutMs: 20_000 });
+}
+
+/** resourceVersions of everything the sync could write on the control plane and the data planes. */
+async function state() {
+  const c = core(env, env.controlPlane);
+  const rv = (o: { metadata?: { resourceVersion?: string } } | undefined) => o?.metadata?.resourceVersion;
+  return {
+    secret: rv(await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined)),
+    cms: await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map(async (name) => rv(await c.readNamespacedConfigMap({ name, namespace: 'flyte' })))),
+    deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => rv(await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })))),
+    tokenSecrets: await Promise.all(env.dataPlanes.map(async (id) => (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${rv(s)}`).sort().join(','))),
+  };
+}
+
+describe('credsync doctor', () => {
+  it('a healthy set-up: every check of every cluster and the store passes, and nothing is changed anywhere', async () => {
+    // Prepare
+    const before = await state();
+    // Act
+    const r = await doctor(config(env.dataPlanes.map((id) => kubeconfigDp(id))));
+    // Assess
+    expect(r.ok).toBe(true);
+    expect(r.clusters.map((c) => [c.cluster, c.checks.map((k) => `${k.check}:${k.ok}`).join(' ')])).toEqual(
+      ['control plane', ...env.dataPlanes.map((id) => `data plane ${id}`)].map((n) => [n, 'access:true reachable:true tls:true identity:true authorized:true']),
+    );
+    const control = r.clusters[0]!;
+    expect(control.checks.find((k) => k.check === 'authorized')!.detail).toBe('may 9 of 9 actions the sync needs');
+    expect(control.checks.find((k) => k.check === 'tls')!.detail).toMatch(/^TLSv1\.[23], certificate verified against the configured CA$/);
+    expect(r.store).toMatchObject({ check: 'store', kind: 'aws-secrets-manager', ok: true });
+    expect(r.store.detail).toMatch(/: not created yet \(the first sync creates it\)$/);
+    expect(await state()).toEqual(before);
+  });
+
+  it('names what is wrong: a closed port, a CA that does not sign the server, an identity without rights', async () => {
+    // Prepare: a port that refuses; dp1 reached with another cluster's CA; dp2 as an identity nobody bound.
+    const closed = await new Promise<number>((resolve) => {
+      const s = createServer().listen(0, '127.0.0.1', () => {
+        const port = (s.address() as { port: number }).port;
+        s.close(() => resolve(port));
+      });
+    });
+    const { token } = await filledTokenSecret(env, env.dataPlanes[0]!);
+    const tokenFile = join(dir, 'token');
+    writeFileSync(tokenFile, token);
+    const dp1 = env.clusters[env.dataPlanes[0]!]!;
+    const otherCa = env.clusters[env.controlPlane]!.caFile;
+    const nobody = restrictedKubeconfig(env, 'nobody', 'not-bound-anywhere');
+    const before = await state();
+    // Act
+    const r = await doctor(
+      config([
+        { id: 'gone', access: { type: 'token', endpoint: `https://127.0.0.1:${closed}`, caFile: dp1.caFile, tokenFile }, labels: { team1: 1 } },
+        { id: 'wrongca', access: { type: 'token', endpoint: dp1.server, caFile: otherCa, tokenFile }, labels: { team1: 1 } },
+        kubeconfigDp(env.dataPlanes[1]!, nobody),
+      ]),
+    );
+    // Assess
+    expect(r.ok).toBe(false);
+    const byName = Object.fromEntries(r.clusters.map((c) => [c.cluster, c]));
+    expect(byName['data plane gone']!.checks.map((k) => [k.check, k.ok])).toEqual([['access', true], ['reachable', false]]);
+    expect(byName['data plane gone']!.checks[1]!.detail).toBe(`TCP 127.0.0.1:${closed}: ECONNREFUSED`);
+    const tls = byName['data plane wrongca']!.checks;
+    expect(tls.map((k) => [k.check, k.ok])).toEqual([['access', true], ['reachable', true], ['tls', false]]);
+    expect(tls[2]!.detail).toMatch(/the server's certificate is not signed by the configured CA$/);
+    const unauth = byName[`data plane ${env.dataPlanes[1]}`]!.checks;
+    expect(unauth.map((k) => [k.check, k.ok])).toEqual([['access', true], ['reachable', true], ['tls', true], ['identity', true], ['authorized', false]]);
+    expect(unauth[3]!.detail).toBe('authenticated as nobody (groups not-bound-anywhere)');
+    expect(unauth[4]!.detail).toBe(
+      'may not get secrets flyte/flyteadmin-token; create secrets flyte/*; get serviceaccounts flyte/flyteadmin (apply deploy/*.yaml and bind this identity)',
+    );
+    // Never the token it was given.
+    expect(JSON.stringify(r)).not.toContain(token);
+    expect(await state()).toEqual(before);
+  });
+
+  it('the CLI: exit 0 and one line per check; exit 1 when a check fails; --dry-run is refused', () => {
+    const writeConfig = (name: string, dataPlanes: unknown[]) => {
+      const f = join(dir, name);
+      const { controlPlane, store } = { controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } }, store: { aws: { region: env.aws.region, prefix: uniquePrefix('doctor-cli'), endpoint: env.aws.endpoint } } };
+      writeFileSync(f, stringify({ controlPlane, store, dataPlanes }));
+      return f;
+    };
+    const file = writeConfig('cli.yaml', [kubeconfigDp(env.dataPlanes[0]!)]);
+    const run = (args: string[]) =>
+      spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], { encoding: 'utf8', timeout: 120_000, env: process.env });
+    const ok = run(['doctor', '--config', file]);
+    expect(ok.status).toBe(0);
+    expect(ok.stdout).toContain(`✓ data plane ${env.dataPlanes[0]} (${env.clusters[env.dataPlanes[0]!]!.server})`);
+    expect(ok.stdout).toContain('    ✓ authorized  may 3 of 3 actions the sync needs');
+    expect(ok.stdout).toContain('    ✓ reachable   TCP 127.0.0.1:');
+    expect(ok.stdout).toContain('doctor: everything the sync needs is in place');
+    const badFile = writeConfig('cli-bad.yaml', [{ id: 'typo', access: { type: 'kubeconfig', context: 'no-such-context', path: env.kubeconfig }, labels: { team1: 1 } }]);
+    const bad = run(['doctor', '--config', badFile]);
+    expect(bad.status).toBe(1);
+    expect(bad.stdout).toContain('✗ data plane typo\n    ✗ access      [CONFIG_INVALID] data plane typo: kubeconfig has no context "no-such-context"\n');
+    expect(bad.stdout).toContain('    - reachable, tls, identity, authorized: not checked (fix the failure above first)');
+    expect(bad.stdout).toContain('doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
+    const refused = run(['doctor', '--config', file, '--dry-run']);
+    expect(refused.status).toBe(2);
+    expect(refused.stderr).toContain('credsync doctor takes only --config and --json');
+  });
+});

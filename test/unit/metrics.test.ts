@@ -1,0 +1,113 @@
+/** Run metrics: the EMF document Powertools builds on Lambda, and the Cloud Logging entry on GCF. */
+import { describe, expect, it } from '@jest/globals';
+import { gcfMetrics } from '../../lib/runtime/gcf/metrics.ts';
+import { lambdaMetrics } from '../../lib/runtime/lambda/metrics.ts';
+import { runMetrics } from '../../lib/runtime/metrics.ts';
+import type { SyncReport } from '../../lib/sync/sync.ts';
+import { silentLog, type LogFields } from '../../lib/util/log.ts';
+import { assertValidEmf } from './emf.ts';
+
+const report = (over: Partial<SyncReport> = {}): SyncReport => ({
+  runId: 'run-1',
+  ok: false,
+  dryRun: false,
+  startedAt: '2026-11-23T12:00:00.000Z',
+  durationMs: 1234,
+  clusters: [
+    { id: 'dp1', status: 'updated' },
+    { id: 'dp2', status: 'unchanged' },
+    { id: 'dp3', status: 'unchanged' },
+    { id: 'dp4', status: 'failed', code: 'CLUSTER_UNREACHABLE', reason: 'down' },
+  ],
+  controlPlane: {
+    secret: { name: 'cluster-credentials', action: 'update', added: [], changed: ['dp1_token'] },
+    configMaps: [],
+    restarted: ['flyteadmin', 'syncresources'],
+    restartFailures: [],
+    applied: true,
+    attempts: 1,
+  },
+  ...over,
+});
+
+describe('run metrics', () => {
+  it('counts what the report says', () => {
+    expect(runMetrics(report())).toEqual([
+      { name: 'DataPlanesUpdated', unit: 'Count', value: 1 },
+      { name: 'DataPlanesUnchanged', unit: 'Count', value: 2 },
+      { name: 'DataPlanesFailed', unit: 'Count', value: 1 },
+      { name: 'DeploymentsRestarted', unit: 'Count', value: 2 },
+      { name: 'ControlPlaneWritten', unit: 'Count', value: 1 },
+      { name: 'RunFailed', unit: 'Count', value: 1 },
+      { name: 'RunDuration', unit: 'Milliseconds', value: 1234 },
+    ]);
+    expect(runMetrics(report({ dryRun: true }))).toEqual([]);
+  });
+
+  it('on Lambda: one valid EMF document per run, namespace FlyteCredsync, dimensions service and function', () => {
+    // Prepare
+    const lines: string[] = [];
+    // Act
+    lambdaMetrics('scheduled', silentLog, (l) => lines.push(l))(report());
+    // Assess
+    expect(lines).toHaveLength(1);
+    const doc = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assertValidEmf(doc);
+    const cw = (doc['_aws'] as { CloudWatchMetrics: Array<{ Namespace: string; Dimensions: string[][]; Metrics: Array<{ Name: string; Unit: string }> }> }).CloudWatchMetrics[0]!;
+    expect(cw.Namespace).toBe('FlyteCredsync');
+    expect(cw.Dimensions).toEqual([['service', 'function']]);
+    expect(cw.Metrics.map((m) => [m.Name, m.Unit])).toEqual([
+      ['DataPlanesUpdated', 'Count'],
+      ['DataPlanesUnchanged', 'Count'],
+      ['DataPlanesFailed', 'Count'],
+      ['DeploymentsRestarted', 'Count'],
+      ['ControlPlaneWritten', 'Count'],
+      ['RunFailed', 'Count'],
+      ['RunDuration', 'Milliseconds'],
+    ]);
+    expect(doc).toMatchObject({ service: 'flyte-credsync', function: 'scheduled', DataPlanesFailed: 1, RunFailed: 1, RunDuration: 1234, runId: 'run-1' });
+  });
+
+  it('a dry run publishes nothing', () => {
+    const lines: string[] = [];
+    lambdaMetrics('resync', silentLog, (l) => lines.push(l))(report({ dryRun: true }));
+    expect(lines).toEqual([]);
+  });
+
+  it('on Cloud Functions: one "sync metrics" entry with Cloud Logging labels', () => {
+    const entries: Array<[string, LogFields | undefined]> = [];
+    const log = { ...silentLog, info: (m: string, f?: LogFields) => void entries.push([m, f]) };
+    gcfMetrics('clusterCreated', log)(report({ ok: true, clusters: [{ id: 'dp1', status: 'unchanged' }] }));
+    expect(entries).toEqual([
+      [
+        'sync metrics',
+        {
+          'logging.googleapis.com/labels': { service: 'flyte-credsync', function: 'clusterCreated', outcome: 'ok' },
+          runId: 'run-1',
+          metrics: {
+            DataPlanesUpdated: 0,
+            DataPlanesUnchanged: 1,
+            DataPlanesFailed: 0,
+            DeploymentsRestarted: 2,
+            ControlPlaneWritten: 1,
+            RunFailed: 0,
+            RunDuration: 1234,
+          },
+        },
+      ],
+    ]);
+  });
+});
+
+describe('assertValidEmf', () => {
+  it('refuses documents CloudWatch would not turn into metrics', () => {
+    const ok = { _aws: { Timestamp: 1, CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['d']], Metrics: [{ Name: 'M', Unit: 'Count' }] }] }, d: 'x', M: 1 };
+    expect(() => assertValidEmf(ok)).not.toThrow();
+    expect(() => assertValidEmf({ ...ok, M: 'one' })).toThrow('metric M: value must be a number or an array of numbers');
+    expect(() => assertValidEmf({ ...ok, d: undefined })).toThrow('dimension d: must be a string member of the document');
+    expect(() => assertValidEmf({ ...ok, _aws: { ...ok._aws, Timestamp: 'now' } })).toThrow('_aws.Timestamp: must be a number');
+    expect(() => assertValidEmf({ ...ok, _aws: { ...ok._aws, CloudWatchMetrics: [{ ...ok._aws.CloudWatchMetrics[0]!, Metrics: [{ Name: 'M', Unit: 'Parsecs' }] }] } })).toThrow(
+      'metric M: unit Parsecs is not a CloudWatch unit',
+    );
+  });
+});
