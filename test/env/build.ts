@@ -12,6 +12,7 @@
  *     etcd-v3.6.16/etcd
  *     gcpsm-v1.7.1/gcpsm
  *     moto-5.2.5/bin/moto_server        (a Python venv)
+ *     cfn-lint-1.58.0/bin/cfn-lint      (a Python venv, only on request: ensureCfnLint(), for the template test)
  *     logs/build-<name>.log             (full output of the last build of each)
  *
  * There is deliberately no fallback to fakes: a missing tool is reported with the way to get it.
@@ -166,15 +167,30 @@ async function goTargetReady(t: GoTarget): Promise<boolean> {
   }
 }
 
-function motoVenv(root: string): string {
-  return path.join(root, `moto-${MOTO_VERSION}`);
+/** A Python tool installed from PyPI into its own cached virtualenv. */
+interface PythonTool {
+  name: string;
+  version: string;
+  /** The pip requirement, e.g. `moto[server]==5.2.5`. */
+  requirement: string;
+  /** The executable in the venv's bin/ that proves the install (`--help` must work). */
+  bin: string;
+  estimate: string;
 }
-const MOTO_MARKER = '.credsync-complete';
 
-async function motoReady(root: string): Promise<boolean> {
-  const venv = motoVenv(root);
-  return (await isExecutable(path.join(venv, 'bin', 'moto_server'))) &&
-    (await fs.stat(path.join(venv, MOTO_MARKER)).then(() => true, () => false));
+export const CFN_LINT_VERSION = '1.58.0';
+const MOTO: PythonTool = { name: 'moto', version: MOTO_VERSION, requirement: `moto[server]==${MOTO_VERSION}`, bin: 'moto_server', estimate: '~1 min' };
+const CFN_LINT: PythonTool = { name: 'cfn-lint', version: CFN_LINT_VERSION, requirement: `cfn-lint==${CFN_LINT_VERSION}`, bin: 'cfn-lint', estimate: '~1 min' };
+
+function venvOf(root: string, t: PythonTool): string {
+  return path.join(root, `${t.name}-${t.version}`);
+}
+const VENV_MARKER = '.credsync-complete';
+
+async function pythonToolReady(root: string, t: PythonTool): Promise<boolean> {
+  const venv = venvOf(root, t);
+  return (await isExecutable(path.join(venv, 'bin', t.bin))) &&
+    (await fs.stat(path.join(venv, VENV_MARKER)).then(() => true, () => false));
 }
 
 /** Paths of all binaries, whether or not they exist yet. */
@@ -185,7 +201,7 @@ export async function binaryPaths(root = cacheRoot()): Promise<Binaries> {
     kubeControllerManager: path.join(kube!.outDir, 'kube-controller-manager'),
     etcd: path.join(etcd!.outDir, 'etcd'),
     gcpsm: path.join(gcpsm!.outDir, 'gcpsm'),
-    motoServer: path.join(motoVenv(root), 'bin', 'moto_server'),
+    motoServer: path.join(venvOf(root, MOTO), 'bin', MOTO.bin),
     versions: { kubernetes: kube!.version, etcd: etcd!.version, gcpsm: gcpsm!.version, moto: MOTO_VERSION },
   };
 }
@@ -334,27 +350,27 @@ async function buildGoTarget(t: GoTarget, root: string, log: Log): Promise<void>
   }
 }
 
-async function installMoto(root: string, log: Log): Promise<void> {
-  const venv = motoVenv(root);
-  log(`installing moto[server]==${MOTO_VERSION} into ${venv} (first run only; ~1 min)…`);
+async function installPythonTool(root: string, t: PythonTool, log: Log): Promise<void> {
+  const venv = venvOf(root, t);
+  log(`installing ${t.requirement} into ${venv} (first run only; ${t.estimate})…`);
   const started = Date.now();
   await fs.rm(venv, { recursive: true, force: true });
-  const logFile = path.join(root, 'logs', 'build-moto.log');
+  const logFile = path.join(root, 'logs', `build-${t.name}.log`);
   await runWithProgress('python3 -m venv', 'python3', ['-m', 'venv', venv], {
-    cwd: root, logFile: path.join(root, 'logs', 'build-moto-venv.log'), unit: 'lines', log,
+    cwd: root, logFile: path.join(root, 'logs', `build-${t.name}-venv.log`), unit: 'lines', log,
   });
   await runWithProgress(
-    'pip install moto',
+    `pip install ${t.name}`,
     path.join(venv, 'bin', 'pip'),
-    ['install', '--disable-pip-version-check', `moto[server]==${MOTO_VERSION}`],
+    ['install', '--disable-pip-version-check', t.requirement],
     { cwd: root, logFile, unit: 'lines of pip output', log },
   );
-  const motoServer = path.join(venv, 'bin', 'moto_server');
-  if (!(await commandWorks(motoServer, ['--help']))) {
-    throw new Error(`moto was installed but ${motoServer} --help fails; see ${logFile}`);
+  const exe = path.join(venv, 'bin', t.bin);
+  if (!(await commandWorks(exe, ['--help']))) {
+    throw new Error(`${t.name} was installed but ${exe} --help fails; see ${logFile}`);
   }
-  await fs.writeFile(path.join(venv, MOTO_MARKER), `${new Date().toISOString()}\n`);
-  log(`installed moto ${MOTO_VERSION} in ${formatDuration(Date.now() - started)}`);
+  await fs.writeFile(path.join(venv, VENV_MARKER), `${new Date().toISOString()}\n`);
+  log(`installed ${t.name} ${t.version} in ${formatDuration(Date.now() - started)}`);
 }
 
 /** A cross-process lock (a directory) so two `up`s never build at once. */
@@ -401,7 +417,7 @@ async function withBuildLock<T>(root: string, log: Log, fn: () => Promise<T>): P
 export async function missingBinaries(root = cacheRoot()): Promise<string[]> {
   const missing: string[] = [];
   for (const t of await goTargets(root)) if (!(await goTargetReady(t))) missing.push(t.outputs.join(' + '));
-  if (!(await motoReady(root))) missing.push(`moto ${MOTO_VERSION}`);
+  if (!(await pythonToolReady(root, MOTO))) missing.push(`moto ${MOTO_VERSION}`);
   return missing;
 }
 
@@ -412,13 +428,13 @@ export async function ensureBinaries(opts: { log?: Log } = {}): Promise<Binaries
   const targets = await goTargets(root);
   const todo: GoTarget[] = [];
   for (const t of targets) if (!(await goTargetReady(t))) todo.push(t);
-  const needMoto = !(await motoReady(root));
+  const needMoto = !(await pythonToolReady(root, MOTO));
   await checkPrerequisites({ go: todo.length > 0, python: needMoto });
   if (todo.length > 0 || needMoto) {
     await withBuildLock(root, log, async () => {
       // Re-check under the lock: another process may just have built them.
       for (const t of todo) if (!(await goTargetReady(t))) await buildGoTarget(t, root, log);
-      if (!(await motoReady(root))) await installMoto(root, log);
+      if (!(await pythonToolReady(root, MOTO))) await installPythonTool(root, MOTO, log);
     });
   }
   return binaryPaths(root);
@@ -450,4 +466,20 @@ export async function ensureKubectl(opts: { log?: Log } = {}): Promise<string> {
     });
   }
   return path.join(t.outDir, 'kubectl');
+}
+
+/**
+ * cfn-lint (PyPI), the CloudFormation linter, in its own cached virtualenv like moto: installed on
+ * first use (the template test calls it), so `npm test` does all the set-up.
+ */
+export async function ensureCfnLint(opts: { log?: Log } = {}): Promise<string> {
+  const log = opts.log ?? defaultLog;
+  const root = cacheRoot();
+  if (!(await pythonToolReady(root, CFN_LINT))) {
+    await checkPrerequisites({ go: false, python: true });
+    await withBuildLock(root, log, async () => {
+      if (!(await pythonToolReady(root, CFN_LINT))) await installPythonTool(root, CFN_LINT, log);
+    });
+  }
+  return path.join(venvOf(root, CFN_LINT), 'bin', CFN_LINT.bin);
 }
