@@ -5,6 +5,8 @@ import type { SyncReport } from '../sync/sync.ts';
 export function formatReport(r: SyncReport): string {
   const lines: string[] = [];
   lines.push(`${r.dryRun ? 'DRY RUN — nothing written. ' : ''}sync ${r.ok ? 'succeeded' : 'FAILED'} in ${r.durationMs} ms`);
+  if (r.config?.refused)
+    lines.push(`✗ configuration ${r.config.source}: version ${r.config.refused.version} REFUSED, ran version ${r.config.version}: ${r.config.refused.reason}`);
   lines.push('');
   lines.push('data planes:');
   for (const c of r.clusters) {

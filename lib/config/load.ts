@@ -48,15 +48,27 @@ export async function loadConfig(file: string | undefined): Promise<Config> {
       cause: err,
     });
   }
+  return parseConfigText(text, file, { json: file.endsWith('.json'), baseDir: dirname(resolve(file)) });
+}
+
+/**
+ * Parses and validates a configuration's text, wherever it came from (a file, an SSM parameter,
+ * a Secret Manager version: ./source.ts).
+ *
+ * @param source names it in errors (a path, `ssm:/name version 3`)
+ * @param opts.json JSON instead of YAML (default YAML, of which JSON is a subset anyway)
+ * @param opts.baseDir relative file paths inside resolve against it
+ * @throws ConfigError listing every problem
+ */
+export function parseConfigText(text: string, source: string, opts: { json?: boolean; baseDir: string }): Config {
   let raw: unknown;
   try {
-    raw = file.endsWith('.json') ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+    raw = opts.json ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
   } catch (err) {
     const msg = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
-    throw new ConfigError([{ path: '', message: `not valid ${file.endsWith('.json') ? 'JSON' : 'YAML'}: ${msg}` }], file);
+    throw new ConfigError([{ path: '', message: `not valid ${opts.json ? 'JSON' : 'YAML'}: ${msg}` }], source);
   }
-  const cfg = parseConfig(raw, file);
-  return resolveRelativePaths(cfg, dirname(resolve(file)));
+  return resolveRelativePaths(parseConfig(raw, source), opts.baseDir);
 }
 
 function resolveRelativePaths(cfg: Config, base: string): Config {

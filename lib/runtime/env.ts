@@ -5,7 +5,7 @@
  *
  * | variable                          | meaning                                                      | default          |
  * |-----------------------------------|--------------------------------------------------------------|------------------|
- * | `CREDSYNC_CONFIG`                 | path of the configuration file (YAML or JSON)                | none (required by the functions) |
+ * | `CREDSYNC_CONFIG`                 | the configuration: a file path, `ssm:NAME` or `gcpsm:projects/P/secrets/S` (lib/config/source.ts) | none (required by the functions) |
  * | `CREDSYNC_LOG_LEVEL`              | `debug`, `info`, `warn`/`warning` or `error`                 | `info`           |
  * | `CREDSYNC_EVENT_MAX_AGE_SECONDS`  | Cloud Functions: an event older than this is given up on     | `21600` (6 h)    |
  * | `CREDSYNC_TIMEOUT_SECONDS`        | Cloud Functions: the function's timeout (`--timeout`), for the sync's deadline | `300` |

@@ -18,42 +18,60 @@
  * logger behind the redacting {@link Log} port.
  */
 import { connect } from '../clusters/access.ts';
-import { loadConfig } from '../config/load.ts';
+import { ConfigWatcher, parseConfigSource } from '../config/source.ts';
 import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { describeCloudCluster, matchDataPlane, type CloudCluster } from '../discovery/match.ts';
 import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts';
 import { CredsyncError, describeError, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
-import { runSync, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
+import { runSync, type ConfigInfo, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
-import { buildDeps, buildStore, type WiringOverrides } from './wiring.ts';
+import { buildDeps, buildStore, configReader, type ConfigReaderOverrides, type WiringOverrides } from './wiring.ts';
 
 interface ColdStart {
   config: Config;
   store: SecretStore;
+  /** Which configuration ran: its source and version, and a newer version that was refused. */
+  configInfo: ConfigInfo;
 }
 
-const cold = new Map<string, Promise<ColdStart>>();
+const watchers = new Map<string, ConfigWatcher>();
+const stores = new WeakMap<Config, SecretStore>();
+let readerOverrides: ConfigReaderOverrides = {};
+
+/** Tests: the SSM / GCP clients the configuration readers use (the real ones by default). */
+export function setConfigReaders(o: ConfigReaderOverrides): void {
+  readerOverrides = o;
+  watchers.clear();
+}
 
 /**
- * The written configuration and the secret store, once per process and configuration path (a
- * failed load is forgotten, so the next invocation tries again).
+ * The configuration to run with and its secret store. The source (`configPath`, else
+ * `CREDSYNC_CONFIG`: a file, `ssm:NAME` or `gcpsm:projects/P/secrets/S`, lib/config/source.ts) is
+ * read once per cold start and asked for its version on every invocation: a new valid version is
+ * used (with a new store when it changed the store's settings); a new invalid one is refused and
+ * the last good one keeps running.
  *
- * @param configPath default: `CREDSYNC_CONFIG`
- * @throws CredsyncError `CONFIG_NOT_FOUND` / ConfigError as {@link loadConfig} does
+ * @throws CredsyncError `CONFIG_NOT_FOUND` / ConfigError when no good version has been read yet
  */
-export function coldStart(configPath?: string): Promise<ColdStart> {
-  const path = configPath ?? readRuntimeEnv().configPath;
-  const key = path ?? '';
-  let c = cold.get(key);
-  if (!c) {
-    c = loadConfig(path).then((config) => ({ config, store: buildStore(config) }));
-    c.catch(() => cold.delete(key));
-    cold.set(key, c);
+export async function coldStart(configPath?: string): Promise<ColdStart> {
+  const value = configPath ?? readRuntimeEnv().configPath;
+  if (!value) throw new CredsyncError('CONFIG_NOT_FOUND', 'no configuration: pass --config FILE or set CREDSYNC_CONFIG');
+  let w = watchers.get(value);
+  if (!w) {
+    const source = parseConfigSource(value);
+    w = new ConfigWatcher(source, configReader(source, readerOverrides));
+    watchers.set(value, w);
   }
-  return c;
+  const state = await w.current();
+  let store = stores.get(state.config);
+  if (!store) {
+    store = buildStore(state.config);
+    stores.set(state.config, store);
+  }
+  return { config: state.config, store, configInfo: { source: state.source, version: state.version, ...(state.refused ? { refused: state.refused } : {}) } };
 }
 
 export interface PrepareOptions extends Pick<WiringOverrides, 'metrics' | 'onProgress'> {
@@ -67,6 +85,7 @@ export interface Prepared {
   config: Config;
   deps: SyncDeps;
   discovery?: DiscoveryReport;
+  configInfo?: ConfigInfo;
 }
 
 /**
@@ -75,10 +94,12 @@ export interface Prepared {
  * @throws ConfigError when the configuration, or what discovery made of it, is invalid
  */
 export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prepared> {
-  const { config: written, store } = await coldStart(opts.configPath);
+  const { config: written, store, configInfo } = await coldStart(opts.configPath);
+  if (configInfo.refused)
+    log.error('configuration refused; the last good version keeps running', { source: configInfo.source, running: configInfo.version, refused: configInfo.refused });
   const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
   const wiring: WiringOverrides = { store, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
-  return { config, deps: buildDeps(config, log, wiring), ...(discovery ? { discovery } : {}) };
+  return { config, deps: buildDeps(config, log, wiring), configInfo, ...(discovery ? { discovery } : {}) };
 }
 
 /**
@@ -88,8 +109,8 @@ export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prep
  */
 export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Omit<PrepareOptions, 'onlyEksCluster'> = {}): Promise<SyncReport> {
   const { configPath, metrics, onProgress, ...sync } = opts;
-  const { deps, discovery } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
-  return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}) });
+  const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
+  return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
 }
 
 /**
@@ -111,7 +132,10 @@ export class SyncFailedError extends CredsyncError {
     const failed = report.clusters.filter((c) => c.status === 'failed').map((c) => `${c.id} [${c.code}] ${c.reason}`);
     const cp = report.controlPlaneError ? [`control plane [${report.controlPlaneError.code}] ${report.controlPlaneError.reason}`] : [];
     const restarts = (report.controlPlane?.restartFailures ?? []).map((f) => `restart ${f.name}: ${f.reason}`);
-    super('KUBERNETES_API', `sync failed: ${[...failed, ...cp, ...restarts].join('; ')}`);
+    const refused = report.config?.refused
+      ? [`configuration ${report.config.source} version ${report.config.refused.version} refused (ran version ${report.config.version}): ${report.config.refused.reason}`]
+      : [];
+    super('KUBERNETES_API', `sync failed: ${[...refused, ...failed, ...cp, ...restarts].join('; ')}`);
     this.name = 'SyncFailedError';
     this.report = report;
   }
@@ -175,7 +199,7 @@ export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCrea
   const { log } = o;
   const what = describeCloudCluster(cluster);
   // EKS discovery (when configured) also looks this cluster up by name.
-  const { config, deps, discovery } = await (o.prepare ?? ((p) => prepare(log, { ...p, ...(o.metrics ? { metrics: o.metrics } : {}) })))(
+  const { config, deps, discovery, configInfo } = await (o.prepare ?? ((p) => prepare(log, { ...p, ...(o.metrics ? { metrics: o.metrics } : {}) })))(
     cluster.cloud === 'eks' ? { onlyEksCluster: { name: cluster.clusterName, ...(cluster.region ? { region: cluster.region } : {}) } } : {},
   );
   const match = matchDataPlane(config, cluster, discovery?.skipped);
@@ -186,7 +210,12 @@ export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCrea
   const dp = match.dataPlane;
   log.info('cluster created', { cluster: what, dataPlane: dp.id, ...(cluster.cloud === 'eks' ? { kind: cluster.kind } : { finished: cluster.finished }) });
   if (cluster.cloud === 'gke' && !cluster.finished) await ensureReachable(deps, dp, what);
-  const report = await runSync(deps, { clusters: [dp.id], ...(discovery ? { discovery } : {}), ...(o.deadline !== undefined ? { deadline: o.deadline } : {}) });
+  const report = await runSync(deps, {
+    clusters: [dp.id],
+    ...(discovery ? { discovery } : {}),
+    ...(configInfo ? { configInfo } : {}),
+    ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
+  });
   const mine = report.clusters.find((c) => c.id === dp.id);
   if (!report.ok && mine?.status === 'failed' && isNotReady(mine)) {
     log.info('sync report', { report });

@@ -14,6 +14,8 @@ import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.t
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
 import type { SyncDeps } from '../sync/sync.ts';
+import { CredsyncError } from '../errors.ts';
+import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
 import type { MetricsSink } from './metrics.ts';
 
 export interface WiringOverrides {
@@ -71,5 +73,50 @@ export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncD
     verify: verifyWithApiServer,
     dataPlane: async (dp) => new KubeDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access)),
     controlPlane: async () => new KubeControlPlane(await connect('control plane', cfg.controlPlane.access)),
+  };
+}
+
+export interface ConfigReaderOverrides {
+  /** An SSM client (default: the SDK's, in the function's region; `AWS_ENDPOINT_URL_SSM` is honoured by the SDK). */
+  ssm?: import('@aws-sdk/client-ssm').SSMClient;
+  gcpSecretManager?: Pick<GcpSecretManagerApi, 'accessSecretVersion'>;
+}
+
+/**
+ * Reads a configuration source (lib/config/source.ts). The SSM and GCP clients load only when
+ * that source is used.
+ */
+export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}): ConfigReader {
+  if (source.kind === 'file') return fileReader(source.path);
+  if (source.kind === 'ssm') {
+    let client = o.ssm;
+    return async () => {
+      const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+      client ??= new SSMClient({});
+      let out;
+      try {
+        out = await client.send(new GetParameterCommand({ Name: source.name, WithDecryption: true }));
+      } catch (err) {
+        const e = err as Error;
+        throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ssm:${source.name}: ${e.name}: ${e.message}`, { cause: err });
+      }
+      const p = out.Parameter;
+      if (!p?.Value || p.Version === undefined) throw new CredsyncError('CONFIG_NOT_FOUND', `configuration ssm:${source.name} has no value`);
+      return { text: p.Value, version: String(p.Version), name: `ssm:${source.name} version ${p.Version}`, json: false };
+    };
+  }
+  let client: Promise<Pick<GcpSecretManagerApi, 'accessSecretVersion'>> | undefined = o.gcpSecretManager && Promise.resolve(o.gcpSecretManager);
+  return async () => {
+    client ??= gcpSecretManagerClient();
+    let v;
+    try {
+      [v] = await (await client).accessSecretVersion({ name: `${source.secret}/versions/latest` });
+    } catch (err) {
+      throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration gcpsm:${source.secret}: ${(err as Error).message}`, { cause: err });
+    }
+    const version = v.name?.split('/').at(-1);
+    const data = v.payload?.data;
+    if (!version || !data) throw new CredsyncError('CONFIG_NOT_FOUND', `configuration gcpsm:${source.secret} has no value`);
+    return { text: Buffer.from(data as Uint8Array).toString('utf8'), version, name: `gcpsm:${source.secret} version ${version}`, json: false };
   };
 }

@@ -33,12 +33,23 @@ export interface SyncDeps {
   sleep?: (ms: number) => Promise<void>;
 }
 
+/** Which configuration a run used (the runtime reads it: lib/config/source.ts). */
+export interface ConfigInfo {
+  /** A path, `ssm:NAME` or `gcpsm:projects/P/secrets/S`. */
+  source: string;
+  version: string;
+  /** A newer version that was refused (the run used `version`): the run is not ok. */
+  refused?: { version: string; reason: string };
+}
+
 export interface SyncOptions {
   /** Only read, verify and store these data planes (the control plane is still rendered for all). */
   clusters?: string[];
   dryRun?: boolean;
   /** What discovery found, carried into the report. */
   discovery?: DiscoveryReport;
+  /** Which configuration ran, carried into the report; a refused newer version fails the run. */
+  configInfo?: ConfigInfo;
   /**
    * Epoch milliseconds by which the run must be done (a function's timeout less a margin): data
    * planes not started by then fail with DEADLINE, waits are cut short, and the control plane is
@@ -88,6 +99,7 @@ export interface SyncReport {
   controlPlaneError?: { code: string; reason: string };
   audit?: AuditReport;
   discovery?: DiscoveryReport;
+  config?: ConfigInfo;
 }
 
 /**
@@ -181,7 +193,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const ok =
     clusters.every((c) => c.status !== 'failed') &&
     !controlPlaneError &&
-    (controlPlane?.restartFailures.length ?? 0) === 0;
+    (controlPlane?.restartFailures.length ?? 0) === 0 &&
+    !opts.configInfo?.refused;
   const report: SyncReport = {
     runId,
     ok,
@@ -193,6 +206,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     ...(controlPlaneError ? { controlPlaneError } : {}),
     ...(audit && (audit.recorded.length || audit.failed.length) ? { audit } : {}),
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
+    ...(opts.configInfo ? { config: opts.configInfo } : {}),
   };
   for (const s of opts.discovery?.skipped ?? []) log.warn('discovered cluster skipped', { ...s });
   log.info('sync finished', {

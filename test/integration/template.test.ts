@@ -77,6 +77,10 @@ describe('the generated CloudFormation template', () => {
     expect(secrets).toHaveLength(1);
     expect(actions(secrets[0]!).sort()).toEqual(['secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource']);
     expect(secrets[0]!.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:flyte-credsync/*' });
+    const ssm = all.filter((s) => actions(s).some((a) => a.startsWith('ssm:')));
+    expect(ssm.map((s) => [actions(s), s.Resource])).toEqual([
+      [['ssm:GetParameter'], { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/flyte-credsync/*' }],
+    ]);
     const deletes = all.flatMap((s) => actions(s).filter((a) => /Delete/.test(a)).map((a) => [a, resources(s)]));
     expect(deletes).toEqual([['sqs:DeleteMessage', [retryQueue]]]); // Lambda's SQS event source needs it, on that queue only
     const unscoped = all.filter((s) => resources(s).includes('*')).flatMap(actions);
