@@ -7,6 +7,7 @@ import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
 import { EKSClient } from '@aws-sdk/client-eks';
 import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
+import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
@@ -68,9 +69,15 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
   const key = `${region}/${roleArn ?? ''}`;
   let p = providers.get(key);
   if (!p) {
-    p = roleArn
-      ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
-      : fromNodeProviderChain();
+    // Memoized until shortly before the credentials expire: fromTemporaryCredentials alone calls
+    // AssumeRole on every call (every data plane, every token), not once.
+    p = memoizeIdentityProvider(
+      roleArn
+        ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+        : fromNodeProviderChain(),
+      isIdentityExpired,
+      doesIdentityRequireRefresh,
+    )!;
     providers.set(key, p);
   }
   return p;

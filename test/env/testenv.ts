@@ -48,6 +48,8 @@ const GKE_AUTH_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'gke-auth.ts');
 /** What moto 5.2.5's STS GetCallerIdentity answers for a key it did not issue (default account). */
 export const MOTO_DEFAULT_CALLER_ARN = 'arn:aws:sts::123456789012:user/moto';
 export const EKS_GROUP = 'flyte-credsync';
+/** The cross-account role the webhook maps too (EksInfo.crossAccountRoleArn). */
+export const CROSS_ACCOUNT_ROLE_ARN = 'arn:aws:iam::210987654321:role/flyte-credsync-data-plane';
 const GCP_PROJECT = 'credsync-local';
 const GKE_SERVICE_ACCOUNT = 'credsync';
 /** gke-auth.ts's GOOGLE_TOKEN_URL and CLOUD_PLATFORM_SCOPE (see the import above). */
@@ -85,6 +87,11 @@ export interface EksInfo {
   clusterNames: Record<string, string>;
   /** The principal mapped to a Kubernetes identity: what moto's STS answers for env.aws's static key. */
   mappedArn: string;
+  /**
+   * A role "in another account" (moto's STS assumes any role ARN), also mapped to the group: what a
+   * data plane's `roleArn` (cross-account access) names in the tests.
+   */
+  crossAccountRoleArn: string;
   /** The username and group it gets (deploy/dataplane-rbac.yaml binds the group). */
   username: string;
   group: string;
@@ -436,7 +443,10 @@ async function startEksWebhookProcess(dir: string, env: EnvInfo, launcher: Launc
     stsEndpoint: env.aws.endpoint,
     clusters: Object.values(env.eks.clusterNames),
     keyStore: env.eks.keyStore,
-    mappings: [{ arn: env.eks.mappedArn, username: env.eks.username, groups: [env.eks.group] }],
+    mappings: [
+      { arn: env.eks.mappedArn, username: env.eks.username, groups: [env.eks.group] },
+      { arn: env.eks.crossAccountRoleArn, username: `eks:${env.eks.crossAccountRoleArn}`, groups: [env.eks.group] },
+    ],
     // The API servers' one webhook URL: `ya29.` tokens go on to the GKE stand-in.
     gkeReview: env.gke.server,
   };
@@ -731,6 +741,7 @@ async function start(
       webhook: `http://127.0.0.1:${webhookPort}`,
       clusterNames: Object.fromEntries(dataPlanes.map((dp) => [dp, `credsync-${dp}`])),
       mappedArn: MOTO_DEFAULT_CALLER_ARN,
+      crossAccountRoleArn: CROSS_ACCOUNT_ROLE_ARN,
       username: `eks:${MOTO_DEFAULT_CALLER_ARN}`,
       group: EKS_GROUP,
       keyStore: path.join(dir, 'eks-webhook', 'keys.json'),

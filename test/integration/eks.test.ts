@@ -19,9 +19,10 @@ import { readFile } from 'node:fs/promises';
 import { CoreV1Api } from '@kubernetes/client-node';
 import { CreateClusterCommand, EKSClient, type DescribeClusterCommandOutput } from '@aws-sdk/client-eks';
 import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
+import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { parse } from 'yaml';
-import { connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clusters/access.ts';
+import { awsCredentialsFor, connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clusters/access.ts';
 import { eksToken, EksTokenCache, EKS_TOKEN_PREFIX } from '../../lib/clusters/eks.ts';
 import { KubeDataPlane } from '../../lib/kube/client.ts';
 import { runSync } from '../../lib/sync/sync.ts';
@@ -35,6 +36,7 @@ import {
   core,
   deleteTokenSecret,
   envConfig,
+  exportAwsEnv,
   filledTokenSecret,
   loadTestEnv,
   resetControlPlane,
@@ -327,5 +329,56 @@ describe('EKS access through a token-review webhook that checks the token as EKS
       reason: 'data plane missing: EKS has no cluster named credsync-missing in this region and account',
     });
     expect(r.clusters.filter((c) => c.status === 'updated').map((c) => c.id)).toEqual([dp1, dp3]);
+  });
+});
+
+describe('EKS data planes in another account and another region than the store', () => {
+  const region = 'eu-west-1';
+
+  it('roleArn is assumed through STS (moto) for DescribeCluster and the token; the store stays in its own region', async () => {
+    // Prepare: dp1's API server as an EKS cluster of another account in eu-west-1, reached by
+    // assuming the cross-account role the webhook maps (AWS's STS would know the temporary key it
+    // issued; the webhook's key store is told, as in the "unmapped" case above).
+    exportAwsEnv(env); // the function's own identity: what the role is assumed with
+    process.env['AWS_ENDPOINT_URL_STS'] = env.aws.endpoint;
+    const dp = env.dataPlanes[0]!;
+    // The very provider the sync uses (one per region and role, shared): assumed once.
+    const creds = await awsCredentialsFor(region, env.eks.crossAccountRoleArn)();
+    expect(creds.accessKeyId).toMatch(/^ASIA/);
+    // The cluster lives in the other account (moto keeps EKS per account and region).
+    const eu = new EKSClient({ region, endpoint: env.aws.endpoint, credentials: creds });
+    await eu
+      .send(new CreateClusterCommand({ name: eksName(dp), roleArn: 'arn:aws:iam::210987654321:role/eks', resourcesVpcConfig: { subnetIds: ['subnet-0000000000000003'] } }))
+      .catch((err: Error) => {
+        if (err.name !== 'ResourceInUseException') throw err;
+      });
+    const unregister = registerWithSts(creds);
+    const prefix = uniquePrefix('xacct');
+    const cfg = envConfig(env, prefix, {}, [
+      { id: 'xacct', access: { type: 'eks', clusterName: eksName(dp), region, roleArn: env.eks.crossAccountRoleArn, eksEndpoint: env.aws.endpoint }, labels: { team1: 1 } },
+    ]);
+    const calls: string[] = [];
+    const deps = buildDeps(cfg, log, { secretsManager: awsClient(env) });
+    const io: AccessEnv = { env: process.env, readFile: (p) => readFile(p, 'utf8'), eksClient: localEksClient(calls), eksTokens: new EksTokenCache() };
+    deps.dataPlane = async (d) => new KubeDataPlane(d.id, await connect(`data plane ${d.id}`, d.access, io));
+    try {
+      // Act
+      const r = await runSync(deps);
+      // Assess
+      expect(r.clusters).toEqual([expect.objectContaining({ id: 'xacct', status: 'updated', store: 'created', identity: 'system:serviceaccount:flyte:flyteadmin' })]);
+      expect(r.ok).toBe(true);
+      expect(calls).toEqual([eksName(dp)]);
+      const decisions = readFileSync(env.eks.logFile, 'utf8')
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as { cluster?: string; authenticated?: boolean; arn?: string });
+      expect(decisions.some((d) => d.cluster === eksName(dp) && d.authenticated === true && d.arn === 'arn:aws:sts::210987654321:assumed-role/flyte-credsync-data-plane/flyte-credsync')).toBe(true);
+      // The credential is stored in the store's region (us-east-1), not the cluster's.
+      expect((await awsClient(env).send(new DescribeSecretCommand({ SecretId: `${prefix}xacct` }))).Name).toBe(`${prefix}xacct`);
+      const euStore = new SecretsManagerClient({ region, endpoint: env.aws.endpoint, credentials: staticCreds() });
+      await expect(euStore.send(new DescribeSecretCommand({ SecretId: `${prefix}xacct` }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    } finally {
+      unregister();
+    }
   });
 });
