@@ -24,7 +24,11 @@ export type ErrorCode =
   | 'CONTROL_PLANE_CONFLICT'
   | 'KUBERNETES_API'
   | 'UNSUPPORTED'
-  | 'DEADLINE';
+  | 'DEADLINE'
+  | 'FLYTEADMIN_UNREACHABLE'
+  | 'FLYTEADMIN_AUTH'
+  | 'FLYTEADMIN_API'
+  | 'LABEL_ROUTING';
 
 export class CredsyncError extends Error {
   readonly code: ErrorCode;

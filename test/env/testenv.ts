@@ -19,7 +19,7 @@
  * The default state dir is `.testenv/` at the repository root.
  */
 import { execFile, spawn, type ChildProcess } from 'node:child_process';
-import { generateKeyPair, randomBytes } from 'node:crypto';
+import { createHash, generateKeyPair, randomBytes } from 'node:crypto';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
 import * as fs from 'node:fs/promises';
 import * as http from 'node:http';
@@ -36,6 +36,7 @@ import type { EksWebhookConfig, KeyStoreFile } from './eks-webhook.ts';
 // Types only: jest's global setup loads this file natively, and a value import of a module with a
 // top-level await (the servers' main blocks) fails there.
 import type { GkeAuthConfig } from './gke-auth.ts';
+import type { FlyteAdminStandInConfig } from './flyteadmin.ts';
 
 const execFileP = promisify(execFile);
 const generateKeyPairP = promisify(generateKeyPair);
@@ -45,6 +46,9 @@ export const DEFAULT_STATE_DIR = path.join(REPO_ROOT, '.testenv');
 export const CONTROL_PLANE = 'control';
 const EKS_WEBHOOK_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'eks-webhook.ts');
 const GKE_AUTH_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'gke-auth.ts');
+const FLYTEADMIN_SCRIPT = path.join(REPO_ROOT, 'test', 'env', 'flyteadmin.ts');
+/** The OAuth2 client the FlyteAdmin stand-in knows (its secret is in EnvInfo.flyteadmin.clientSecretFile). */
+export const FLYTEADMIN_CLIENT_ID = 'flyte-credsync';
 /** What moto 5.2.5's STS GetCallerIdentity answers for a key it did not issue (default account). */
 export const MOTO_DEFAULT_CALLER_ARN = 'arn:aws:sts::123456789012:user/moto';
 export const EKS_GROUP = 'flyte-credsync';
@@ -131,6 +135,27 @@ export interface GkeInfo extends GkeServiceAccountInfo {
   logFile: string;
 }
 
+/**
+ * The FlyteAdmin STAND-IN (./flyteadmin.ts; FlyteAdmin itself is in no package registry): the
+ * execution-cluster-label calls of AdminService, over the same in-memory rows on two listeners.
+ */
+export interface FlyteAdminInfo {
+  /** host:port, plaintext gRPC, no auth. */
+  insecureEndpoint: string;
+  /** host:port, TLS (certificate of caFile) and OAuth2 client credentials required. */
+  endpoint: string;
+  /** The stand-in's own CA (PEM). */
+  caFile: string;
+  /** https://127.0.0.1:PORT/oauth2/token (also advertised by AuthMetadataService). */
+  tokenEndpoint: string;
+  clientId: string;
+  /** The client secret (0600); tests put it into the secret store. */
+  clientSecretFile: string;
+  /** Projects registered at start; tests register their own with RegisterProject. */
+  projects: string[];
+  logFile: string;
+}
+
 export interface EnvInfo {
   version: 1;
   dir: string;
@@ -143,6 +168,7 @@ export interface EnvInfo {
   gcp: { secretManagerEndpoint: string; project: string };
   eks: EksInfo;
   gke: GkeInfo;
+  flyteadmin: FlyteAdminInfo;
   binaries: Binaries;
   startedAt: string;
 }
@@ -504,6 +530,49 @@ async function startGkeAuthProcess(dir: string, env: EnvInfo, launcher: Launcher
   return launcher.start('gke-auth', process.execPath, ['--disable-warning=ExperimentalWarning', GKE_AUTH_SCRIPT, cfgFile]);
 }
 
+/**
+ * The FlyteAdmin stand-in (./flyteadmin.ts), on this Node: its own CA and serving certificate
+ * (127.0.0.1), one OAuth2 client with a random secret (the stand-in's config holds its SHA-256 only).
+ */
+async function startFlyteAdminProcess(dir: string, env: EnvInfo, launcher: Launcher): Promise<Running> {
+  const fdir = path.join(dir, 'flyteadmin');
+  await fs.mkdir(fdir, { recursive: true, mode: 0o700 });
+  await openssl(
+    [
+      'req', '-x509', ...EC, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '3650', '-sha256',
+      '-subj', '/CN=credsync-testenv-flyteadmin-ca',
+      '-addext', 'basicConstraints=critical,CA:TRUE',
+      '-addext', 'keyUsage=critical,keyCertSign,cRLSign,digitalSignature',
+    ],
+    fdir,
+  );
+  await fs.chmod(path.join(fdir, 'ca.key'), 0o600);
+  await issue(fdir, 'server', '/CN=flyteadmin-standin', [
+    'basicConstraints=CA:FALSE',
+    'keyUsage=critical,digitalSignature,keyEncipherment',
+    'extendedKeyUsage=serverAuth',
+    'subjectAltName=IP:127.0.0.1,DNS:localhost',
+  ]);
+  const secret = randomBytes(24).toString('base64url');
+  await fs.writeFile(env.flyteadmin.clientSecretFile, secret, { mode: 0o600 });
+  const port = (hostPort: string) => Number(hostPort.split(':')[1]);
+  const cfg: FlyteAdminStandInConfig = {
+    insecurePort: port(env.flyteadmin.insecureEndpoint),
+    secure: {
+      port: port(env.flyteadmin.endpoint),
+      tokenPort: Number(new URL(env.flyteadmin.tokenEndpoint).port),
+      certFile: path.join(fdir, 'server.crt'),
+      keyFile: path.join(fdir, 'server.key'),
+      clients: [{ clientId: env.flyteadmin.clientId, secretSha256: createHash('sha256').update(secret).digest('hex'), scopes: ['all'] }],
+      scopes: ['all'],
+    },
+    projects: env.flyteadmin.projects,
+  };
+  const cfgFile = path.join(fdir, 'config.json');
+  await fs.writeFile(cfgFile, JSON.stringify(cfg, null, 2) + '\n', { mode: 0o600 });
+  return launcher.start('flyteadmin', process.execPath, ['--disable-warning=ExperimentalWarning', FLYTEADMIN_SCRIPT, cfgFile]);
+}
+
 // ---------------------------------------------------------------------------------------------
 // Public API
 
@@ -572,6 +641,15 @@ export async function envStatus(opts: DirOptions = {}): Promise<EnvStatus> {
             (e: Error) => `GKE auth stand-in does not answer: ${e.message}`,
           )
         : Promise.resolve('no GKE auth stand-in in env.json (started by an older version of testenv.ts)'),
+      (async () => {
+        if (!env.flyteadmin) return 'no FlyteAdmin stand-in in env.json (started by an older version of testenv.ts)';
+        const ends = [env.flyteadmin.insecureEndpoint, env.flyteadmin.endpoint, new URL(env.flyteadmin.tokenEndpoint).host];
+        for (const e of ends) {
+          const [host, port] = e.split(':');
+          if (!(await tcpOpen(host!, Number(port)))) return `FlyteAdmin stand-in ${e} does not accept connections`;
+        }
+        return undefined;
+      })(),
     ];
     for (const p of await Promise.all(checks)) if (p) problems.push(p);
   }
@@ -707,7 +785,7 @@ async function start(
 ): Promise<EnvInfo> {
   const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
   const names = [CONTROL_PLANE, ...dataPlanes];
-  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, ...apiPorts] = await freePorts(6 + names.length);
+  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, faInsecure, faSecure, faToken, ...apiPorts] = await freePorts(9 + names.length);
 
   const clusters: Record<string, ClusterInfo> = {};
   names.forEach((name, i) => {
@@ -768,6 +846,16 @@ async function start(
       clusterNames: Object.fromEntries(dataPlanes.map((dp) => [dp, `credsync-${dp}`])),
       logFile: path.join(dir, 'logs', 'gke-auth.log'),
     },
+    flyteadmin: {
+      insecureEndpoint: `127.0.0.1:${faInsecure}`,
+      endpoint: `127.0.0.1:${faSecure}`,
+      caFile: path.join(dir, 'flyteadmin', 'ca.crt'),
+      tokenEndpoint: `https://127.0.0.1:${faToken}/oauth2/token`,
+      clientId: FLYTEADMIN_CLIENT_ID,
+      clientSecretFile: path.join(dir, 'flyteadmin', 'client-secret'),
+      projects: ['flytesnacks'],
+      logFile: path.join(dir, 'logs', 'flyteadmin.log'),
+    },
     binaries,
     startedAt: new Date().toISOString(),
   };
@@ -787,7 +875,11 @@ async function start(
   ]);
   const moto = await launcher.start('moto', binaries.motoServer, ['-H', '127.0.0.1', '-p', String(motoPort)]);
   const gcpsm = await launcher.start('gcpsm', binaries.gcpsm, ['-listen', env.gcp.secretManagerEndpoint]);
-  const [webhook, gkeAuth] = await Promise.all([startEksWebhookProcess(dir, env, launcher), startGkeAuthProcess(dir, env, launcher)]);
+  const [webhook, gkeAuth, flyteadmin] = await Promise.all([
+    startEksWebhookProcess(dir, env, launcher),
+    startGkeAuthProcess(dir, env, launcher),
+    startFlyteAdminProcess(dir, env, launcher),
+  ]);
 
   await Promise.all(names.map((n) => makeClusterPki(path.join(dir, n), n)));
   for (const c of Object.values(clusters)) c.caData = (await fs.readFile(c.caFile)).toString('base64');
@@ -852,6 +944,13 @@ async function start(
     waitUntil(gcpsm, `GCP Secret Manager emulator on :${gcpPort}`, () => tcpOpen('127.0.0.1', gcpPort!), 30_000, log),
     waitUntil(webhook, `EKS webhook on :${webhookPort}`, async () => (await httpStatus(`${env.eks.webhook}/healthz`)) === 200, 30_000, log),
     waitUntil(gkeAuth, `GKE auth stand-in on :${gkePort}`, async () => (await httpStatus(`${env.gke.server}/healthz`)) === 200, 30_000, log),
+    waitUntil(
+      flyteadmin,
+      `FlyteAdmin stand-in on :${faInsecure}, :${faSecure}, :${faToken}`,
+      async () => (await Promise.all([faInsecure, faSecure, faToken].map((p) => tcpOpen('127.0.0.1', p!)))).every(Boolean),
+      60_000,
+      log,
+    ),
   ]);
   log(`API servers ready after ${formatSeconds(Date.now() - tStart)}`);
 
@@ -922,6 +1021,11 @@ export function describeEnv(env: EnvInfo): string {
     lines.push(
       `GKE authn:   ${env.gke.server} (token endpoint ${env.gke.tokenEndpoint}; keys ${env.gke.keyFile}, ${env.gke.shortLived.keyFile}; ` +
         `${env.gke.clientEmail} -> group ${env.gke.group}; review of ya29. tokens via the EKS webhook)  log ${env.gke.logFile}`,
+    );
+  if (env.flyteadmin)
+    lines.push(
+      `FlyteAdmin:  stand-in (not FlyteAdmin), gRPC ${env.flyteadmin.insecureEndpoint} (plaintext, no auth) and ${env.flyteadmin.endpoint} ` +
+        `(TLS, CA ${env.flyteadmin.caFile}; OAuth2 client ${env.flyteadmin.clientId} at ${env.flyteadmin.tokenEndpoint})  log ${env.flyteadmin.logFile}`,
     );
   lines.push(`logs:        ${path.join(env.dir, 'logs')}`);
   return lines.join('\n');
