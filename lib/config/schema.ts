@@ -17,6 +17,7 @@
 import { z } from 'zod';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
+import { Labels } from '../labels/schema.ts';
 
 /** A zod issue as a person reads it (record-key problems carry their own message one level down). */
 export function issueMessage(i: z.core.$ZodIssue): string {
@@ -198,6 +199,8 @@ export const Config = z.strictObject({
     concurrency: z.number().int().min(1).max(64).default(8),
     /** How long to wait for the token controller to fill a newly created token Secret. */
     tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
+    /** Execution-cluster labels as code, and how to reach FlyteAdmin (lib/labels/schema.ts). */
+    labels: Labels.optional(),
   });
 export type Config = z.infer<typeof Config>;
 

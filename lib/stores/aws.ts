@@ -15,6 +15,7 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -84,6 +85,13 @@ export class AwsSecretsManagerStore extends VersionedStore {
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
     }
+  }
+
+  async readSecret(name: string): Promise<string | undefined> {
+    if (!AWS_NAME.test(name)) throw new StoreError(this.kind, `"${name}" is not a valid secret name`);
+    const value = (await this.current(name))?.value;
+    registerSecret(value);
+    return value;
   }
 
   protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {

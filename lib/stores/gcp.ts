@@ -6,6 +6,7 @@
  */
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -88,6 +89,15 @@ export class GcpSecretManagerStore extends VersionedStore {
       if (grpcCode(err) === NOT_FOUND) return undefined;
       throw err;
     }
+  }
+
+  /** `name`: a secret id of the configured project, or a full `projects/<p>/secrets/<id>` path. */
+  async readSecret(name: string): Promise<string | undefined> {
+    const full = name.startsWith('projects/') ? name : `projects/${this.opts.project}/secrets/${name}`;
+    if (!/^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/.test(full)) throw new StoreError(this.kind, `"${name}" is not a valid secret id`);
+    const value = (await this.latest(full))?.value;
+    registerSecret(value);
+    return value;
   }
 
   protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {

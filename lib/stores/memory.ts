@@ -3,6 +3,7 @@
  * core and dry runs. Versions are kept; `foreign` entries simulate secrets someone else owns.
  */
 import { StoreOwnershipError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
 import { MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -41,6 +42,15 @@ export class MemoryStore extends VersionedStore {
   /** All versions' values, oldest first (for tests of "previous version kept"). */
   history(clusterId: string): string[] {
     return this.entries.get(this.entryName(clusterId))?.versions.map((v) => v.value) ?? [];
+  }
+
+  /** Operator-made secrets by full name (see {@link SecretStore.readSecret}). */
+  readonly plain = new Map<string, string>();
+
+  async readSecret(name: string): Promise<string | undefined> {
+    const value = this.plain.get(name);
+    registerSecret(value);
+    return value;
   }
 
   protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {

@@ -73,6 +73,14 @@ export interface SecretStore {
    * @throws StoreOwnershipError for an entry it does not own; StoreError when the backend fails
    */
   put(record: CredentialRecord, opts?: { dryRun?: boolean }): Promise<PutResult>;
+  /**
+   * Reads a secret the operator made, by its full name (not a cluster entry, so no ownership
+   * marker is required): e.g. FlyteAdmin's OAuth2 client secret. Optional: fakes may leave it out. The value is registered for
+   * redaction before it is returned.
+   * @returns the current value, or undefined when there is no such secret
+   * @throws StoreError when the backend fails
+   */
+  readSecret?(name: string): Promise<string | undefined>;
 }
 
 /** sha256 over token and CA (NUL-separated), `sha256:<hex>`: safe to show, changes whenever either does. */
