@@ -1,4 +1,5 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
+import { formatLabels } from '../labels/plan.ts';
 import type { SyncReport } from '../sync/sync.ts';
 
 /** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */
@@ -51,6 +52,11 @@ export function formatReport(r: SyncReport): string {
   if (r.audit) {
     lines.push(`audit: ${r.audit.recorded.length} Event(s) recorded for run ${r.runId}${r.audit.recorded.length ? ` (${r.audit.recorded.join(', ')})` : ''}`);
     for (const f of r.audit.failed) lines.push(`  ! not recorded: ${f}`);
+  }
+  if (r.labelsError) lines.push('', `execution-cluster labels: NOT applied [${r.labelsError.code}] ${r.labelsError.reason}`);
+  if (r.labels) {
+    lines.push('', `execution-cluster labels${r.labels.dryRun ? ' (plan, nothing written)' : ''}:`, formatLabels(r.labels));
+    for (const p of r.labels.alreadyBroken) lines.push(`  ! ${p.scope} -> ${p.label} (set in FlyteAdmin) routes to every cluster: ${p.reason}`);
   }
   return lines.join('\n');
 }

@@ -3,6 +3,8 @@
  *
  *   credsync sync --config FILE [--dry-run] [--cluster ID ...] [--json] [--verbose]
  *   credsync doctor --config FILE [--json]
+ *   credsync labels plan|apply --config FILE [--json] [--verbose]
+ *   credsync export-values --config FILE [--out FILE] [--verbose]
  *
  * Exit codes: 0 every cluster synced (doctor: every check passed); 1 the sync ran with failures
  * (doctor: a check failed); 2 usage or configuration error.
@@ -14,9 +16,12 @@ import { doctorInvocation, syncInvocation } from '../runtime/invocation.ts';
 import { lineLog, silentLog } from '../util/log.ts';
 import { formatReport } from './format.ts';
 import { progressLine, type ProgressStream } from './progress.ts';
+import { exportValuesCommand, formatLabelsReport, labelsCommand } from './labels.ts';
 
 const USAGE = `usage: credsync sync --config FILE [--dry-run] [--cluster ID ...] [--json] [--verbose]
        credsync doctor --config FILE [--json]
+       credsync labels plan|apply --config FILE [--json] [--verbose]
+       credsync export-values --config FILE [--out FILE] [--verbose]
 
   sync            read, verify and store every data plane's credential, update the control plane
   doctor          check, without changing anything, that every cluster is reachable, its TLS
@@ -27,6 +32,11 @@ const USAGE = `usage: credsync sync --config FILE [--dry-run] [--cluster ID ...]
   --cluster ID    only read, verify and store this data plane (repeatable)
   --json          print the report as JSON on stdout
   --verbose       debug logging on stderr
+  --out FILE      export-values: write the flyte-core values override here (default: stdout)
+
+  labels plan     compare the configured execution-cluster labels with FlyteAdmin; write nothing
+  labels apply    set the labels that differ (refused when a label has no enabled cluster)
+  export-values   the clusters.yaml and credentials mount as flyte-core Helm values (no secret)
 `;
 
 /**
@@ -57,6 +67,7 @@ export async function main(
         cluster: { type: 'string', multiple: true },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
+        out: { type: 'string' },
         help: { type: 'boolean', short: 'h', default: false },
       },
     });
@@ -68,8 +79,10 @@ export async function main(
     out(USAGE);
     return 0;
   }
-  const command = args.positionals[0];
-  if ((command !== 'sync' && command !== 'doctor') || args.positionals.length !== 1) {
+  const [command, sub] = args.positionals;
+  const isLabels = command === 'labels' && (sub === 'plan' || sub === 'apply') && args.positionals.length === 2;
+  const isExport = command === 'export-values' && args.positionals.length === 1;
+  if (!((command === 'sync' || command === 'doctor') && args.positionals.length === 1) && !isLabels && !isExport) {
     err.write(USAGE);
     return 2;
   }
@@ -86,13 +99,25 @@ export async function main(
       return fail(e);
     }
   }
-  const progress = progressLine(err, !args.values.json);
+  const progress = progressLine(err, !args.values.json && command === 'sync');
   const write = (l: string) => {
     progress.end();
     err.write(l + '\n');
   };
-  const log = args.values.json && !args.values.verbose ? silentLog : lineLog({ verbose: args.values.verbose, write });
+  const quiet = (args.values.json || (isExport && !args.values.out)) && !args.values.verbose;
+  const log = quiet ? silentLog : lineLog({ verbose: args.values.verbose, write });
+  const configPath = args.values.config ? { configPath: args.values.config } : {};
   try {
+    if (isLabels) {
+      const r = await labelsCommand(log, { ...configPath, apply: sub === 'apply' });
+      out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatLabelsReport(r) + '\n');
+      return r.ok ? 0 : 1;
+    }
+    if (isExport) {
+      const r = await exportValuesCommand(log, { ...configPath, ...(args.values.out ? { out: args.values.out } : {}) });
+      if (!args.values.out) out(r.text);
+      return 0;
+    }
     const report = await syncInvocation(log, {
       onProgress: (p) => progress.update(p),
       ...(args.values.config ? { configPath: args.values.config } : {}),

@@ -46,7 +46,13 @@ interface Plan {
 
 const MAX_ATTEMPTS = 5;
 
-async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<string, CredentialRecord>): Promise<Plan> {
+/**
+ * Called with each clusters.yaml about to be written (and the one there now), before any write and
+ * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
+ */
+export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
+
+async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<string, CredentialRecord>, guard?: ClustersGuard): Promise<Plan> {
   const cp = cfg.controlPlane;
   const [existingSecret, ...cms] = await Promise.all([
     api.getSecret(cp.namespace, cp.credentialsSecret),
@@ -64,6 +70,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<stri
     const managedBefore = parseManaged(cm.annotations);
     const oldText = cm.data[cp.configKey];
     const merged = mergeClustersYaml(oldText, managedBefore, cfg, records, where);
+    guard?.(merged.text, oldText, where);
     const managedValue = [...merged.managed].sort().join(',');
     const annotationsChanged = (cm.annotations[MANAGED_ANNOTATION] ?? '') !== managedValue;
     const changed = merged.changed || annotationsChanged;
@@ -127,7 +134,7 @@ export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
   records: ReadonlyMap<string, CredentialRecord>,
-  opts: { dryRun: boolean; now: () => Date },
+  opts: { dryRun: boolean; now: () => Date; guard?: ClustersGuard },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   // What has been written so far, across conflict retries: the report, `applied` and the restart
@@ -135,7 +142,7 @@ export async function applyControlPlane(
   let writtenSecret: SecretChange | undefined;
   const writtenMaps = new Map<string, ConfigMapChange>();
   for (let attempt = 1; ; attempt++) {
-    const p = await plan(api, cfg, records);
+    const p = await plan(api, cfg, records, opts.guard);
     if (opts.dryRun) return report(p, needsRestart(p) ? cp.deployments : [], [], false, attempt);
     try {
       const s = p.secret;

@@ -17,6 +17,7 @@ import type { SyncDeps } from '../sync/sync.ts';
 import { CredsyncError } from '../errors.ts';
 import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
 import type { MetricsSink } from './metrics.ts';
+import { connectFlyteAdmin } from '../labels/run.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
@@ -64,12 +65,15 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
 
 /** Everything {@link runSync} needs for this configuration; `o.store` reuses a store already built. */
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
+  const store = buildStore(cfg, o);
+  const labels = cfg.labels;
   return {
     config: cfg,
     log,
     ...(o.metrics ? { metrics: o.metrics } : {}),
     ...(o.onProgress ? { onProgress: o.onProgress } : {}),
-    store: buildStore(cfg, o),
+    store,
+    ...(labels ? { flyteAdmin: () => connectFlyteAdmin(labels.flyteadmin, store) } : {}),
     verify: verifyWithApiServer,
     dataPlane: async (dp) => new KubeDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access)),
     controlPlane: async () => new KubeControlPlane(await connect('control plane', cfg.controlPlane.access)),

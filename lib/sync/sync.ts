@@ -11,6 +11,8 @@ import { auditEvents } from '../controlplane/audit.ts';
 import { readCredential } from '../dataplane/credential.ts';
 import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
 import type { DiscoveryReport } from '../discovery/resolve.ts';
+import type { LabelsAdmin } from '../labels/plan.ts';
+import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
@@ -24,6 +26,8 @@ export interface SyncDeps {
   controlPlane(): Promise<ControlPlaneApi>;
   verify: CredentialVerifier;
   store: SecretStore;
+  /** Connects to FlyteAdmin (when the configuration has a `labels` section). */
+  flyteAdmin?: () => Promise<LabelsAdmin & { close(): void }>;
   log: Log;
   /** Publishes each run's metrics (lib/runtime/metrics.ts); a platform's sink, none on the CLI. */
   metrics?: (report: SyncReport) => void;
@@ -98,6 +102,9 @@ export interface SyncReport {
   controlPlane?: ControlPlaneReport;
   controlPlaneError?: { code: string; reason: string };
   audit?: AuditReport;
+  /** Execution-cluster labels as code (when configured): planned or applied after the control plane. */
+  labels?: LabelsStepReport;
+  labelsError?: { code: string; reason: string };
   discovery?: DiscoveryReport;
   config?: ConfigInfo;
 }
@@ -171,7 +178,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     }
   });
 
-  // 5. Apply the control plane.
+  // 5. Apply the control plane, unless it would leave an assigned label without an enabled cluster.
+  const labels = await startLabelsStep(cfg, deps.flyteAdmin, log);
   let controlPlane: ControlPlaneReport | undefined;
   let controlPlaneError: SyncReport['controlPlaneError'];
   let audit: AuditReport | undefined;
@@ -179,7 +187,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
     const api = await deps.controlPlane();
-    controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now });
+    controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now, guard: labels.guard });
     for (const c of controlPlane.configMaps)
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
     if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
@@ -188,13 +196,19 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     log.error('control plane not updated', controlPlaneError);
   }
 
+  // 6. Labels as code, once the clusters.yaml they route by is in place.
+  const labelsOutcome = await labels.finish(dryRun || controlPlaneError !== undefined);
+  if (labelsOutcome.error) log.error('execution-cluster labels not applied', labelsOutcome.error);
+
   const clusters = reports.map((r) => r.report);
   for (const c of clusters) if (c.status === 'failed') c.lastGoodKept = records.has(c.id);
   const ok =
     clusters.every((c) => c.status !== 'failed') &&
     !controlPlaneError &&
     (controlPlane?.restartFailures.length ?? 0) === 0 &&
-    !opts.configInfo?.refused;
+    !opts.configInfo?.refused &&
+    !labelsOutcome.error &&
+    (labelsOutcome.report?.ok ?? true);
   const report: SyncReport = {
     runId,
     ok,
@@ -205,6 +219,8 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     ...(controlPlane ? { controlPlane } : {}),
     ...(controlPlaneError ? { controlPlaneError } : {}),
     ...(audit && (audit.recorded.length || audit.failed.length) ? { audit } : {}),
+    ...(labelsOutcome.report ? { labels: labelsOutcome.report } : {}),
+    ...(labelsOutcome.error ? { labelsError: labelsOutcome.error } : {}),
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
     ...(opts.configInfo ? { config: opts.configInfo } : {}),
   };
