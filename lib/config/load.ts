@@ -82,6 +82,7 @@ function resolveRelativePaths(cfg: Config, base: string): Config {
     ...cfg,
     controlPlane: { ...cfg.controlPlane, access: fixAccess(cfg.controlPlane.access) },
     dataPlanes: cfg.dataPlanes.map((d) => ({ ...d, access: fixAccess(d.access) })),
+    ...(cfg.labels?.flyteadmin.caFile ? { labels: { ...cfg.labels, flyteadmin: { ...cfg.labels.flyteadmin, caFile: fix(cfg.labels.flyteadmin.caFile) } } } : {}),
   };
 }
 
