@@ -2,7 +2,6 @@
  * Errors of the labels feature: FlyteAdmin calls and the routing guard. Both are
  * {@link CredsyncError}s with stable codes; messages pass through redact (no token, no secret).
  */
-import * as grpc from '@grpc/grpc-js';
 import { CredsyncError, type ErrorCode } from '../errors.ts';
 
 /** A FlyteAdmin call failed: `FlyteAdmin <endpoint>: <method> <what>: <detail>`. */
@@ -17,12 +16,13 @@ export class FlyteAdminError extends CredsyncError {
 
 /** Our code for a gRPC status: unreachable (retry later), refused credentials, or an API answer. */
 export function grpcErrorCode(status: number): ErrorCode {
+  // gRPC status codes (numbers, so this module does not load grpc-js for every sync).
   switch (status) {
-    case grpc.status.UNAVAILABLE:
-    case grpc.status.DEADLINE_EXCEEDED:
+    case 14: // UNAVAILABLE
+    case 4: // DEADLINE_EXCEEDED
       return 'FLYTEADMIN_UNREACHABLE';
-    case grpc.status.UNAUTHENTICATED:
-    case grpc.status.PERMISSION_DENIED:
+    case 16: // UNAUTHENTICATED
+    case 7: // PERMISSION_DENIED
       return 'FLYTEADMIN_AUTH';
     default:
       return 'FLYTEADMIN_API';

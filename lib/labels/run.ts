@@ -8,7 +8,7 @@ import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi } from '../kube/ports.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
-import { FlyteAdminClient, type LabelAttribute } from './admin.ts';
+import type { FlyteAdminClient, LabelAttribute } from './admin.ts';
 import { LabelRoutingError, type RoutingProblem } from './errors.ts';
 import { assignedLabels, checkRouting, clustersOf, unroutable, type AssignedLabel } from './guard.ts';
 import { applyLabels, type LabelsAdmin, type LabelsReport } from './plan.ts';
@@ -30,6 +30,8 @@ export async function connectFlyteAdmin(conn: FlyteAdminConnection, store: Secre
     }
   }
   const auth = conn.auth;
+  // Loaded on first use: the IDL and grpc-js cost ~0.5 s of start-up a sync without labels never pays.
+  const { FlyteAdminClient } = await import('./admin.ts');
   return new FlyteAdminClient({
     endpoint: conn.endpoint,
     insecure: conn.insecure,
