@@ -44,11 +44,9 @@ export class MemoryStore extends VersionedStore {
     return this.entries.get(this.entryName(clusterId))?.versions.map((v) => v.value) ?? [];
   }
 
-  /** Operator-made secrets by full name (see {@link SecretStore.readSecret}). */
-  readonly plain = new Map<string, string>();
-
+  /** Any entry's current value by full name, owned or not (see SecretStore.readSecret). */
   async readSecret(name: string): Promise<string | undefined> {
-    const value = this.plain.get(name);
+    const value = this.entries.get(name)?.versions.at(-1)?.value;
     registerSecret(value);
     return value;
   }

@@ -92,5 +92,13 @@ export function secretStoreContract(name: string, harness: () => Promise<StoreHa
       expect(await h.currentRaw(c)).toBe('someone else');
       expect(await h.versionCount(c)).toBe(1);
     });
+
+    it('readSecret returns an operator-made secret by its name (no ownership needed), undefined when there is none', async () => {
+      const h = await harness();
+      const c = id();
+      await h.addForeign(c, 'client-secret-value');
+      expect(await h.store.readSecret!(h.store.entryName(c))).toBe('client-secret-value');
+      expect(await h.store.readSecret!(h.store.entryName(id()))).toBeUndefined();
+    });
   });
 }

@@ -304,7 +304,7 @@ describe('test environment: down', () => {
     expect((await readEnv({ dir }))?.startedAt).toBe(small.startedAt);
     const procs = await readProcessRecords(dir);
     expect(procs.map((p) => p.name).sort()).toEqual(
-      ['etcd', 'gcpsm', 'moto', 'eks-webhook', 'gke-auth', 'kube-apiserver-control', 'kube-apiserver-dp1', 'kube-controller-manager-control', 'kube-controller-manager-dp1'].sort(),
+      ['etcd', 'gcpsm', 'moto', 'eks-webhook', 'gke-auth', 'flyteadmin', 'kube-apiserver-control', 'kube-apiserver-dp1', 'kube-controller-manager-control', 'kube-controller-manager-dp1'].sort(),
     );
     // The shared env is untouched by a second one running beside it.
     expect(small.clusters.control!.server).not.toBe(env.clusters.control!.server);
