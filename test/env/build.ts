@@ -1,14 +1,16 @@
 /**
  * Builds (once) and locates the server binaries of the local test environment.
  *
- * Nothing is downloaded prebuilt: kube-apiserver, kube-controller-manager, etcd and the GCP Secret
- * Manager emulator are compiled from the Go modules under test/env/go/ (versions pinned by their
+ * Nothing is downloaded prebuilt: kube-apiserver, kube-controller-manager, kube-scheduler, KWOK, etcd
+ * and the GCP Secret Manager emulator are compiled from the Go modules under test/env/go/ (versions pinned by their
  * go.mod files), and moto is installed from PyPI into a virtualenv. Everything lands in a cache
  * directory keyed by version, so it is built on the first run only:
  *
  *   ${FLYTE_CREDSYNC_CACHE:-${XDG_CACHE_HOME:-~/.cache}/flyte-credsync}/
  *     kube-v1.36.3/{kube-apiserver,kube-controller-manager}
+ *     kube-v1.36.3/kube-scheduler        (own build-info file: built after, from the same module)
  *     kube-v1.36.3/kubectl               (only on request: ensureKubectl(), for the benchmark)
+ *     kwok-v0.8.0/kwok + stages.yaml     (simulated nodes; the stages are copied from the module)
  *     etcd-v3.6.16/etcd
  *     gcpsm-v1.7.1/gcpsm
  *     moto-5.2.5/bin/moto_server        (a Python venv)
@@ -33,6 +35,7 @@ export const GO_DIR = path.join(ENV_DIR, 'go');
 
 export interface ToolVersions {
   kubernetes: string;
+  kwok: string;
   etcd: string;
   gcpsm: string;
   moto: string;
@@ -41,6 +44,11 @@ export interface ToolVersions {
 export interface Binaries {
   kubeApiserver: string;
   kubeControllerManager: string;
+  kubeScheduler: string;
+  /** KWOK's controller (sigs.k8s.io/kwok/cmd/kwok): keeps simulated nodes and their pods Ready. */
+  kwok: string;
+  /** KWOK Stage objects (node initialise/heartbeat, pod ready/complete/delete) for kwok --config. */
+  kwokStages: string;
   etcd: string;
   gcpsm: string;
   motoServer: string;
@@ -62,7 +70,7 @@ export function cacheRoot(): string {
 }
 
 interface GoTarget {
-  key: 'kube' | 'etcd' | 'gcpsm' | 'kubectl';
+  key: 'kube' | 'kube-scheduler' | 'kwok' | 'etcd' | 'gcpsm' | 'kubectl';
   label: string;
   modDir: string;
   version: string;
@@ -74,6 +82,8 @@ interface GoTarget {
   estimate: string;
   /** Build-info file name in outDir (default STAMP); distinct when targets share an outDir. */
   stamp?: string;
+  /** Files copied from the module into outDir after the build (part of the recipe). */
+  extra?: { module: string; files: string[]; into: string };
 }
 
 /** Reads the version a go.mod requires for modulePath (e.g. "v1.36.3"). */
@@ -88,10 +98,12 @@ async function goModVersion(modDir: string, modulePath: string): Promise<string>
 
 async function goTargets(root: string): Promise<GoTarget[]> {
   const kubeDir = path.join(GO_DIR, 'kube');
+  const kwokDir = path.join(GO_DIR, 'kwok');
   const etcdDir = path.join(GO_DIR, 'etcd');
   const gcpsmDir = path.join(GO_DIR, 'gcpsm');
-  const [kube, etcd, gcpsm] = await Promise.all([
+  const [kube, kwok, etcd, gcpsm] = await Promise.all([
     goModVersion(kubeDir, 'k8s.io/kubernetes'),
+    goModVersion(kwokDir, 'sigs.k8s.io/kwok'),
     goModVersion(etcdDir, 'go.etcd.io/etcd/server/v3'),
     goModVersion(gcpsmDir, 'github.com/blackwell-systems/gcp-secret-manager-emulator'),
   ]);
@@ -104,17 +116,52 @@ async function goTargets(root: string): Promise<GoTarget[]> {
     `-X ${pkg}.gitMinor=${minor}`,
     `-X ${pkg}.gitTreeState=clean`,
   ]);
+  const kubeTarget: GoTarget = {
+    key: 'kube',
+    label: `kube-apiserver + kube-controller-manager ${kube}`,
+    modDir: kubeDir,
+    version: kube,
+    outDir: path.join(root, `kube-${kube}`),
+    outputs: ['kube-apiserver', 'kube-controller-manager'],
+    packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager'],
+    ldflags: ['-s', '-w', ...kubeX].join(' '),
+    estimate: '~7 min on 2 cores',
+  };
   return [
+    kubeTarget,
+    // Same module and flags as the servers, its own build-info file: adding it did not invalidate
+    // kube-apiserver/kube-controller-manager builds already in the cache.
     {
-      key: 'kube',
-      label: `kube-apiserver + kube-controller-manager ${kube}`,
-      modDir: kubeDir,
-      version: kube,
-      outDir: path.join(root, `kube-${kube}`),
-      outputs: ['kube-apiserver', 'kube-controller-manager'],
-      packages: ['k8s.io/kubernetes/cmd/kube-apiserver', 'k8s.io/kubernetes/cmd/kube-controller-manager'],
-      ldflags: ['-s', '-w', ...kubeX].join(' '),
-      estimate: '~7 min on 2 cores',
+      ...kubeTarget,
+      key: 'kube-scheduler',
+      label: `kube-scheduler ${kube}`,
+      outputs: ['kube-scheduler'],
+      packages: ['k8s.io/kubernetes/cmd/kube-scheduler'],
+      estimate: '~1–2 min on 2 cores after the servers',
+      stamp: '.build-info-kube-scheduler.json',
+    },
+    {
+      key: 'kwok',
+      label: `KWOK ${kwok}`,
+      modDir: kwokDir,
+      version: kwok,
+      outDir: path.join(root, `kwok-${kwok}`),
+      outputs: ['kwok'],
+      packages: ['sigs.k8s.io/kwok/cmd/kwok'],
+      ldflags: '-s -w',
+      estimate: '~4 min on 2 cores',
+      // KWOK's own "fast" stages (what `kwokctl create cluster` uses by default) and the lease heartbeat.
+      extra: {
+        module: 'sigs.k8s.io/kwok',
+        files: [
+          'kustomize/stage/node/fast/node-initialize.yaml',
+          'kustomize/stage/node/heartbeat-with-lease/node-heartbeat-with-lease.yaml',
+          'kustomize/stage/pod/fast/pod-ready.yaml',
+          'kustomize/stage/pod/fast/pod-complete.yaml',
+          'kustomize/stage/pod/fast/pod-delete.yaml',
+        ],
+        into: 'stages.yaml',
+      },
     },
     {
       key: 'etcd',
@@ -145,7 +192,7 @@ const STAMP = '.build-info.json';
 
 /** The part of a build that must match for a cached binary to be reused. */
 function recipe(t: GoTarget): string {
-  return JSON.stringify({ version: t.version, packages: t.packages, ldflags: t.ldflags });
+  return JSON.stringify({ version: t.version, packages: t.packages, ldflags: t.ldflags, ...(t.extra ? { extra: t.extra } : {}) });
 }
 
 async function isExecutable(file: string): Promise<boolean> {
@@ -159,6 +206,7 @@ async function isExecutable(file: string): Promise<boolean> {
 
 async function goTargetReady(t: GoTarget): Promise<boolean> {
   for (const out of t.outputs) if (!(await isExecutable(path.join(t.outDir, out)))) return false;
+  if (t.extra && !(await fs.stat(path.join(t.outDir, t.extra.into)).then((s) => s.isFile(), () => false))) return false;
   try {
     const stamp = JSON.parse(await fs.readFile(path.join(t.outDir, t.stamp ?? STAMP), 'utf8')) as { recipe?: string };
     return stamp.recipe === recipe(t);
@@ -195,14 +243,17 @@ async function pythonToolReady(root: string, t: PythonTool): Promise<boolean> {
 
 /** Paths of all binaries, whether or not they exist yet. */
 export async function binaryPaths(root = cacheRoot()): Promise<Binaries> {
-  const [kube, etcd, gcpsm] = await goTargets(root);
+  const [kube, , kwok, etcd, gcpsm] = await goTargets(root);
   return {
     kubeApiserver: path.join(kube!.outDir, 'kube-apiserver'),
     kubeControllerManager: path.join(kube!.outDir, 'kube-controller-manager'),
+    kubeScheduler: path.join(kube!.outDir, 'kube-scheduler'),
+    kwok: path.join(kwok!.outDir, 'kwok'),
+    kwokStages: path.join(kwok!.outDir, kwok!.extra!.into),
     etcd: path.join(etcd!.outDir, 'etcd'),
     gcpsm: path.join(gcpsm!.outDir, 'gcpsm'),
     motoServer: path.join(venvOf(root, MOTO), 'bin', MOTO.bin),
-    versions: { kubernetes: kube!.version, etcd: etcd!.version, gcpsm: gcpsm!.version, moto: MOTO_VERSION },
+    versions: { kubernetes: kube!.version, kwok: kwok!.version, etcd: etcd!.version, gcpsm: gcpsm!.version, moto: MOTO_VERSION },
   };
 }
 
@@ -226,7 +277,7 @@ export async function checkPrerequisites(need: { go: boolean; python: boolean })
   }
   if (need.go && !(await commandWorks('go', ['version']))) {
     problems.push(
-      'go is missing (kube-apiserver, kube-controller-manager, etcd and the GCP emulator are built from source): ' +
+      'go is missing (kube-apiserver, kube-controller-manager, kube-scheduler, KWOK, etcd and the GCP emulator are built from source): ' +
         'install Go >= 1.26 from https://go.dev/dl/ (apt-get install golang is often too old) and put it on PATH',
     );
   }
@@ -316,6 +367,16 @@ async function runWithProgress(
   }
 }
 
+/** Concatenates t.extra's files, read from the module as the build resolved it, into tmp/<into>. */
+async function copyModuleFiles(t: GoTarget, tmp: string): Promise<void> {
+  const { module, files, into } = t.extra!;
+  const { stdout } = await execFileP('go', ['list', '-mod=readonly', '-m', '-f', '{{.Dir}}', module], { cwd: t.modDir, timeout: 60_000 });
+  const dir = stdout.trim();
+  if (!dir) throw new Error(`go list -m ${module} in ${t.modDir} gave no module directory`);
+  const parts = await Promise.all(files.map(async (f) => `# ${module}@${t.version}/${f}\n${(await fs.readFile(path.join(dir, f), 'utf8')).trim()}\n`));
+  await fs.writeFile(path.join(tmp, into), parts.join('---\n'));
+}
+
 async function buildGoTarget(t: GoTarget, root: string, log: Log): Promise<void> {
   const name = t.outputs.join(' + ');
   log(`building ${name} ${t.version} (first run only; ${t.estimate})…`);
@@ -337,8 +398,10 @@ async function buildGoTarget(t: GoTarget, root: string, log: Log): Promise<void>
         log,
       },
     );
+    if (t.extra) await copyModuleFiles(t, tmp);
     await fs.mkdir(t.outDir, { recursive: true });
     for (const out of t.outputs) await fs.rename(path.join(tmp, out), path.join(t.outDir, out));
+    if (t.extra) await fs.rename(path.join(tmp, t.extra.into), path.join(t.outDir, t.extra.into));
     const seconds = Math.round((Date.now() - started) / 1000);
     await fs.writeFile(
       path.join(t.outDir, t.stamp ?? STAMP),

@@ -13,8 +13,12 @@
  * Control plane:
  *   - Namespace `flyte`; ConfigMaps `flyte-admin-clusters-config` (only key clusters.yaml) and
  *     `flyte-clusterresourcesync-config` (clusters.yaml plus the chart's other keys);
- *   - Deployments `flyteadmin` and `syncresources` (no kubelet runs them; they exist so that
- *     rollout restarts can be observed). NOT the `cluster-credentials` Secret: the sync creates it.
+ *   - ServiceAccount `flyte/flyteadmin` (the chart's, used by both Deployments);
+ *   - Deployments `flyteadmin` (2 replicas, maxUnavailable 0, maxSurge 1) and `syncresources`
+ *     (1 replica, the chart's default strategy), which roll out for real: the scheduler binds their
+ *     pods to the KWOK nodes and KWOK makes them Running and Ready. NOT the `cluster-credentials`
+ *     Secret: the sync creates it (no kubelet mounts it, so pods start without it);
+ *   - Nodes `kwok-node-1`, `kwok-node-2` (annotation kwok.x-k8s.io/node=fake: managed by KWOK).
  * Every cluster: bindings that give kube-controller-manager's own identity the controller roles it
  * needs (it runs with --use-service-account-credentials=false).
  *
@@ -24,6 +28,7 @@ import {
   ApiException,
   ApiextensionsV1Api,
   AppsV1Api,
+  type V1Node,
   CoreV1Api,
   CustomObjectsApi,
   RbacAuthorizationV1Api,
@@ -39,6 +44,10 @@ export const FLYTEADMIN_CLUSTER_ROLE_BINDING = 'flyte-flyteadmin-binding';
 export const ADMIN_CLUSTERS_CONFIGMAP = 'flyte-admin-clusters-config';
 export const CLUSTERRESOURCESYNC_CONFIGMAP = 'flyte-clusterresourcesync-config';
 export const CONTROL_PLANE_DEPLOYMENTS = ['flyteadmin', 'syncresources'] as const;
+/** Replicas of each control-plane Deployment. */
+export const DEPLOYMENT_REPLICAS: Record<(typeof CONTROL_PLANE_DEPLOYMENTS)[number], number> = { flyteadmin: 2, syncresources: 1 };
+/** Simulated nodes of the control plane, kept Ready by KWOK. */
+export const KWOK_NODES = ['kwok-node-1', 'kwok-node-2'] as const;
 
 /** The chart's default clusters.yaml (no data planes yet). */
 export const INITIAL_CLUSTERS_YAML = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n';
@@ -113,7 +122,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 /** ClusterRoleBindings so kube-controller-manager's own identity may run these controllers. */
 export async function seedControllerManagerRbac(kc: KubeConfig, cluster: string): Promise<void> {
   const rbac = kc.makeApiClient(RbacAuthorizationV1Api);
-  const roles = ['system:controller:namespace-controller', 'system:controller:generic-garbage-collector'];
+  const roles = [
+    'system:controller:namespace-controller',
+    'system:controller:generic-garbage-collector',
+    // Only the control plane runs these; a binding on a data plane grants an identity nothing runs.
+    'system:controller:deployment-controller',
+    'system:controller:replicaset-controller',
+    'system:controller:node-controller',
+  ];
   for (const role of roles) {
     const name = `credsync-testenv:kube-controller-manager:${role.replace('system:controller:', '')}`;
     await createIfMissing(cluster, `ClusterRoleBinding ${name}`, () =>
@@ -246,12 +262,15 @@ export async function seedDataPlane(kc: KubeConfig, cluster: string, opts: { tok
   }
 }
 
-function deployment(name: string, configMap: string): V1Deployment {
+function deployment(name: (typeof CONTROL_PLANE_DEPLOYMENTS)[number], configMap: string): V1Deployment {
   const labels = chartLabels(name);
   return {
     metadata: { name, namespace: FLYTE_NAMESPACE, labels },
     spec: {
-      replicas: 1,
+      replicas: DEPLOYMENT_REPLICAS[name],
+      // flyteadmin: never fewer ready pods than wanted during a restart (what a zero-downtime
+      // credential rotation relies on); syncresources keeps the API's default (25%/25%).
+      ...(name === 'flyteadmin' ? { strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } } } : {}),
       selector: { matchLabels: { 'app.kubernetes.io/name': name, 'app.kubernetes.io/instance': 'flyte' } },
       template: {
         metadata: { labels },
@@ -279,11 +298,29 @@ function deployment(name: string, configMap: string): V1Deployment {
   };
 }
 
+/** A node KWOK manages: it fills in status (Ready, capacity) and renews its Lease. */
+function kwokNode(name: string): V1Node {
+  return {
+    metadata: {
+      name,
+      annotations: { 'kwok.x-k8s.io/node': 'fake', 'node.alpha.kubernetes.io/ttl': '0' },
+      labels: { 'kubernetes.io/hostname': name, 'kubernetes.io/os': 'linux', 'kubernetes.io/arch': 'amd64', type: 'kwok' },
+    },
+  };
+}
+
 /** The Flyte control plane, before any data plane is registered. */
 export async function seedControlPlane(kc: KubeConfig, cluster: string): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
   const apps = kc.makeApiClient(AppsV1Api);
   await seedNamespace(kc, cluster);
+  for (const node of KWOK_NODES) await createIfMissing(cluster, `Node ${node}`, () => core.createNode({ body: kwokNode(node) }));
+  await createIfMissing(cluster, `ServiceAccount ${FLYTE_NAMESPACE}/${FLYTEADMIN_SA}`, () =>
+    core.createNamespacedServiceAccount({
+      namespace: FLYTE_NAMESPACE,
+      body: { metadata: { name: FLYTEADMIN_SA, namespace: FLYTE_NAMESPACE, labels: chartLabels('flyteadmin') } },
+    }),
+  );
   await createIfMissing(cluster, `ConfigMap ${ADMIN_CLUSTERS_CONFIGMAP}`, () =>
     core.createNamespacedConfigMap({
       namespace: FLYTE_NAMESPACE,
@@ -319,29 +356,60 @@ export async function seedControlPlane(kc: KubeConfig, cluster: string): Promise
 }
 
 /**
+ * Whether a Deployment's rollout is complete, as `kubectl rollout status` decides it: the controller
+ * saw the latest spec, and every replica is updated, ready and available with no old one left.
+ */
+export function deploymentRolledOut(d: V1Deployment): boolean {
+  const want = d.spec?.replicas ?? 1;
+  const st = d.status;
+  return (
+    !!st &&
+    (st.observedGeneration ?? 0) >= (d.metadata?.generation ?? 1) &&
+    (st.updatedReplicas ?? 0) === want &&
+    (st.replicas ?? 0) === want &&
+    (st.readyReplicas ?? 0) === want &&
+    (st.availableReplicas ?? 0) === want
+  );
+}
+
+/**
  * Waits until kube-controller-manager works on this cluster: the ServiceAccount controller made
- * `flyte/default`, and (data planes with a token Secret) the token controller filled it.
+ * `flyte/default`, (data planes with a token Secret) the token controller filled it, and (control
+ * plane, `rollouts`) both Deployments rolled out, i.e. the scheduler and KWOK work too.
  */
 export async function waitForControllers(
   kc: KubeConfig,
   cluster: string,
-  opts: { tokenSecret: boolean; timeoutMs: number; exited: () => string | undefined },
+  opts: { tokenSecret: boolean; rollouts?: boolean; timeoutMs: number; exited: () => string | undefined },
 ): Promise<void> {
   const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
   const deadline = Date.now() + opts.timeoutMs;
-  let waitingFor = 'ServiceAccount flyte/default';
+  /** What is still missing (undefined: nothing); a 404 means "not there yet". */
+  const missing = async (): Promise<string | undefined> => {
+    const found = <T>(p: Promise<T>) => p.catch((err: unknown) => {
+      if (err instanceof ApiException && err.code === 404) return undefined;
+      throw err;
+    });
+    if (!(await found(core.readNamespacedServiceAccount({ name: 'default', namespace: FLYTE_NAMESPACE })))) return 'ServiceAccount flyte/default';
+    if (opts.tokenSecret) {
+      const s = await found(core.readNamespacedSecret({ name: TOKEN_SECRET, namespace: FLYTE_NAMESPACE }));
+      if (!(s?.data?.token && s.data['ca.crt'] && s.data.namespace)) return `token controller to fill Secret ${FLYTE_NAMESPACE}/${TOKEN_SECRET}`;
+    }
+    if (opts.rollouts) {
+      const pending: string[] = [];
+      for (const name of CONTROL_PLANE_DEPLOYMENTS) {
+        if (!deploymentRolledOut(await apps.readNamespacedDeployment({ name, namespace: FLYTE_NAMESPACE }))) pending.push(name);
+      }
+      if (pending.length > 0) return `Deployments ${pending.join(', ')} to roll out (scheduler + KWOK nodes)`;
+    }
+    return undefined;
+  };
   for (;;) {
     const gone = opts.exited();
     if (gone) throw new Error(gone);
-    try {
-      await core.readNamespacedServiceAccount({ name: 'default', namespace: FLYTE_NAMESPACE });
-      if (!opts.tokenSecret) return;
-      waitingFor = `token controller to fill Secret ${FLYTE_NAMESPACE}/${TOKEN_SECRET}`;
-      const s = await core.readNamespacedSecret({ name: TOKEN_SECRET, namespace: FLYTE_NAMESPACE });
-      if (s.data?.token && s.data['ca.crt'] && s.data.namespace) return;
-    } catch (err) {
-      if (!(err instanceof ApiException && err.code === 404)) throw err;
-    }
+    const waitingFor = await missing();
+    if (!waitingFor) return;
     if (Date.now() > deadline) {
       throw new Error(`kube-controller-manager on ${cluster}: timed out after ${opts.timeoutMs / 1000}s waiting for ${waitingFor}`);
     }

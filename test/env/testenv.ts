@@ -4,6 +4,9 @@
  *   - one etcd, shared by every cluster (each kube-apiserver has its own --etcd-prefix);
  *   - the Flyte control plane `control` and data planes `dp1`..`dpN`: a kube-apiserver and a
  *     kube-controller-manager each, every cluster with its own CA and service-account key;
+ *   - on the control plane only, real rollouts: the deployment, replicaset and node-lifecycle
+ *     controllers, a kube-scheduler, and KWOK (sigs.k8s.io/kwok) keeping simulated nodes whose
+ *     pods become Running and Ready, so `flyteadmin`/`syncresources` roll out like on a cluster;
  *   - moto (AWS Secrets Manager, and STS and EKS for EKS access) and an emulator of GCP Secret
  *     Manager (gRPC);
  *   - an EKS authentication stand-in (./eks-webhook.ts): every data-plane API server also accepts
@@ -31,7 +34,7 @@ import { promisify } from 'node:util';
 import { KubeConfig } from '@kubernetes/client-node';
 import { stringify as toYaml } from 'yaml';
 import { ensureBinaries, type Binaries, type Log } from './build.ts';
-import { seedControllerManagerRbac, seedControlPlane, seedDataPlane, waitForControllers } from './seed.ts';
+import { KWOK_NODES, seedControllerManagerRbac, seedControlPlane, seedDataPlane, waitForControllers } from './seed.ts';
 import type { EksWebhookConfig, KeyStoreFile } from './eks-webhook.ts';
 // Types only: jest's global setup loads this file natively, and a value import of a module with a
 // top-level await (the servers' main blocks) fails there.
@@ -156,6 +159,16 @@ export interface FlyteAdminInfo {
   logFile: string;
 }
 
+/** Real rollouts on the control plane: kube-scheduler + KWOK nodes (see NOTES.md "Rollouts"). */
+export interface RolloutsInfo {
+  /** The simulated nodes KWOK manages (annotation kwok.x-k8s.io/node=fake). */
+  nodes: string[];
+  /** KWOK's server (GET /healthz). */
+  kwokServer: string;
+  kwokLogFile: string;
+  schedulerLogFile: string;
+}
+
 export interface EnvInfo {
   version: 1;
   dir: string;
@@ -169,6 +182,7 @@ export interface EnvInfo {
   eks: EksInfo;
   gke: GkeInfo;
   flyteadmin: FlyteAdminInfo;
+  rollouts: RolloutsInfo;
   binaries: Binaries;
   startedAt: string;
 }
@@ -419,6 +433,8 @@ async function makeClusterPki(cdir: string, cluster: string): Promise<void> {
     ]),
     issue(cdir, 'admin', '/O=system:masters/CN=credsync-admin', client),
     issue(cdir, 'kcm', '/CN=system:kube-controller-manager', client),
+    // Only the control plane runs a scheduler; its bootstrap ClusterRole binds this user.
+    ...(cluster === CONTROL_PLANE ? [issue(cdir, 'scheduler', '/CN=system:kube-scheduler', client)] : []),
     (async () => {
       const { privateKey, publicKey } = await generateKeyPairP('rsa', {
         modulusLength: 2048,
@@ -693,7 +709,8 @@ export async function down(opts: DirOptions = {}): Promise<ProcessRecord[]> {
  * last (an API server whose etcd is gone hangs in its shutdown). SIGTERM, SIGKILL after 8s.
  */
 async function stopProcesses(procs: ProcessRecord[], log: Log): Promise<ProcessRecord[]> {
-  const phase = (p: ProcessRecord) => (p.name.startsWith('kube-controller-manager') ? 0 : p.name === 'etcd' ? 2 : 1);
+  const first = ['kube-controller-manager', 'kube-scheduler', 'kwok'];
+  const phase = (p: ProcessRecord) => (first.some((f) => p.name.startsWith(f)) ? 0 : p.name === 'etcd' ? 2 : 1);
   const stopped: ProcessRecord[] = [];
   for (const n of [0, 1, 2]) stopped.push(...(await stopGroup(procs.filter((p) => phase(p) === n), log)));
   return stopped;
@@ -785,7 +802,7 @@ async function start(
 ): Promise<EnvInfo> {
   const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
   const names = [CONTROL_PLANE, ...dataPlanes];
-  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, faInsecure, faSecure, faToken, ...apiPorts] = await freePorts(9 + names.length);
+  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, faInsecure, faSecure, faToken, kwokPort, ...apiPorts] = await freePorts(10 + names.length);
 
   const clusters: Record<string, ClusterInfo> = {};
   names.forEach((name, i) => {
@@ -855,6 +872,12 @@ async function start(
       clientSecretFile: path.join(dir, 'flyteadmin', 'client-secret'),
       projects: ['flytesnacks'],
       logFile: path.join(dir, 'logs', 'flyteadmin.log'),
+    },
+    rollouts: {
+      nodes: [...KWOK_NODES],
+      kwokServer: `http://127.0.0.1:${kwokPort}`,
+      kwokLogFile: path.join(dir, 'logs', 'kwok.log'),
+      schedulerLogFile: path.join(dir, 'logs', 'kube-scheduler.log'),
     },
     binaries,
     startedAt: new Date().toISOString(),
@@ -970,7 +993,7 @@ async function start(
       n,
       await launcher.start(`kube-controller-manager-${n}`, binaries.kubeControllerManager, [
         `--kubeconfig=${kubeconfig}`,
-        '--controllers=serviceaccount-token-controller,serviceaccount-controller,namespace-controller,garbage-collector-controller',
+        `--controllers=${[...CONTROLLERS, ...(c.role === 'control-plane' ? ROLLOUT_CONTROLLERS : [])].join(',')}`,
         `--service-account-private-key-file=${path.join(cdir, 'sa.key')}`,
         `--root-ca-file=${c.caFile}`,
         '--use-service-account-credentials=false',
@@ -980,6 +1003,7 @@ async function start(
       ]),
     );
   }
+  const rollouts = await startRollouts(dir, env, binaries, launcher, log);
   const lastDp = dataPlanes[dataPlanes.length - 1];
   await Promise.all(
     names.map(async (n) => {
@@ -988,14 +1012,22 @@ async function start(
       if (clusters[n]!.role === 'control-plane') await seedControlPlane(kc, n);
       else await seedDataPlane(kc, n, { tokenSecret });
       const kcm = kcms.get(n)!;
+      // On the control plane the Deployments must roll out: that needs the scheduler and KWOK too.
+      const procs = [kcm, ...(clusters[n]!.role === 'control-plane' ? rollouts : [])];
+      const gone = () => procs.find((p) => p.exit || !isProcessAlive(p.rec));
       try {
         await waitForControllers(kc, n, {
           tokenSecret,
-          timeoutMs: 60_000,
-          exited: () => (kcm.exit || !isProcessAlive(kcm.rec) ? `kube-controller-manager ${n} ${kcm.exit ?? 'is gone'}` : undefined),
+          rollouts: clusters[n]!.role === 'control-plane',
+          timeoutMs: 90_000,
+          exited: () => {
+            const p = gone();
+            return p ? `${p.rec.name} ${p.exit ?? 'is gone'}` : undefined;
+          },
         });
       } catch (err) {
-        throw new Error(`${(err as Error).message}; last 40 lines of ${kcm.rec.logFile}:\n${await tailFile(kcm.rec.logFile)}`);
+        const logs = await Promise.all(procs.map(async (p) => `last 40 lines of ${p.rec.logFile}:\n${await tailFile(p.rec.logFile)}`));
+        throw new Error(`${(err as Error).message}; ${logs.join('\n')}`);
       }
     }),
   );
@@ -1003,6 +1035,45 @@ async function start(
   await fs.writeFile(envFile(dir), JSON.stringify(env, null, 2) + '\n');
   log(`test environment up in ${formatSeconds(Date.now() - tStart)} (total ${formatSeconds(Date.now() - t0)} including checks/builds)`);
   return env;
+}
+
+/** What every cluster's kube-controller-manager runs. */
+const CONTROLLERS = ['serviceaccount-token-controller', 'serviceaccount-controller', 'namespace-controller', 'garbage-collector-controller'];
+/**
+ * What the control plane's adds so Deployments roll out: node-lifecycle removes the not-ready taint
+ * that admission puts on every new Node once KWOK reports it Ready (and would taint it again if
+ * KWOK stopped renewing its Lease).
+ */
+const ROLLOUT_CONTROLLERS = ['deployment-controller', 'replicaset-controller', 'node-lifecycle-controller'];
+
+/**
+ * kube-scheduler (its own identity, system:kube-scheduler) and KWOK (admin identity; manages the
+ * nodes annotated kwok.x-k8s.io/node=fake with the stages copied from its module) on the control
+ * plane. The nodes themselves are seeded by seedControlPlane.
+ */
+async function startRollouts(dir: string, env: EnvInfo, binaries: Binaries, launcher: Launcher, log: Log): Promise<Running[]> {
+  const c = env.clusters[env.controlPlane]!;
+  const cdir = path.join(dir, c.name);
+  const schedKubeconfig = path.join(cdir, 'scheduler.kubeconfig');
+  const kwokKubeconfig = path.join(cdir, 'kwok.kubeconfig');
+  await fs.writeFile(schedKubeconfig, kubeconfigYaml([{ name: c.name, server: c.server, caFile: c.caFile, certFile: path.join(cdir, 'scheduler.crt'), keyFile: path.join(cdir, 'scheduler.key') }], c.name), { mode: 0o600 });
+  await fs.writeFile(kwokKubeconfig, kubeconfigYaml([{ name: c.name, server: c.server, caFile: c.caFile, certFile: c.adminCertFile, keyFile: c.adminKeyFile }], c.name), { mode: 0o600 });
+  const scheduler = await launcher.start('kube-scheduler', binaries.kubeScheduler, [
+    `--kubeconfig=${schedKubeconfig}`,
+    '--leader-elect=false',
+    // No serving at all (and so no delegated authentication to look up).
+    '--secure-port=0',
+  ]);
+  const kwok = await launcher.start('kwok', binaries.kwok, [
+    `--kubeconfig=${kwokKubeconfig}`,
+    `--config=${binaries.kwokStages}`,
+    '--manage-nodes-with-annotation-selector=kwok.x-k8s.io/node=fake',
+    `--server-address=${new URL(env.rollouts.kwokServer).host}`,
+    '--node-ip=127.0.0.1',
+    '--node-lease-duration-seconds=40',
+  ]);
+  await waitUntil(kwok, `KWOK on ${env.rollouts.kwokServer}`, async () => (await httpStatus(`${env.rollouts.kwokServer}/healthz`)) === 200, 60_000, log);
+  return [scheduler, kwok];
 }
 
 /** Human-readable summary of where everything listens. */
@@ -1027,6 +1098,8 @@ export function describeEnv(env: EnvInfo): string {
       `FlyteAdmin:  stand-in (not FlyteAdmin), gRPC ${env.flyteadmin.insecureEndpoint} (plaintext, no auth) and ${env.flyteadmin.endpoint} ` +
         `(TLS, CA ${env.flyteadmin.caFile}; OAuth2 client ${env.flyteadmin.clientId} at ${env.flyteadmin.tokenEndpoint})  log ${env.flyteadmin.logFile}`,
     );
+  if (env.rollouts)
+    lines.push(`rollouts:    kube-scheduler + KWOK ${env.rollouts.kwokServer} on ${env.controlPlane}, nodes ${env.rollouts.nodes.join(', ')}`);
   lines.push(`logs:        ${path.join(env.dir, 'logs')}`);
   return lines.join('\n');
 }

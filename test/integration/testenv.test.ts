@@ -14,10 +14,13 @@ import {
   AppsV1Api,
   AuthenticationV1Api,
   AuthorizationV1Api,
+  CoordinationV1Api,
   CoreV1Api,
   CustomObjectsApi,
   KubeConfig,
+  PatchStrategy,
   RbacAuthorizationV1Api,
+  setHeaderOptions,
   type V1ResourceAttributes,
 } from '@kubernetes/client-node';
 import {
@@ -30,6 +33,7 @@ import {
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { credentials } from '@grpc/grpc-js';
 import { adminKubeConfig, down, loadTestEnv, readEnv, readProcessRecords, up, type EnvInfo } from '../env/testenv.ts';
+import { deploymentRolledOut } from '../env/seed.ts';
 import { apiCode } from './helpers.ts';
 
 const env: EnvInfo = loadTestEnv();
@@ -138,10 +142,11 @@ describe('test environment: Flyte objects as the chart leaves them', () => {
       expect.arrayContaining(['clusters.yaml', 'cluster_resources.yaml', 'db.yaml', 'domain.yaml']),
     );
     const apps = kc.makeApiClient(AppsV1Api);
-    for (const name of ['flyteadmin', 'syncresources']) {
-      const d = await apps.readNamespacedDeployment({ name, namespace: 'flyte' });
-      expect(d.spec?.replicas).toBe(1);
-    }
+    const flyteadmin = await apps.readNamespacedDeployment({ name: 'flyteadmin', namespace: 'flyte' });
+    expect(flyteadmin.spec?.replicas).toBe(2);
+    expect(flyteadmin.spec?.strategy?.rollingUpdate?.maxUnavailable).toBe(0);
+    const syncresources = await apps.readNamespacedDeployment({ name: 'syncresources', namespace: 'flyte' });
+    expect(syncresources.spec?.replicas).toBe(1);
   });
 
   it('data planes: ServiceAccount flyte/flyteadmin bound to the chart\'s ClusterRole; FlyteWorkflow CRD', async () => {
@@ -163,6 +168,101 @@ describe('test environment: Flyte objects as the chart leaves them', () => {
       expect(Array.isArray((list as { items?: unknown[] }).items)).toBe(true);
     }
   });
+});
+
+describe('test environment: real rollouts on the control plane (kube-scheduler + KWOK nodes)', () => {
+  const kc = adminKubeConfig(env, env.controlPlane);
+  const core = kc.makeApiClient(CoreV1Api);
+  const apps = kc.makeApiClient(AppsV1Api);
+
+  it('KWOK keeps its nodes Ready, with a Lease renewed like a kubelet\'s', async () => {
+    expect(env.rollouts.nodes.length).toBeGreaterThan(0);
+    for (const name of env.rollouts.nodes) {
+      const node = await core.readNode({ name });
+      expect(node.metadata?.annotations?.['kwok.x-k8s.io/node']).toBe('fake');
+      expect(node.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      // node-lifecycle-controller lifted the not-ready taint admission put on the new Node.
+      expect(node.spec?.taints ?? []).toEqual([]);
+      const lease = await kc.makeApiClient(CoordinationV1Api).readNamespacedLease({ name, namespace: 'kube-node-lease' });
+      expect(lease.spec?.holderIdentity).toBe(name);
+    }
+  });
+
+  it('the seeded flyteadmin and syncresources Deployments are rolled out: pods Running and Ready on KWOK nodes', async () => {
+    for (const [name, replicas] of [['flyteadmin', 2], ['syncresources', 1]] as const) {
+      const d = await apps.readNamespacedDeployment({ name, namespace: 'flyte' });
+      expect(deploymentRolledOut(d)).toBe(true);
+      const pods = await core.listNamespacedPod({ namespace: 'flyte', labelSelector: `app.kubernetes.io/name=${name}` });
+      const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
+      // A sync test running beside this one may be restarting them: at least the wanted count.
+      expect(live.length).toBeGreaterThanOrEqual(replicas);
+      for (const p of live.filter((x) => x.status?.phase === 'Running')) {
+        expect(env.rollouts.nodes).toContain(p.spec?.nodeName);
+        expect(p.status?.conditions?.find((c) => c.type === 'Ready')?.status).toBe('True');
+      }
+    }
+  });
+
+  it('a rollout restart completes: a new ReplicaSet, no pod of the old one left, never fewer ready pods than wanted (maxUnavailable 0)', async () => {
+    // A Deployment of its own, shaped like flyteadmin, in a namespace of its own: the shared
+    // flyteadmin belongs to the sync tests.
+    const namespace = `testenv-rollout-${suffix}`;
+    const labels = { app: 'rollout-probe' };
+    await core.createNamespace({ body: { metadata: { name: namespace } } });
+    try {
+      await eventually('ServiceAccount default', () => core.readNamespacedServiceAccount({ name: 'default', namespace }).catch(() => undefined));
+      await apps.createNamespacedDeployment({
+        namespace,
+        body: {
+          metadata: { name: 'probe' },
+          spec: {
+            replicas: 2,
+            selector: { matchLabels: labels },
+            strategy: { type: 'RollingUpdate', rollingUpdate: { maxUnavailable: 0, maxSurge: 1 } },
+            template: { metadata: { labels }, spec: { containers: [{ name: 'probe', image: 'registry.invalid/probe:1' }] } },
+          },
+        },
+      });
+      const rolledOut = () => apps.readNamespacedDeployment({ name: 'probe', namespace }).then((d) => (deploymentRolledOut(d) ? d : undefined));
+      const first = await eventually('first rollout', rolledOut, 120_000);
+      const podsBefore = (await core.listNamespacedPod({ namespace })).items.map((p) => p.metadata!.name!);
+      expect(podsBefore).toHaveLength(2);
+
+      // What `kubectl rollout restart` does: a new pod-template annotation.
+      await apps.patchNamespacedDeployment(
+        { name: 'probe', namespace, body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': new Date().toISOString() } } } } } },
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+      );
+      let minReady = Infinity;
+      const done = await eventually(
+        'the restart to complete',
+        async () => {
+          const d = await apps.readNamespacedDeployment({ name: 'probe', namespace });
+          if ((d.metadata?.generation ?? 0) > (first.metadata?.generation ?? 0)) minReady = Math.min(minReady, d.status?.readyReplicas ?? 0);
+          return deploymentRolledOut(d) && (d.metadata?.generation ?? 0) > (first.metadata?.generation ?? 0) ? d : undefined;
+        },
+        120_000,
+      );
+      expect(done.status?.observedGeneration).toBe(done.metadata?.generation);
+      expect(minReady).toBe(2);
+      const rs = (await apps.listNamespacedReplicaSet({ namespace })).items;
+      expect(rs).toHaveLength(2);
+      const current = rs.find((r) => (r.spec?.replicas ?? 0) > 0)!;
+      expect(rs.find((r) => r !== current)?.status?.replicas ?? 0).toBe(0);
+      // Every old pod gone (KWOK deletes a terminating pod), only pods of the new ReplicaSet left.
+      const after = await eventually('old pods to be gone', async () => {
+        const pods = (await core.listNamespacedPod({ namespace })).items;
+        return pods.length === 2 ? pods : undefined;
+      });
+      for (const p of after) {
+        expect(podsBefore).not.toContain(p.metadata!.name);
+        expect(p.metadata?.labels?.['pod-template-hash']).toBe(current.metadata?.labels?.['pod-template-hash']);
+        expect(p.status?.phase).toBe('Running');
+      }
+    } finally {
+      await core.deleteNamespace({ name: namespace });
+    }
+  }, 300_000);
 });
 
 describe('test environment: service-account tokens', () => {
@@ -304,7 +404,10 @@ describe('test environment: down', () => {
     expect((await readEnv({ dir }))?.startedAt).toBe(small.startedAt);
     const procs = await readProcessRecords(dir);
     expect(procs.map((p) => p.name).sort()).toEqual(
-      ['etcd', 'gcpsm', 'moto', 'eks-webhook', 'gke-auth', 'flyteadmin', 'kube-apiserver-control', 'kube-apiserver-dp1', 'kube-controller-manager-control', 'kube-controller-manager-dp1'].sort(),
+      [
+        'etcd', 'gcpsm', 'moto', 'eks-webhook', 'gke-auth', 'flyteadmin', 'kube-apiserver-control', 'kube-apiserver-dp1',
+        'kube-controller-manager-control', 'kube-controller-manager-dp1', 'kube-scheduler', 'kwok',
+      ].sort(),
     );
     // The shared env is untouched by a second one running beside it.
     expect(small.clusters.control!.server).not.toBe(env.clusters.control!.server);
