@@ -1,0 +1,115 @@
+/**
+ * The rotation state machine, as it is kept in the store (never only in memory).
+ *
+ * Per data plane the store holds versions of the credential record (each carrying its
+ * `generation`: the per-generation object on the data plane, when it was issued, when it
+ * expires) under three markers, and one small piece of metadata, the {@link RotationState}:
+ *
+ *   version markers             AWS Secrets Manager          GCP Secret Manager
+ *   current (published)         AWSCURRENT                   version alias `current`
+ *   pending (staged, unproven)  AWSPENDING                   version alias `pending`
+ *   previous                    AWSPREVIOUS                  version alias `previous`
+ *   state                       tag `flyte-credsync-rotation` annotation `flyte-credsync-rotation`
+ *
+ * The steps of one rotation, each a write that the next run can see:
+ *   1. mint generation g+1 on the data plane (object `<tokenSecret>-<g+1>`), record `highest`;
+ *   2. stage it as pending;                         -> a killed run finds the pending version
+ *   3. verify it; promote it (pending -> current, current -> previous) and set the state
+ *      `published` with `publishedAt` and `revoke: g`;
+ *   4. publish (control plane Secret + ConfigMaps) and restart the Deployments;
+ *   5. wait for the rollout (every Deployment restarted at or after `publishedAt`, complete);
+ *   6. revoke generation g on the data plane, set the state `idle` with `revoked: g`.
+ * A run that finds `published` resumes at 4 (re-applying is a no-op, a missing restart is made);
+ * one that finds a pending version resumes at 3.
+ */
+import { StoreError } from '../errors.ts';
+import type { RotationMode } from './config.ts';
+
+/** What a credential record says about the generation it belongs to. */
+export interface GenerationInfo {
+  /** 1, 2, ...; 0 is a credential from before rotation (the hand-made token Secret). */
+  generation: number;
+  mode: RotationMode;
+  /** The per-generation object on the data plane: deleting it revokes the credential. */
+  object: string;
+  objectUid?: string;
+  issuedAt: string;
+  /** tokenRequest mode only. */
+  expiresAt?: string;
+}
+
+export type RotationPhase = 'idle' | 'published';
+
+export interface RotationState {
+  phase: RotationPhase;
+  /** The live (current) generation. */
+  generation: number;
+  /** The highest generation ever minted: object names are never reused. */
+  highest: number;
+  /** phase `published`: when the current version was made current; a restart must be later. */
+  publishedAt?: string;
+  /** phase `published`: the generation to revoke once the rollout is complete. */
+  revoke?: number;
+  /** The last generation revoked, and when. */
+  revoked?: { generation: number; at: string };
+}
+
+export const STATE_KEY = 'flyte-credsync-rotation';
+
+const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{3})?Z$/;
+
+/**
+ * One line of `key=value` words, valid both as an AWS tag value (letters, digits, spaces and
+ * `_ . : / = + - @`) and as a GCP annotation value.
+ */
+export function encodeState(s: RotationState): string {
+  const parts = [`phase=${s.phase}`, `gen=${s.generation}`, `max=${s.highest}`];
+  if (s.publishedAt) parts.push(`at=${s.publishedAt}`);
+  if (s.revoke !== undefined) parts.push(`revoke=${s.revoke}`);
+  if (s.revoked) parts.push(`revoked=${s.revoked.generation}@${s.revoked.at}`);
+  return parts.join(' ');
+}
+
+/**
+ * Parses {@link encodeState}'s text.
+ * @throws StoreError when the text is not a rotation state (someone edited the tag)
+ */
+export function decodeState(store: string, entry: string, text: string): RotationState {
+  const bad = (why: string) => new StoreError(store, `secret ${entry}: rotation state "${text.slice(0, 120)}" is invalid (${why}); fix or remove the ${STATE_KEY} marker`);
+  const kv = new Map<string, string>();
+  for (const word of text.trim().split(/\s+/)) {
+    const i = word.indexOf('=');
+    if (i <= 0) throw bad(`"${word}" is not key=value`);
+    kv.set(word.slice(0, i), word.slice(i + 1));
+  }
+  const int = (k: string) => {
+    const v = kv.get(k);
+    if (v === undefined) return undefined;
+    if (!/^\d{1,9}$/.test(v)) throw bad(`${k} is not a number`);
+    return Number(v);
+  };
+  const phase = kv.get('phase');
+  if (phase !== 'idle' && phase !== 'published') throw bad('phase must be idle or published');
+  const generation = int('gen');
+  const highest = int('max');
+  if (generation === undefined || highest === undefined) throw bad('gen and max are required');
+  const at = kv.get('at');
+  if (at !== undefined && !ISO.test(at)) throw bad('at is not a time');
+  const state: RotationState = { phase, generation, highest };
+  if (at) state.publishedAt = at;
+  const revoke = int('revoke');
+  if (revoke !== undefined) state.revoke = revoke;
+  const revoked = kv.get('revoked');
+  if (revoked !== undefined) {
+    const m = /^(\d{1,9})@(.+)$/.exec(revoked);
+    if (!m || !ISO.test(m[2]!)) throw bad('revoked is not <generation>@<time>');
+    state.revoked = { generation: Number(m[1]), at: m[2]! };
+  }
+  if (phase === 'published' && !state.publishedAt) throw bad('a published state needs at');
+  return state;
+}
+
+/** The per-generation object's name: generation 0 is the data plane's own token Secret. */
+export function objectName(tokenSecret: string, generation: number): string {
+  return generation === 0 ? tokenSecret : `${tokenSecret}-${generation}`;
+}
