@@ -28,7 +28,9 @@ export type ErrorCode =
   | 'FLYTEADMIN_UNREACHABLE'
   | 'FLYTEADMIN_AUTH'
   | 'FLYTEADMIN_API'
-  | 'LABEL_ROUTING';
+  | 'LABEL_ROUTING'
+  | 'ROLLOUT_INCOMPLETE'
+  | 'ROLLBACK_IMPOSSIBLE';
 
 export class CredsyncError extends Error {
   readonly code: ErrorCode;

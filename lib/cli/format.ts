@@ -1,6 +1,8 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
 import { formatLabels } from '../labels/plan.ts';
 import type { SyncReport } from '../sync/sync.ts';
+import type { DataPlaneStatus } from '../rotation/commands.ts';
+import type { RotationReport } from '../rotation/rotate.ts';
 
 /** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */
 export function formatReport(r: SyncReport): string {
@@ -20,6 +22,7 @@ export function formatReport(r: SyncReport): string {
         `  ${c.status === 'updated' ? '↻' : '✓'} ${c.id}: ${c.status} — ${verb[c.store!]} ${c.storeEntry}` +
           ` (fingerprint ${c.fingerprint}, ${c.identity})${c.tokenSecretCreated ? ', token Secret created' : ''}`,
       );
+      if (c.rotation) lines.push(`      ${formatRotation(c.rotation)}`);
     }
   }
   if (r.discovery) {
@@ -28,6 +31,7 @@ export function formatReport(r: SyncReport): string {
     for (const s of r.discovery.skipped) lines.push(`  ! skipped ${s.source}: ${s.reason}`);
   }
   lines.push('');
+  if (r.rotationError) lines.push(`rotation: NOT finished [${r.rotationError.code}] ${r.rotationError.reason}`);
   if (r.controlPlaneError) lines.push(`control plane: NOT updated [${r.controlPlaneError.code}] ${r.controlPlaneError.reason}`);
   const cp = r.controlPlane;
   if (cp) {
@@ -57,6 +61,38 @@ export function formatReport(r: SyncReport): string {
   if (r.labels) {
     lines.push('', `execution-cluster labels${r.labels.dryRun ? ' (plan, nothing written)' : ''}:`, formatLabels(r.labels));
     for (const p of r.labels.alreadyBroken) lines.push(`  ! ${p.scope} -> ${p.label} (set in FlyteAdmin) routes to every cluster: ${p.reason}`);
+  }
+  return lines.join('\n');
+}
+
+/** One line on what rotation did for a data plane. */
+function formatRotation(r: RotationReport): string {
+  const parts = [`generation ${r.generation} (${r.mode})`];
+  if (r.rotated) parts.push(`rotated (${r.reason})`);
+  if (r.wouldRotate) parts.push(`would rotate (${r.reason})`);
+  if (r.discardedPending !== undefined) parts.push(`discarded staged generation ${r.discardedPending} (failed verification)`);
+  if (r.rollout) parts.push(r.rollout.complete ? `rolled out in ${Math.round(r.rollout.waitedMs / 1000)} s` : `rollout NOT complete: ${r.rollout.waitingFor?.join('; ')}`);
+  if (r.revoked !== undefined) parts.push(`revoked generation ${r.revoked}`);
+  if (r.phase === 'published') parts.push('rollout and revoke outstanding (next run)');
+  if (r.expiresAt) parts.push(`expires ${r.expiresAt}`);
+  if (r.dueAt) parts.push(`next rotation due ${r.dueAt}`);
+  return parts.join('; ');
+}
+
+/** `credsync status` as text. */
+export function formatStatus(list: DataPlaneStatus[]): string {
+  const lines: string[] = [];
+  for (const s of list) {
+    if (s.error) lines.push(`✗ ${s.id}: [${s.error.code}] ${s.error.reason}`);
+    else if (s.empty) lines.push(`· ${s.id}: nothing stored yet (${s.mode === 'off' ? 'does not rotate' : `rotation ${s.mode}`})`);
+    else {
+      const age = s.ageSeconds !== undefined ? `, age ${Math.floor(s.ageSeconds / 3600)}h${String(Math.floor((s.ageSeconds % 3600) / 60)).padStart(2, '0')}m` : '';
+      lines.push(`${s.pending.length ? '…' : '✓'} ${s.id}: generation ${s.generation} (${s.mode === 'off' ? 'does not rotate' : s.mode}) ${s.object}, fingerprint ${s.fingerprint}${age}`);
+      if (s.expiresAt) lines.push(`    expires ${s.expiresAt}`);
+      if (s.dueAt) lines.push(`    next rotation due ${s.dueAt}`);
+      for (const p of s.pending) lines.push(`    outstanding: ${p}`);
+      if (s.lastRevoked) lines.push(`    last revoked: generation ${s.lastRevoked.generation} at ${s.lastRevoked.at}`);
+    }
   }
   return lines.join('\n');
 }

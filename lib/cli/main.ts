@@ -5,6 +5,9 @@
  *   credsync doctor --config FILE [--json]
  *   credsync labels plan|apply --config FILE [--json] [--verbose]
  *   credsync export-values --config FILE [--out FILE] [--verbose]
+ *   credsync rotate [--cluster ID ...] [--now] [--dry-run]   (rotation: lib/rotation)
+ *   credsync rollback --cluster ID
+ *   credsync status [--cluster ID ...]
  *
  * Exit codes: 0 every cluster synced (doctor: every check passed); 1 the sync ran with failures
  * (doctor: a check failed); 2 usage or configuration error.
@@ -12,24 +15,34 @@
 import { parseArgs } from 'node:util';
 import { CredsyncError, describeError } from '../errors.ts';
 import { formatDoctor } from '../doctor/doctor.ts';
-import { doctorInvocation, syncInvocation } from '../runtime/invocation.ts';
+import { doctorInvocation, prepare, syncInvocation } from '../runtime/invocation.ts';
+import { rollback, rotationStatus } from '../rotation/commands.ts';
 import { lineLog, silentLog } from '../util/log.ts';
-import { formatReport } from './format.ts';
+import { formatReport, formatStatus } from './format.ts';
 import { progressLine, type ProgressStream } from './progress.ts';
 import { exportValuesCommand, formatLabelsReport, labelsCommand } from './labels.ts';
 
-const USAGE = `usage: credsync sync --config FILE [--dry-run] [--cluster ID ...] [--json] [--verbose]
-       credsync doctor --config FILE [--json]
-       credsync labels plan|apply --config FILE [--json] [--verbose]
-       credsync export-values --config FILE [--out FILE] [--verbose]
+const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster ID ...] [--json] [--verbose]
+       credsync rotate   [--config FILE] [--now] [--dry-run] [--cluster ID ...] [--json] [--verbose]
+       credsync rollback [--config FILE] --cluster ID [--json] [--verbose]
+       credsync status   [--config FILE] [--cluster ID ...] [--json]
+       credsync doctor   [--config FILE] [--json]
+       credsync labels plan|apply [--config FILE] [--json] [--verbose]
+       credsync export-values [--config FILE] [--out FILE] [--verbose]
 
   sync            read, verify and store every data plane's credential, update the control plane
+                  (rotating data planes rotate when due)
+  rotate          the same; with --now every selected rotating data plane gets a new generation
+  rollback        make the previous version current again if it still verifies, publish, restart,
+                  wait for the rollout and revoke the generation rolled back from
+  status          per data plane: generation, age, expiry, what is outstanding (reads the store only)
   doctor          check, without changing anything, that every cluster is reachable, its TLS
                   verifies and the sync's identity is authorized there, and that the store answers
 
   --config FILE   YAML or JSON configuration (default: $CREDSYNC_CONFIG)
   --dry-run       read and verify everything, print the exact diff, write nothing
-  --cluster ID    only read, verify and store this data plane (repeatable)
+  --cluster ID    only this data plane (repeatable)
+  --now           rotate whatever the credential's age (a compromised token)
   --json          print the report as JSON on stdout
   --verbose       debug logging on stderr
   --out FILE      export-values: write the flyte-core values override here (default: stdout)
@@ -65,6 +78,7 @@ export async function main(
         config: { type: 'string' },
         'dry-run': { type: 'boolean', default: false },
         cluster: { type: 'string', multiple: true },
+        now: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -82,8 +96,13 @@ export async function main(
   const [command, sub] = args.positionals;
   const isLabels = command === 'labels' && (sub === 'plan' || sub === 'apply') && args.positionals.length === 2;
   const isExport = command === 'export-values' && args.positionals.length === 1;
-  if (!((command === 'sync' || command === 'doctor') && args.positionals.length === 1) && !isLabels && !isExport) {
+  const isOne = ['sync', 'rotate', 'rollback', 'status', 'doctor'].includes(command ?? '') && args.positionals.length === 1;
+  if ((!isOne && !isLabels && !isExport) || (args.values.now && command !== 'rotate')) {
     err.write(USAGE);
+    return 2;
+  }
+  if (command === 'rollback' && args.values.cluster?.length !== 1) {
+    err.write(`credsync rollback needs exactly one --cluster ID\n\n${USAGE}`);
     return 2;
   }
   if (command === 'doctor') {
@@ -99,7 +118,7 @@ export async function main(
       return fail(e);
     }
   }
-  const progress = progressLine(err, !args.values.json && command === 'sync');
+  const progress = progressLine(err, !args.values.json && (command === 'sync' || command === 'rotate'));
   const write = (l: string) => {
     progress.end();
     err.write(l + '\n');
@@ -118,11 +137,23 @@ export async function main(
       if (!args.values.out) out(r.text);
       return 0;
     }
+    if (command === 'status' || command === 'rollback') {
+      const { deps } = await prepare(log, configPath);
+      if (command === 'status') {
+        const status = await rotationStatus(deps, args.values.cluster ? { clusters: args.values.cluster } : {});
+        out(args.values.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
+        return status.some((s) => s.error) ? 1 : 0;
+      }
+      const report = await rollback(deps, args.values.cluster![0]!);
+      out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
+      return report.ok ? 0 : 1;
+    }
     const report = await syncInvocation(log, {
       onProgress: (p) => progress.update(p),
-      ...(args.values.config ? { configPath: args.values.config } : {}),
+      ...configPath,
       dryRun: args.values['dry-run'],
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
+      ...(args.values.now ? { rotateNow: true } : {}),
     });
     progress.end();
     out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');

@@ -15,6 +15,7 @@
  * ```
  */
 import { z } from 'zod';
+import { renewalProblem, RotationOverride, rotationSettings } from '../rotation/config.ts';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
 import { Labels } from '../labels/schema.ts';
@@ -132,6 +133,8 @@ export const DataPlane = z.strictObject({
   kubeClientConfig: KubeClientConfig.optional(),
   /** The EKS cluster name, when it differs from `id`: matches cluster-created events to this data plane. */
   eksClusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name').optional(),
+  /** Overrides the top-level `rotation` for this data plane (lib/rotation/config.ts). */
+  rotation: RotationOverride.optional(),
 });
 export type DataPlane = z.infer<typeof DataPlane>;
 
@@ -201,6 +204,21 @@ export const Config = z.strictObject({
     tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
     /** Execution-cluster labels as code, and how to reach FlyteAdmin (lib/labels/schema.ts). */
     labels: Labels.optional(),
+    /** Real rotation for every data plane (lib/rotation/config.ts); absent: the plain sync. */
+    rotation: RotationOverride.optional(),
+  })
+  .superRefine((cfg, ctx) => {
+    // A bounded token must be renewable in time under the schedule (rotation.runEvery).
+    const global = rotationSettings(cfg.rotation, undefined);
+    const globalProblem = global && renewalProblem(global);
+    if (globalProblem) ctx.addIssue({ code: 'custom', path: ['rotation'], message: globalProblem });
+    cfg.dataPlanes.forEach((dp, i) => {
+      const s = rotationSettings(cfg.rotation, dp.rotation);
+      const problem = dp.rotation && s && renewalProblem(s);
+      if (problem) ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'rotation'], message: problem });
+      if (s && dp.tokenSecret.length > 240)
+        ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'tokenSecret'], message: 'at most 240 characters when rotating (generation objects are named <tokenSecret>-<n>)' });
+    });
   });
 export type Config = z.infer<typeof Config>;
 

@@ -134,7 +134,7 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 }
 
 export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
-  private readonly apps: AppsV1Api;
+  protected readonly apps: AppsV1Api;
   private readonly events: EventsV1Api;
 
   constructor(conn: ClusterConnection) {

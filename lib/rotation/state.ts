@@ -113,3 +113,35 @@ export function decodeState(store: string, entry: string, text: string): Rotatio
 export function objectName(tokenSecret: string, generation: number): string {
   return generation === 0 ? tokenSecret : `${tokenSecret}-${generation}`;
 }
+
+/** Canonical form of a record's generation block (fixed key order). */
+export function serializeGeneration(g: GenerationInfo): GenerationInfo {
+  return {
+    generation: g.generation,
+    mode: g.mode,
+    object: g.object,
+    ...(g.objectUid ? { objectUid: g.objectUid } : {}),
+    issuedAt: g.issuedAt,
+    ...(g.expiresAt ? { expiresAt: g.expiresAt } : {}),
+  };
+}
+
+/**
+ * A record's generation block as read back from the store.
+ * @throws StoreError when it is not one
+ */
+export function parseGeneration(store: string, entry: string, v: unknown): GenerationInfo {
+  const g = v as Partial<GenerationInfo> | null;
+  const ok =
+    !!g &&
+    Number.isInteger(g.generation) &&
+    g.generation! >= 0 &&
+    (g.mode === 'secret' || g.mode === 'tokenRequest') &&
+    typeof g.object === 'string' &&
+    typeof g.issuedAt === 'string' &&
+    ISO.test(g.issuedAt) &&
+    (g.expiresAt === undefined || (typeof g.expiresAt === 'string' && ISO.test(g.expiresAt))) &&
+    (g.objectUid === undefined || typeof g.objectUid === 'string');
+  if (!ok) throw new StoreError(store, `secret ${entry}: the record's generation block is invalid`);
+  return serializeGeneration(g as GenerationInfo);
+}

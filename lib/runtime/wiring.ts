@@ -6,11 +6,11 @@
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { connect } from '../clusters/access.ts';
-import type { Config } from '../config/schema.ts';
+import type { Config, DataPlane } from '../config/schema.ts';
 import { verifyWithApiServer } from '../dataplane/verify.ts';
-import { KubeControlPlane, KubeDataPlane } from '../kube/client.ts';
-import { AwsSecretsManagerStore } from '../stores/aws.ts';
-import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.ts';
+import { KubeRotationControlPlane, KubeRotationDataPlane } from '../rotation/kube.ts';
+import { AwsRotationStore, GcpRotationStore } from '../rotation/stores.ts';
+import type { GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
 import type { SyncDeps } from '../sync/sync.ts';
@@ -50,23 +50,28 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   const gcp = cfg.store.gcp;
   if (gcp) {
     const client = o.gcpSecretManager ?? (() => gcpSecretManagerClient(gcp.emulatorHost));
-    return new GcpSecretManagerStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
+    return new GcpRotationStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
   }
   const aws = cfg.store.aws!;
   const client =
     o.secretsManager ??
     new SecretsManagerClient({ region: aws.region, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
-  return new AwsSecretsManagerStore(client, {
+  return new AwsRotationStore(client, {
     prefix: aws.prefix,
     ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),
     tags: aws.tags,
   });
 }
 
-/** Everything {@link runSync} needs for this configuration; `o.store` reuses a store already built. */
+/**
+ * Everything {@link runSync} needs for this configuration; `o.store` reuses a store already built.
+ * The adapters are rotation's (supersets of the sync's), so every entry point can rotate.
+ */
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
   const store = buildStore(cfg, o);
   const labels = cfg.labels;
+  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access));
+  const controlPlane = async () => new KubeRotationControlPlane(await connect('control plane', cfg.controlPlane.access));
   return {
     config: cfg,
     log,
@@ -75,8 +80,9 @@ export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncD
     store,
     ...(labels ? { flyteAdmin: () => connectFlyteAdmin(labels.flyteadmin, store) } : {}),
     verify: verifyWithApiServer,
-    dataPlane: async (dp) => new KubeDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access)),
-    controlPlane: async () => new KubeControlPlane(await connect('control plane', cfg.controlPlane.access)),
+    dataPlane,
+    controlPlane,
+    rotation: { dataPlane, controlPlane },
   };
 }
 

@@ -32,8 +32,8 @@ const AWS_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
 export class AwsSecretsManagerStore extends VersionedStore {
   readonly kind = 'aws-secrets-manager';
-  private readonly client: SecretsManagerClient;
-  private readonly opts: AwsStoreOptions;
+  protected readonly client: SecretsManagerClient;
+  protected readonly opts: AwsStoreOptions;
 
   constructor(client: SecretsManagerClient, opts: AwsStoreOptions) {
     super();
@@ -47,7 +47,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
     return name;
   }
 
-  private async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+  protected async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -59,7 +59,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
   }
 
   /** The secret's metadata if it exists; refuses secrets we do not own or that are pending deletion. */
-  private async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
+  protected async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     let d: DescribeSecretCommandOutput;
     try {
       d = await this.call('DescribeSecret', name, () => this.client.send(new DescribeSecretCommand({ SecretId: name })));

@@ -4,7 +4,7 @@
  * (a secret of that name without the label is refused), no new version when the value is
  * unchanged, and earlier versions kept (Secret Manager never drops a version by itself).
  */
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import type { protos, SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
@@ -22,7 +22,16 @@ export interface GcpStoreOptions {
 export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 
 /** The subset of the generated client the adapter calls (so a fake is a handful of functions). */
-export type GcpSecretManagerApi = Pick<SecretManagerServiceClient, 'getSecret' | 'createSecret' | 'addSecretVersion' | 'accessSecretVersion'>;
+export type GcpSecretManagerApi = Pick<SecretManagerServiceClient, 'getSecret' | 'createSecret' | 'addSecretVersion' | 'accessSecretVersion' | 'updateSecret'>;
+
+/** The secret's metadata as the adapter reads it. */
+export type GcpSecret = protos.google.cloud.secretmanager.v1.ISecret;
+
+/**
+ * Version alias of the version in use, set once a data plane rotates (lib/rotation): a pending
+ * version is the newest one but not in use, so `latest` is read only while there is no alias.
+ */
+export const CURRENT_ALIAS = 'current';
 
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
@@ -32,7 +41,7 @@ export class GcpSecretManagerStore extends VersionedStore {
   readonly kind = 'gcp-secret-manager';
   private readonly connect: () => Promise<GcpSecretManagerApi>;
   private client: Promise<GcpSecretManagerApi> | undefined;
-  private readonly opts: GcpStoreOptions;
+  protected readonly opts: GcpStoreOptions;
 
   /** @param client the client, or a factory called on first use (the GCP library is heavy to load). */
   constructor(client: GcpSecretManagerApi | (() => Promise<GcpSecretManagerApi>), opts: GcpStoreOptions) {
@@ -41,7 +50,7 @@ export class GcpSecretManagerStore extends VersionedStore {
     this.opts = opts;
   }
 
-  private api(): Promise<GcpSecretManagerApi> {
+  protected api(): Promise<GcpSecretManagerApi> {
     return (this.client ??= this.connect());
   }
 
@@ -51,11 +60,11 @@ export class GcpSecretManagerStore extends VersionedStore {
     return id;
   }
 
-  private path(clusterId: string): string {
+  protected path(clusterId: string): string {
     return `projects/${this.opts.project}/secrets/${this.entryName(clusterId)}`;
   }
 
-  private async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+  protected async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
     try {
       return await fn();
     } catch (err) {
@@ -67,21 +76,23 @@ export class GcpSecretManagerStore extends VersionedStore {
     }
   }
 
-  private async ownedExists(name: string): Promise<boolean> {
+  /** The secret if it exists; refuses one we do not own. */
+  protected async ownedSecret(name: string): Promise<GcpSecret | undefined> {
     try {
       const [secret] = await this.call('GetSecret', name, async () => (await this.api()).getSecret({ name }));
       if (secret.labels?.[MANAGED_BY_KEY] !== MANAGED_BY_VALUE)
         throw new StoreOwnershipError(this.kind, name, `label ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
-      return true;
+      return secret;
     } catch (err) {
-      if (grpcCode(err) === NOT_FOUND) return false;
+      if (grpcCode(err) === NOT_FOUND) return undefined;
       throw err;
     }
   }
 
-  private async latest(name: string): Promise<{ value: string; versionId: string } | undefined> {
+  /** A version's value by number or alias (`latest`, `current`, ...); undefined when there is none. */
+  protected async access(name: string, version: string): Promise<{ value: string; versionId: string } | undefined> {
     try {
-      const [v] = await this.call('AccessSecretVersion', name, async () => (await this.api()).accessSecretVersion({ name: `${name}/versions/latest` }));
+      const [v] = await this.call('AccessSecretVersion', name, async () => (await this.api()).accessSecretVersion({ name: `${name}/versions/${version}` }));
       const data = v.payload?.data;
       if (!data || !v.name) return undefined;
       return { value: Buffer.from(data as Uint8Array).toString('utf8'), versionId: v.name.split('/').at(-1)! };
@@ -102,8 +113,9 @@ export class GcpSecretManagerStore extends VersionedStore {
 
   protected async readEntry(clusterId: string): Promise<RawEntry | undefined> {
     const name = this.path(clusterId);
-    if (!(await this.ownedExists(name))) return undefined;
-    const current = await this.latest(name);
+    const secret = await this.ownedSecret(name);
+    if (!secret) return undefined;
+    const current = await this.access(name, secret.versionAliases?.[CURRENT_ALIAS] !== undefined ? CURRENT_ALIAS : 'latest');
     return current ? { current } : {};
   }
 
@@ -133,6 +145,23 @@ export class GcpSecretManagerStore extends VersionedStore {
     const [v] = await this.call('AddSecretVersion', name, async () =>
       (await this.api()).addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }),
     );
-    return v.name?.split('/').at(-1);
+    const versionId = v.name?.split('/').at(-1);
+    // A secret that rotated once reads `current`: a plain put must move it, or it would not count.
+    const secret = await this.ownedSecret(name);
+    const aliases = secret?.versionAliases ?? {};
+    if (versionId && aliases[CURRENT_ALIAS] !== undefined)
+      await this.setAliases(name, { ...aliases, previous: aliases[CURRENT_ALIAS], [CURRENT_ALIAS]: versionId });
+    return versionId;
+  }
+
+  /** Replaces the secret's version aliases (alias -> version number). */
+  protected async setAliases(name: string, aliases: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
+    const versionAliases = Object.fromEntries(Object.entries(aliases).map(([k, v]) => [k, Number(v)]));
+    await this.call('UpdateSecret', name, async () =>
+      (await this.api()).updateSecret({
+        secret: { name, versionAliases, ...(annotations ? { annotations } : {}) },
+        updateMask: { paths: ['version_aliases', ...(annotations ? ['annotations'] : [])] },
+      }),
+    );
   }
 }

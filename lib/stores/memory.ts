@@ -32,7 +32,7 @@ export class MemoryStore extends VersionedStore {
     this.entries.set(this.entryName(clusterId), { tags: { owner: 'someone-else' }, versions: [{ id: 'v1', value }] });
   }
 
-  private owned(name: string): Entry | undefined {
+  protected owned(name: string): Entry | undefined {
     const e = this.entries.get(name);
     if (e && e.tags[MANAGED_BY_KEY] !== MANAGED_BY_VALUE)
       throw new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);

@@ -8,6 +8,7 @@
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
+import { parseGeneration, serializeGeneration, type GenerationInfo } from '../rotation/state.ts';
 
 export const MANAGED_BY_KEY = 'managed-by';
 export const MANAGED_BY_VALUE = 'flyte-credsync';
@@ -33,6 +34,8 @@ export interface CredentialRecord {
   /** sha256 over token and CA; safe to show, changes whenever either does. */
   fingerprint: string;
   source: CredentialSource;
+  /** Set by rotation (lib/rotation): which generation this credential is, when issued, when it expires. */
+  generation?: GenerationInfo;
 }
 
 export interface StoredCredential {
@@ -114,6 +117,7 @@ export function serializeRecord(r: CredentialRecord): string {
       secret: r.source.secret,
       ...(r.source.secretUid ? { secretUid: r.source.secretUid } : {}),
     },
+    ...(r.generation ? { generation: serializeGeneration(r.generation) } : {}),
   });
 }
 
@@ -148,6 +152,7 @@ export function parseRecord(store: string, name: string, text: string): Credenti
     caCert: o.caCert,
     fingerprint: o.fingerprint,
     source: o.source as CredentialSource,
+    ...(o.generation !== undefined ? { generation: parseGeneration(store, name, o.generation) } : {}),
   };
 }
 

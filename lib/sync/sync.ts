@@ -17,6 +17,8 @@ import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
 import { mapBounded, type Log } from '../util/log.ts';
+import { settingsFor, type PreparedRotation, type RotationReport } from '../rotation/rotate.ts';
+import { finishStep, rotationStep, type RotationAdapters } from '../rotation/step.ts';
 
 export interface SyncDeps {
   config: Config;
@@ -35,6 +37,8 @@ export interface SyncDeps {
   onProgress?: (p: { done: number; total: number; failed: number }) => void;
   now?: () => Date;
   sleep?: (ms: number) => Promise<void>;
+  /** Rotation's adapters (lib/rotation); needed when a data plane rotates. */
+  rotation?: RotationAdapters;
 }
 
 /** Which configuration a run used (the runtime reads it: lib/config/source.ts). */
@@ -60,6 +64,8 @@ export interface SyncOptions {
    * not written after it. The report is still returned.
    */
   deadline?: number;
+  /** Rotating data planes mint a new generation whatever its age (`credsync rotate --now`). */
+  rotateNow?: boolean;
 }
 
 export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
@@ -81,6 +87,8 @@ export interface ClusterReport {
   reason?: string;
   /** For a failed cluster: whether the control plane still carries its last good credential. */
   lastGoodKept?: boolean;
+  /** A rotating data plane: generation, what rotated, rollout and revoke (lib/rotation). */
+  rotation?: RotationReport;
 }
 
 /** The audit Events a run recorded on the control plane (lib/controlplane/audit.ts). */
@@ -105,6 +113,8 @@ export interface SyncReport {
   /** Execution-cluster labels as code (when configured): planned or applied after the control plane. */
   labels?: LabelsStepReport;
   labelsError?: { code: string; reason: string };
+  /** A rotation whose rollout did not complete in time, or whose revoke failed (resumed next run). */
+  rotationError?: { code: string; reason: string };
   discovery?: DiscoveryReport;
   config?: ConfigInfo;
 }
@@ -148,7 +158,13 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       const reason = `data plane ${dp.id}: not started, the invocation's deadline was reached`;
       log.warn('data plane not started: deadline', { cluster: dp.id });
       outcome = { report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } };
-    } else outcome = await syncDataPlane(deps, dp, dryRun, opts.deadline === undefined ? undefined : opts.deadline - clock());
+    } else {
+      const remainingMs = opts.deadline === undefined ? undefined : opts.deadline - clock();
+      const rotation = settingsFor(cfg, dp);
+      outcome = rotation
+        ? await rotationStep(deps, dp, rotation, { dryRun, force: opts.rotateNow ?? false, ...(remainingMs !== undefined ? { remainingMs } : {}) })
+        : await syncDataPlane(deps, dp, dryRun, remainingMs);
+    }
     progress.done++;
     if (outcome.report.status === 'failed') progress.failed++;
     deps.onProgress?.({ ...progress });
@@ -199,6 +215,10 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   // 6. Labels as code, once the clusters.yaml they route by is in place.
   const labelsOutcome = await labels.finish(dryRun || controlPlaneError !== undefined);
   if (labelsOutcome.error) log.error('execution-cluster labels not applied', labelsOutcome.error);
+  // 6. Rotations: restart if needed, wait for the rollout, then revoke the previous generations.
+  let rotationError: SyncReport['rotationError'];
+  if (!dryRun && !controlPlaneError)
+    rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])), opts.deadline === undefined ? undefined : opts.deadline - clock());
 
   const clusters = reports.map((r) => r.report);
   for (const c of clusters) if (c.status === 'failed') c.lastGoodKept = records.has(c.id);
@@ -206,6 +226,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     clusters.every((c) => c.status !== 'failed') &&
     !controlPlaneError &&
     (controlPlane?.restartFailures.length ?? 0) === 0 &&
+    !rotationError &&
     !opts.configInfo?.refused &&
     !labelsOutcome.error &&
     (labelsOutcome.report?.ok ?? true);
@@ -221,6 +242,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     ...(audit && (audit.recorded.length || audit.failed.length) ? { audit } : {}),
     ...(labelsOutcome.report ? { labels: labelsOutcome.report } : {}),
     ...(labelsOutcome.error ? { labelsError: labelsOutcome.error } : {}),
+    ...(rotationError ? { rotationError } : {}),
     ...(opts.discovery ? { discovery: opts.discovery } : {}),
     ...(opts.configInfo ? { config: opts.configInfo } : {}),
   };
@@ -268,6 +290,7 @@ async function recordAudit(
 interface DataPlaneOutcome {
   report: ClusterReport;
   record?: CredentialRecord;
+  prepared?: PreparedRotation;
 }
 
 async function syncDataPlane(

@@ -1,0 +1,337 @@
+/**
+ * Rotation of one data plane's credential: the state machine of ./state.ts, driven from what the
+ * store and the cluster say (never from memory), in two halves around the control-plane apply:
+ *
+ * - {@link prepareRotation}, before the apply: resumes or starts a rotation up to "promoted"
+ *   (mint, stage, verify, promote), or re-verifies the live credential when nothing is due;
+ *   returns the record the control plane must carry.
+ * - {@link finishRotations}, after the apply: makes sure every Deployment restarted after the
+ *   promotion, waits (bounded) for the rollout, and only then revokes the previous generation and
+ *   records it. A rollout that does not complete in time revokes nothing; the next run resumes.
+ */
+import type { Config, DataPlane } from '../config/schema.ts';
+import { readCredential } from '../dataplane/credential.ts';
+import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
+import { CredentialRejectedError, CredsyncError, describeError } from '../errors.ts';
+import type { DataPlaneApi } from '../kube/ports.ts';
+import { makeRecord, shortFingerprint, type CredentialRecord, type StoredCredential } from '../stores/types.ts';
+import type { Log } from '../util/log.ts';
+import { dueAt, rotationSettings, type RotationSettings } from './config.ts';
+import type { RotationDataPlaneApi, RotationStore, RotationView } from './ports.ts';
+import { waitForRollouts, type RolloutApi, type RolloutResult } from './rollout.ts';
+import { objectName, type GenerationInfo, type RotationState } from './state.ts';
+
+/** Labels on every per-generation object rotation makes on a data plane. */
+export const GENERATION_LABEL = 'flyte-credsync/generation';
+const MANAGED_LABELS = { 'app.kubernetes.io/managed-by': 'flyte-credsync' };
+
+export interface RotationDeps {
+  config: Config;
+  dataPlane(dp: DataPlane): Promise<DataPlaneApi & RotationDataPlaneApi>;
+  verify: CredentialVerifier;
+  store: RotationStore;
+  log: Log;
+  now: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/** What rotation did (or would do) on one data plane; no secret in here. */
+export interface RotationReport {
+  mode: RotationSettings['mode'];
+  /** The live generation after this run (0: a credential from before rotation). */
+  generation: number;
+  /** A new generation became current in this run (`wouldRotate` in a dry run). */
+  rotated: boolean;
+  wouldRotate?: boolean;
+  /** Why it rotated: due by age, forced, no credential yet, the live one rejected. */
+  reason?: 'due' | 'forced' | 'first' | 'rejected' | 'rollback';
+  /** `published`: rollout and revoke still outstanding; `idle`: nothing outstanding. */
+  phase: RotationState['phase'];
+  /** A pending version found and dropped (failed verification), with its generation. */
+  discardedPending?: number;
+  /** The generation revoked in this run. */
+  revoked?: number;
+  /** Set once the rollout was waited for. */
+  rollout?: { complete: boolean; waitedMs: number; waitingFor?: string[] };
+  issuedAt?: string;
+  expiresAt?: string;
+  /** When the next rotation is due by age (none: `every: off` in secret mode). */
+  dueAt?: string;
+}
+
+export interface PreparedRotation {
+  dp: DataPlane;
+  settings: RotationSettings;
+  /** The record the control plane must carry now. */
+  record: CredentialRecord;
+  identity: string;
+  versionId: string;
+  report: RotationReport;
+  /** State after this half; `published` means finishRotations has work. */
+  state: RotationState;
+}
+
+export interface PrepareOptions {
+  /** Rotate whatever the age (`credsync rotate --now`). */
+  force?: boolean;
+  dryRun?: boolean;
+  /** Milliseconds left before the invocation's deadline. */
+  remainingMs?: number;
+}
+
+const generationOf = (s: StoredCredential | undefined) => s?.record.generation?.generation ?? 0;
+
+/** The settings for a data plane, or undefined when it does not rotate. */
+export function settingsFor(cfg: Config, dp: DataPlane): RotationSettings | undefined {
+  return rotationSettings(cfg.rotation, dp.rotation);
+}
+
+/** The state as stored, or the one implied by an entry from before rotation (or no entry). */
+function initialState(view: RotationView | undefined): RotationState {
+  if (view?.state) return view.state;
+  const g = generationOf(view?.current);
+  return { phase: 'idle', generation: g, highest: g };
+}
+
+/**
+ * First half of a rotation (see the file comment).
+ * @throws CredsyncError (CREDENTIAL_REJECTED, TOKEN_NOT_ISSUED, STORE_ERROR, ...) when the data
+ *   plane has no credential that may be published; the store keeps its current version then
+ */
+export async function prepareRotation(deps: RotationDeps, dp: DataPlane, settings: RotationSettings, opts: PrepareOptions = {}): Promise<PreparedRotation> {
+  const { store, log } = deps;
+  const now = deps.now();
+  const api = await deps.dataPlane(dp);
+  let view = await store.view(dp.id);
+  let state = initialState(view);
+  const base = (): RotationReport => ({ mode: settings.mode, generation: state.generation, rotated: false, phase: state.phase });
+
+  // Repairs after a run killed inside promote(): the version is current, the state behind it,
+  // or the pending marker still on it.
+  if (!opts.dryRun && view?.current && generationOf(view.current) > state.generation) {
+    const prevGen = state.generation;
+    state = published(generationOf(view.current), Math.max(state.highest, generationOf(view.current)), now, view.previous ? prevGen : undefined, state);
+    await store.setState(dp.id, state);
+    log.warn('rotation: state repaired after an interrupted promotion', { cluster: dp.id, generation: state.generation });
+  }
+  if (!opts.dryRun && view?.pending && view.pending.versionId === view.current?.versionId) {
+    await store.discard(dp.id, view.pending.versionId);
+    view = { ...view, pending: undefined };
+  }
+
+  // 1. A staged version from an interrupted run: verify it, then promote or discard it.
+  const report = base();
+  if (view?.pending && !opts.dryRun) {
+    const pending = view.pending;
+    const g = generationOf(pending);
+    try {
+      const { username } = await verifyCredential(deps.verify, dp, api.server, pending.record);
+      state = published(g, Math.max(state.highest, g), now, view.current ? state.generation : undefined, state);
+      await store.promote(dp.id, pending.versionId, state);
+      log.info('rotation: resumed a staged generation and made it current', { cluster: dp.id, generation: g });
+      return prepared(dp, settings, pending.record, username, pending.versionId, { ...base(), rotated: true, reason: 'due' }, state);
+    } catch (err) {
+      if (!(err instanceof CredentialRejectedError)) throw err;
+      await revokeObject(api, dp, g, log);
+      await store.discard(dp.id, pending.versionId);
+      state = { ...state, highest: Math.max(state.highest, g) };
+      await store.setState(dp.id, state);
+      report.discardedPending = g;
+      log.warn('rotation: staged generation failed verification; revoked and discarded', { cluster: dp.id, generation: g, reason: describeError(err) });
+    }
+  }
+
+  // 2. The live credential, re-verified exactly as the sync does.
+  const current = view?.current;
+  let reason: RotationReport['reason'];
+  let username: string | undefined;
+  if (!current) reason = 'first';
+  else {
+    try {
+      ({ username } = await verifyCredential(deps.verify, dp, api.server, current.record));
+    } catch (err) {
+      if (!(err instanceof CredentialRejectedError)) throw err;
+      if (state.phase === 'published') throw err; // never mint over an unfinished rotation
+      reason = 'rejected';
+      log.warn('rotation: live credential rejected; minting a new generation', { cluster: dp.id, reason: describeError(err) });
+    }
+  }
+  const due = current ? dueAt(settings, issuedAt(current, view), expiresAt(current)) : undefined;
+  if (!reason && state.phase === 'idle') {
+    if (opts.force) reason = 'forced';
+    else if (due && due.getTime() <= now.getTime()) reason = 'due';
+  }
+  if (!reason || state.phase === 'published') {
+    // Nothing to mint; a published rotation is finished after the apply.
+    return prepared(dp, settings, current!.record, username!, current!.versionId, withTimes({ ...report, ...base() }, current!, due), state);
+  }
+  if (opts.dryRun) {
+    if (!current) throw new CredsyncError('TOKEN_NOT_ISSUED', `data plane ${dp.id}: no credential yet (a real run mints generation ${state.highest + 1}; a dry run does not)`);
+    return prepared(dp, settings, current.record, username ?? '', current.versionId, { ...report, ...base(), wouldRotate: true, reason }, state);
+  }
+
+  // 3. Mint, stage, verify, promote. The first credential is verified before it is stored: there
+  // is nothing to protect yet, and it is left on the data plane if it fails (nothing recorded its
+  // generation, so revoking it would let a later run re-create the same name, hence the same
+  // legacy token).
+  const g = state.highest + 1;
+  const record = await mint(deps, dp, api, settings, g, opts.remainingMs);
+  let identity: string;
+  let versionId: string;
+  if (!current) {
+    ({ username: identity } = await verifyCredential(deps.verify, dp, api.server, record));
+    state = published(g, g, now, undefined, state);
+    versionId = await store.putFirst(record, state);
+  } else {
+    versionId = await store.stage(record);
+    try {
+      ({ username: identity } = await verifyCredential(deps.verify, dp, api.server, record));
+    } catch (err) {
+      if (err instanceof CredentialRejectedError) {
+        await revokeObject(api, dp, g, log);
+        await store.discard(dp.id, versionId);
+        await store.setState(dp.id, { ...state, highest: g });
+      }
+      throw err;
+    }
+    state = published(g, g, now, state.generation, state);
+    await store.promote(dp.id, versionId, state);
+  }
+  log.info('rotation: new generation made current', { cluster: dp.id, generation: g, fingerprint: shortFingerprint(record.fingerprint), reason });
+  return prepared(dp, settings, record, identity, versionId, withTimes({ ...base(), rotated: true, reason, ...(report.discardedPending !== undefined ? { discardedPending: report.discardedPending } : {}) }, { record, versionId }, undefined), state);
+}
+
+function published(generation: number, highest: number, at: Date, revoke: number | undefined, prev: RotationState): RotationState {
+  return {
+    phase: 'published',
+    generation,
+    highest,
+    publishedAt: at.toISOString(),
+    ...(revoke !== undefined ? { revoke } : {}),
+    ...(prev.revoked ? { revoked: prev.revoked } : {}),
+  };
+}
+
+function prepared(dp: DataPlane, settings: RotationSettings, record: CredentialRecord, identity: string, versionId: string, report: RotationReport, state: RotationState): PreparedRotation {
+  return { dp, settings, record, identity, versionId, report: { ...report, generation: state.generation, phase: state.phase }, state };
+}
+
+function withTimes(r: RotationReport, s: StoredCredential, due: Date | undefined): RotationReport {
+  const g = s.record.generation;
+  return { ...r, ...(g?.issuedAt ? { issuedAt: g.issuedAt } : {}), ...(g?.expiresAt ? { expiresAt: g.expiresAt } : {}), ...(due ? { dueAt: due.toISOString() } : {}) };
+}
+
+/** When the credential was issued; before rotation, the state's last publication or "long ago". */
+function issuedAt(s: StoredCredential, view: RotationView | undefined): Date {
+  const t = s.record.generation?.issuedAt ?? view?.state?.publishedAt;
+  return t ? new Date(t) : new Date(0);
+}
+
+function expiresAt(s: StoredCredential): Date | undefined {
+  const t = s.record.generation?.expiresAt;
+  return t ? new Date(t) : undefined;
+}
+
+/** Makes generation g on the data plane and returns its (unverified) record. */
+async function mint(deps: RotationDeps, dp: DataPlane, api: DataPlaneApi & RotationDataPlaneApi, s: RotationSettings, g: number, remainingMs?: number): Promise<CredentialRecord> {
+  const object = objectName(dp.tokenSecret, g);
+  const issued = deps.now().toISOString();
+  let token: string;
+  let caCert: string;
+  let uid: string | undefined;
+  let expires: string | undefined;
+  if (s.mode === 'secret') {
+    const raw = await readCredential({ ...dp, tokenSecret: object }, api, {
+      waitMs: Math.max(0, Math.min(deps.config.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
+    });
+    ({ token, caCert } = raw);
+    uid = raw.secretUid;
+  } else {
+    const bound = await api.createBindingSecret(dp.namespace, object, { ...MANAGED_LABELS, [GENERATION_LABEL]: String(g) });
+    const t = await api.requestToken(dp.namespace, dp.serviceAccount, { expirationSeconds: s.expirationSeconds, bound: { name: object, uid: bound.uid } });
+    token = t.token;
+    expires = t.expiresAt;
+    caCert = await api.caPem();
+    uid = bound.uid;
+  }
+  const generation: GenerationInfo = { generation: g, mode: s.mode, object, ...(uid ? { objectUid: uid } : {}), issuedAt: issued, ...(expires ? { expiresAt: expires } : {}) };
+  deps.log.info('rotation: minted', { cluster: dp.id, generation: g, mode: s.mode, object: `${dp.namespace}/${object}` });
+  return makeRecord({
+    clusterId: dp.id,
+    endpoint: dp.flyteadminEndpoint ?? api.server,
+    token,
+    caCert,
+    source: { server: api.server, namespace: dp.namespace, serviceAccount: dp.serviceAccount, secret: object, ...(uid ? { secretUid: uid } : {}) },
+    generation,
+  });
+}
+
+/** Deletes generation g's object (a token Secret, or the Secret a bound token hangs on). */
+async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: number, log: Log): Promise<void> {
+  const name = objectName(dp.tokenSecret, g);
+  const r = await api.deleteSecret(dp.namespace, name);
+  log.info('rotation: revoked', { cluster: dp.id, generation: g, object: `${dp.namespace}/${name}`, result: r });
+}
+
+export interface FinishDeps {
+  config: Config;
+  dataPlane(dp: DataPlane): Promise<RotationDataPlaneApi>;
+  store: RotationStore;
+  rollouts: RolloutApi;
+  /** `kubectl rollout restart` of a control-plane Deployment. */
+  restart(namespace: string, name: string, at: string): Promise<void>;
+  log: Log;
+  now: () => Date;
+  sleep?: (ms: number) => Promise<void>;
+}
+
+/**
+ * Second half (see the file comment), for every prepared data plane in phase `published`; the
+ * control plane must already carry their current records. One restart check and one rollout
+ * wait serve all of them. Updates each report in place.
+ * @param remainingMs milliseconds left before the invocation's deadline (bounds the wait)
+ */
+export async function finishRotations(deps: FinishDeps, items: PreparedRotation[], remainingMs?: number): Promise<RolloutResult | undefined> {
+  const todo = items.filter((p) => p.state.phase === 'published');
+  if (!todo.length) return undefined;
+  const cp = deps.config.controlPlane;
+  const since = new Date(Math.max(...todo.map((p) => Date.parse(p.state.publishedAt!))));
+  // A run killed after the promotion (or whose apply found nothing left to write) has not
+  // restarted since: restart what has not.
+  for (const name of cp.deployments) {
+    const d = await deps.rollouts.getDeployment(cp.namespace, name);
+    if (!d) continue;
+    const at = d.restartedAt ? Date.parse(d.restartedAt) : NaN;
+    if (!(at >= since.getTime())) {
+      await deps.restart(cp.namespace, name, deps.now().toISOString());
+      deps.log.info('rotation: restarted after publication', { deployment: name });
+    }
+  }
+  const timeoutMs = Math.min(Math.max(...todo.map((p) => p.settings.rolloutTimeoutSeconds)) * 1000, remainingMs ?? Infinity);
+  const result = await waitForRollouts(deps.rollouts, cp.namespace, cp.deployments, {
+    timeoutMs: Math.max(0, timeoutMs),
+    restartedSince: since,
+    ...(deps.sleep ? { sleep: deps.sleep } : {}),
+  });
+  const waitingFor = result.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`);
+  for (const p of todo) p.report.rollout = { complete: result.complete, waitedMs: result.waitedMs, ...(waitingFor.length ? { waitingFor } : {}) };
+  if (!result.complete) {
+    deps.log.warn('rotation: rollout not complete in time; nothing revoked, the next run resumes', { waitingFor, clusters: todo.map((p) => p.dp.id) });
+    return result;
+  }
+  for (const p of todo) {
+    const at = deps.now().toISOString();
+    const next: RotationState = { phase: 'idle', generation: p.state.generation, highest: p.state.highest, ...(p.state.revoked ? { revoked: p.state.revoked } : {}) };
+    if (p.state.revoke !== undefined && p.state.revoke !== p.state.generation) {
+      const api = await deps.dataPlane(p.dp);
+      await revokeObject(api, p.dp, p.state.revoke, deps.log);
+      next.revoked = { generation: p.state.revoke, at };
+      p.report.revoked = p.state.revoke;
+    }
+    await deps.store.setState(p.dp.id, next);
+    p.state = next;
+    p.report.phase = 'idle';
+  }
+  return result;
+}
