@@ -175,7 +175,7 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
   // generation, so revoking it would let a later run re-create the same name, hence the same
   // legacy token).
   const g = state.highest + 1;
-  const record = await mint(deps, dp, api, settings, g, opts.remainingMs);
+  const record = await mintNext(deps, dp, api, settings, g, opts.remainingMs);
   let identity: string;
   let versionId: string;
   if (!current) {
@@ -232,10 +232,21 @@ function expiresAt(s: StoredCredential): Date | undefined {
   return t ? new Date(t) : undefined;
 }
 
-/** Makes generation g on the data plane and returns its (unverified) record. */
-async function mint(deps: RotationDeps, dp: DataPlane, api: DataPlaneApi & RotationDataPlaneApi, s: RotationSettings, g: number, remainingMs?: number): Promise<CredentialRecord> {
+/**
+ * Makes generation g on the data plane (its object `<tokenSecret>-<g>`; an existing one of that
+ * name, from a killed run, is reused) and returns its record, not verified yet.
+ * @throws CredsyncError TOKEN_NOT_ISSUED, SERVICE_ACCOUNT_MISSING, KUBERNETES_API, ...
+ */
+export async function mintNext(
+  deps: Pick<RotationDeps, 'config' | 'log' | 'sleep'> & { now?: () => Date },
+  dp: DataPlane,
+  api: DataPlaneApi & RotationDataPlaneApi,
+  s: RotationSettings,
+  g: number,
+  remainingMs?: number,
+): Promise<CredentialRecord> {
   const object = objectName(dp.tokenSecret, g);
-  const issued = deps.now().toISOString();
+  const issued = (deps.now ?? (() => new Date()))().toISOString();
   let token: string;
   let caCert: string;
   let uid: string | undefined;
@@ -268,7 +279,7 @@ async function mint(deps: RotationDeps, dp: DataPlane, api: DataPlaneApi & Rotat
 }
 
 /** Deletes generation g's object (a token Secret, or the Secret a bound token hangs on). */
-async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: number, log: Log): Promise<void> {
+export async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: number, log: Log): Promise<void> {
   const name = objectName(dp.tokenSecret, g);
   const r = await api.deleteSecret(dp.namespace, name);
   log.info('rotation: revoked', { cluster: dp.id, generation: g, object: `${dp.namespace}/${name}`, result: r });

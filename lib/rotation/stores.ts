@@ -67,14 +67,24 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
     };
   }
 
-  async stage(record: CredentialRecord): Promise<string> {
+  /**
+   * The data plane a secret of ours belongs to (its `flyte-credsync-cluster` tag), by ARN or name.
+   * @throws StoreOwnershipError when it is not ours
+   */
+  async clusterOf(secretId: string): Promise<string | undefined> {
+    const d = await this.describeOwned(secretId);
+    return d?.Tags?.find((t) => t.Key === CLUSTER_KEY)?.Value;
+  }
+
+  /** @param token the version id to use (Secrets Manager's ClientRequestToken); default: derived from the value */
+  async stage(record: CredentialRecord, token?: string): Promise<string> {
     const name = this.entryName(record.clusterId);
     const value = serializeRecord(record);
-    const token = requestToken(value);
+    token ??= requestToken(value);
     const out = await this.call('PutSecretValue', name, () =>
-      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token, VersionStages: ['AWSPENDING'] })),
+      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token!, VersionStages: ['AWSPENDING'] })),
     );
-    return out.VersionId ?? token;
+    return out.VersionId ?? token!;
   }
 
   async putFirst(record: CredentialRecord, state: RotationState): Promise<string> {

@@ -13,7 +13,7 @@ import { spawn } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { randomBytes } from 'node:crypto';
+import { randomBytes, randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
 import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
@@ -436,6 +436,55 @@ describe('rotation as the shipped least-privilege identities (deploy/*.yaml)', (
     kc.setCurrentContext('dp2');
     await expect(kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'x', namespace: 'kube-system' })).rejects.toMatchObject({ code: 403 });
   }, 300_000);
+});
+
+describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/secretsManagerRotation.ts)', () => {
+  it('createSecret/setSecret/testSecret/finishSecret with a ClientRequestToken rotate, publish and revoke; each step is idempotent; a version stuck in AWSPENDING is cleared by the next attempt', async () => {
+    const who = await newIdentity('sm');
+    const dir = mkdtempSync(join(tmpdir(), 'credsync-rot-sm-'));
+    const file = join(dir, 'credsync.yaml');
+    writeFileSync(file, stringify(rawConfig(who, { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 120 })));
+    const cfg = parseConfig(rawConfig(who, { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 120 }));
+    expect((await runSync(deps(cfg))).ok).toBe(true);
+    const t1 = (await publishedToken())!;
+    process.env['CREDSYNC_CONFIG'] = file;
+    process.env['POWERTOOLS_LOG_LEVEL'] = 'ERROR';
+    const { handler } = await import('../../handlers/secretsManagerRotation.ts');
+    const arn = (await awsClient(env).send(new DescribeSecretCommand({ SecretId: `${who.prefix}${DP}` }))).ARN!;
+    const step = (Step: string, token: string) => handler({ Step, SecretId: arn, ClientRequestToken: token });
+
+    await expect(handler({ Step: 'rotate', SecretId: arn, ClientRequestToken: 'x' })).rejects.toThrow(/invalid Secrets Manager rotation event: Step must be one of createSecret, setSecret, testSecret, finishSecret; ClientRequestToken must be 32-64 characters/);
+
+    // A first attempt that fails its test: generation 2's object is deleted before testSecret.
+    const failed = randomUUID();
+    expect((await step('createSecret', failed)).outcome).toBe('minted generation 2');
+    expect((await step('createSecret', failed)).outcome).toBe('already staged');
+    expect((await awsStages(who.prefix))[failed]).toEqual(['AWSPENDING']);
+    await core(env, DP).deleteNamespacedSecret({ name: `${who.tokenSecret}-2`, namespace: 'flyte' });
+    await refused((await awsRecord(who.prefix, 'AWSPENDING')).token);
+    await expect(step('testSecret', failed)).rejects.toMatchObject({ code: 'CREDENTIAL_REJECTED' });
+
+    // The next attempt clears the stuck version and runs the whole protocol.
+    const token = randomUUID();
+    expect((await step('createSecret', token)).outcome).toBe('minted generation 3 (revoked stuck generation 2)');
+    const stages = await awsStages(who.prefix);
+    expect(stages[token]).toEqual(['AWSPENDING']);
+    expect(stages[failed] ?? []).not.toContain('AWSPENDING');
+    expect((await step('setSecret', token)).outcome).toBe('nothing to set');
+    expect((await step('testSecret', token)).outcome).toBe('verified');
+    expect(await publishedToken()).toBe(t1);
+    const fin = await step('finishSecret', token);
+    expect(fin.outcome).toBe('promoted');
+    expect(fin.report?.ok).toBe(true);
+    expect(fin.report?.clusters[0]?.rotation).toMatchObject({ generation: 3, revoked: 1, phase: 'idle' });
+    expect((await awsStages(who.prefix))[token]).toEqual(expect.arrayContaining(['AWSCURRENT']));
+    expect(await refused(t1)).toBe(401);
+    const t3 = await publishedToken();
+    expect((await whoAmI(env, DP, t3!)).user?.username).toBe(`system:serviceaccount:flyte:${who.sa}`);
+    // Retried by Secrets Manager: nothing more happens.
+    expect((await step('finishSecret', token)).report?.clusters[0]?.rotation).toMatchObject({ generation: 3, rotated: false, phase: 'idle' });
+    expect(await publishedToken()).toBe(t3);
+  }, 240_000);
 });
 
 /** The raw (file) form of rotConfig. */

@@ -1,0 +1,134 @@
+/**
+ * AWS Secrets Manager's rotation protocol on top of the rotation state machine, so that
+ * `aws secretsmanager rotate-secret` and Secrets Manager's own schedule drive the same rotation
+ * as the scheduled function. Secrets Manager invokes the function four times per rotation with
+ * `{ Step, SecretId, ClientRequestToken }`; each step is idempotent (it may be retried):
+ *
+ * - `createSecret`: mint the next generation on the data plane and stage it as the AWSPENDING
+ *   version whose id is the ClientRequestToken. A version left in AWSPENDING by a failed earlier
+ *   attempt (the protocol's known failure: "a previous rotation isn't complete") is revoked and
+ *   its label dropped first, so the new attempt can proceed.
+ * - `setSecret`: nothing; the credential already exists on the data plane (minted above).
+ * - `testSecret`: verify the pending credential exactly as the sync does; a failure fails the step.
+ * - `finishSecret`: make it AWSCURRENT and record the state `published`, then run the sync for
+ *   that data plane: publish, restart, wait for the rollout, revoke the previous generation. A
+ *   rollout that does not complete in the invocation leaves the revoke to the next run.
+ */
+import { verifyCredential } from '../dataplane/verify.ts';
+import { CredsyncError, describeError } from '../errors.ts';
+import { CLUSTER_KEY } from '../stores/types.ts';
+import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
+import { mintNext, revokeObject, settingsFor } from './rotate.ts';
+import { AwsRotationStore } from './stores.ts';
+
+export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
+
+export interface RotationEvent {
+  Step: RotationStep;
+  /** The secret's ARN or name. */
+  SecretId: string;
+  /** The version id of the new (AWSPENDING) version. */
+  ClientRequestToken: string;
+}
+
+const STEPS: readonly RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
+
+/**
+ * Checks the shape of a rotation event.
+ * @throws EventError-like CredsyncError EVENT_INVALID naming what is wrong
+ */
+export function parseRotationEvent(e: unknown): RotationEvent {
+  const o = (e ?? {}) as Partial<RotationEvent>;
+  const problems: string[] = [];
+  if (!STEPS.includes(o.Step as RotationStep)) problems.push(`Step must be one of ${STEPS.join(', ')}`);
+  if (typeof o.SecretId !== 'string' || !o.SecretId) problems.push('SecretId must be a secret ARN or name');
+  if (typeof o.ClientRequestToken !== 'string' || !/^[A-Za-z0-9-]{32,64}$/.test(o.ClientRequestToken)) problems.push('ClientRequestToken must be 32-64 characters');
+  if (problems.length) throw new CredsyncError('EVENT_INVALID', `invalid Secrets Manager rotation event: ${problems.join('; ')}`);
+  return o as RotationEvent;
+}
+
+export interface StepResult {
+  step: RotationStep;
+  cluster: string;
+  /** What the step did: `minted generation 4`, `already staged`, `verified`, ... */
+  outcome: string;
+  /** finishSecret: the sync that published and finished the rotation. */
+  report?: SyncReport;
+}
+
+/**
+ * Runs one step for the secret of a rotating data plane.
+ * @throws CredsyncError UNSUPPORTED when the secret is not one of ours for a rotating data plane;
+ *   CREDENTIAL_REJECTED from testSecret; whatever the cluster or store raised otherwise
+ */
+export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, opts: { deadline?: number } = {}): Promise<StepResult> {
+  const store = deps.store;
+  if (!(store instanceof AwsRotationStore) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
+  const clusterId = await store.clusterOf(ev.SecretId);
+  const dp = deps.config.dataPlanes.find((d) => d.id === clusterId);
+  if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${ev.SecretId} belongs to data plane ${clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
+  const settings = settingsFor(deps.config, dp);
+  if (!settings) throw new CredsyncError('UNSUPPORTED', `data plane ${dp.id} does not rotate (no rotation settings)`);
+  const result = (outcome: string, report?: SyncReport): StepResult => ({ step: ev.Step, cluster: dp.id, outcome, ...(report ? { report } : {}) });
+  const view = await store.view(dp.id);
+  const api = await deps.rotation.dataPlane(dp);
+  const mine = () => (view?.pending?.versionId === ev.ClientRequestToken ? view.pending : undefined);
+
+  switch (ev.Step) {
+    case 'createSecret': {
+      if (mine()) return result('already staged');
+      if (view?.current?.versionId === ev.ClientRequestToken) return result('already current');
+      if (!view?.current) throw new CredsyncError('UNSUPPORTED', `data plane ${dp.id} has no current credential yet: run the sync first`);
+      const state = view.state ?? { phase: 'idle' as const, generation: view.current.record.generation?.generation ?? 0, highest: view.current.record.generation?.generation ?? 0 };
+      if (state.phase === 'published') throw new CredsyncError('UNSUPPORTED', `data plane ${dp.id}: the previous rotation is still rolling out (revoke outstanding); the next run finishes it`);
+      let highest = state.highest;
+      const stuck = view.pending && view.pending.versionId !== view.current.versionId ? view.pending : undefined;
+      if (stuck) {
+        const g = stuck.record.generation?.generation ?? 0;
+        await revokeObject(api, dp, g, deps.log);
+        await store.discard(dp.id, stuck.versionId);
+        highest = Math.max(highest, g);
+        deps.log.warn('rotation: a version stuck in AWSPENDING from an earlier attempt was revoked and unstaged', { cluster: dp.id, generation: g });
+      }
+      const g = highest + 1;
+      await store.setState(dp.id, { ...state, highest: g });
+      const record = await mintNext(deps, dp, api, settings, g);
+      await store.stage(record, ev.ClientRequestToken);
+      return result(`minted generation ${g}${stuck ? ` (revoked stuck generation ${stuck.record.generation?.generation ?? 0})` : ''}`);
+    }
+    case 'setSecret':
+      // The credential is the data plane's own object, made in createSecret: nothing to set.
+      return result('nothing to set');
+    case 'testSecret': {
+      const p = mine();
+      if (!p) {
+        if (view?.current?.versionId === ev.ClientRequestToken) return result('already current');
+        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: no AWSPENDING version ${ev.ClientRequestToken} to test`);
+      }
+      await verifyCredential(deps.verify, dp, api.server, p.record);
+      return result('verified');
+    }
+    case 'finishSecret': {
+      const p = mine();
+      if (p) {
+        await verifyCredential(deps.verify, dp, api.server, p.record);
+        const cur = view!.current;
+        const g = p.record.generation?.generation ?? 0;
+        const state = view!.state;
+        await store.promote(dp.id, p.versionId, {
+          phase: 'published',
+          generation: g,
+          highest: Math.max(state?.highest ?? 0, g),
+          publishedAt: (deps.now ?? (() => new Date()))().toISOString(),
+          ...(cur ? { revoke: cur.record.generation?.generation ?? 0 } : {}),
+          ...(state?.revoked ? { revoked: state.revoked } : {}),
+        });
+      } else if (view?.current?.versionId !== ev.ClientRequestToken) {
+        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: version ${ev.ClientRequestToken} is neither pending nor current`);
+      }
+      const report = await runSync(deps, { clusters: [dp.id], ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) });
+      if (!report.ok) deps.log.warn('rotation: promoted; publishing or finishing did not complete (the next run resumes)', { cluster: dp.id, reason: describeError(report.rotationError?.reason ?? report.controlPlaneError?.reason ?? report.clusters[0]?.reason) });
+      return result('promoted', report);
+    }
+  }
+}
