@@ -60,14 +60,14 @@ const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 // ---------------------------------------------------------------------------------------------
 // Statistics
 
-interface Stat {
+export interface Stat {
   median: number;
   min: number;
   max: number;
   runs: number[];
 }
 
-function stat(xs: number[]): Stat {
+export function stat(xs: number[]): Stat {
   const s = [...xs].sort((a, b) => a - b);
   const mid = Math.floor(s.length / 2);
   const median = s.length % 2 ? s[mid]! : (s[mid - 1]! + s[mid]!) / 2;
@@ -110,7 +110,7 @@ const newCounts = (): Counts => ({
   busyMs: { dataPlane: 0, verify: 0, store: 0, controlPlane: 0 },
 });
 
-const bump = (m: Record<string, number>, k: string, by = 1) => {
+export const bump = (m: Record<string, number>, k: string, by = 1) => {
   m[k] = (m[k] ?? 0) + by;
 };
 const sum = (m: Record<string, number>) => Object.values(m).reduce((a, b) => a + b, 0);
@@ -145,7 +145,7 @@ function summarize(c: Counts): CallSummary {
 }
 
 /** Every method call on the target is tallied by name (and timed) before it runs. */
-function countingProxy<T extends object>(target: T, tally: Record<string, number>, busy: (ms: number) => void): T {
+export function countingProxy<T extends object>(target: T, tally: Record<string, number>, busy: (ms: number) => void): T {
   return new Proxy(target, {
     get(t, prop) {
       const v: unknown = Reflect.get(t, prop, t);
@@ -164,7 +164,7 @@ function countingProxy<T extends object>(target: T, tally: Record<string, number
 }
 
 /** A SecretsManagerClient of the env whose commands and HTTP requests are counted. */
-function countingSecretsManager(env: EnvInfo, c: Counts): SecretsManagerClient {
+export function countingSecretsManager(env: EnvInfo, c: Pick<Counts, 'aws' | 'awsHttp'>): SecretsManagerClient {
   const client = awsClient(env);
   const send = client.send.bind(client) as (cmd: unknown, ...rest: unknown[]) => Promise<unknown>;
   (client as unknown as { send: typeof send }).send = (cmd, ...rest) => {
@@ -230,9 +230,9 @@ function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): Sy
 const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
 const namespaceOf = (k: number) => `bench-${k}`;
 const idOf = (k: number) => `b${k}`;
-const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
+export const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
-async function ignoreConflict(p: Promise<unknown>): Promise<boolean> {
+export async function ignoreConflict(p: Promise<unknown>): Promise<boolean> {
   try {
     await p;
     return true;
@@ -786,7 +786,8 @@ async function main(): Promise<number> {
   }
 }
 
-main().then(
+// Run only as the script (bench/rotation-bench.ts imports its helpers).
+if (import.meta.url === `file://${process.argv[1]}`) main().then(
   (code) => process.exit(code),
   (err: unknown) => {
     console.error(`benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);

@@ -17,17 +17,15 @@
  */
 import { createHash } from 'node:crypto';
 import {
-  CreateSecretCommand,
   GetSecretValueCommand,
   PutSecretValueCommand,
-  ResourceExistsException,
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
 import { AwsSecretsManagerStore } from '../stores/aws.ts';
 import { CURRENT_ALIAS, GcpSecretManagerStore } from '../stores/gcp.ts';
 import { MemoryStore } from '../stores/memory.ts';
-import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, serializeRecord, toStored, type CredentialRecord, type SecretStore, type StoredCredential } from '../stores/types.ts';
+import { CLUSTER_KEY, serializeRecord, toStored, type CredentialRecord, type SecretStore, type StoredCredential } from '../stores/types.ts';
 import type { RotationStore, RotationView } from './ports.ts';
 import { decodeState, encodeState, STATE_KEY, type RotationState } from './state.ts';
 
@@ -88,30 +86,13 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
   }
 
   async putFirst(record: CredentialRecord, state: RotationState): Promise<string> {
-    const name = this.entryName(record.clusterId);
     const value = serializeRecord(record);
-    const tags = { ...this.opts.tags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId, [STATE_KEY]: encodeState(state) };
-    try {
-      const out = await this.call('CreateSecret', name, () =>
-        this.client.send(
-          new CreateSecretCommand({
-            Name: name,
-            Description: `Flyte data-plane credential of cluster ${record.clusterId}, managed by flyte-credsync`,
-            SecretString: value,
-            ClientRequestToken: requestToken(value),
-            KmsKeyId: this.opts.kmsKeyId,
-            Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
-          }),
-        ),
-      );
-      return out.VersionId!;
-    } catch (err) {
-      if (!(err instanceof ResourceExistsException)) throw err;
-      // Created meanwhile (an entry without versions, or another run): a plain put, then the state.
-      const put = await this.put(record);
-      await this.setState(record.clusterId, state);
-      return put.versionId!;
-    }
+    const created = await this.createOwned(record, value, { extraTags: { [STATE_KEY]: encodeState(state) }, versionId: requestToken(value) });
+    if (created !== 'exists' && created.versionId) return created.versionId;
+    // Created meanwhile (another run): a plain put, then the state.
+    const put = await this.put(record);
+    await this.setState(record.clusterId, state);
+    return put.versionId!;
   }
 
   async promote(clusterId: string, versionId: string, state: RotationState): Promise<void> {

@@ -101,9 +101,14 @@ export class AwsSecretsManagerStore extends VersionedStore {
     return current ? { current } : {};
   }
 
-  protected async createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
+  protected createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
+    return this.createOwned(record, value);
+  }
+
+  /** CreateSecret with our tags (plus `extraTags`), and optionally the first version's id. */
+  protected async createOwned(record: CredentialRecord, value: string, opts: { extraTags?: Record<string, string>; versionId?: string } = {}): Promise<{ versionId?: string } | 'exists'> {
     const name = this.entryName(record.clusterId);
-    const tags = { ...this.opts.tags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
+    const tags = { ...this.opts.tags, ...opts.extraTags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
     try {
       const out = await this.call('CreateSecret', name, () =>
         this.client.send(
@@ -111,6 +116,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
             Name: name,
             Description: `Flyte data-plane credential of cluster ${record.clusterId}, managed by flyte-credsync`,
             SecretString: value,
+            ...(opts.versionId ? { ClientRequestToken: opts.versionId } : {}),
             KmsKeyId: this.opts.kmsKeyId,
             Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           }),

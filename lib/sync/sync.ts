@@ -254,6 +254,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     updated: clusters.filter((c) => c.status === 'updated').map((c) => c.id),
     failed: clusters.filter((c) => c.status === 'failed').map((c) => c.id),
     restarted: controlPlane?.restarted ?? [],
+    ...(clusters.some((c) => c.rotation) ? { generations: Object.fromEntries(clusters.filter((c) => c.rotation).map((c) => [c.id, c.rotation!.generation])), rotated: clusters.filter((c) => c.rotation?.rotated).map((c) => c.id) } : {}),
     durationMs: report.durationMs,
   });
   deps.metrics?.(report);

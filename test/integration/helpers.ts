@@ -162,3 +162,11 @@ export async function whoAmI(env: EnvInfo, cluster: string, token: string): Prom
     throw err;
   }
 }
+
+/** Secrets stay secret: what in logged text looks like a token (a JWT) or a CA (empty: nothing). */
+export function secretsIn(text: string): string[] {
+  const found: string[] = [];
+  if (/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/.test(text)) found.push('a JWT');
+  if (text.includes('BEGIN CERTIFICATE')) found.push('a PEM certificate');
+  return found;
+}

@@ -1,0 +1,193 @@
+/**
+ * Rotation benchmark (not a timed test): N data planes rotated in one run against the local test
+ * environment (real kube-apiservers, real rollouts of flyteadmin/syncresources on KWOK nodes,
+ * moto), through the real wiring.
+ *
+ *   npm run bench:rotation -- [--sizes 10,50] [--runs 3] [--json FILE]
+ *
+ * Data plane k (id `r<k>`) is namespace `rot-bench-<k>` on cluster dp((k-1) % D + 1) with
+ * ServiceAccount flyteadmin bound to the chart's ClusterRole (idempotent set-up). Per N: one
+ * untimed run mints generation 1 everywhere (fresh store prefix), then each timed run is
+ * `rotate --now` for all N: mint, stage, verify, promote, publish, restart, wait for the rollout,
+ * revoke. Reported: wall time, time to publish (the control-plane write), time to the last revoke,
+ * the rollout wait, and HTTP requests per data plane (data-plane calls, verification reviews,
+ * Secrets Manager requests; control-plane calls shown apart, they do not grow with N).
+ */
+import { writeFile } from 'node:fs/promises';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { parseConfig } from '../lib/config/load.ts';
+import type { Config } from '../lib/config/schema.ts';
+import { buildDeps } from '../lib/runtime/wiring.ts';
+import { runSync, type SyncDeps } from '../lib/sync/sync.ts';
+import { mapBounded, silentLog } from '../lib/util/log.ts';
+import { FLYTEADMIN_CLUSTER_ROLE, FLYTEADMIN_SA } from '../test/env/seed.ts';
+import { adminKubeConfig, readEnv, type EnvInfo } from '../test/env/testenv.ts';
+import { exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
+import { bump, countingProxy, countingSecretsManager, ignoreConflict, range, stat, type Stat } from './sync-bench.ts';
+
+const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
+const namespaceOf = (k: number) => `rot-bench-${k}`;
+
+async function setUp(env: EnvInfo, n: number): Promise<void> {
+  await mapBounded(range(n), 8, async (k) => {
+    const kc = adminKubeConfig(env, clusterOf(env, k));
+    const core = kc.makeApiClient(CoreV1Api);
+    const namespace = namespaceOf(k);
+    const labels = { 'app.kubernetes.io/part-of': 'credsync-bench' };
+    await ignoreConflict(core.createNamespace({ body: { metadata: { name: namespace, labels } } }));
+    await ignoreConflict(core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: FLYTEADMIN_SA, namespace, labels } } }));
+    await ignoreConflict(
+      kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
+        body: {
+          metadata: { name: `credsync-bench-${namespace}-flyteadmin`, labels },
+          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: FLYTEADMIN_CLUSTER_ROLE },
+          subjects: [{ kind: 'ServiceAccount', name: FLYTEADMIN_SA, namespace }],
+        },
+      }),
+    );
+  });
+}
+
+function config(env: EnvInfo, n: number, prefix: string, tokenSecret: string): Config {
+  return parseConfig({
+    controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig }, defaultExecutionLabel: 'team1' },
+    store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+    dataPlanes: range(n).map((k) => ({
+      id: `r${k}`,
+      access: { type: 'kubeconfig', context: clusterOf(env, k), path: env.kubeconfig },
+      namespace: namespaceOf(k),
+      tokenSecret,
+      labels: { team1: 1 },
+    })),
+    tokenWaitSeconds: 60,
+    rotation: { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 300, runEvery: '6h' },
+  });
+}
+
+interface RunResult {
+  ms: number;
+  publishMs: number;
+  revokeMs: number;
+  rolloutWaitMs: number;
+  perDataPlane: { dataPlane: number; verify: number; awsHttp: number; total: number };
+  controlPlaneCalls: number;
+  detail: { dataPlane: Record<string, number>; controlPlane: Record<string, number>; aws: Record<string, number> };
+}
+
+/** One rotation of every data plane, counted and timed. */
+async function timedRotation(env: EnvInfo, cfg: Config, n: number): Promise<RunResult> {
+  const c = { dataPlane: {} as Record<string, number>, controlPlane: {} as Record<string, number>, verify: 0, aws: {} as Record<string, number>, awsHttp: 0 };
+  let t0 = 0;
+  let publishedAt = 0;
+  let lastRevoke = 0;
+  const base = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
+  const noop = () => {};
+  const dataPlane: NonNullable<SyncDeps['rotation']>['dataPlane'] = async (dp) => {
+    const api = countingProxy(await base.rotation!.dataPlane(dp), c.dataPlane, noop);
+    return new Proxy(api, {
+      get(t, p) {
+        const v = Reflect.get(t, p, t);
+        if (p !== 'deleteSecret' || typeof v !== 'function') return v;
+        return async (...a: unknown[]) => {
+          const r = await (v as (...x: unknown[]) => Promise<unknown>).apply(t, a);
+          lastRevoke = performance.now();
+          return r;
+        };
+      },
+    });
+  };
+  const controlPlane = async () => {
+    const api = countingProxy(await base.rotation!.controlPlane(), c.controlPlane, noop);
+    return new Proxy(api, {
+      get(t, p) {
+        const v = Reflect.get(t, p, t);
+        if (p !== 'replaceSecret' && p !== 'createSecret') return v;
+        return async (...a: unknown[]) => {
+          const r = await (v as (...x: unknown[]) => Promise<unknown>).apply(t, a);
+          publishedAt ||= performance.now();
+          return r;
+        };
+      },
+    });
+  };
+  const deps: SyncDeps = {
+    ...base,
+    dataPlane,
+    controlPlane,
+    rotation: { dataPlane, controlPlane },
+    verify: async (req) => {
+      c.verify += 1 + req.checks.length;
+      return base.verify(req);
+    },
+  };
+  t0 = performance.now();
+  const r = await runSync(deps, { rotateNow: true });
+  const ms = performance.now() - t0;
+  if (!r.ok) throw new Error(`rotation of ${n} data planes failed: ${JSON.stringify(r.rotationError ?? r.controlPlaneError ?? r.clusters.filter((x) => x.status === 'failed').map((x) => `${x.id} ${x.code}`))}`);
+  const notRevoked = r.clusters.filter((x) => x.rotation?.revoked === undefined).map((x) => x.id);
+  if (notRevoked.length) throw new Error(`not revoked: ${notRevoked.join(', ')}`);
+  const dpCalls = Object.values(c.dataPlane).reduce((a, b) => a + b, 0);
+  const cpCalls = Object.values(c.controlPlane).reduce((a, b) => a + b, 0);
+  const per = (x: number) => Math.round((x / n) * 10) / 10;
+  return {
+    ms,
+    publishMs: publishedAt - t0,
+    revokeMs: lastRevoke - t0,
+    rolloutWaitMs: r.clusters[0]!.rotation!.rollout!.waitedMs,
+    perDataPlane: { dataPlane: per(dpCalls), verify: per(c.verify), awsHttp: per(c.awsHttp), total: per(dpCalls + c.verify + c.awsHttp) },
+    controlPlaneCalls: cpCalls,
+    detail: { dataPlane: c.dataPlane, controlPlane: c.controlPlane, aws: c.aws },
+  };
+}
+
+async function main(): Promise<number> {
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,50' }, runs: { type: 'string', default: '3' }, json: { type: 'string' }, dir: { type: 'string' } } });
+  const sizes = values.sizes!.split(',').map(Number);
+  const runs = Number(values.runs);
+  const env = await readEnv(values.dir ? { dir: values.dir } : {});
+  if (!env) throw new Error('no running test environment: npm run testenv -- up');
+  exportAwsEnv(env);
+  await setUp(env, Math.max(...sizes));
+  const rows: Array<{ n: number; total: Stat; publish: Stat; revoke: Stat; rolloutWait: Stat; perDataPlane: RunResult['perDataPlane']; controlPlaneCalls: number; detail: RunResult['detail'] }> = [];
+  for (const n of sizes) {
+    await resetControlPlane(env);
+    const tag = randomBytes(3).toString('hex');
+    const cfg = config(env, n, `bench-rot-${tag}/`, `bench-rot-${tag}`);
+    const first = await runSync(buildDeps(cfg, silentLog));
+    if (!first.ok) throw new Error(`generation 1 of ${n} data planes failed`);
+    const results: RunResult[] = [];
+    for (let i = 0; i < runs; i++) {
+      const r = await timedRotation(env, cfg, n);
+      console.error(`N=${n} run ${i + 1}: ${Math.round(r.ms)} ms (published at ${Math.round(r.publishMs)} ms, last revoke at ${Math.round(r.revokeMs)} ms)`);
+      results.push(r);
+    }
+    rows.push({
+      n,
+      total: stat(results.map((r) => r.ms)),
+      publish: stat(results.map((r) => r.publishMs)),
+      revoke: stat(results.map((r) => r.revokeMs)),
+      rolloutWait: stat(results.map((r) => r.rolloutWaitMs)),
+      perDataPlane: results[0]!.perDataPlane,
+      controlPlaneCalls: results[0]!.controlPlaneCalls,
+      detail: results[0]!.detail,
+    });
+  }
+  await resetControlPlane(env);
+  const f = (s: Stat) => `${s.median} (${s.min}–${s.max})`;
+  console.log('| N | rotation ms | published at ms | last revoke at ms | rollout wait ms | calls/data plane (data plane + reviews + Secrets Manager) | control-plane calls |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  for (const r of rows)
+    console.log(`| ${r.n} | ${f(r.total)} | ${f(r.publish)} | ${f(r.revoke)} | ${f(r.rolloutWait)} | ${r.perDataPlane.total} (${r.perDataPlane.dataPlane} + ${r.perDataPlane.verify} + ${r.perDataPlane.awsHttp}) | ${r.controlPlaneCalls} |`);
+  if (values.json) await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), runs, rows }, null, 2) + '\n');
+  return 0;
+}
+
+main().then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    console.error(`rotation benchmark failed: ${err instanceof Error ? (err.stack ?? err.message) : String(err)}`);
+    process.exit(1);
+  },
+);
