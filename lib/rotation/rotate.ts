@@ -161,9 +161,9 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
     if (opts.force) reason = 'forced';
     else if (due && due.getTime() <= now.getTime()) reason = 'due';
   }
-  if (!reason || state.phase === 'published') {
+  if (current && (!reason || state.phase === 'published')) {
     // Nothing to mint; a published rotation is finished after the apply.
-    return prepared(dp, settings, current!.record, username!, current!.versionId, withTimes({ ...report, ...base() }, current!, due), state);
+    return prepared(dp, settings, current.record, username!, current.versionId, withTimes({ ...report, ...base() }, current, due), state);
   }
   if (opts.dryRun) {
     if (!current) throw new CredsyncError('TOKEN_NOT_ISSUED', `data plane ${dp.id}: no credential yet (a real run mints generation ${state.highest + 1}; a dry run does not)`);

@@ -1,0 +1,139 @@
+/**
+ * The rotation state machine on in-memory fakes (fast; the proof against real servers is
+ * test/integration/rotation.test.ts): the in-memory store's markers, generations never reused,
+ * a dry run that writes nothing, a rollout that times out.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { runSync, type SyncDeps } from '../../lib/sync/sync.ts';
+import { MemoryRotationStore } from '../../lib/rotation/stores.ts';
+import type { RotationDataPlaneApi } from '../../lib/rotation/ports.ts';
+import type { DeploymentView, RolloutApi } from '../../lib/rotation/rollout.ts';
+import { silentLog } from '../../lib/util/log.ts';
+import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
+
+/** A data plane whose token controller fills each new token Secret with a token of its own. */
+class RotatingDataPlane extends FakeDataPlane implements RotationDataPlaneApi {
+  deleted: string[] = [];
+  private n = 100;
+  private readonly valid: Set<string>;
+  constructor(id: string, valid: Set<string>) {
+    super(id, { seeded: false });
+    this.valid = valid;
+    // The fake's own controller would fill every Secret with one token: this class fills them.
+    this.controllerRunning = false;
+  }
+  override async createTokenSecret(namespace: string, name: string, serviceAccount: string) {
+    const r = await super.createTokenSecret(namespace, name, serviceAccount);
+    const token = fakeToken(this.id, ++this.n);
+    this.valid.add(token);
+    this.secrets.get(`${namespace}/${name}`)!.data = { token: Buffer.from(token), 'ca.crt': Buffer.from(testCa()), namespace: Buffer.from(namespace) };
+    return r;
+  }
+  async createBindingSecret(): Promise<{ uid: string }> {
+    throw new Error('not in these tests');
+  }
+  async requestToken(): Promise<{ token: string; expiresAt: string }> {
+    throw new Error('not in these tests');
+  }
+  async deleteSecret(namespace: string, name: string) {
+    const s = this.secrets.get(`${namespace}/${name}`);
+    this.deleted.push(name);
+    if (!s) return 'absent' as const;
+    this.valid.delete(s.data['token']!.toString());
+    this.secrets.delete(`${namespace}/${name}`);
+    return 'deleted' as const;
+  }
+  async caPem() {
+    return testCa();
+  }
+}
+
+/** A control plane whose Deployments roll out at once after a restart, unless `stuck`. */
+class RollingControlPlane extends FakeControlPlane implements RolloutApi {
+  stuck = false;
+  private views = new Map<string, DeploymentView>();
+  override async restartDeployment(ns: string, name: string, at: string) {
+    await super.restartDeployment(ns, name, at);
+    const ready = this.stuck ? 1 : 2;
+    this.views.set(name, { name, generation: 2, observedGeneration: 2, replicas: 2, statusReplicas: 2, updatedReplicas: 2, readyReplicas: ready, availableReplicas: ready, restartedAt: at, revision: '2', selector: `app=${name}` });
+  }
+  async getDeployment(_ns: string, name: string) {
+    return this.views.get(name);
+  }
+  async listReplicaSets(_ns: string, selector: string) {
+    return [{ name: `${selector}-2`, revision: '2', templateHash: 'h2' }];
+  }
+  async listPods() {
+    return [{ name: 'p', templateHash: 'h2', terminating: false }];
+  }
+}
+
+function world(rotation: Record<string, unknown> = { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 10 }) {
+  const valid = new Set<string>();
+  const dp = new RotatingDataPlane('dp1', valid);
+  const cp = new RollingControlPlane();
+  const store = new MemoryRotationStore();
+  let clock = Date.parse('2026-12-01T00:00:00Z');
+  const deps: SyncDeps = {
+    config: testConfig(['dp1'], { rotation }),
+    log: silentLog,
+    store,
+    verify: fakeVerifier(valid),
+    dataPlane: async () => dp,
+    controlPlane: async () => cp,
+    rotation: { dataPlane: async () => dp, controlPlane: async () => cp },
+    now: () => new Date(clock),
+    sleep: async (ms) => void (clock += ms),
+  };
+  return { dp, cp, store, deps, valid, tick: (s: number) => (clock += s * 1000) };
+}
+
+const rot = (r: Awaited<ReturnType<typeof runSync>>) => {
+  const c = r.clusters[0]!;
+  if (!c.rotation) throw new Error(`no rotation report: ${c.code} ${c.reason}`);
+  return c.rotation;
+};
+
+describe('rotation state machine (in-memory)', () => {
+  it('mints, promotes, waits and revokes; the in-memory store keeps current/previous and the state', async () => {
+    const w = world();
+    expect(rot(await runSync(w.deps))).toMatchObject({ generation: 1, rotated: true, reason: 'first', phase: 'idle' });
+    const r = await runSync(w.deps, { rotateNow: true });
+    expect(r.ok).toBe(true);
+    expect(rot(r)).toMatchObject({ generation: 2, rotated: true, reason: 'forced', revoked: 1, phase: 'idle', rollout: { complete: true } });
+    expect(w.dp.deleted).toEqual(['flyteadmin-token-1']);
+    const v = await w.store.view('dp1');
+    expect([v?.current?.record.generation?.generation, v?.previous?.record.generation?.generation, v?.pending]).toEqual([2, 1, undefined]);
+    expect(v?.state).toMatchObject({ phase: 'idle', generation: 2, highest: 2, revoked: { generation: 1 } });
+  });
+
+  it('a dry run reports what it would rotate and writes nothing', async () => {
+    const w = world({ mode: 'secret', every: '1d' });
+    await runSync(w.deps);
+    const writes = w.store.writes;
+    w.tick(2 * 86_400);
+    const r = await runSync(w.deps, { dryRun: true });
+    expect(rot(r)).toMatchObject({ generation: 1, rotated: false, wouldRotate: true, reason: 'due' });
+    expect(w.store.writes).toBe(writes);
+    expect(w.dp.deleted).toEqual([]);
+  });
+
+  it('a rollout that times out revokes nothing; the next run finishes; generations are never reused', async () => {
+    const w = world();
+    await runSync(w.deps);
+    w.cp.stuck = true;
+    const r = await runSync(w.deps, { rotateNow: true });
+    expect(r.ok).toBe(false);
+    expect(r.rotationError).toMatchObject({ code: 'ROLLOUT_INCOMPLETE' });
+    expect(r.rotationError?.reason).toMatch(/flyteadmin: 1 of 2 replicas ready/);
+    expect(w.dp.deleted).toEqual([]);
+    w.cp.stuck = false;
+    await w.cp.restartDeployment('flyte', 'flyteadmin', new Date(Date.parse('2026-12-02T00:00:00Z')).toISOString());
+    await w.cp.restartDeployment('flyte', 'syncresources', new Date(Date.parse('2026-12-02T00:00:00Z')).toISOString());
+    const done = await runSync(w.deps);
+    expect(rot(done)).toMatchObject({ generation: 2, revoked: 1, phase: 'idle' });
+    const next = await runSync(w.deps, { rotateNow: true });
+    expect(rot(next)).toMatchObject({ generation: 3, revoked: 2 });
+    expect(w.dp.secrets.has('flyte/flyteadmin-token-3')).toBe(true);
+  });
+});
