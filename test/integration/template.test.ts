@@ -75,7 +75,10 @@ describe('the generated CloudFormation template', () => {
     for (const s of all) for (const a of actions(s)) expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no `*`, no `svc:*`, no `Get*`
     const secrets = all.filter((s) => actions(s).some((a) => a.startsWith('secretsmanager:')));
     expect(secrets).toHaveLength(1);
-    expect(actions(secrets[0]!).sort()).toEqual(['secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource']);
+    expect(actions(secrets[0]!).sort()).toEqual([
+      'secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+      'secretsmanager:UpdateSecretVersionStage', // rotation: AWSPENDING/AWSCURRENT
+    ]);
     expect(secrets[0]!.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:flyte-credsync/*' });
     const ssm = all.filter((s) => actions(s).some((a) => a.startsWith('ssm:')));
     expect(ssm.map((s) => [actions(s), s.Resource])).toEqual([
@@ -93,7 +96,7 @@ describe('the generated CloudFormation template', () => {
   it('the VPC parameters put every function in the subnets and security groups given, and none without them', () => {
     const fns = (t: Template) => Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
     for (const t of [plain.template, vpc.template]) {
-      expect(fns(t)).toHaveLength(3);
+      expect(fns(t)).toHaveLength(4);
       for (const [, f] of fns(t))
         expect(f.Properties['VpcConfig']).toEqual({ 'Fn::If': ['InVpc', { SubnetIds: { Ref: 'VpcSubnetIds' }, SecurityGroupIds: { Ref: 'VpcSecurityGroupIds' } }, { Ref: 'AWS::NoValue' }] });
     }
