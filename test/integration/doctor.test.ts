@@ -40,7 +40,9 @@ async function state() {
   return {
     secret: rv(await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined)),
     cms: await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map(async (name) => rv(await c.readNamespacedConfigMap({ name, namespace: 'flyte' })))),
-    deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => rv(await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })))),
+    // The generation: a rollout in progress (real in the environment) changes a Deployment's
+    // resourceVersion through its status, without any write of ours.
+    deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => (await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })).metadata?.generation)),
     tokenSecrets: await Promise.all(env.dataPlanes.map(async (id) => (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${rv(s)}`).sort().join(','))),
   };
 }

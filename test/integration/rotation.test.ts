@@ -22,6 +22,8 @@ import { runSync, type SyncDeps, type SyncReport } from '../../lib/sync/sync.ts'
 import { buildDeps, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { rollback, rotationStatus } from '../../lib/rotation/commands.ts';
 import { AwsRotationStore, GcpRotationStore } from '../../lib/rotation/stores.ts';
+import { mintNext, settingsFor } from '../../lib/rotation/rotate.ts';
+import type { RotationStore } from '../../lib/rotation/ports.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { ConfigError, CredsyncError } from '../../lib/errors.ts';
@@ -159,7 +161,7 @@ describe('rotation, secret mode, AWS Secrets Manager (moto)', () => {
     expect(r2.controlPlane?.restarted).toEqual([]);
     expect(await awsStages(who.prefix)).toEqual(stagesBefore);
     const after = await apps(env, env.controlPlane).readNamespacedDeployment({ name: 'flyteadmin', namespace: 'flyte' });
-    expect(after.metadata?.resourceVersion).toBe(before.metadata?.resourceVersion);
+    expect(after.metadata?.generation).toBe(before.metadata?.generation);
 
     // Rotate now, probing both tokens throughout.
     const oldPods = new Set(await controlPods());
@@ -401,34 +403,49 @@ describe('rotation as the shipped least-privilege identities (deploy/*.yaml)', (
   it('rotates, waits for the rollout and revokes with exactly those rights, in both modes', async () => {
     await applyManifest(env, env.controlPlane, 'deploy/controlplane-rbac.yaml');
     for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rbac.yaml');
-    const kubeconfig = restrictedKubeconfig(env, 'credsync-bot', 'flyte-credsync');
-    const tag = randomBytes(3).toString('hex');
-    const raw = (mode: string, tokenSecret: string) => ({
-      ...rawConfig({ sa: 'flyteadmin', tokenSecret, prefix: `it-rot-rbac-${mode}-${tag}/` }, { mode, every: 'off', rolloutTimeoutSeconds: 120, ...(mode === 'tokenRequest' ? { every: '1d', expirationSeconds: 3600, runEvery: '10m' } : {}) }),
-      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: kubeconfig }, defaultExecutionLabel: 'team1' },
-      dataPlanes: [{ id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: kubeconfig }, tokenSecret, labels: { team1: 1 } }],
-    });
-    for (const mode of ['secret', 'tokenRequest']) {
-      const tokenSecret = `rot-rbac-${mode.toLowerCase()}-${tag}`;
-      const cfg = parseConfig(raw(mode, tokenSecret));
-      const first = await runSync(deps(cfg));
-      expect(first.controlPlaneError).toBeUndefined();
-      expect(first.rotationError).toBeUndefined();
-      expect(first.ok).toBe(true);
-      const r = await runSync(deps(cfg), { rotateNow: true });
-      expect(r.ok).toBe(true);
-      expect(r.clusters[0]!.rotation).toMatchObject({ mode, generation: 2, revoked: 1, phase: 'idle', rollout: { complete: true } });
-      expect(await core(env, 'dp2').readNamespacedSecret({ name: `${tokenSecret}-1`, namespace: 'flyte' }).then(() => true, () => false)).toBe(false);
+    for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rotation-rbac.yaml');
+    try {
+      await rotateAsRestricted();
+    } finally {
+      // The shared environment keeps only the plain sync's rights (other files test exactly those).
+      for (const id of env.dataPlanes) {
+        const rbac = adminKubeConfig(env, id).makeApiClient(RbacAuthorizationV1Api);
+        await rbac.deleteNamespacedRoleBinding({ name: 'flyte-credsync-rotation', namespace: 'flyte' }).catch(() => undefined);
+        await rbac.deleteNamespacedRole({ name: 'flyte-credsync-rotation', namespace: 'flyte' }).catch(() => undefined);
+      }
     }
-    // The identity is still restricted: no other Deployment, no Secret outside its namespace.
-    const kc = new KubeConfig();
-    kc.loadFromFile(kubeconfig);
-    kc.setCurrentContext(env.controlPlane);
-    await expect(kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'other', namespace: 'flyte' })).rejects.toMatchObject({ code: 403 });
-    kc.setCurrentContext('dp2');
-    await expect(kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'x', namespace: 'kube-system' })).rejects.toMatchObject({ code: 403 });
   }, 300_000);
 });
+
+/** A rotation in both modes, as the restricted identity (its manifests applied by the caller). */
+async function rotateAsRestricted(): Promise<void> {
+  const kubeconfig = restrictedKubeconfig(env, 'credsync-bot', 'flyte-credsync');
+  const tag = randomBytes(3).toString('hex');
+  const raw = (mode: string, tokenSecret: string) => ({
+    ...rawConfig({ sa: 'flyteadmin', tokenSecret, prefix: `it-rot-rbac-${mode}-${tag}/` }, { mode, every: 'off', rolloutTimeoutSeconds: 120, ...(mode === 'tokenRequest' ? { every: '1d', expirationSeconds: 3600, runEvery: '10m' } : {}) }),
+    controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: kubeconfig }, defaultExecutionLabel: 'team1' },
+    dataPlanes: [{ id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: kubeconfig }, tokenSecret, labels: { team1: 1 } }],
+  });
+  for (const mode of ['secret', 'tokenRequest']) {
+    const tokenSecret = `rot-rbac-${mode.toLowerCase()}-${tag}`;
+    const cfg = parseConfig(raw(mode, tokenSecret));
+    const first = await runSync(deps(cfg));
+    expect(first.controlPlaneError).toBeUndefined();
+    expect(first.rotationError).toBeUndefined();
+    expect(first.ok).toBe(true);
+    const r = await runSync(deps(cfg), { rotateNow: true });
+    expect(r.ok).toBe(true);
+    expect(r.clusters[0]!.rotation).toMatchObject({ mode, generation: 2, revoked: 1, phase: 'idle', rollout: { complete: true } });
+    expect(await core(env, 'dp2').readNamespacedSecret({ name: `${tokenSecret}-1`, namespace: 'flyte' }).then(() => true, () => false)).toBe(false);
+  }
+  // The identity is still restricted: no other Deployment, no Secret outside its namespace.
+  const kc = new KubeConfig();
+  kc.loadFromFile(kubeconfig);
+  kc.setCurrentContext(env.controlPlane);
+  await expect(kc.makeApiClient(AppsV1Api).readNamespacedDeployment({ name: 'other', namespace: 'flyte' })).rejects.toMatchObject({ code: 403 });
+  kc.setCurrentContext('dp2');
+  await expect(kc.makeApiClient(CoreV1Api).readNamespacedSecret({ name: 'x', namespace: 'kube-system' })).rejects.toMatchObject({ code: 403 });
+}
 
 describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/secretsManagerRotation.ts)', () => {
   it('createSecret/setSecret/testSecret/finishSecret with a ClientRequestToken rotate, publish and revoke; each step is idempotent; a version stuck in AWSPENDING is cleared by the next attempt', async () => {
@@ -477,6 +494,104 @@ describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/sec
     expect((await step('finishSecret', token)).report?.clusters[0]?.rotation).toMatchObject({ generation: 3, rotated: false, phase: 'idle' });
     expect(await publishedToken()).toBe(t3);
   }, 240_000);
+});
+
+describe.each([
+  ['GCP Secret Manager (emulator)', 'gcp', 'secret'],
+  ['AWS Secrets Manager (moto)', 'aws', 'tokenRequest'],
+])('rotation cases with %s, %s store, %s mode', (_label, storeKind, mode) => {
+  let gcp: SecretManagerServiceClient | undefined;
+  afterAll(async () => {
+    await gcp?.close();
+  });
+
+  it('resume after a crash before promoting, stuck pending, failed verification, a stalled rollout and rollback, refused rollback', async () => {
+    const who = await newIdentity(`m${mode === 'secret' ? 's' : 't'}${storeKind}`);
+    const rotation = { mode, every: '1d', rolloutTimeoutSeconds: 10, ...(mode === 'tokenRequest' ? { expirationSeconds: 3600, runEvery: '10m' } : {}) };
+    let cfg: Config;
+    let d: () => SyncDeps;
+    if (storeKind === 'gcp') {
+      gcp = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+      cfg = rotConfig(who, rotation, { gcp: { project: env.gcp.project, prefix: `it-rot-${randomBytes(3).toString('hex')}-`, emulatorHost: env.gcp.secretManagerEndpoint } });
+      d = () => buildDeps(cfg, log, { gcpSecretManager: gcp! });
+    } else {
+      cfg = rotConfig(who, rotation);
+      d = () => deps(cfg);
+    }
+    const view = () => (d().store as unknown as RotationStore).view(DP);
+    const gen = (s: { record: { generation?: { generation: number } } } | undefined) => s?.record.generation?.generation;
+
+    // 1. Generation 1.
+    expect(rot(await runSync(d()))).toMatchObject({ mode, generation: 1, rotated: true, phase: 'idle' });
+    const t1 = (await publishedToken())!;
+
+    // 2. A run that crashes after staging, before promoting: the next run resumes it.
+    const base = d();
+    const crashing = new Proxy(base.store, {
+      get(t, p) {
+        if (p === 'promote') return async () => { throw new CredsyncError('STORE_ERROR', 'simulated crash before promote'); };
+        const v = Reflect.get(t, p, t);
+        return typeof v === 'function' ? v.bind(t) : v;
+      },
+    });
+    expect((await runSync({ ...base, store: crashing }, { rotateNow: true })).ok).toBe(false);
+    let v = await view();
+    expect([gen(v?.current), gen(v?.pending)]).toEqual([1, 2]);
+    expect(await publishedToken()).toBe(t1);
+    const resumed = await runSync(d());
+    expect(rot(resumed)).toMatchObject({ generation: 2, rotated: true, revoked: 1, phase: 'idle' });
+    expect(await refused(t1)).toBe(401);
+    const t2 = (await publishedToken())!;
+
+    // 3. A stuck pending version (generation 3) whose object was deleted since: revoked and discarded.
+    const dep = d();
+    const api = await dep.rotation!.dataPlane(cfg.dataPlanes[0]!);
+    const stuck = await mintNext(dep, cfg.dataPlanes[0]!, api, settingsFor(cfg, cfg.dataPlanes[0]!)!, 3);
+    await (dep.store as unknown as RotationStore).stage(stuck);
+    await api.deleteSecret('flyte', `${who.tokenSecret}-3`);
+    expect(await refused(stuck.token)).toBe(401);
+    expect(rot(await runSync(d()))).toMatchObject({ generation: 2, rotated: false, discardedPending: 3 });
+    v = await view();
+    expect(v?.pending).toBeUndefined();
+    expect(v?.state?.highest).toBe(3);
+
+    // 4. A new credential that fails verification: never current, revoked; the control plane keeps generation 2.
+    const rbac = adminKubeConfig(env, DP).makeApiClient(RbacAuthorizationV1Api);
+    const binding = await rbac.readClusterRoleBinding({ name: who.sa });
+    await rbac.deleteClusterRoleBinding({ name: who.sa });
+    const rejected = await runSync(d(), { rotateNow: true });
+    expect(rejected.clusters[0]).toMatchObject({ status: 'failed', code: 'CREDENTIAL_REJECTED', lastGoodKept: true });
+    expect(await secretExists(`${who.tokenSecret}-4`)).toBe(false);
+    expect(gen((await view())?.current)).toBe(2);
+    expect(await publishedToken()).toBe(t2);
+    await rbac.createClusterRoleBinding({ body: { metadata: { name: who.sa }, roleRef: binding.roleRef, subjects: binding.subjects ?? [] } });
+
+    // 5. A rollout that stalls: nothing revoked; rollback to generation 2; the next run revokes 5.
+    const a = apps(env, env.controlPlane);
+    const patch = (nodeSelector: Record<string, string> | null) =>
+      a.patchNamespacedDeployment({ name: 'flyteadmin', namespace: 'flyte', body: { spec: { template: { spec: { nodeSelector } } } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+    await patch({ 'credsync-test/no-such-node': 'true' });
+    try {
+      const stalled = await runSync(d(), { rotateNow: true });
+      expect(stalled.rotationError?.code).toBe('ROLLOUT_INCOMPLETE');
+      expect(rot(stalled)).toMatchObject({ generation: 5, phase: 'published' });
+      expect((await whoAmI(env, DP, t2)).user).toBeDefined();
+      const t5 = (await publishedToken())!;
+      const back = await rollback(d(), DP);
+      expect(back.clusters[0]?.rotation).toMatchObject({ generation: 2, phase: 'published' });
+      expect(await publishedToken()).toBe(t2);
+      await patch(null);
+      expect(rot(await runSync(d()))).toMatchObject({ generation: 2, revoked: 5, phase: 'idle' });
+      expect(await refused(t5)).toBe(401);
+      expect((await whoAmI(env, DP, t2)).user?.username).toBe(`system:serviceaccount:flyte:${who.sa}`);
+    } finally {
+      await patch(null);
+    }
+
+    // 6. Rollback after a completed rotation: the previous generation is revoked, so it is refused.
+    expect(rot(await runSync(d(), { rotateNow: true }))).toMatchObject({ generation: 6, revoked: 2 });
+    await expect(rollback(d(), DP)).rejects.toMatchObject({ code: 'ROLLBACK_IMPOSSIBLE' });
+  }, 300_000);
 });
 
 /** The raw (file) form of rotConfig. */
