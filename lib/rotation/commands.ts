@@ -4,12 +4,11 @@
  * then publish, restart, wait, and revoke the generation rolled back from).
  */
 import type { DataPlane } from '../config/schema.ts';
-import { verifyCredential } from '../dataplane/verify.ts';
 import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import { shortFingerprint } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
 import { dueAt } from './config.ts';
-import { settingsFor } from './rotate.ts';
+import { settingsFor, verifyGeneration } from './rotate.ts';
 import { isRotationStore } from './stores.ts';
 import type { RotationState } from './state.ts';
 
@@ -96,8 +95,11 @@ export async function rollback(deps: SyncDeps, clusterId: string, opts: { deadli
   if (!v?.current || !prev || prev.versionId === v.current.versionId)
     throw new CredsyncError('ROLLBACK_IMPOSSIBLE', `data plane ${clusterId}: the store has no previous version to roll back to`);
   const api = await deps.rotation.dataPlane(dp!);
+  const prevGen = prev.record.generation?.generation ?? 0;
   try {
-    await verifyCredential(deps.verify, dp!, api.server, prev.record);
+    if (v.state?.revoked?.generation === prevGen && v.state.phase === 'idle')
+      throw new CredentialRejectedError(clusterId, `generation ${prevGen} was revoked at ${v.state.revoked.at}`);
+    await verifyGeneration(deps.verify, dp!, api, prev);
   } catch (err) {
     if (err instanceof CredentialRejectedError)
       throw new CredsyncError('ROLLBACK_IMPOSSIBLE', `data plane ${clusterId}: previous generation ${prev.record.generation?.generation ?? 0} no longer verifies (${describeError(err)}); nothing changed`);

@@ -125,7 +125,7 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
     const pending = view.pending;
     const g = generationOf(pending);
     try {
-      const { username } = await verifyCredential(deps.verify, dp, api.server, pending.record);
+      const { username } = await verifyGeneration(deps.verify, dp, api, pending);
       state = published(g, Math.max(state.highest, g), now, view.current ? state.generation : undefined, state);
       await store.promote(dp.id, pending.versionId, state);
       log.info('rotation: resumed a staged generation and made it current', { cluster: dp.id, generation: g });
@@ -276,6 +276,23 @@ export async function mintNext(
     source: { server: api.server, namespace: dp.namespace, serviceAccount: dp.serviceAccount, secret: object, ...(uid ? { secretUid: uid } : {}) },
     generation,
   });
+}
+
+/**
+ * Whether generation g's object is still on the data plane. Verification alone does not prove a
+ * credential unrevoked: an API server may accept a token for a moment after its object is
+ * deleted (its authenticator reads Secrets from a cache), so nothing revoked is ever made current.
+ */
+export async function objectExists(api: Pick<DataPlaneApi, 'getSecret'>, dp: DataPlane, g: number): Promise<boolean> {
+  return (await api.getSecret(dp.namespace, objectName(dp.tokenSecret, g))) !== undefined;
+}
+
+/** Verifies a stored credential of generation g: its object must exist, then as every credential. */
+export async function verifyGeneration(verify: CredentialVerifier, dp: DataPlane, api: DataPlaneApi, s: StoredCredential): Promise<{ username: string }> {
+  const g = generationOf(s);
+  if (!(await objectExists(api, dp, g)))
+    throw new CredentialRejectedError(dp.id, `generation ${g}'s object ${dp.namespace}/${objectName(dp.tokenSecret, g)} no longer exists (revoked)`);
+  return verifyCredential(verify, dp, api.server, s.record);
 }
 
 /** Deletes generation g's object (a token Secret, or the Secret a bound token hangs on). */

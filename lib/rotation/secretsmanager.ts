@@ -14,11 +14,10 @@
  *   that data plane: publish, restart, wait for the rollout, revoke the previous generation. A
  *   rollout that does not complete in the invocation leaves the revoke to the next run.
  */
-import { verifyCredential } from '../dataplane/verify.ts';
 import { CredsyncError, describeError } from '../errors.ts';
 import { CLUSTER_KEY } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
-import { mintNext, revokeObject, settingsFor } from './rotate.ts';
+import { mintNext, revokeObject, settingsFor, verifyGeneration } from './rotate.ts';
 import { AwsRotationStore } from './stores.ts';
 
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
@@ -105,13 +104,13 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
         if (view?.current?.versionId === ev.ClientRequestToken) return result('already current');
         throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: no AWSPENDING version ${ev.ClientRequestToken} to test`);
       }
-      await verifyCredential(deps.verify, dp, api.server, p.record);
+      await verifyGeneration(deps.verify, dp, api, p);
       return result('verified');
     }
     case 'finishSecret': {
       const p = mine();
       if (p) {
-        await verifyCredential(deps.verify, dp, api.server, p.record);
+        await verifyGeneration(deps.verify, dp, api, p);
         const cur = view!.current;
         const g = p.record.generation?.generation ?? 0;
         const state = view!.state;
