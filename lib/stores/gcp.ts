@@ -106,7 +106,7 @@ export class GcpSecretManagerStore extends VersionedStore {
   async readSecret(name: string): Promise<string | undefined> {
     const full = name.startsWith('projects/') ? name : `projects/${this.opts.project}/secrets/${name}`;
     if (!/^projects\/[^/]+\/secrets\/[A-Za-z0-9_-]{1,255}$/.test(full)) throw new StoreError(this.kind, `"${name}" is not a valid secret id`);
-    const value = (await this.latest(full))?.value;
+    const value = (await this.access(full, 'latest'))?.value;
     registerSecret(value);
     return value;
   }
