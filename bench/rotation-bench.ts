@@ -5,8 +5,9 @@
  *
  *   npm run bench:rotation -- [--sizes 10,50] [--runs 3] [--json FILE]
  *
- * Data plane k (id `r<k>`) is namespace `rot-bench-<k>` on cluster dp((k-1) % D + 1) with
- * ServiceAccount flyteadmin bound to the chart's ClusterRole (idempotent set-up). Per N: one
+ * Data plane k (id `r<k>`) is the sync benchmark's namespace `bench-<k>` on cluster dp((k-1) % D + 1)
+ * (ServiceAccount flyteadmin bound to the chart's ClusterRole; idempotent set-up); rotation's
+ * objects are named `bench-rot-<run>-<generation>`, so the sync benchmark's token Secrets stay. Per N: one
  * untimed run mints generation 1 everywhere (fresh store prefix), then each timed run is
  * `rotate --now` for all N: mint, stage, verify, promote, publish, restart, wait for the rollout,
  * revoke. Reported: wall time, time to publish (the control-plane write), time to the last revoke,
@@ -16,39 +17,14 @@
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
 import { randomBytes } from 'node:crypto';
-import { CoreV1Api, RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { parseConfig } from '../lib/config/load.ts';
 import type { Config } from '../lib/config/schema.ts';
 import { buildDeps } from '../lib/runtime/wiring.ts';
 import { runSync, type SyncDeps } from '../lib/sync/sync.ts';
-import { mapBounded, silentLog } from '../lib/util/log.ts';
-import { FLYTEADMIN_CLUSTER_ROLE, FLYTEADMIN_SA } from '../test/env/seed.ts';
-import { adminKubeConfig, readEnv, type EnvInfo } from '../test/env/testenv.ts';
+import { silentLog } from '../lib/util/log.ts';
+import { readEnv, type EnvInfo } from '../test/env/testenv.ts';
 import { exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
-import { bump, countingProxy, countingSecretsManager, ignoreConflict, range, stat, type Stat } from './sync-bench.ts';
-
-const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
-const namespaceOf = (k: number) => `rot-bench-${k}`;
-
-async function setUp(env: EnvInfo, n: number): Promise<void> {
-  await mapBounded(range(n), 8, async (k) => {
-    const kc = adminKubeConfig(env, clusterOf(env, k));
-    const core = kc.makeApiClient(CoreV1Api);
-    const namespace = namespaceOf(k);
-    const labels = { 'app.kubernetes.io/part-of': 'credsync-bench' };
-    await ignoreConflict(core.createNamespace({ body: { metadata: { name: namespace, labels } } }));
-    await ignoreConflict(core.createNamespacedServiceAccount({ namespace, body: { metadata: { name: FLYTEADMIN_SA, namespace, labels } } }));
-    await ignoreConflict(
-      kc.makeApiClient(RbacAuthorizationV1Api).createClusterRoleBinding({
-        body: {
-          metadata: { name: `credsync-bench-${namespace}-flyteadmin`, labels },
-          roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: FLYTEADMIN_CLUSTER_ROLE },
-          subjects: [{ kind: 'ServiceAccount', name: FLYTEADMIN_SA, namespace }],
-        },
-      }),
-    );
-  });
-}
+import { clusterOf, countingProxy, countingSecretsManager, namespaceOf, range, setUpDataPlanes, stat, type Stat } from './sync-bench.ts';
 
 function config(env: EnvInfo, n: number, prefix: string, tokenSecret: string): Config {
   return parseConfig({
@@ -149,7 +125,8 @@ async function main(): Promise<number> {
   const env = await readEnv(values.dir ? { dir: values.dir } : {});
   if (!env) throw new Error('no running test environment: npm run testenv -- up');
   exportAwsEnv(env);
-  await setUp(env, Math.max(...sizes));
+  // The sync benchmark's data planes (namespace bench-k); rotation's objects have names of their own.
+  await setUpDataPlanes(env, Math.max(...sizes));
   const rows: Array<{ n: number; total: Stat; publish: Stat; revoke: Stat; rolloutWait: Stat; perDataPlane: RunResult['perDataPlane']; controlPlaneCalls: number; detail: RunResult['detail'] }> = [];
   for (const n of sizes) {
     await resetControlPlane(env);

@@ -227,8 +227,8 @@ function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): Sy
 // ---------------------------------------------------------------------------------------------
 // Data planes b1..bN
 
-const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
-const namespaceOf = (k: number) => `bench-${k}`;
+export const clusterOf = (env: EnvInfo, k: number) => env.dataPlanes[(k - 1) % env.dataPlanes.length]!;
+export const namespaceOf = (k: number) => `bench-${k}`;
 const idOf = (k: number) => `b${k}`;
 export const range = (n: number) => Array.from({ length: n }, (_, i) => i + 1);
 
@@ -243,7 +243,7 @@ export async function ignoreConflict(p: Promise<unknown>): Promise<boolean> {
 }
 
 /** Namespace, ServiceAccount, ClusterRoleBinding and filled token Secret for b1..bN (409 = there). */
-async function setUpDataPlanes(env: EnvInfo, n: number): Promise<{ created: number; fillWaitMs: number[] }> {
+export async function setUpDataPlanes(env: EnvInfo, n: number): Promise<{ created: number; fillWaitMs: number[] }> {
   const fillWaitMs: number[] = [];
   let created = 0;
   await mapBounded(range(n), 8, async (k) => {
