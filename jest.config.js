@@ -5,7 +5,10 @@ const transform = {
     { jsc: { parser: { syntax: 'typescript' }, target: 'es2023' }, module: { type: 'es6' } },
   ],
 };
-const common = { transform, extensionsToTreatAsEsm: ['.ts'], testEnvironment: 'node' };
+// The local environments' state (etcd keeps .snap files there), the bundles and packages are not
+// part of the test tree: jest would otherwise report etcd's snapshots as obsolete jest snapshots.
+const modulePathIgnorePatterns = ['<rootDir>/.testenv', '<rootDir>/dist', '<rootDir>/.serverless', '<rootDir>/.esbuild'];
+const common = { transform, extensionsToTreatAsEsm: ['.ts'], testEnvironment: 'node', modulePathIgnorePatterns };
 
 export default {
   // Jest reads testTimeout only here, at the root: inside a projects[] entry it is ignored, and

@@ -13,12 +13,15 @@
  * | `ControlPlaneWritten`    | Count        | 1 when the Secret or a ConfigMap was written            |
  * | `RunFailed`              | Count        | 1 when the run is not ok (any failure), else 0          |
  * | `RunDuration`            | Milliseconds | the run's wall time                                     |
+ * | `DataPlanesRotated`      | Count        | data planes whose credential rotated to a new generation (lib/rotation) |
+ * | `RotationsOverdue`       | Count        | rotating data planes whose next rotation was already due when the run ended: a credential older than its schedule allows |
+ * | `OldestCredentialAgeSeconds` | Seconds  | age of the oldest live generation among rotating data planes (only when one rotates) |
  *
  * A dry run publishes nothing: it changes nothing and would blur the alarms.
  */
 import type { SyncReport } from '../sync/sync.ts';
 
-export type MetricUnit = 'Count' | 'Milliseconds';
+export type MetricUnit = 'Count' | 'Milliseconds' | 'Seconds';
 
 export interface RunMetric {
   name: string;
@@ -41,5 +44,18 @@ export function runMetrics(r: SyncReport): RunMetric[] {
     { name: 'ControlPlaneWritten', unit: 'Count', value: r.controlPlane?.applied ? 1 : 0 },
     { name: 'RunFailed', unit: 'Count', value: r.ok ? 0 : 1 },
     { name: 'RunDuration', unit: 'Milliseconds', value: r.durationMs },
+    ...rotationMetrics(r),
+  ];
+}
+
+function rotationMetrics(r: SyncReport): RunMetric[] {
+  const rotating = r.clusters.flatMap((c) => (c.rotation ? [c.rotation] : []));
+  if (!rotating.length) return [];
+  const end = Date.parse(r.startedAt) + r.durationMs;
+  const issued = rotating.flatMap((x) => (x.issuedAt ? [Date.parse(x.issuedAt)] : []));
+  return [
+    { name: 'DataPlanesRotated', unit: 'Count', value: rotating.filter((x) => x.rotated).length },
+    { name: 'RotationsOverdue', unit: 'Count', value: rotating.filter((x) => x.dueAt !== undefined && Date.parse(x.dueAt) <= end).length },
+    ...(issued.length ? [{ name: 'OldestCredentialAgeSeconds', unit: 'Seconds' as const, value: Math.max(0, Math.round((end - Math.min(...issued)) / 1000)) }] : []),
   ];
 }

@@ -99,6 +99,30 @@ describe('run metrics', () => {
   });
 });
 
+describe('rotation metrics', () => {
+  it('count rotations, overdue credentials and the oldest live generation, only when data planes rotate', () => {
+    const rotation = (over: Record<string, unknown>) => ({ mode: 'secret' as const, generation: 2, rotated: false, phase: 'idle' as const, ...over });
+    const r = report({
+      startedAt: '2026-11-23T12:00:00.000Z',
+      durationMs: 0,
+      clusters: [
+        { id: 'dp1', status: 'updated', rotation: rotation({ rotated: true, issuedAt: '2026-11-23T12:00:00.000Z', dueAt: '2026-11-30T12:00:00.000Z' }) },
+        { id: 'dp2', status: 'unchanged', rotation: rotation({ issuedAt: '2026-11-13T12:00:00.000Z', dueAt: '2026-11-20T12:00:00.000Z' }) },
+        { id: 'dp3', status: 'unchanged' },
+      ],
+    });
+    expect(runMetrics(r).slice(7)).toEqual([
+      { name: 'DataPlanesRotated', unit: 'Count', value: 1 },
+      { name: 'RotationsOverdue', unit: 'Count', value: 1 },
+      { name: 'OldestCredentialAgeSeconds', unit: 'Seconds', value: 10 * 86400 },
+    ]);
+    const lines: string[] = [];
+    lambdaMetrics('scheduled', silentLog, (l) => lines.push(l))(r);
+    assertValidEmf(JSON.parse(lines[0]!) as Record<string, unknown>);
+    expect(runMetrics(report()).map((m) => m.name)).not.toContain('DataPlanesRotated');
+  });
+});
+
 describe('assertValidEmf', () => {
   it('refuses documents CloudWatch would not turn into metrics', () => {
     const ok = { _aws: { Timestamp: 1, CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['d']], Metrics: [{ Name: 'M', Unit: 'Count' }] }] }, d: 'x', M: 1 };
