@@ -7,11 +7,12 @@
  * The shape of the token Secret itself (type, ServiceAccount, token, PEM CA) is checked when it is
  * read (./credential.ts). A credential that fails any check throws {@link CredentialRejectedError}.
  */
-import { AuthenticationV1Api, AuthorizationV1Api } from '@kubernetes/client-node';
+import type { V1SelfSubjectAccessReview, V1SelfSubjectReview } from '@kubernetes/client-node';
 import { tokenKubeConfig } from '../clusters/access.ts';
 import type { DataPlane } from '../config/schema.ts';
 import { CredentialRejectedError } from '../errors.ts';
 import { kubeCall, statusOf } from '../kube/errors.ts';
+import { KubeHttp } from '../kube/http2.ts';
 
 /** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
 export interface AccessCheck {
@@ -75,13 +76,16 @@ export function verifyCredential(
  * authenticate, and as whom?) then one SelfSubjectAccessReview per permission flyteadmin needs.
  */
 export const verifyWithApiServer: CredentialVerifier = async (req) => {
-  const kc = tokenKubeConfig(req.server, req.caPem, req.token);
-  const authn = kc.makeApiClient(AuthenticationV1Api);
-  const authz = kc.makeApiClient(AuthorizationV1Api);
+  // The credential's own requests share the API server's pooled session (no new TLS handshake).
+  const http = new KubeHttp(tokenKubeConfig(req.server, req.caPem, req.token));
   let username: string;
   try {
     const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
-      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+      http.request<V1SelfSubjectReview>({
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      }),
     );
     username = review.status?.userInfo?.username ?? '';
   } catch (err) {
@@ -94,7 +98,9 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   const results = await Promise.all(
     req.checks.map((c) =>
       kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
-        authz.createSelfSubjectAccessReview({
+        http.request<V1SelfSubjectAccessReview>({
+          method: 'POST',
+          path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',

@@ -3,9 +3,10 @@
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf } from './errors.ts';
+import { KubeHttp } from './http2.ts';
 import {
   SA_NAME_ANNOTATION,
   TOKEN_SECRET_TYPE,
@@ -18,6 +19,10 @@ import {
 const FIELD_MANAGER = 'flyte-credsync';
 /** The `reportingController` of every audit Event the sync records. */
 export const AUDIT_CONTROLLER = 'flyte-credsync.io/sync';
+const WRITE_QUERY = `?fieldManager=${FIELD_MANAGER}`;
+const seg = encodeURIComponent;
+const secretsPath = (ns: string) => `/api/v1/namespaces/${seg(ns)}/secrets`;
+const configMapPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/configmaps/${seg(name)}`;
 
 function fromV1Secret(s: V1Secret): SecretObject {
   const data: Record<string, Buffer> = {};
@@ -72,16 +77,16 @@ async function orUndefined<T>(p: Promise<T>): Promise<T | undefined> {
   }
 }
 
-/** What both sides share: one cluster's CoreV1 client, calls named after it, 404 read as absent. */
+/** What both sides share: one cluster's pooled HTTP/2 client, calls named after it, 404 read as absent. */
 abstract class KubeCluster {
   readonly server: string;
   protected readonly cluster: string;
-  protected readonly core: CoreV1Api;
+  protected readonly http: KubeHttp;
 
   constructor(cluster: string, conn: ClusterConnection) {
     this.cluster = cluster;
     this.server = conn.server;
-    this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
+    this.http = new KubeHttp(conn.kubeConfig);
   }
 
   protected call<T>(op: string, fn: () => Promise<T>): Promise<T> {
@@ -94,7 +99,9 @@ abstract class KubeCluster {
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    const s = await this.read(`get Secret ${namespace}/${name}`, () => this.core.readNamespacedSecret({ name, namespace }));
+    const s = await this.read(`get Secret ${namespace}/${name}`, () =>
+      this.http.request<V1Secret>({ method: 'GET', path: `${secretsPath(namespace)}/${seg(name)}` }),
+    );
     return s && fromV1Secret(s);
   }
 }
@@ -104,9 +111,9 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
       await this.call(`create Secret ${namespace}/${name}`, () =>
-        this.core.createNamespacedSecret({
-          namespace,
-          fieldManager: FIELD_MANAGER,
+        this.http.request({
+          method: 'POST',
+          path: secretsPath(namespace) + WRITE_QUERY,
           body: {
             apiVersion: 'v1',
             kind: 'Secret',
@@ -128,49 +135,42 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
   }
 
   async serviceAccountExists(namespace: string, name: string): Promise<boolean> {
-    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, () => this.core.readNamespacedServiceAccount({ name, namespace }));
+    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, () =>
+      this.http.request<V1ServiceAccount>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(name)}` }),
+    );
     return sa !== undefined;
   }
 }
 
 export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
-  protected readonly apps: AppsV1Api;
-  private readonly events: EventsV1Api;
-
   constructor(conn: ClusterConnection) {
     super('control-plane', conn);
-    this.apps = conn.kubeConfig.makeApiClient(AppsV1Api);
-    this.events = conn.kubeConfig.makeApiClient(EventsV1Api);
   }
 
   async createSecret(secret: SecretObject): Promise<void> {
     await this.call(`create Secret ${secret.namespace}/${secret.name}`, () =>
-      this.core.createNamespacedSecret({ namespace: secret.namespace, fieldManager: FIELD_MANAGER, body: toV1Secret(secret) }),
+      this.http.request({ method: 'POST', path: secretsPath(secret.namespace) + WRITE_QUERY, body: toV1Secret(secret) }),
     );
   }
 
   async replaceSecret(secret: SecretObject): Promise<void> {
     await this.call(`update Secret ${secret.namespace}/${secret.name}`, () =>
-      this.core.replaceNamespacedSecret({
-        name: secret.name,
-        namespace: secret.namespace,
-        fieldManager: FIELD_MANAGER,
-        body: toV1Secret(secret),
-      }),
+      this.http.request({ method: 'PUT', path: `${secretsPath(secret.namespace)}/${seg(secret.name)}${WRITE_QUERY}`, body: toV1Secret(secret) }),
     );
   }
 
   async getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
-    const c = await this.read(`get ConfigMap ${namespace}/${name}`, () => this.core.readNamespacedConfigMap({ name, namespace }));
+    const c = await this.read(`get ConfigMap ${namespace}/${name}`, () =>
+      this.http.request<V1ConfigMap>({ method: 'GET', path: configMapPath(namespace, name) }),
+    );
     return c && fromV1ConfigMap(c);
   }
 
   async replaceConfigMap(cm: ConfigMapObject): Promise<void> {
     await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, () =>
-      this.core.replaceNamespacedConfigMap({
-        name: cm.name,
-        namespace: cm.namespace,
-        fieldManager: FIELD_MANAGER,
+      this.http.request({
+        method: 'PUT',
+        path: configMapPath(cm.namespace, cm.name) + WRITE_QUERY,
         body: {
           apiVersion: 'v1',
           kind: 'ConfigMap',
@@ -189,15 +189,12 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
 
   async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
     await this.call(`restart Deployment ${namespace}/${name}`, () =>
-      this.apps.patchNamespacedDeployment(
-        {
-          name,
-          namespace,
-          fieldManager: FIELD_MANAGER,
-          body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
-        },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
-      ),
+      this.http.request({
+        method: 'PATCH',
+        path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}${WRITE_QUERY}`,
+        contentType: 'application/merge-patch+json',
+        body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
+      }),
     );
   }
 
@@ -205,14 +202,15 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
     // Named like kubectl's events: the object's name and a unique suffix.
     const name = `${e.regarding.name}.${randomBytes(8).toString('hex')}`;
     await this.call(`create Event ${e.namespace}/${name}`, () =>
-      this.events.createNamespacedEvent({
-        namespace: e.namespace,
-        fieldManager: FIELD_MANAGER,
+      this.http.request({
+        method: 'POST',
+        path: `/apis/events.k8s.io/v1/namespaces/${seg(e.namespace)}/events${WRITE_QUERY}`,
         body: {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
           metadata: { name, namespace: e.namespace, labels: { 'app.kubernetes.io/managed-by': 'flyte-credsync' }, annotations: { 'flyte-credsync.io/run': e.runId } },
-          eventTime: new V1MicroTime(e.time.getTime()),
+          // MicroTime: RFC 3339 with 6 fractional digits.
+          eventTime: e.time.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'),
           reportingController: AUDIT_CONTROLLER,
           reportingInstance: `flyte-credsync-${e.runId}`.slice(0, 128),
           action: e.action,

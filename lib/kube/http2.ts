@@ -1,0 +1,278 @@
+/**
+ * The Kubernetes transport: one HTTP/2 session per API server and TLS identity, shared by every
+ * request of a run (the sync's own calls and each verified credential's reviews multiplex on it)
+ * and kept across warm invocations. So a run costs at most one TLS handshake per API server.
+ *
+ * Why not @kubernetes/client-node's generated API classes: version 2.0.1 builds a new undici
+ * Agent (so a new connection and TLS handshake) for every request and re-reads CA/certificate
+ * files each time, and its generated classes are most of a function's bundle. KubeConfig is
+ * still what loads a kubeconfig and computes credentials ({@link KubeConfig.applyToHTTPSOptions},
+ * exec plugins included); this module only carries the requests. Errors keep client-node's shape
+ * ({@link ApiException} with the HTTP status), so ./errors.ts maps them as before.
+ */
+import { createHash } from 'node:crypto';
+import http2 from 'node:http2';
+import type https from 'node:https';
+import { ApiException, type KubeConfig } from '@kubernetes/client-node';
+import { CredsyncError } from '../errors.ts';
+
+/** TLS material of a connection: what identifies a session besides the server. */
+interface TlsIdentity {
+  ca?: string | Buffer;
+  cert?: string | Buffer;
+  key?: string | Buffer;
+  servername?: string;
+  rejectUnauthorized?: boolean;
+}
+
+export interface KubeRequest {
+  method: 'GET' | 'POST' | 'PUT' | 'PATCH' | 'DELETE';
+  /** Path and query, e.g. `/api/v1/namespaces/flyte/secrets/x`. */
+  path: string;
+  /** Sent as JSON. */
+  body?: unknown;
+  /** @default application/json */
+  contentType?: string;
+  /** Aborts the request. */
+  signal?: AbortSignal;
+  /** @default 20000 */
+  timeoutMs?: number;
+}
+
+/** A session idle longer than this is pinged before reuse (a frozen Lambda's socket may be dead). */
+const IDLE_CHECK_MS = 20_000;
+const PING_TIMEOUT_MS = 2_000;
+/** 429 Too Many Requests: at most this many retries, each waiting Retry-After (capped). */
+const MAX_429_RETRIES = 4;
+const MAX_RETRY_AFTER_MS = 10_000;
+
+interface PooledSession {
+  session: http2.ClientHttp2Session;
+  lastUsed: number;
+}
+
+const sessions = new Map<string, Promise<PooledSession>>();
+/** TLS handshakes completed, per API server origin (process lifetime; the benchmark reads it). */
+const handshakes = new Map<string, number>();
+
+/** TLS handshakes made so far, per API server origin. */
+export function tlsHandshakes(): Record<string, number> {
+  return Object.fromEntries(handshakes);
+}
+
+/** Closes every pooled session (tests and benchmarks; a function never needs to). */
+export function closeAllSessions(): void {
+  for (const p of sessions.values()) void p.then((s) => s.session.close(), () => undefined);
+  sessions.clear();
+}
+
+function sessionKey(origin: string, tls: TlsIdentity): string {
+  const h = createHash('sha256');
+  for (const part of [tls.ca, tls.cert, tls.key, tls.servername, String(tls.rejectUnauthorized)]) h.update(part ?? '').update('\0');
+  return `${origin}#${h.digest('hex')}`;
+}
+
+function openSession(origin: string, tls: TlsIdentity, key: string): Promise<PooledSession> {
+  return new Promise((resolve, reject) => {
+    const session = http2.connect(origin, {
+      ...(tls.ca ? { ca: tls.ca } : {}),
+      ...(tls.cert ? { cert: tls.cert } : {}),
+      ...(tls.key ? { key: tls.key } : {}),
+      ...(tls.servername ? { servername: tls.servername } : {}),
+      ...(tls.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+    });
+    const forget = () => {
+      const cur = sessions.get(key);
+      if (cur) void cur.then((s) => s.session === session && sessions.get(key) === cur && sessions.delete(key), () => undefined);
+    };
+    session.once('connect', () => {
+      handshakes.set(origin, (handshakes.get(origin) ?? 0) + 1);
+      session.unref(); // an idle pooled session never keeps the process alive
+      resolve({ session, lastUsed: Date.now() });
+    });
+    session.once('error', (err) => {
+      forget();
+      reject(err);
+    });
+    session.once('goaway', forget);
+    session.once('close', forget);
+  });
+}
+
+function ping(session: http2.ClientHttp2Session): Promise<boolean> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => resolve(false), PING_TIMEOUT_MS);
+    try {
+      session.ping((err) => {
+        clearTimeout(timer);
+        resolve(!err);
+      });
+    } catch {
+      clearTimeout(timer);
+      resolve(false);
+    }
+  });
+}
+
+async function sessionFor(origin: string, tls: TlsIdentity): Promise<http2.ClientHttp2Session> {
+  const key = sessionKey(origin, tls);
+  for (let attempt = 0; attempt < 2; attempt++) {
+    let p = sessions.get(key);
+    if (!p) {
+      p = openSession(origin, tls, key);
+      sessions.set(key, p);
+      p.catch(() => sessions.get(key) === p && sessions.delete(key));
+    }
+    const s = await p;
+    const usable = !s.session.closed && !s.session.destroyed;
+    if (usable && (Date.now() - s.lastUsed < IDLE_CHECK_MS || (await ping(s.session)))) {
+      s.lastUsed = Date.now();
+      return s.session;
+    }
+    if (sessions.get(key) === p) sessions.delete(key);
+    s.session.destroy();
+  }
+  throw new Error(`cannot open an HTTP/2 session to ${origin}`);
+}
+
+const sleep = (ms: number, signal?: AbortSignal) =>
+  new Promise<void>((resolve, reject) => {
+    const t = setTimeout(resolve, ms);
+    signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
+  });
+
+/** Seconds (or an HTTP date) of a Retry-After header, in ms; undefined when absent or unreadable. */
+export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
+  const v = Array.isArray(value) ? value[0] : value;
+  if (!v) return undefined;
+  if (/^\d+$/.test(v.trim())) return Number(v.trim()) * 1000;
+  const at = Date.parse(v);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/**
+ * One cluster's HTTP client: the TLS identity and credentials come from a KubeConfig (computed
+ * once; exec and auth-provider users are asked again per request, so their tokens stay fresh).
+ */
+export class KubeHttp {
+  readonly server: string;
+  private readonly kc: KubeConfig;
+  private prepared: Promise<{ origin: string; basePath: string; tls: TlsIdentity; headers: Record<string, string> }> | undefined;
+  private readonly dynamicAuth: boolean;
+
+  constructor(kc: KubeConfig) {
+    const cluster = kc.getCurrentCluster();
+    if (!cluster) throw new CredsyncError('CONFIG_INVALID', 'kubeconfig has no current cluster');
+    if (cluster.proxyUrl)
+      throw new CredsyncError('CONFIG_INVALID', `cluster ${cluster.name}: proxy-url is not supported (the sync talks HTTP/2 to the API server directly)`);
+    this.server = cluster.server;
+    this.kc = kc;
+    const user = kc.getCurrentUser();
+    this.dynamicAuth = !!(user?.exec || user?.authProvider);
+  }
+
+  private async authOptions(): Promise<{ tls: TlsIdentity; headers: Record<string, string> }> {
+    const opts: https.RequestOptions = {};
+    await this.kc.applyToHTTPSOptions(opts);
+    const headers: Record<string, string> = {};
+    for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = String(v);
+    if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
+    const tls: TlsIdentity = {
+      ...(opts.ca ? { ca: opts.ca as string | Buffer } : {}),
+      ...(opts.cert ? { cert: opts.cert as string | Buffer } : {}),
+      ...(opts.key ? { key: opts.key as string | Buffer } : {}),
+      ...(opts.servername ? { servername: opts.servername } : {}),
+      ...(opts.rejectUnauthorized === false ? { rejectUnauthorized: false } : {}),
+    };
+    return { tls, headers };
+  }
+
+  private prepare() {
+    return (this.prepared ??= (async () => {
+      const url = new URL(this.server);
+      if (url.protocol !== 'https:')
+        throw new CredsyncError('CONFIG_INVALID', `API server ${this.server}: only https is supported`);
+      return { origin: url.origin, basePath: url.pathname.replace(/\/$/, ''), ...(await this.authOptions()) };
+    })());
+  }
+
+  /**
+   * Sends one request and returns the parsed JSON body of a 2xx answer.
+   *
+   * A 429 is retried after its Retry-After (at most 4 times, each wait at most 10 s).
+   * @throws ApiException for any other non-2xx status (its `body` is the server's Status object);
+   *   an Error for a network failure, an abort, or no answer within `timeoutMs` (default 20 s)
+   */
+  async request<T>(req: KubeRequest): Promise<T> {
+    const p = await this.prepare();
+    const headers = this.dynamicAuth ? (await this.authOptions()).headers : p.headers;
+    for (let attempt = 0; ; attempt++) {
+      const res = await this.once(p.origin, p.tls, p.basePath + req.path, headers, req);
+      if (res.status === 429 && attempt < MAX_429_RETRIES) {
+        const wait = Math.min(retryAfterMs(res.headers['retry-after']) ?? 2 ** attempt * 500, MAX_RETRY_AFTER_MS);
+        await sleep(wait, req.signal);
+        continue;
+      }
+      let body: unknown = res.text;
+      try {
+        body = res.text ? JSON.parse(res.text) : undefined;
+      } catch {
+        /* not JSON: keep the text */
+      }
+      if (res.status < 200 || res.status >= 300) {
+        const hdrs: Record<string, string> = {};
+        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hdrs[k] = v;
+        throw new ApiException(res.status, `${req.method} ${req.path}`, body, hdrs);
+      }
+      return body as T;
+    }
+  }
+
+  private async once(
+    origin: string,
+    tls: TlsIdentity,
+    path: string,
+    auth: Record<string, string>,
+    req: KubeRequest,
+  ): Promise<{ status: number; headers: http2.IncomingHttpHeaders; text: string }> {
+    const session = await sessionFor(origin, tls);
+    const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
+    const timeoutMs = req.timeoutMs ?? 20_000;
+    return new Promise((resolve, reject) => {
+      const stream = session.request({
+        ':method': req.method,
+        ':path': path,
+        accept: 'application/json',
+        'user-agent': 'flyte-credsync',
+        ...auth,
+        ...(payload ? { 'content-type': req.contentType ?? 'application/json', 'content-length': payload.length } : {}),
+      });
+      let status = 0;
+      let headers: http2.IncomingHttpHeaders = {};
+      const chunks: Buffer[] = [];
+      const fail = (err: Error) => {
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_CANCEL);
+        reject(err);
+      };
+      const timer = setTimeout(() => fail(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
+      const onAbort = () => fail(req.signal?.reason instanceof Error ? req.signal.reason : new Error('aborted'));
+      if (req.signal?.aborted) return onAbort();
+      req.signal?.addEventListener('abort', onAbort, { once: true });
+      stream.on('response', (h) => {
+        headers = h;
+        status = Number(h[':status']);
+      });
+      stream.on('data', (c: Buffer) => chunks.push(c));
+      stream.on('end', () => {
+        if (!status) return fail(new Error('the stream closed without an answer'));
+        clearTimeout(timer);
+        req.signal?.removeEventListener('abort', onAbort);
+        resolve({ status, headers, text: Buffer.concat(chunks).toString('utf8') });
+      });
+      stream.on('error', fail);
+      stream.end(payload);
+    });
+  }
+}
