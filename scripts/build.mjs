@@ -3,7 +3,21 @@
 // dist/gcf`). Runs on `npm install` (prepare) and `npm run build`. Lambda bundles are made by
 // serverless-esbuild during `npx serverless package`.
 import { build } from 'esbuild';
-import { cpSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+
+// The same discipline as the Lambda bundles (serverless.yml custom.esbuild): minified with names
+// kept, client-node's unused undici and zod's other locales left out (scripts/bundle/), heavy
+// cloud clients only imported when the configuration asks for them, and a source map beside the
+// bundle without the sources' text.
+const small = {
+  minify: true,
+  keepNames: true,
+  sourcemap: 'linked',
+  sourcesContent: false,
+  alias: { undici: './scripts/bundle/undici-unused.cjs' },
+  plugins: createRequire(import.meta.url)('./bundle/plugins.cjs'),
+};
 
 await build({
   entryPoints: ['lib/cli/main.ts'],
@@ -12,7 +26,7 @@ await build({
   platform: 'node',
   target: 'node22',
   format: 'esm',
-  sourcemap: true,
+  ...small,
   logLevel: 'warning',
   banner: {
     js:
@@ -28,17 +42,24 @@ await build({
 const FRAMEWORK = '@google-cloud/functions-framework';
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 rmSync('dist/gcf', { recursive: true, force: true });
-await build({
+rmSync('dist/sourcemaps/gcf', { recursive: true, force: true });
+const gcf = await build({
   entryPoints: ['functions/index.ts'],
   outfile: 'dist/gcf/index.js',
   bundle: true,
   platform: 'node',
   target: 'node22',
   format: 'cjs',
-  sourcemap: true,
+  ...small,
+  sourcemap: 'external',
   external: [FRAMEWORK],
+  metafile: true,
   logLevel: 'warning',
 });
+// What the bundle holds, and its source map, beside the deployable folder (not deployed).
+writeFileSync('dist/gcf-meta.json', JSON.stringify(gcf.metafile));
+mkdirSync('dist/sourcemaps/gcf', { recursive: true });
+renameSync('dist/gcf/index.js.map', 'dist/sourcemaps/gcf/index.js.map');
 writeFileSync(
   'dist/gcf/package.json',
   JSON.stringify(

@@ -5,14 +5,13 @@
  */
 import { readFile } from 'node:fs/promises';
 import { KubeConfig } from '@kubernetes/client-node';
-import { EKSClient } from '@aws-sdk/client-eks';
-import { fromNodeProviderChain, fromTemporaryCredentials } from '@aws-sdk/credential-providers';
-import { doesIdentityRequireRefresh, isIdentityExpired, memoizeIdentityProvider } from '@smithy/core';
+import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
 import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { CredsyncError } from '../errors.ts';
+import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export interface ClusterConnection {
@@ -56,6 +55,17 @@ export interface AccessEnv {
 }
 
 let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
+/** The process's GoogleAuth (application default credentials), loaded on first GKE use. */
+function defaultGoogleAuthClient(): Promise<AccessTokenSource> {
+  if (!defaultGoogleAuth) {
+    const p = importOptional('google-auth-library', 'GKE access', () => import('google-auth-library')).then(
+      (m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }),
+    );
+    p.catch(() => defaultGoogleAuth === p && (defaultGoogleAuth = undefined));
+    defaultGoogleAuth = p;
+  }
+  return defaultGoogleAuth;
+}
 
 const sharedEksTokens = new EksTokenCache();
 
@@ -69,15 +79,22 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
   const key = `${region}/${roleArn ?? ''}`;
   let p = providers.get(key);
   if (!p) {
+    // Loaded on first use (only EKS access and discovery need the SDK's providers), then kept.
     // Memoized until shortly before the credentials expire: fromTemporaryCredentials alone calls
     // AssumeRole on every call (every data plane, every token), not once.
-    p = memoizeIdentityProvider(
-      roleArn
-        ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
-        : fromNodeProviderChain(),
-      isIdentityExpired,
-      doesIdentityRequireRefresh,
-    )!;
+    let inner: Promise<AwsCredentialIdentityProvider> | undefined;
+    const load = () =>
+      (inner ??= Promise.all([import('@aws-sdk/credential-providers'), import('@smithy/core')]).then(
+        ([m, core]) =>
+          core.memoizeIdentityProvider(
+            roleArn
+              ? m.fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+              : m.fromNodeProviderChain(),
+            core.isIdentityExpired,
+            core.doesIdentityRequireRefresh,
+          )!,
+      ));
+    p = async (props) => (await load())(props);
     providers.set(key, p);
   }
   return p;
@@ -127,7 +144,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
-        : new EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
+        : new (await import('@aws-sdk/client-eks')).EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
       const info = await describeEksCluster(eks, access.clusterName, what);
       // Keyed on the identity that signs, so a token is never handed to a caller with other credentials.
       const identity = await credentials();
@@ -139,7 +156,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
     }
     case 'gke': {
       const clusters = await (io.gkeClusters ?? defaultClusterManager)();
-      const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] })))))();
+      const auth = await (io.googleAuth ?? defaultGoogleAuthClient)();
       const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };

@@ -5,7 +5,7 @@
  * makes it. Signed with the AWS SDK's SigV4 signer; a session token is included when the
  * credentials have one. The endpoint and CA come from EKS DescribeCluster.
  */
-import { DescribeClusterCommand, type EKSClient } from '@aws-sdk/client-eks';
+import type { EKSClient } from '@aws-sdk/client-eks';
 import { Hash } from '@smithy/hash-node';
 import { HttpRequest } from '@smithy/protocol-http';
 import { buildQueryString } from '@smithy/querystring-builder';
@@ -94,6 +94,7 @@ const USABLE = new Set(['ACTIVE', 'UPDATING']);
 export async function describeEksCluster(eks: EKSClient, clusterName: string, what = `EKS cluster ${clusterName}`): Promise<EksClusterInfo> {
   let out;
   try {
+    const { DescribeClusterCommand } = await import('@aws-sdk/client-eks');
     out = await eks.send(new DescribeClusterCommand({ name: clusterName }));
   } catch (err) {
     const e = err as Error;

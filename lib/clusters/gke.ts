@@ -6,6 +6,7 @@
  */
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
+import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export const CLOUD_PLATFORM_SCOPE = 'https://www.googleapis.com/auth/cloud-platform';
@@ -24,7 +25,12 @@ let clusterManager: Promise<ClusterManagerClient> | undefined;
  * use: access and discovery share it, and the heavy library loads only when GKE is configured.
  */
 export function defaultClusterManager(): Promise<ClusterManagerClient> {
-  return (clusterManager ??= import('@google-cloud/container').then((m) => new m.ClusterManagerClient()));
+  if (!clusterManager) {
+    const p = importOptional('@google-cloud/container', 'GKE access or discovery', () => import('@google-cloud/container')).then((m) => new m.ClusterManagerClient());
+    p.catch(() => clusterManager === p && (clusterManager = undefined));
+    clusterManager = p;
+  }
+  return clusterManager;
 }
 
 export interface GkeClusterInfo {

@@ -12,7 +12,7 @@
  *
  * A cluster whose tags are malformed is skipped with a reason; it does not stop the others.
  */
-import { DescribeClusterCommand, paginateListClusters, type EKSClient } from '@aws-sdk/client-eks';
+import type { EKSClient } from '@aws-sdk/client-eks';
 import { DataPlane, issueMessage } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 
@@ -66,6 +66,8 @@ export function dataPlaneFromTags(
 
 /** Lists the EKS clusters of each region and keeps those whose tags match. */
 export async function discoverEks(d: EksDiscovery, client: (region: string) => EKSClient, only?: string): Promise<DiscoveryResult> {
+  // Loaded only when EKS discovery is configured (a function loads what its configuration uses).
+  const { DescribeClusterCommand, paginateListClusters } = await import('@aws-sdk/client-eks');
   const dataPlanes: DataPlane[] = [];
   const skipped: SkippedCluster[] = [];
   for (const region of d.regions) {

@@ -3,7 +3,7 @@
  * configured, those found in the cloud (EKS and/or GKE; a written entry wins over a discovered
  * one, and two discovered clusters claiming one id are both skipped).
  */
-import { EKSClient } from '@aws-sdk/client-eks';
+import type { EKSClient } from '@aws-sdk/client-eks';
 import { awsCredentialsFor } from '../clusters/access.ts';
 import { defaultClusterManager } from '../clusters/gke.ts';
 import type { Config } from '../config/schema.ts';
@@ -48,6 +48,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
   if (!eks && !gke) return { config: cfg };
   const found: DiscoveryResult = { dataPlanes: [], skipped: [] };
   if (eks) {
+    const { EKSClient } = await import('@aws-sdk/client-eks');
     const client =
       opts.eksClient ??
       ((region: string) =>

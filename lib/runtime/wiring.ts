@@ -13,6 +13,7 @@ import { AwsRotationStore, GcpRotationStore } from '../rotation/stores.ts';
 import type { GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
+import { importOptional } from '../util/optional.ts';
 import type { SyncDeps } from '../sync/sync.ts';
 import { CredsyncError } from '../errors.ts';
 import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
@@ -31,9 +32,9 @@ export interface WiringOverrides {
 
 /** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
 export async function gcpSecretManagerClient(emulatorHost?: string): Promise<GcpSecretManagerApi> {
-  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  const { SecretManagerServiceClient } = await importOptional('@google-cloud/secret-manager', 'store.gcp', () => import('@google-cloud/secret-manager'));
   if (!emulatorHost) return new SecretManagerServiceClient();
-  const { credentials } = await import('@grpc/grpc-js');
+  const { credentials } = await importOptional('@grpc/grpc-js', 'store.gcp.emulatorHost', () => import('@grpc/grpc-js'));
   const i = emulatorHost.lastIndexOf(':');
   return new SecretManagerServiceClient({
     apiEndpoint: emulatorHost.slice(0, i),
@@ -53,9 +54,11 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
     return new GcpRotationStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
   }
   const aws = cfg.store.aws!;
+  // Throttling (ThrottlingException and the like) is retried by the SDK with backoff; adaptive
+  // mode also slows the client down while it lasts.
   const client =
     o.secretsManager ??
-    new SecretsManagerClient({ region: aws.region, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
+    new SecretsManagerClient({ region: aws.region, retryMode: 'adaptive', maxAttempts: 6, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
   return new AwsRotationStore(client, {
     prefix: aws.prefix,
     ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),

@@ -1,0 +1,38 @@
+// esbuild plugins shared by the function bundles (serverless.yml custom.esbuild.plugins, and
+// scripts/build.mjs for dist/gcf): they keep what the code never runs out of the bundles.
+'use strict';
+const path = require('node:path');
+
+/**
+ * @kubernetes/client-node declares no "sideEffects", so its index drags every generated model and
+ * API class (and exec/attach/cp helpers) into a bundle. Its modules only define things: marking
+ * them side-effect free lets esbuild keep what KubeConfig and ApiException really use.
+ */
+const kubernetesClientSideEffectFree = {
+  name: 'kubernetes-client-side-effect-free',
+  setup(build) {
+    build.onResolve({ filter: /.*/ }, async (args) => {
+      if (args.pluginData === 'kcn' || !/[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer + '|' + args.path)) return undefined;
+      if (!(args.path.startsWith('@kubernetes/client-node') || (args.path.startsWith('.') && /[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer)))) return undefined;
+      const r = await build.resolve(args.path, { kind: args.kind, resolveDir: args.resolveDir, importer: args.importer, pluginData: 'kcn' });
+      if (r.errors.length) return { errors: r.errors };
+      // polyfill.js installs globals: keep its side effects.
+      return { ...r, sideEffects: /polyfill\.js$/.test(r.path) };
+    });
+  },
+};
+
+/**
+ * zod's classic API re-exports every locale (`z.locales`), about 270 KB minified; the
+ * configuration's messages are English (zod's default, set by the classic API itself).
+ */
+const zodEnglishOnly = {
+  name: 'zod-english-only',
+  setup(build) {
+    build.onResolve({ filter: /^\.\.\/locales\/index\.js$/ }, (args) =>
+      /[\\/]zod[\\/]/.test(args.importer) ? { path: path.join(__dirname, 'zod-locales-en.mjs') } : undefined,
+    );
+  },
+};
+
+module.exports = [kubernetesClientSideEffectFree, zodEnglishOnly];
