@@ -3,8 +3,14 @@
  * `<prefix><clusterId>`, tagged `managed-by=flyte-credsync`; a secret of that name without
  * the tag is refused. Same value: nothing written. New value: PutSecretValue adds a version,
  * Secrets Manager moves AWSCURRENT to it and AWSPREVIOUS to the one before.
+ *
+ * A run reads every entry in batches ({@link AwsSecretsManagerStore.readEntries}): ListSecrets
+ * filtered by the name prefix (names, tags and deletion dates, 100 a page) gives ownership, and
+ * BatchGetSecretValue (20 a call) the current values.
  */
 import {
+  BatchGetSecretValueCommand,
+  ListSecretsCommand,
   CreateSecretCommand,
   DescribeSecretCommand,
   GetSecretValueCommand,
@@ -15,8 +21,9 @@ import {
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
+import { mapBounded } from '../util/log.ts';
 import { registerSecret } from '../util/redact.ts';
-import { VersionedStore, type RawEntry } from './base.ts';
+import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
 export interface AwsStoreOptions {
@@ -26,6 +33,12 @@ export interface AwsStoreOptions {
   /** Extra tags on every secret the store creates. */
   tags?: Record<string, string>;
 }
+
+/** BatchGetSecretValue takes at most 20 secret ids per call; ListSecrets returns at most 100 a page. */
+const BATCH_GET_MAX = 20;
+const LIST_PAGE = 100;
+/** Batch calls in flight at once (Secrets Manager's read quotas are per second; the SDK backs off on throttling). */
+const BATCH_PARALLEL = 4;
 
 /** AWS secret names: 1-512 of A-Z a-z 0-9 / _ + = . @ - */
 const AWS_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
@@ -58,6 +71,14 @@ export class AwsSecretsManagerStore extends VersionedStore {
     }
   }
 
+  /** Why a secret of ours cannot be used (not tagged as ours, or pending deletion), if so. */
+  private problem(name: string, tags: { Key?: string; Value?: string }[] | undefined, deleted: Date | undefined): Error | undefined {
+    const owned = (tags ?? []).some((t) => t.Key === MANAGED_BY_KEY && t.Value === MANAGED_BY_VALUE);
+    if (!owned) return new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
+    if (deleted) return new StoreError(this.kind, `secret ${name} is scheduled for deletion; restore it (RestoreSecret) or delete it for good first`);
+    return undefined;
+  }
+
   /** The secret's metadata if it exists; refuses secrets we do not own or that are pending deletion. */
   protected async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     let d: DescribeSecretCommandOutput;
@@ -67,11 +88,58 @@ export class AwsSecretsManagerStore extends VersionedStore {
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
     }
-    const owned = (d.Tags ?? []).some((t) => t.Key === MANAGED_BY_KEY && t.Value === MANAGED_BY_VALUE);
-    if (!owned) throw new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
-    if (d.DeletedDate)
-      throw new StoreError(this.kind, `secret ${name} is scheduled for deletion; restore it (RestoreSecret) or delete it for good first`);
+    const problem = this.problem(name, d.Tags, d.DeletedDate);
+    if (problem) throw problem;
     return d;
+  }
+
+  /**
+   * Every asked entry in ceil(n/100) ListSecrets pages (name-prefix filter; tags and deletion dates
+   * give ownership) plus ceil(owned/20) BatchGetSecretValue calls. A secret the listing does not
+   * show is taken as absent (a create that finds it existing re-reads it); one whose value the
+   * batch could not return is left out, so it is read on its own.
+   */
+  protected override async readEntries(clusterIds: readonly string[]): Promise<EntrySnapshot> {
+    const idOf = new Map(clusterIds.map((id) => [this.entryName(id), id]));
+    const out: EntrySnapshot = new Map(clusterIds.map((id) => [id, undefined]));
+    const owned: string[] = [];
+    let NextToken: string | undefined;
+    do {
+      const page = await this.call('ListSecrets', `${this.opts.prefix}*`, () =>
+        this.client.send(
+          new ListSecretsCommand({
+            ...(this.opts.prefix ? { Filters: [{ Key: 'name', Values: [this.opts.prefix] }] } : {}),
+            IncludePlannedDeletion: true,
+            MaxResults: LIST_PAGE,
+            ...(NextToken ? { NextToken } : {}),
+          }),
+        ),
+      );
+      for (const s of page.SecretList ?? []) {
+        const id = s.Name === undefined ? undefined : idOf.get(s.Name); // the filter is a case-insensitive prefix
+        if (id === undefined) continue;
+        const problem = this.problem(s.Name!, s.Tags, s.DeletedDate);
+        if (problem) out.set(id, problem);
+        else {
+          out.set(id, {});
+          owned.push(s.Name!);
+        }
+      }
+      NextToken = page.NextToken;
+    } while (NextToken);
+    const chunks = Array.from({ length: Math.ceil(owned.length / BATCH_GET_MAX) }, (_, i) => owned.slice(i * BATCH_GET_MAX, (i + 1) * BATCH_GET_MAX));
+    await mapBounded(chunks, BATCH_PARALLEL, async (names) => {
+      const r = await this.call('BatchGetSecretValue', `${names.length} secrets`, () => this.client.send(new BatchGetSecretValueCommand({ SecretIdList: names })));
+      for (const v of r.SecretValues ?? []) {
+        const id = v.Name === undefined ? undefined : idOf.get(v.Name);
+        if (id !== undefined && v.SecretString !== undefined && v.VersionId) out.set(id, { current: { value: v.SecretString, versionId: v.VersionId } });
+      }
+      for (const e of r.Errors ?? []) {
+        const id = e.SecretId === undefined ? undefined : idOf.get(e.SecretId);
+        if (id !== undefined) out.delete(id);
+      }
+    });
+    return out;
   }
 
   private async current(name: string): Promise<{ value: string; versionId: string } | undefined> {

@@ -84,6 +84,12 @@ export interface SecretStore {
    * @throws StoreError when the backend fails
    */
   readSecret?(name: string): Promise<string | undefined>;
+  /**
+   * Optional: this store for one run over `clusterIds`, their entries read in batches up front
+   * (fewer calls than one read per data plane; same rules). `onFallback` is told when the batch read
+   * failed and entries are read one by one instead.
+   */
+  batch?(clusterIds: readonly string[], onFallback?: (err: unknown) => void): Promise<SecretStore>;
 }
 
 /** sha256 over token and CA (NUL-separated), `sha256:<hex>`: safe to show, changes whenever either does. */
