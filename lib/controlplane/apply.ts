@@ -52,6 +52,39 @@ const MAX_ATTEMPTS = 5;
  */
 export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
 
+/**
+ * Kubernetes refuses a Secret whose data values add up to more than 1 MiB (MaxSecretSize,
+ * pkg/apis/core/validation ValidateSecret), and a ConfigMap whose keys and values do.
+ */
+export const MAX_OBJECT_DATA_BYTES = 1024 * 1024;
+
+/**
+ * Refuses, before anything is written, a credentials Secret or ConfigMap the API server would
+ * reject for its size: the error names the limit, the size and the data planes it would hold.
+ *
+ * @throws CredsyncError `CONTROL_PLANE_TOO_LARGE`
+ */
+export function checkObjectSizes(p: Pick<Plan, 'secret' | 'configMaps'>, records: ReadonlyMap<string, CredentialRecord>): void {
+  const secret = p.secret.object;
+  const secretBytes = Object.values(secret.data).reduce((a, v) => a + v.length, 0);
+  const tooBig: string[] = [];
+  if (secretBytes > MAX_OBJECT_DATA_BYTES) tooBig.push(`the credentials Secret ${secret.namespace}/${secret.name} would hold ${secretBytes} bytes of data`);
+  for (const { object: cm } of p.configMaps) {
+    const bytes = Object.entries(cm.data).reduce((a, [k, v]) => a + Buffer.byteLength(k) + Buffer.byteLength(v), 0);
+    if (bytes > MAX_OBJECT_DATA_BYTES) tooBig.push(`ConfigMap ${cm.namespace}/${cm.name} would hold ${bytes} bytes of data`);
+  }
+  if (!tooBig.length) return;
+  const ids = [...records.keys()].sort();
+  const shown = ids.slice(0, 10).join(', ') + (ids.length > 10 ? `, and ${ids.length - 10} more` : '');
+  const perPlane = records.size ? Math.round(secretBytes / records.size) : 0;
+  throw new CredsyncError(
+    'CONTROL_PLANE_TOO_LARGE',
+    `control plane: ${tooBig.join('; ')}, over Kubernetes' limit of ${MAX_OBJECT_DATA_BYTES} bytes (1 MiB) per object, ` +
+      `for ${records.size} data planes (${shown}; about ${perPlane} bytes each). Nothing was written. ` +
+      'Serve fewer data planes from this control plane (README "Limits").',
+  );
+}
+
 async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<string, CredentialRecord>, guard?: ClustersGuard): Promise<Plan> {
   const cp = cfg.controlPlane;
   const [existingSecret, ...cms] = await Promise.all([
@@ -100,7 +133,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<stri
         annotations: {},
         data: secretData.data,
       };
-  return {
+  const planned: Plan = {
     secret: {
       object,
       change: {
@@ -112,6 +145,8 @@ async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<stri
     },
     configMaps,
   };
+  checkObjectSizes(planned, records);
+  return planned;
 }
 
 /** Data keys only hold what Flyte mounts; a restart is needed when any mounted byte or clusters.yaml changed. */
@@ -128,7 +163,9 @@ function needsRestart(p: Plan): boolean {
  * @param opts.now the restart timestamp's clock
  * @returns what was written (or would be), what was restarted, and the restarts that failed
  * @throws CredsyncError `CONTROL_PLANE_INVALID` (a ConfigMap is missing, or the merge would stop
- *   flyteadmin), `CONTROL_PLANE_CONFLICT` after 5 conflicting attempts, Kubernetes API errors
+ *   flyteadmin), `CONTROL_PLANE_TOO_LARGE` (the Secret or a ConfigMap would exceed Kubernetes'
+ *   1 MiB per object; nothing is written), `CONTROL_PLANE_CONFLICT` after 5 conflicting attempts,
+ *   Kubernetes API errors
  */
 export async function applyControlPlane(
   api: ControlPlaneApi,

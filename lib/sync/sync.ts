@@ -149,6 +149,16 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
 
+  // The store's entries of every configured data plane, read in batches when the store can (the
+  // control plane is rendered for all of them); a failed batch read falls back to one read each.
+  const store = deps.store.batch
+    ? await deps.store.batch(
+        cfg.dataPlanes.map((d) => d.id),
+        (err) => log.warn('batch read of the store failed; reading entries one by one', { code: errorCode(err), reason: describeError(err) }),
+      )
+    : deps.store;
+  const runDeps: SyncDeps = { ...deps, store };
+
   // 1-3. Read, verify and store each selected data plane.
   const clock = () => now().getTime();
   const progress = { done: 0, total: selected.length, failed: 0 };
@@ -163,7 +173,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       const rotation = settingsFor(cfg, dp);
       outcome = rotation
         ? await rotationStep(deps, dp, rotation, { dryRun, force: opts.rotateNow ?? false, ...(remainingMs !== undefined ? { remainingMs } : {}) })
-        : await syncDataPlane(deps, dp, dryRun, remainingMs);
+        : await syncDataPlane(runDeps, dp, dryRun, remainingMs);
     }
     progress.done++;
     if (outcome.report.status === 'failed') progress.failed++;
@@ -185,7 +195,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     const current = pending.get(dp.id);
     if (current) return void records.set(dp.id, current);
     try {
-      const stored = await deps.store.get(dp.id);
+      const stored = await store.get(dp.id);
       if (stored) records.set(dp.id, stored.record);
     } catch (err) {
       log.warn('cannot read stored credential', { cluster: dp.id, reason: describeError(err) });

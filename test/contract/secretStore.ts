@@ -100,5 +100,45 @@ export function secretStoreContract(name: string, harness: () => Promise<StoreHa
       expect(await h.store.readSecret!(h.store.entryName(c))).toBe('client-secret-value');
       expect(await h.store.readSecret!(h.store.entryName(id()))).toBeUndefined();
     });
+
+    it('a batch view of a run answers like the store: same values, same refusals, writes only what changed', async () => {
+      // Prepare: two entries of ours, one someone else owns, one missing.
+      const h = await harness();
+      if (!h.store.batch) return; // the adapter reads one entry at a time
+      const [same, changed, foreign, missing] = [id(), id(), id(), id()];
+      await h.store.put(record(same, 'token-same-aaaaaaaa'));
+      await h.store.put(record(changed, 'token-old-aaaaaaaa'));
+      await h.addForeign(foreign, 'someone else');
+      const fallbacks: unknown[] = [];
+      // Act
+      const view = await h.store.batch([same, changed, foreign, missing], (err) => fallbacks.push(err));
+      // Assess: the batch read worked (no fallback to single reads) and the view keeps every rule.
+      expect(fallbacks).toEqual([]);
+      expect((await view.get(same))?.record).toEqual(record(same, 'token-same-aaaaaaaa'));
+      await expect(view.get(missing)).resolves.toBeUndefined();
+      await expect(view.get(foreign)).rejects.toBeInstanceOf(StoreOwnershipError);
+      await expect(view.put(record(foreign, 'token-one-aaaaaaaa'))).rejects.toThrow(/not managed by flyte-credsync/);
+      expect(await view.put(record(same, 'token-same-aaaaaaaa'))).toMatchObject({ outcome: 'unchanged' });
+      expect(await view.put(record(changed, 'token-new-aaaaaaaa'), { dryRun: true })).toEqual({ outcome: 'updated' });
+      expect(await view.put(record(changed, 'token-new-aaaaaaaa'))).toMatchObject({ outcome: 'updated' });
+      expect(await view.put(record(missing, 'token-mis-aaaaaaaa'))).toMatchObject({ outcome: 'created' });
+      expect(await h.versionCount(same)).toBe(1);
+      expect(await h.versionCount(changed)).toBe(2);
+      expect(JSON.parse((await h.currentRaw(changed))!).token).toBe('token-new-aaaaaaaa');
+      expect(JSON.parse((await h.currentRaw(missing))!).token).toBe('token-mis-aaaaaaaa');
+      expect(await h.currentRaw(foreign)).toBe('someone else');
+    });
+
+    it('a batch view re-reads an entry before adding a version: a value stored meanwhile is not written again', async () => {
+      const h = await harness();
+      if (!h.store.batch) return;
+      const c = id();
+      await h.store.put(record(c, 'token-old-aaaaaaaa'));
+      const view = await h.store.batch([c]);
+      // Another run stores the new value after this run's batch read.
+      await h.store.put(record(c, 'token-new-aaaaaaaa'));
+      expect(await view.put(record(c, 'token-new-aaaaaaaa'))).toMatchObject({ outcome: 'unchanged' });
+      expect(await h.versionCount(c)).toBe(2);
+    });
   });
 }

@@ -1,5 +1,6 @@
 /** The SecretStore contract against moto's Secrets Manager, through the real AWS SDK v3 client. */
 import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import { describe, expect, it } from '@jest/globals';
 import { secretStoreContract } from '../contract/secretStore.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
 import { awsClient, loadTestEnv, uniquePrefix } from './helpers.ts';
@@ -23,4 +24,25 @@ secretStoreContract('AWS Secrets Manager (moto)', async () => {
     previousRaw: (c) => raw(c, 'AWSPREVIOUS'),
     versionCount: async (c) => (await client.send(new ListSecretVersionIdsCommand({ SecretId: prefix + c }))).Versions?.length ?? 0,
   };
+});
+
+describe('AWS Secrets Manager batch read (moto)', () => {
+  it('reads 45 entries in 1 ListSecrets page and 3 BatchGetSecretValue calls, instead of 90 single reads', async () => {
+    // Prepare: 45 entries of ours under a fresh prefix.
+    const client = awsClient(loadTestEnv());
+    const prefix = uniquePrefix('batch');
+    const store = new AwsSecretsManagerStore(client, { prefix });
+    const ids = Array.from({ length: 45 }, (_, i) => `b${i}`);
+    for (const c of ids) await client.send(new CreateSecretCommand({ Name: prefix + c, SecretString: `{"not":"a record ${c}"}`, Tags: [{ Key: 'managed-by', Value: 'flyte-credsync' }] }));
+    const sent: string[] = [];
+    client.middlewareStack.add((next, ctx) => async (args) => (sent.push(String(ctx.commandName)), next(args)), { step: 'initialize', name: 'countCommands' });
+    // Act
+    const view = await store.batch(ids, (err) => {
+      throw err;
+    });
+    // Assess: the calls, and that the values are the ones read (a value that is not a record is refused as such).
+    expect(sent.sort()).toEqual(['BatchGetSecretValueCommand', 'BatchGetSecretValueCommand', 'BatchGetSecretValueCommand', 'ListSecretsCommand']);
+    await expect(view.get('b7')).rejects.toThrow(/does not hold a flyte-credsync\/credential\/v1 record/);
+    expect(sent).toHaveLength(4);
+  });
 });

@@ -238,6 +238,37 @@ describe('sync against the local environment', () => {
     expect(JSON.stringify(r)).not.toContain(forged);
   });
 
+  it("refuses, before writing anything, a credentials Secret over Kubernetes' 1 MiB, naming the limit, the size and the data planes", async () => {
+    // Prepare: the Secret already holds 1 MiB less 2000 bytes of someone else's data, so the data
+    // planes' tokens and CAs cannot fit; the store gets this run's credentials.
+    const c = core(env, env.controlPlane);
+    const filler = Buffer.alloc(1024 * 1024 - 2000, 'x');
+    await c.createNamespacedSecret({ namespace: 'flyte', body: { metadata: { name: 'cluster-credentials' }, data: { other_blob: filler.toString('base64') } } });
+    const before = await controlState();
+    const prefix = uniquePrefix('toolarge');
+    // Act
+    const r = await sync(envConfig(env, prefix));
+    // Assess: a clear, bounded error; the data planes still stored; nothing written on the control plane.
+    expect(r.ok).toBe(false);
+    expect(r.controlPlaneError?.code).toBe('CONTROL_PLANE_TOO_LARGE');
+    const reason = r.controlPlaneError!.reason;
+    expect(reason).toContain('1048576 bytes (1 MiB)');
+    expect(reason).toMatch(/the credentials Secret flyte\/cluster-credentials would hold (\d+) bytes of data/);
+    expect(Number(/would hold (\d+) bytes/.exec(reason)![1])).toBeGreaterThan(1024 * 1024);
+    for (const id of env.dataPlanes) expect(reason).toContain(id);
+    expect(reason).toContain('Nothing was written');
+    expect(r.clusters.every((x) => x.status === 'updated')).toBe(true);
+    const after = await controlState();
+    expect(after.secretRv).toBe(before.secretRv);
+    expect(after.cmRvs).toEqual(before.cmRvs);
+    expect(after.depRvs).toEqual(before.depRvs);
+    // The limit is the API server's own: the same data written directly is refused (422).
+    const fits = { other_blob: filler.toString('base64'), one_more: Buffer.alloc(2001, 'y').toString('base64') };
+    await expect(
+      c.replaceNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte', body: { ...after.secret!, data: fits } }),
+    ).rejects.toMatchObject({ code: 422 });
+  }, 120_000);
+
   it('a cluster that is down fails with a clear error; the others sync and the run fails', async () => {
     const closedPort = await new Promise<number>((resolve) => {
       const srv = createServer();
