@@ -3,7 +3,7 @@
  * the published guide's manual steps (kubectl + the AWS API) against the same servers.
  *
  *   npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C]
- *                    [--skip-manual] [--json FILE]
+ *                    [--skip-manual] [--skip-invocation] [--json FILE]
  *
  * Data plane k (ids b1..bN) lives on cluster dp((k-1) % D + 1) in its own namespace `bench-k`
  * (ServiceAccount flyteadmin, a ClusterRoleBinding to the chart's flyteadmin ClusterRole, a filled
@@ -14,6 +14,14 @@
  * does). API calls are counted at the ports (each DataPlaneApi/ControlPlaneApi call and each
  * verification review is one HTTP request) and, for the store, as real HTTP requests of the
  * SecretsManagerClient. The manual baseline is timed the same way (median of its runs).
+ *
+ * Each sync starts with no open connection (the pooled HTTP/2 sessions are closed first, as in a
+ * new function instance) and counts the TLS handshakes it makes. Its critical-path bound is what
+ * no amount of concurrency could beat: the store's batch read, plus the slowest data plane's own
+ * sequential calls (the sum of their measured latencies), plus the control-plane phase.
+ *
+ * "One invocation" runs the bundled CLI (dist/credsync.mjs, built like the functions) in a new
+ * process for a first sync and a no-op re-sync of each size, and reports its wall time and peak RSS.
  *
  * Uses the running environment (.testenv/); starts one if none runs, and stops only that one.
  * Tokens are never printed.
@@ -37,6 +45,8 @@ import type { ControlPlaneApi, DataPlaneApi } from '../lib/kube/ports.ts';
 import type { SecretStore } from '../lib/stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../lib/sync/sync.ts';
 import { buildDeps } from '../lib/runtime/wiring.ts';
+import { closeAllSessions, tlsHandshakes } from '../lib/kube/http2.ts';
+import { spawnSync } from 'node:child_process';
 import { mapBounded, silentLog } from '../lib/util/log.ts';
 import { ensureKubectl } from '../test/env/build.ts';
 import {
@@ -53,7 +63,7 @@ import { awsClient, exportAwsEnv, resetControlPlane } from '../test/integration/
 
 const execFileP = promisify(execFile);
 const USAGE =
-  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--json FILE] [--dir STATE_DIR]';
+  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--skip-invocation] [--json FILE] [--dir STATE_DIR]';
 const log = (line: string) => console.error(line);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -98,6 +108,11 @@ interface Counts {
   busyMs: { dataPlane: number; verify: number; store: number; controlPlane: number };
   /** ms from the start of the sync to its first control-plane call (read/verify/store phase). */
   dataPlanePhaseMs?: number;
+  /** Per data plane: the summed latency of its own sequential calls (reads, verification, store put). */
+  chainMs: Map<string, number>;
+  /** The store's batch read (ms), and whether it fell back to one read per entry. */
+  batchMs: number;
+  batchFallback: boolean;
 }
 
 const newCounts = (): Counts => ({
@@ -108,6 +123,9 @@ const newCounts = (): Counts => ({
   awsHttp: 0,
   controlPlane: {},
   busyMs: { dataPlane: 0, verify: 0, store: 0, controlPlane: 0 },
+  chainMs: new Map(),
+  batchMs: 0,
+  batchFallback: false,
 });
 
 export const bump = (m: Record<string, number>, k: string, by = 1) => {
@@ -123,7 +141,7 @@ interface CallSummary {
   kube: { dataPlane: number; verify: number; controlPlane: number };
   awsHttp: number;
   storeWrites: number;
-  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs'>;
+  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs' | 'chainMs' | 'batchMs' | 'batchFallback'>;
 }
 
 function summarize(c: Counts): CallSummary {
@@ -182,45 +200,61 @@ export function countingSecretsManager(env: EnvInfo, c: Pick<Counts, 'aws' | 'aw
   return client;
 }
 
-/** The real wiring (buildDeps), with every port counted. */
+/** The real wiring (buildDeps), with every port counted and each data plane's chain timed. */
 function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): SyncDeps {
   const deps = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
-  const store: SecretStore = deps.store;
-  const timed = async <T>(key: keyof Counts['busyMs'], fn: () => Promise<T>): Promise<T> => {
+  const chain = (id: string, ms: number) => c.chainMs.set(id, (c.chainMs.get(id) ?? 0) + ms);
+  const timed = async <T>(key: keyof Counts['busyMs'], fn: () => Promise<T>, id?: string): Promise<T> => {
     const s = performance.now();
     try {
       return await fn();
     } finally {
-      c.busyMs[key] += performance.now() - s;
+      const ms = performance.now() - s;
+      c.busyMs[key] += ms;
+      if (id !== undefined) chain(id, ms);
     }
   };
+  const counted = (store: SecretStore): SecretStore => ({
+    kind: store.kind,
+    entryName: (id) => store.entryName(id),
+    get: (id) => {
+      c.store.get++;
+      return timed('store', () => store.get(id));
+    },
+    put: async (record, opts) => {
+      c.store.put++;
+      const r = await timed('store', () => store.put(record, opts), record.clusterId);
+      if (r.outcome !== 'unchanged' && !opts?.dryRun) c.store.writes++;
+      return r;
+    },
+    ...(store.batch
+      ? {
+          batch: async (ids: readonly string[], onFallback?: (err: unknown) => void) => {
+            const s = performance.now();
+            const view = await store.batch!(ids, (err) => {
+              c.batchFallback = true;
+              onFallback?.(err);
+            });
+            c.batchMs += performance.now() - s;
+            return counted(view);
+          },
+        }
+      : {}),
+  });
   return {
     ...deps,
-    dataPlane: async (dp) => countingProxy<DataPlaneApi>(await deps.dataPlane(dp), c.dataPlane, (ms) => (c.busyMs.dataPlane += ms)),
+    dataPlane: async (dp) => countingProxy<DataPlaneApi>(await deps.dataPlane(dp), c.dataPlane, (ms) => ((c.busyMs.dataPlane += ms), chain(dp.id, ms))),
     controlPlane: async () => {
       c.dataPlanePhaseMs ??= performance.now() - t0();
       return countingProxy<ControlPlaneApi>(await deps.controlPlane(), c.controlPlane, (ms) => (c.busyMs.controlPlane += ms));
     },
     verify: async (req) => {
       bump(c.verify, 'SelfSubjectReview');
-      const r = await timed('verify', () => deps.verify(req));
+      const r = await timed('verify', () => deps.verify(req), req.cluster);
       bump(c.verify, 'SelfSubjectAccessReview', req.checks.length);
       return r;
     },
-    store: {
-      kind: store.kind,
-      entryName: (id) => store.entryName(id),
-      get: (id) => {
-        c.store.get++;
-        return timed('store', () => store.get(id));
-      },
-      put: async (record, opts) => {
-        c.store.put++;
-        const r = await timed('store', () => store.put(record, opts));
-        if (r.outcome !== 'unchanged' && !opts?.dryRun) c.store.writes++;
-        return r;
-      },
-    },
+    store: counted(deps.store),
   };
 }
 
@@ -288,7 +322,11 @@ export async function setUpDataPlanes(env: EnvInfo, n: number): Promise<{ create
 }
 
 function benchConfig(env: EnvInfo, n: number, prefix: string, concurrency?: number): Config {
-  return parseConfig({
+  return parseConfig(benchConfigInput(env, n, prefix, concurrency));
+}
+
+function benchConfigInput(env: EnvInfo, n: number, prefix: string, concurrency?: number): Record<string, unknown> {
+  return {
     controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig }, defaultExecutionLabel: 'team1' },
     store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
     dataPlanes: range(n).map((k) => ({
@@ -299,7 +337,23 @@ function benchConfig(env: EnvInfo, n: number, prefix: string, concurrency?: numb
     })),
     tokenWaitSeconds: 60,
     ...(concurrency ? { concurrency } : {}),
+  };
+}
+
+/** A sync by the bundled CLI in a new process: its wall time (spawn to exit) and peak RSS. */
+function invokeCli(configFile: string): Invocation {
+  const cli = path.resolve(import.meta.dirname, '../dist/credsync.mjs');
+  const rss = "process.on('exit',()=>process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS='+process.resourceUsage().maxRSS+'\\n'))";
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(rss)}`, cli, 'sync', '--config', configFile, '--json'], {
+    encoding: 'utf8',
+    timeout: 600_000,
+    maxBuffer: 256 << 20,
   });
+  const ms = performance.now() - t0;
+  const m = /CREDSYNC_BENCH_MAXRSS=(\d+)/.exec(r.stderr ?? '');
+  if (!m) throw new Error(`one invocation: no RSS reported (exit ${r.status}): ${(r.stderr ?? String(r.error)).slice(-500)}`);
+  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
 }
 
 /** Deletes the store entries a run created (untimed; keeps moto small across runs). */
@@ -320,16 +374,45 @@ interface SyncRun {
   busyMs: Counts['busyMs'];
   calls: CallSummary;
   report: SyncReport;
+  /** TLS handshakes this run made, and to how many API servers. */
+  handshakes: number;
+  servers: number;
+  /** Critical-path bound (ms): batch read + slowest data plane's chain + control-plane phase. */
+  boundMs: number;
+  slowestChainMs: number;
+  batchMs: number;
+  batchFallback: boolean;
 }
+
+const totalHandshakes = () => Object.values(tlsHandshakes()).reduce((a, b) => a + b, 0);
 
 async function timedSync(env: EnvInfo, cfg: Config): Promise<SyncRun> {
   const c = newCounts();
   let start = 0;
   const deps = countedDeps(cfg, env, c, () => start);
+  closeAllSessions(); // as in a new function instance: no connection open yet
+  const before = totalHandshakes();
   start = performance.now();
   const report = await runSync(deps);
   const ms = performance.now() - start;
-  return { ms, dataPlanePhaseMs: c.dataPlanePhaseMs ?? ms, busyMs: c.busyMs, calls: summarize(c), report };
+  const handshakes = totalHandshakes() - before;
+  const servers = new Set([cfg.controlPlane.access, ...cfg.dataPlanes.map((d) => d.access)].map((a) => JSON.stringify(a.type === 'kubeconfig' ? a.context : a))).size;
+  const dataPlanePhaseMs = c.dataPlanePhaseMs ?? ms;
+  const slowestChainMs = Math.max(0, ...c.chainMs.values());
+  const boundMs = c.batchMs + slowestChainMs + (ms - dataPlanePhaseMs);
+  return {
+    ms,
+    dataPlanePhaseMs,
+    busyMs: c.busyMs,
+    calls: summarize(c),
+    report,
+    handshakes,
+    servers,
+    boundMs,
+    slowestChainMs,
+    batchMs: c.batchMs,
+    batchFallback: c.batchFallback,
+  };
 }
 
 function failuresOf(r: SyncReport): string {
@@ -504,17 +587,49 @@ async function checkManual(env: EnvInfo, n: number): Promise<void> {
 // ---------------------------------------------------------------------------------------------
 // Report
 
+interface PathFigures {
+  /** Critical-path bound per run (ms), and each run's time over its own bound. */
+  boundMs: Stat;
+  overBound: number[];
+  /** TLS handshakes per run (max over the runs) and the API servers the run talked to. */
+  handshakesMax: number;
+  servers: number;
+  batchFallback: boolean;
+}
+
+interface Invocation {
+  ms: number;
+  peakRssMiB: number;
+  ok: boolean;
+}
+
 interface SizeResult {
   n: number;
-  firstSync: Stat & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; busyMs: Counts['busyMs'] };
-  noopResync: Stat & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; writes: number };
+  firstSync: Stat & PathFigures & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; busyMs: Counts['busyMs'] };
+  noopResync: Stat & PathFigures & { dataPlanePhaseMs: Stat; calls: CallSummary; callsVary: boolean; writes: number };
   manual?: Stat & { kubectlInvocations: number; awsCalls: number };
   /** manual median / credsync first-sync median. */
   ratio?: number;
+  /** manual median / credsync no-op median. */
+  noopRatio?: number;
+  /** One invocation of the bundled CLI in a new process: first sync and no-op. */
+  invocation?: { first: Invocation; noop: Invocation };
+}
+
+function pathFigures(runs: SyncRun[]): PathFigures {
+  return {
+    boundMs: stat(runs.map((r) => r.boundMs)),
+    overBound: runs.map((r) => Math.round((r.ms / r.boundMs) * 100) / 100),
+    handshakesMax: Math.max(...runs.map((r) => r.handshakes)),
+    servers: runs[0]!.servers,
+    batchFallback: runs.some((r) => r.batchFallback),
+  };
 }
 
 const perCluster = (x: number, n: number) => (x / n).toFixed(n === 1 ? 0 : 1);
 const msStat = (s: Stat) => `${s.median} (${s.min}–${s.max})`;
+
+const median = (xs: number[]) => stat(xs.map((x) => x * 100)).median / 100;
 
 function table(rows: SizeResult[]): string {
   const head = [
@@ -525,7 +640,8 @@ function table(rows: SizeResult[]): string {
     'no-op: calls/cluster r/w',
     'no-op writes',
     'manual ms median (min–max)',
-    'manual/credsync',
+    'manual/first',
+    'manual/no-op',
   ];
   const body = rows.map((r) => [
     String(r.n),
@@ -536,7 +652,37 @@ function table(rows: SizeResult[]): string {
     String(r.noopResync.writes),
     r.manual ? `${msStat(r.manual)}${r.manual.runs.length !== r.firstSync.runs.length ? ` [${r.manual.runs.length} runs]` : ''}` : '–',
     r.ratio !== undefined ? `${r.ratio.toFixed(1)}×` : '–',
+    r.noopRatio !== undefined ? `${r.noopRatio.toFixed(1)}×` : '–',
   ]);
+  return markdownTable(head, body);
+}
+
+function pathTable(rows: SizeResult[]): string {
+  const head = ['N', 'sync', 'ms median', 'critical-path bound ms median', 'sync / bound (median)', 'TLS handshakes per run (max) / API servers', 'batch read fell back'];
+  const body: string[][] = [];
+  for (const r of rows)
+    for (const [name, s] of [['first', r.firstSync], ['no-op', r.noopResync]] as const)
+      body.push([
+        String(r.n),
+        name,
+        String(s.median),
+        String(s.boundMs.median),
+        `${median(s.overBound).toFixed(2)}×`,
+        `${s.handshakesMax} / ${s.servers}`,
+        s.batchFallback ? 'YES' : 'no',
+      ]);
+  return markdownTable(head, body);
+}
+
+function invocationTable(rows: SizeResult[]): string {
+  const head = ['N', 'first sync: wall ms', 'first sync: peak RSS MiB', 'no-op: wall ms', 'no-op: peak RSS MiB'];
+  const body = rows
+    .filter((r) => r.invocation)
+    .map((r) => {
+      const i = r.invocation!;
+      const cell = (x: Invocation, v: number) => `${Math.round(v)}${x.ok ? '' : ' (FAILED)'}`;
+      return [String(r.n), cell(i.first, i.first.ms), cell(i.first, i.first.peakRssMiB), cell(i.noop, i.noop.ms), cell(i.noop, i.noop.peakRssMiB)];
+    });
   return markdownTable(head, body);
 }
 
@@ -576,6 +722,7 @@ interface Options {
   manualRuns?: number;
   concurrency?: number;
   skipManual: boolean;
+  skipInvocation: boolean;
   json?: string;
   /** State dir of the test environment to use (or start): a separate one keeps tests and benchmark apart. */
   dir?: string;
@@ -590,6 +737,7 @@ function parseOptions(argv: string[]): Options {
       'manual-runs': { type: 'string' },
       concurrency: { type: 'string' },
       'skip-manual': { type: 'boolean', default: false },
+      'skip-invocation': { type: 'boolean', default: false },
       json: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -610,6 +758,7 @@ function parseOptions(argv: string[]): Options {
     ...(values['manual-runs'] !== undefined ? { manualRuns: int(values['manual-runs'], '--manual-runs', 1) } : {}),
     ...(values.concurrency !== undefined ? { concurrency: int(values.concurrency, '--concurrency', 1) } : {}),
     skipManual: values['skip-manual'],
+    skipInvocation: values['skip-invocation'],
     ...(values.json ? { json: values.json } : {}),
     ...(values.dir ? { dir: path.resolve(values.dir) } : {}),
   };
@@ -721,6 +870,7 @@ async function main(): Promise<number> {
         n,
         firstSync: {
           ...fs_,
+          ...pathFigures(first),
           dataPlanePhaseMs: stat(first.map((r) => r.dataPlanePhaseMs)),
           calls: first[0]!.calls,
           callsVary: first.some((r) => !callsEqual(r.calls, first[0]!.calls)),
@@ -728,6 +878,7 @@ async function main(): Promise<number> {
         },
         noopResync: {
           ...ns_,
+          ...pathFigures(noop),
           dataPlanePhaseMs: stat(noop.map((r) => r.dataPlanePhaseMs)),
           calls: noop[0]!.calls,
           callsVary: noop.some((r) => !callsEqual(r.calls, noop[0]!.calls)),
@@ -737,6 +888,22 @@ async function main(): Promise<number> {
       if (manual.length) {
         row.manual = { ...stat(manual.map((m) => m.ms)), kubectlInvocations: manual[0]!.kubectlInvocations, awsCalls: manual[0]!.awsCalls };
         row.ratio = row.manual.median / row.firstSync.median;
+        row.noopRatio = row.manual.median / row.noopResync.median;
+      }
+      if (!opts.skipInvocation) {
+        const prefix = `credsync-bench-${tag}/inv-n${n}/`;
+        await resetControlPlane(env);
+        const cfgFile = path.join(os.tmpdir(), `credsync-bench-${tag}-n${n}.yaml`);
+        await writeFile(cfgFile, toYaml(benchConfigInput(env, n, prefix, opts.concurrency)));
+        try {
+          const firstInv = invokeCli(cfgFile);
+          const noopInv = invokeCli(cfgFile);
+          row.invocation = { first: firstInv, noop: noopInv };
+          log(`N=${n} one invocation: first sync ${Math.round(firstInv.ms)} ms, peak RSS ${firstInv.peakRssMiB.toFixed(0)} MiB; no-op ${Math.round(noopInv.ms)} ms, ${noopInv.peakRssMiB.toFixed(0)} MiB`);
+        } finally {
+          await rm(cfgFile, { force: true });
+          await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
+        }
       }
       results.push(row);
     }
@@ -747,6 +914,14 @@ async function main(): Promise<number> {
     console.log('');
     console.log('API calls per sync (HTTP requests; first run of each kind; "varied" when runs differed):');
     console.log(callsTable(results));
+    console.log('');
+    console.log('Critical path and connections (each run starts with no open connection):');
+    console.log(pathTable(results));
+    if (results.some((r) => r.invocation)) {
+      console.log('');
+      console.log('One invocation: the bundled CLI (dist/credsync.mjs) in a new process, one run each:');
+      console.log(invocationTable(results));
+    }
     console.log('');
     for (const r of results) {
       const b = r.firstSync.busyMs;

@@ -14,10 +14,19 @@ import { CredsyncError } from '../errors.ts';
 import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
-export interface ClusterConnection {
+/**
+ * How the sync reaches one API server: a bearer token and the CA (token, EKS and GKE access), or a
+ * loaded kubeconfig (client certificates, exec plugins and the rest that client-node supports).
+ */
+export type ClusterConnection = {
   /** API server URL the sync uses. */
   server: string;
-  kubeConfig: KubeConfig;
+} & ({ token: string; caPem: string } | { kubeConfig: KubeConfig });
+
+/** A bearer-token connection; the token is registered for redaction. */
+export function tokenConnection(server: string, caPem: string, token: string): ClusterConnection {
+  registerSecret(token);
+  return { server, caPem, token };
 }
 
 /** Accepts PEM text or base64 of PEM (kubeconfig's certificate-authority-data). */
@@ -27,19 +36,6 @@ export function toPem(ca: string): string {
   const decoded = Buffer.from(t, 'base64').toString('utf8');
   if (!decoded.startsWith('-----BEGIN')) throw new CredsyncError('CONFIG_INVALID', 'caData is neither PEM nor base64 PEM');
   return decoded;
-}
-
-/** Builds a KubeConfig for one server, CA and bearer token, entirely in memory. */
-export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
-  registerSecret(token);
-  const kc = new KubeConfig();
-  kc.loadFromOptions({
-    clusters: [{ name: 'target', server, caData: Buffer.from(caPem, 'utf8').toString('base64'), skipTLSVerify: false }],
-    users: [{ name: 'bearer', token }],
-    contexts: [{ name: 'target', cluster: 'target', user: 'bearer' }],
-    currentContext: 'target',
-  });
-  return kc;
 }
 
 export interface AccessEnv {
@@ -138,7 +134,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
         : await io.readFile(access.caFile!).catch((err: Error) => {
             throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read caFile ${access.caFile}: ${err.message}`);
           });
-      return { server: access.endpoint, kubeConfig: tokenKubeConfig(access.endpoint, ca, token) };
+      return tokenConnection(access.endpoint, ca, token);
     }
     case 'eks': {
       const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
@@ -152,14 +148,14 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const token = await (io.eksTokens ?? sharedEksTokens).get(key, (now) =>
         eksToken(access.clusterName, access.region, identity, now),
       );
-      return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
+      return tokenConnection(info.endpoint, info.caPem, token);
     }
     case 'gke': {
       const clusters = await (io.gkeClusters ?? defaultClusterManager)();
       const auth = await (io.googleAuth ?? defaultGoogleAuthClient)();
       const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);
-      return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };
+      return tokenConnection(info.endpoint, info.caPem, token);
     }
   }
 }

@@ -6,10 +6,6 @@
  * credentials have one. The endpoint and CA come from EKS DescribeCluster.
  */
 import type { EKSClient } from '@aws-sdk/client-eks';
-import { Hash } from '@smithy/hash-node';
-import { HttpRequest } from '@smithy/protocol-http';
-import { buildQueryString } from '@smithy/querystring-builder';
-import { SignatureV4 } from '@smithy/signature-v4';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
@@ -40,6 +36,13 @@ export async function eksToken(
   credentials: AwsCredentialIdentity | AwsCredentialIdentityProvider,
   now: Date = new Date(),
 ): Promise<EksToken> {
+  // Loaded on first use: only EKS access signs.
+  const [{ Hash }, { HttpRequest }, { buildQueryString }, { SignatureV4 }] = await Promise.all([
+    import('@smithy/hash-node'),
+    import('@smithy/protocol-http'),
+    import('@smithy/querystring-builder'),
+    import('@smithy/signature-v4'),
+  ]);
   const signer = new SignatureV4({ credentials, region, service: 'sts', sha256: Hash.bind(null, 'sha256'), applyChecksum: false });
   const hostname = stsHost(region);
   const presigned = await signer.presign(

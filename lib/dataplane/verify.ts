@@ -8,7 +8,7 @@
  * read (./credential.ts). A credential that fails any check throws {@link CredentialRejectedError}.
  */
 import type { V1SelfSubjectAccessReview, V1SelfSubjectReview } from '@kubernetes/client-node';
-import { tokenKubeConfig } from '../clusters/access.ts';
+import { tokenConnection } from '../clusters/access.ts';
 import type { DataPlane } from '../config/schema.ts';
 import { CredentialRejectedError } from '../errors.ts';
 import { kubeCall, statusOf } from '../kube/errors.ts';
@@ -77,7 +77,7 @@ export function verifyCredential(
  */
 export const verifyWithApiServer: CredentialVerifier = async (req) => {
   // The credential's own requests share the API server's pooled session (no new TLS handshake).
-  const http = new KubeHttp(tokenKubeConfig(req.server, req.caPem, req.token));
+  const http = new KubeHttp(tokenConnection(req.server, req.caPem, req.token));
   let username: string;
   try {
     const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>

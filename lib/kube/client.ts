@@ -86,7 +86,7 @@ abstract class KubeCluster {
   constructor(cluster: string, conn: ClusterConnection) {
     this.cluster = cluster;
     this.server = conn.server;
-    this.http = new KubeHttp(conn.kubeConfig);
+    this.http = new KubeHttp(conn);
   }
 
   protected call<T>(op: string, fn: () => Promise<T>): Promise<T> {

@@ -1,4 +1,4 @@
-import { ApiException } from '@kubernetes/client-node';
+import { KubeApiError } from './http2.ts';
 import {
   ClusterUnreachableError,
   CredsyncError,
@@ -16,11 +16,11 @@ export class ConflictError extends KubernetesApiError {
 
 /** The HTTP status of a Kubernetes API failure, or undefined for a network failure. */
 export function statusOf(err: unknown): number | undefined {
-  return err instanceof ApiException ? err.code : err instanceof KubernetesApiError ? err.status : undefined;
+  return err instanceof KubeApiError ? err.code : err instanceof KubernetesApiError ? err.status : undefined;
 }
 
 /** The server's own message from a Status body, without headers or request ids. */
-function apiMessage(err: ApiException<unknown>): string {
+function apiMessage(err: KubeApiError): string {
   let body: unknown = err.body;
   if (typeof body === 'string') {
     try {
@@ -69,7 +69,7 @@ export async function kubeCall<T>(
     ]);
   } catch (err) {
     if (err instanceof CredsyncError) throw err;
-    if (err instanceof ApiException) {
+    if (err instanceof KubeApiError) {
       const msg = `cluster ${cluster}: ${op}: ${apiMessage(err)} (HTTP ${err.code})`;
       if (err.code === 409) throw new ConflictError(msg, { cause: err });
       const code: ErrorCode = err.code === 401 || err.code === 403 ? 'CLUSTER_ACCESS_DENIED' : 'KUBERNETES_API';

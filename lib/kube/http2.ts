@@ -5,15 +5,16 @@
  *
  * Why not @kubernetes/client-node's generated API classes: version 2.0.1 builds a new undici
  * Agent (so a new connection and TLS handshake) for every request and re-reads CA/certificate
- * files each time, and its generated classes are most of a function's bundle. KubeConfig is
- * still what loads a kubeconfig and computes credentials ({@link KubeConfig.applyToHTTPSOptions},
- * exec plugins included); this module only carries the requests. Errors keep client-node's shape
- * ({@link ApiException} with the HTTP status), so ./errors.ts maps them as before.
+ * files each time, and its generated classes are most of a function's bundle. For `kubeconfig`
+ * access, KubeConfig is still what computes credentials ({@link KubeConfig.applyToHTTPSOptions},
+ * exec plugins included); bearer-token connections (token, EKS, GKE) need nothing of client-node.
+ * This module only carries the requests; a non-2xx answer is a {@link KubeApiError}.
  */
 import { createHash } from 'node:crypto';
 import http2 from 'node:http2';
 import type https from 'node:https';
-import { ApiException, type KubeConfig } from '@kubernetes/client-node';
+import type { KubeConfig } from '@kubernetes/client-node';
+import type { ClusterConnection } from '../clusters/access.ts';
 import { CredsyncError } from '../errors.ts';
 
 /** TLS material of a connection: what identifies a session besides the server. */
@@ -23,6 +24,18 @@ interface TlsIdentity {
   key?: string | Buffer;
   servername?: string;
   rejectUnauthorized?: boolean;
+}
+
+/** A non-2xx answer of the API server: its status and body (a Status object), never the request. */
+export class KubeApiError extends Error {
+  readonly code: number;
+  readonly body: unknown;
+  constructor(code: number, op: string, body: unknown) {
+    super(`HTTP ${code}: ${op}`);
+    this.name = 'KubeApiError';
+    this.code = code;
+    this.body = body;
+  }
 }
 
 export interface KubeRequest {
@@ -151,29 +164,35 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 }
 
 /**
- * One cluster's HTTP client: the TLS identity and credentials come from a KubeConfig (computed
- * once; exec and auth-provider users are asked again per request, so their tokens stay fresh).
+ * One cluster's HTTP client. A bearer-token connection carries its token and CA; a kubeconfig's
+ * TLS identity and credentials are computed once (exec and auth-provider users are asked again per
+ * request, so their tokens stay fresh).
  */
 export class KubeHttp {
   readonly server: string;
-  private readonly kc: KubeConfig;
+  private readonly conn: ClusterConnection;
   private prepared: Promise<{ origin: string; basePath: string; tls: TlsIdentity; headers: Record<string, string> }> | undefined;
   private readonly dynamicAuth: boolean;
 
-  constructor(kc: KubeConfig) {
-    const cluster = kc.getCurrentCluster();
-    if (!cluster) throw new CredsyncError('CONFIG_INVALID', 'kubeconfig has no current cluster');
-    if (cluster.proxyUrl)
-      throw new CredsyncError('CONFIG_INVALID', `cluster ${cluster.name}: proxy-url is not supported (the sync talks HTTP/2 to the API server directly)`);
-    this.server = cluster.server;
-    this.kc = kc;
-    const user = kc.getCurrentUser();
-    this.dynamicAuth = !!(user?.exec || user?.authProvider);
+  constructor(conn: ClusterConnection) {
+    this.conn = conn;
+    this.server = conn.server;
+    this.dynamicAuth = false;
+    if ('kubeConfig' in conn) {
+      const cluster = conn.kubeConfig.getCurrentCluster();
+      if (!cluster) throw new CredsyncError('CONFIG_INVALID', 'kubeconfig has no current cluster');
+      if (cluster.proxyUrl)
+        throw new CredsyncError('CONFIG_INVALID', `cluster ${cluster.name}: proxy-url is not supported (the sync talks HTTP/2 to the API server directly)`);
+      this.server = cluster.server;
+      const user = conn.kubeConfig.getCurrentUser();
+      this.dynamicAuth = !!(user?.exec || user?.authProvider);
+    }
   }
 
   private async authOptions(): Promise<{ tls: TlsIdentity; headers: Record<string, string> }> {
+    if (!('kubeConfig' in this.conn)) return { tls: { ca: this.conn.caPem }, headers: { authorization: `Bearer ${this.conn.token}` } };
     const opts: https.RequestOptions = {};
-    await this.kc.applyToHTTPSOptions(opts);
+    await this.conn.kubeConfig.applyToHTTPSOptions(opts);
     const headers: Record<string, string> = {};
     for (const [k, v] of Object.entries(opts.headers ?? {})) if (v !== undefined) headers[k.toLowerCase()] = String(v);
     if (opts.auth) headers['authorization'] = `Basic ${Buffer.from(opts.auth).toString('base64')}`;
@@ -200,7 +219,7 @@ export class KubeHttp {
    * Sends one request and returns the parsed JSON body of a 2xx answer.
    *
    * A 429 is retried after its Retry-After (at most 4 times, each wait at most 10 s).
-   * @throws ApiException for any other non-2xx status (its `body` is the server's Status object);
+   * @throws KubeApiError for any other non-2xx status (its `body` is the server's Status object);
    *   an Error for a network failure, an abort, or no answer within `timeoutMs` (default 20 s)
    */
   async request<T>(req: KubeRequest): Promise<T> {
@@ -220,9 +239,7 @@ export class KubeHttp {
         /* not JSON: keep the text */
       }
       if (res.status < 200 || res.status >= 300) {
-        const hdrs: Record<string, string> = {};
-        for (const [k, v] of Object.entries(res.headers)) if (typeof v === 'string') hdrs[k] = v;
-        throw new ApiException(res.status, `${req.method} ${req.path}`, body, hdrs);
+        throw new KubeApiError(res.status, `${req.method} ${req.path}`, body);
       }
       return body as T;
     }

@@ -22,7 +22,7 @@ import { AssumeRoleCommand, STSClient } from '@aws-sdk/client-sts';
 import { DescribeSecretCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { parse } from 'yaml';
-import { awsCredentialsFor, connect, toPem, tokenKubeConfig, type AccessEnv } from '../../lib/clusters/access.ts';
+import { awsCredentialsFor, connect, toPem, type AccessEnv } from '../../lib/clusters/access.ts';
 import { eksToken, EksTokenCache, EKS_TOKEN_PREFIX } from '../../lib/clusters/eks.ts';
 import { KubeDataPlane } from '../../lib/kube/client.ts';
 import { runSync } from '../../lib/sync/sync.ts';
@@ -44,6 +44,7 @@ import {
   type EnvInfo,
   apiCode,
   whoAmI,
+  tokenKubeConfig,
 } from './helpers.ts';
 
 let env: EnvInfo;

@@ -5,13 +5,27 @@ import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { ApiException, AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
-import { toPem, tokenKubeConfig } from '../../lib/clusters/access.ts';
+import { toPem } from '../../lib/clusters/access.ts';
+import { registerSecret } from '../../lib/util/redact.ts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
 export { adminKubeConfig, loadTestEnv, type EnvInfo };
+
+/** A KubeConfig for one server, CA and bearer token, in memory (for checks through client-node). */
+export function tokenKubeConfig(server: string, caPem: string, token: string): KubeConfig {
+  registerSecret(token);
+  const kc = new KubeConfig();
+  kc.loadFromOptions({
+    clusters: [{ name: 'target', server, caData: Buffer.from(caPem, 'utf8').toString('base64'), skipTLSVerify: false }],
+    users: [{ name: 'bearer', token }],
+    contexts: [{ name: 'target', cluster: 'target', user: 'bearer' }],
+    currentContext: 'target',
+  });
+  return kc;
+}
 
 export const INITIAL_CLUSTERS_YAML = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n';
 export const CONFIG_MAPS = ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'];

@@ -12,7 +12,6 @@ import { AuthenticationV1Api, CoreV1Api, KubeConfig } from '@kubernetes/client-n
 import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
 import { runSync } from '../../lib/sync/sync.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
-import { tokenKubeConfig } from '../../lib/clusters/access.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import {
@@ -28,6 +27,7 @@ import {
   loadTestEnv,
   resetControlPlane,
   restrictedKubeconfig,
+  tokenKubeConfig,
   uniquePrefix,
   type EnvInfo,
 } from './helpers.ts';
