@@ -15,7 +15,12 @@ const small = {
   keepNames: true,
   sourcemap: 'linked',
   sourcesContent: false,
-  alias: { undici: './scripts/bundle/undici-unused.cjs' },
+  alias: {
+    undici: './scripts/bundle/undici-unused.cjs',
+    socks: './scripts/bundle/proxy-unused.cjs',
+    'socks-proxy-agent': './scripts/bundle/proxy-unused.cjs',
+    hpagent: './scripts/bundle/proxy-unused.cjs',
+  },
   plugins: createRequire(import.meta.url)('./bundle/plugins.cjs'),
 };
 
