@@ -198,8 +198,12 @@ export const Config = z.strictObject({
     dataPlanes: z.array(DataPlane).default([]),
     /** Data planes found in the cloud instead of (or besides) written out; a written entry wins. */
     discovery: z.strictObject({ eks: EksDiscovery.optional(), gke: GkeDiscovery.optional() }).optional(),
-    /** Data planes read and verified at once. */
-    concurrency: z.number().int().min(1).max(64).default(8),
+    /**
+     * Data planes read and verified at once. Each data plane is usually its own API server, so 32
+     * suits 50 to 500 of them; the control plane is not touched in that phase, and the store is
+     * read in batches and backs off when throttled.
+     */
+    concurrency: z.number().int().min(1).max(128).default(32),
     /** How long to wait for the token controller to fill a newly created token Secret. */
     tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
     /** Execution-cluster labels as code, and how to reach FlyteAdmin (lib/labels/schema.ts). */

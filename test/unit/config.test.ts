@@ -35,7 +35,7 @@ describe('config', () => {
     });
     expect(c.dataPlanes[0]).toMatchObject({ namespace: 'flyte', serviceAccount: 'flyteadmin', tokenSecret: 'flyteadmin-token', enabled: true });
     expect(c.store.aws).toMatchObject({ prefix: 'flyte-credsync/', tags: {} });
-    expect(c.concurrency).toBe(8);
+    expect(c.concurrency).toBe(32);
   });
 
   it('rejects unknown keys, naming the path', () => {
