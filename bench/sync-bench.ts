@@ -549,7 +549,9 @@ async function manualRun(env: EnvInfo, kubectlBin: string, n: number, prefix: st
     await kubectl.pipe(
       cp,
       ['create', 'secret', 'generic', 'cluster-credentials', '-n', FLYTE_NAMESPACE, ...fromFiles, '--dry-run=client', '-o', 'yaml'],
-      ['apply', '-f', '-'],
+      // Server-side: a client-side apply keeps the whole Secret in an annotation, which Kubernetes
+      // caps at 256 KiB, so the guide's plain `kubectl apply` fails from about 100 data planes on.
+      ['apply', '--server-side', '--force-conflicts', '-f', '-'],
     );
     const clustersYaml = manualClustersYaml(env, n);
     const clustersFile = path.join(dir, 'clusters.yaml');
@@ -817,7 +819,7 @@ async function main(): Promise<number> {
     const tag = randomBytes(3).toString('hex');
     // Warm-up (untimed): module loading, JIT, TLS session setup, kubectl's discovery cache.
     {
-      const n = Math.min(...opts.sizes);
+      const n = Math.min(10, ...opts.sizes);
       const prefix = `credsync-bench-${tag}/warmup/`;
       await resetControlPlane(env);
       const cfg = benchConfig(env, n, prefix, opts.concurrency);
