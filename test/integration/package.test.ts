@@ -1,23 +1,51 @@
-/** `serverless package` works offline and bundles each function with only what it needs. */
-import { describe, expect, it } from '@jest/globals';
+/**
+ * `serverless package` works offline and makes small functions that load only what they need:
+ * each zip holds its minified bundle and the configuration (no source map), stays under 0.5 MB,
+ * carries no GCP client, and the packaged handler, unzipped as Lambda runs it, really syncs.
+ */
+import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix } from './helpers.ts';
+
+const FUNCTIONS = ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation'];
+/** The issue's ceiling for a function zip. */
+const MAX_ZIP_BYTES = 500_000;
+/** What an AWS function must never carry (README "What each zip holds"). */
+const GCP_PACKAGES = /node_modules\/(@google-cloud\/|google-gax\/|@grpc\/|google-auth-library\/)/;
+
+const zipList = (zip: string) =>
+  spawnSync('python3', ['-c', 'import sys,zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip], { encoding: 'utf8', timeout: 60_000 })
+    .stdout.trim()
+    .split('\n')
+    .sort();
 
 describe('serverless package', () => {
-  it('makes one zip per function holding its bundled handler and the shipped configuration', () => {
-    const r = spawnSync(process.execPath, ['node_modules/osls/bin/serverless.js', 'package'], { encoding: 'utf8', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' } });
+  beforeAll(() => {
+    const r = spawnSync(process.execPath, ['node_modules/osls/bin/serverless.js', 'package'], {
+      encoding: 'utf8',
+      timeout: 600_000,
+      env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
+    });
     expect(r.stderr + r.stdout).toContain('Service packaged');
     expect(r.status).toBe(0);
-    for (const fn of ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation']) {
+  }, 620_000);
+
+  it('makes one zip per function, under 0.5 MB, holding only its bundle and the shipped configuration', () => {
+    for (const fn of FUNCTIONS) {
       const zip = join('.serverless', `${fn}.zip`);
       expect(existsSync(zip)).toBe(true);
-      const list = spawnSync('python3', ['-c', 'import sys,zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip], { encoding: 'utf8' }).stdout.trim().split('\n').sort();
-      expect(list).toEqual(['config/credsync.yaml', `handlers/${fn}.cjs`, `handlers/${fn}.cjs.map`]);
+      expect(zipList(zip)).toEqual(['config/credsync.yaml', `handlers/${fn}.cjs`]);
+      expect(statSync(zip).size).toBeLessThanOrEqual(MAX_ZIP_BYTES);
+      // The source map stays beside the bundle, for the release, not in the zip.
+      expect(existsSync(join('.esbuild/.build/handlers', `${fn}.cjs.map`))).toBe(true);
     }
     const cfn = JSON.parse(readFileSync('.serverless/cloudformation-template-update-stack.json', 'utf8'));
     const fns = Object.values(cfn.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>).filter((x) => x.Type === 'AWS::Lambda::Function');
-    expect(fns).toHaveLength(4);
+    expect(fns).toHaveLength(FUNCTIONS.length);
     for (const f of fns) {
       expect(f.Properties['Runtime']).toBe('nodejs22.x');
       expect(f.Properties['ReservedConcurrentExecutions']).toBe(1);
@@ -31,5 +59,50 @@ describe('serverless package', () => {
     expect(perm.Properties.SourceAccount).toEqual({ Ref: 'AWS::AccountId' });
     const actions = JSON.stringify(cfn.Resources['IamRoleLambdaExecution'].Properties.Policies);
     expect(actions).toContain('secretsmanager:UpdateSecretVersionStage');
+  });
+
+  it('no AWS bundle contains a GCP client, gRPC or google-auth-library (esbuild metafile)', () => {
+    for (const fn of FUNCTIONS) {
+      const meta = JSON.parse(readFileSync(join('.esbuild/.build/handlers', `${fn}-meta.json`), 'utf8')) as { inputs: Record<string, unknown> };
+      const inputs = Object.keys(meta.inputs);
+      expect(inputs.length).toBeGreaterThan(50); // it is the real metafile of a real bundle
+      expect(inputs.filter((f) => f.includes('node_modules/@aws-sdk/client-secrets-manager/')).length).toBeGreaterThan(0);
+      expect(inputs.filter((f) => GCP_PACKAGES.test(f))).toEqual([]);
+    }
+  });
+
+  it('the packaged handler, unzipped as Lambda runs it, syncs the local environment (dry run)', async () => {
+    // Prepare: the resync zip unpacked on its own, a configuration for the local environment.
+    const env = loadTestEnv();
+    exportAwsEnv(env);
+    await resetControlPlane(env);
+    const seeded = env.dataPlanes.slice(0, 2); // seeded with a filled token Secret
+    const dir = mkdtempSync(join(tmpdir(), 'credsync-zip-'));
+    const unzip = spawnSync('python3', ['-m', 'zipfile', '-e', '.serverless/resync.zip', dir], { encoding: 'utf8', timeout: 60_000 });
+    expect(unzip.status).toBe(0);
+    const config = join(dir, 'test-config.yaml');
+    writeFileSync(
+      config,
+      stringify({
+        controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+        store: { aws: { region: env.aws.region, prefix: uniquePrefix('zip'), endpoint: env.aws.endpoint } },
+        dataPlanes: seeded.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })),
+      }),
+    );
+    // Act: a new process, as the runtime: require the handler and invoke it.
+    const script = `require('./handlers/resync.cjs').handler({ dryRun: true }).then((r) => console.log(JSON.stringify({ ok: r.ok, dryRun: r.dryRun, clusters: r.clusters.map((c) => [c.id, c.status, c.store]) })), (e) => { console.error(e.message); process.exit(1); })`;
+    const r = spawnSync(process.execPath, ['-e', script], {
+      cwd: dir,
+      encoding: 'utf8',
+      timeout: 120_000,
+      env: { ...process.env, CREDSYNC_CONFIG: config, POWERTOOLS_LOG_LEVEL: 'ERROR' },
+    });
+    // Assess
+    expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
+    expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({
+      ok: true,
+      dryRun: true,
+      clusters: seeded.map((id) => [id, 'updated', 'created']),
+    });
   }, 180_000);
 });
