@@ -17,11 +17,12 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import { AuthenticationV1Api, AuthorizationV1Api, type KubeConfig } from '@kubernetes/client-node';
+import type { V1SelfSubjectAccessReview, V1SelfSubjectReview } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
 import { describeError, errorCode } from '../errors.ts';
 import { kubeCall } from '../kube/errors.ts';
+import { KubeHttp } from '../kube/http2.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
 
@@ -96,8 +97,9 @@ export interface DoctorDeps {
 }
 
 /** The CA the client trusts for this server, from the resolved kubeconfig (undefined: system roots). */
-async function caOf(kc: KubeConfig): Promise<{ ca?: string; skip: boolean }> {
-  const c = kc.getCurrentCluster();
+async function caOf(conn: ClusterConnection): Promise<{ ca?: string; skip: boolean }> {
+  if (!('kubeConfig' in conn)) return { ca: conn.caPem, skip: false };
+  const c = conn.kubeConfig.getCurrentCluster();
   if (!c) return { skip: false };
   if (c.skipTLSVerify) return { skip: true };
   if (c.caData) return { ca: Buffer.from(c.caData, 'base64').toString('utf8'), skip: false };
@@ -172,17 +174,22 @@ async function diagnoseCluster(
     return out(conn.server);
   }
   try {
-    const { ca, skip } = await caOf(conn.kubeConfig);
+    const { ca, skip } = await caOf(conn);
     if (skip) checks.push({ check: 'tls', ok: false, detail: 'insecure-skip-tls-verify is set: the server is not authenticated' });
     else checks.push({ check: 'tls', ok: true, detail: await tlsCheck(host, port, ca, timeoutMs) });
   } catch (err) {
     checks.push({ check: 'tls', ok: false, detail: (err as Error).message });
   }
   if (!checks.at(-1)!.ok) return out(conn.server);
-  const authn = conn.kubeConfig.makeApiClient(AuthenticationV1Api);
+  const http = new KubeHttp(conn);
   try {
     const r = await kubeCall(what, conn.server, 'SelfSubjectReview', () =>
-      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }), timeoutMs);
+      http.request<V1SelfSubjectReview>({
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+        timeoutMs,
+      }), timeoutMs);
     const user = r.status?.userInfo?.username ?? '(unknown)';
     const groups = (r.status?.userInfo?.groups ?? []).filter((g) => g !== 'system:authenticated');
     const ok = expectedUser === undefined || user === expectedUser;
@@ -191,12 +198,14 @@ async function diagnoseCluster(
     checks.push({ check: 'identity', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
     return out(conn.server);
   }
-  const authz = conn.kubeConfig.makeApiClient(AuthorizationV1Api);
   try {
     const answers = await Promise.all(
       permissions.map((p) =>
         kubeCall(what, conn.server, 'SelfSubjectAccessReview', () =>
-          authz.createSelfSubjectAccessReview({
+          http.request<V1SelfSubjectAccessReview>({
+            method: 'POST',
+            path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+            timeoutMs,
             body: {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
