@@ -1,11 +1,10 @@
 /** The Lambda handlers, invoked in-process with the shipped sample events, against the local environment. */
 import { beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
 import { assertValidEmf } from '../unit/emf.ts';
-import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 let scheduled: typeof import('../../handlers/scheduled.ts');
@@ -18,15 +17,7 @@ beforeAll(async () => {
   exportAwsEnv(env);
   await resetControlPlane(env);
   const dir = mkdtempSync(join(tmpdir(), 'credsync-handlers-'));
-  const file = join(dir, 'credsync.yaml');
-  writeFileSync(
-    file,
-    stringify({
-      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
-      store: { aws: { region: env.aws.region, prefix: uniquePrefix('handlers'), endpoint: env.aws.endpoint } },
-      dataPlanes: env.dataPlanes.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })),
-    }),
-  );
+  const file = writeEnvConfigFile(env, dir, uniquePrefix('handlers'));
   process.env['CREDSYNC_CONFIG'] = file;
   process.env['POWERTOOLS_LOG_LEVEL'] = 'ERROR';
   // One after the other: jest's ESM loader fails on concurrent imports of shared modules.

@@ -9,6 +9,7 @@ import { toPem } from '../../lib/clusters/access.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
+import { stringify as stringifyYaml } from 'yaml';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -67,6 +68,23 @@ export function envConfig(env: EnvInfo, prefix: string, over: Record<string, unk
     tokenWaitSeconds: 30,
     ...over,
   });
+}
+
+/**
+ * Writes a configuration file for the local environment (kubeconfig access everywhere, AWS store
+ * under `prefix`) into `dir`, and returns its path.
+ */
+export function writeEnvConfigFile(env: EnvInfo, dir: string, prefix: string, dataPlanes: string[] = env.dataPlanes): string {
+  const file = join(dir, 'credsync.yaml');
+  writeFileSync(
+    file,
+    stringifyYaml({
+      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+      store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+      dataPlanes: dataPlanes.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })),
+    }),
+  );
+  return file;
 }
 
 /** Puts the control plane back as the environment seeded it, and forgets a previous run's state. */

@@ -5,11 +5,10 @@
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
-import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix } from './helpers.ts';
+import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile } from './helpers.ts';
 
 const FUNCTIONS = ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation'];
 /** The issue's ceiling for a function zip. */
@@ -80,15 +79,7 @@ describe('serverless package', () => {
     const dir = mkdtempSync(join(tmpdir(), 'credsync-zip-'));
     const unzip = spawnSync('python3', ['-m', 'zipfile', '-e', '.serverless/resync.zip', dir], { encoding: 'utf8', timeout: 60_000 });
     expect(unzip.status).toBe(0);
-    const config = join(dir, 'test-config.yaml');
-    writeFileSync(
-      config,
-      stringify({
-        controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
-        store: { aws: { region: env.aws.region, prefix: uniquePrefix('zip'), endpoint: env.aws.endpoint } },
-        dataPlanes: seeded.map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })),
-      }),
-    );
+    const config = writeEnvConfigFile(env, dir, uniquePrefix('zip'), seeded);
     // Act: a new process, as the runtime: require the handler and invoke it.
     const script = `require('./handlers/resync.cjs').handler({ dryRun: true }).then((r) => console.log(JSON.stringify({ ok: r.ok, dryRun: r.dryRun, clusters: r.clusters.map((c) => [c.id, c.status, c.store]) })), (e) => { console.error(e.message); process.exit(1); })`;
     const r = spawnSync(process.execPath, ['-e', script], {
