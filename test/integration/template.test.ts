@@ -73,7 +73,7 @@ describe('the generated CloudFormation template', () => {
     const all = statements(plain.template);
     expect(all.every((s) => s.Effect === 'Allow')).toBe(true);
     for (const s of all) for (const a of actions(s)) expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no `*`, no `svc:*`, no `Get*`
-    const secrets = all.filter((s) => actions(s).some((a) => a.startsWith('secretsmanager:')));
+    const secrets = all.filter((s) => actions(s).some((a) => a.startsWith('secretsmanager:')) && !resources(s).includes('*'));
     expect(secrets).toHaveLength(1);
     expect(actions(secrets[0]!).sort()).toEqual([
       'secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
@@ -87,7 +87,9 @@ describe('the generated CloudFormation template', () => {
     const deletes = all.flatMap((s) => actions(s).filter((a) => /Delete/.test(a)).map((a) => [a, resources(s)]));
     expect(deletes).toEqual([['sqs:DeleteMessage', [retryQueue]]]); // Lambda's SQS event source needs it, on that queue only
     const unscoped = all.filter((s) => resources(s).includes('*')).flatMap(actions);
-    expect(unscoped).toEqual(['eks:ListClusters']); // ListClusters has no resource-level permission
+    // None of these has a resource-level permission; BatchGetSecretValue still needs GetSecretValue
+    // on each secret, which the scoped statement above grants on the prefix only.
+    expect(unscoped.sort()).toEqual(['eks:ListClusters', 'secretsmanager:BatchGetSecretValue', 'secretsmanager:ListSecrets']);
     expect(plain.template.Resources['IamRoleLambdaExecution']!.Properties['ManagedPolicyArns']).toEqual({
       'Fn::If': ['InVpc', [{ 'Fn::Sub': 'arn:${AWS::Partition}:iam::aws:policy/service-role/AWSLambdaVPCAccessExecutionRole' }], { Ref: 'AWS::NoValue' }],
     });
