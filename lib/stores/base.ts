@@ -69,6 +69,7 @@ export abstract class VersionedStore implements SecretStore {
       onFallback?.(err);
       return this;
     }
+    const self: SecretStore = this;
     const known = (id: string): { entry: RawEntry | undefined } | undefined => {
       if (!snapshot.has(id)) return undefined;
       const e = snapshot.get(id);
@@ -83,6 +84,7 @@ export abstract class VersionedStore implements SecretStore {
         return k ? toStored(this.kind, this.entryName(id), k.entry?.current) : this.get(id);
       },
       put: async (record, opts) => this.putKnown(record, opts, known(record.clusterId)),
+      ...(self.readSecret ? { readSecret: (name: string) => self.readSecret!(name) } : {}),
     };
   }
 
