@@ -1,10 +1,10 @@
 /**
- * @kubernetes/client-node adapters of rotation's ports: the data-plane side (per-generation
+ * Kubernetes adapters of rotation's ports (over the sync's pooled HTTP/2 transport): the data-plane side (per-generation
  * Secrets, TokenRequest bound to them, deletion) and the control-plane reads of the rollout wait.
  * They extend the sync's adapters, so one connection serves both.
  */
 import { readFile } from 'node:fs/promises';
-import type { V1Deployment } from '@kubernetes/client-node';
+import type { V1Deployment, V1PodList, V1ReplicaSetList, V1Secret } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { CredsyncError } from '../errors.ts';
 import { KubeControlPlane, KubeDataPlane } from '../kube/client.ts';
@@ -14,6 +14,8 @@ import type { RotationDataPlaneApi } from './ports.ts';
 import type { DeploymentView, PodView, ReplicaSetView, RolloutApi } from './rollout.ts';
 
 const FIELD_MANAGER = 'flyte-credsync';
+const WRITE_QUERY = `?fieldManager=${FIELD_MANAGER}`;
+const seg = encodeURIComponent;
 
 export class KubeRotationDataPlane extends KubeDataPlane implements RotationDataPlaneApi {
   private readonly conn: ClusterConnection;
@@ -26,9 +28,9 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
   async createBindingSecret(namespace: string, name: string, labels: Record<string, string>): Promise<{ uid: string }> {
     try {
       const s = await this.call(`create Secret ${namespace}/${name}`, () =>
-        this.core.createNamespacedSecret({
-          namespace,
-          fieldManager: FIELD_MANAGER,
+        this.http.request<V1Secret>({
+          method: 'POST',
+          path: `/api/v1/namespaces/${seg(namespace)}/secrets${WRITE_QUERY}`,
           body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque' },
         }),
       );
@@ -43,10 +45,9 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async requestToken(namespace: string, serviceAccount: string, opts: { expirationSeconds: number; bound: { name: string; uid: string } }): Promise<{ token: string; expiresAt: string }> {
     const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, () =>
-      this.core.createNamespacedServiceAccountToken({
-        name: serviceAccount,
-        namespace,
-        fieldManager: FIELD_MANAGER,
+      this.http.request<{ status?: { token?: string; expirationTimestamp?: string } }>({
+        method: 'POST',
+        path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(serviceAccount)}/token${WRITE_QUERY}`,
         body: {
           apiVersion: 'authentication.k8s.io/v1',
           kind: 'TokenRequest',
@@ -67,7 +68,7 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async deleteSecret(namespace: string, name: string): Promise<'deleted' | 'absent'> {
     try {
-      await this.call(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ name, namespace }));
+      await this.call(`delete Secret ${namespace}/${name}`, () => this.http.request({ method: 'DELETE', path: `/api/v1/namespaces/${seg(namespace)}/secrets/${seg(name)}` }));
       return 'deleted';
     } catch (err) {
       if (statusOf(err) === 404) return 'absent';
@@ -76,8 +77,8 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
   }
 
   async caPem(): Promise<string> {
-    const c = this.conn.kubeConfig.getCurrentCluster();
-    const pem = c?.caData ? Buffer.from(c.caData, 'base64').toString('utf8') : c?.caFile ? await readFile(c.caFile, 'utf8') : '';
+    const c = 'kubeConfig' in this.conn ? this.conn.kubeConfig.getCurrentCluster() : undefined;
+    const pem = !('kubeConfig' in this.conn) ? this.conn.caPem : c?.caData ? Buffer.from(c.caData, 'base64').toString('utf8') : c?.caFile ? await readFile(c.caFile, 'utf8') : '';
     if (!pem.includes('-----BEGIN CERTIFICATE-----'))
       throw new CredsyncError('CONFIG_INVALID', `data plane ${this.cluster}: the connection has no CA certificate to hand to flyteadmin (tokenRequest mode needs one)`);
     return pem;
@@ -90,7 +91,9 @@ function selectorOf(d: V1Deployment): string {
 
 export class KubeRotationControlPlane extends KubeControlPlane implements RolloutApi {
   async getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined> {
-    const d = await this.read(`get Deployment ${namespace}/${name}`, () => this.apps.readNamespacedDeployment({ name, namespace }));
+    const d = await this.read(`get Deployment ${namespace}/${name}`, () =>
+      this.http.request<V1Deployment>({ method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
+    );
     if (!d) return undefined;
     const restartedAt = d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
     const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
@@ -110,7 +113,9 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]> {
-    const list = await this.call(`list ReplicaSets ${namespace}`, () => this.apps.listNamespacedReplicaSet({ namespace, labelSelector: selector }));
+    const list = await this.call(`list ReplicaSets ${namespace}`, () =>
+      this.http.request<V1ReplicaSetList>({ method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/replicasets?labelSelector=${seg(selector)}` }),
+    );
     return list.items.map((r) => ({
       name: r.metadata?.name ?? '',
       ...(r.metadata?.annotations?.['deployment.kubernetes.io/revision'] ? { revision: r.metadata.annotations['deployment.kubernetes.io/revision'] } : {}),
@@ -119,7 +124,9 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listPods(namespace: string, selector: string): Promise<PodView[]> {
-    const list = await this.call(`list Pods ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector: selector }));
+    const list = await this.call(`list Pods ${namespace}`, () =>
+      this.http.request<V1PodList>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods?labelSelector=${seg(selector)}` }),
+    );
     return list.items.map((p) => ({
       name: p.metadata?.name ?? '',
       ...(p.metadata?.labels?.['pod-template-hash'] ? { templateHash: p.metadata.labels['pod-template-hash'] } : {}),

@@ -261,7 +261,7 @@ describe('sync against the local environment', () => {
     const after = await controlState();
     expect(after.secretRv).toBe(before.secretRv);
     expect(after.cmRvs).toEqual(before.cmRvs);
-    expect(after.depRvs).toEqual(before.depRvs);
+    expect(after.depGenerations).toEqual(before.depGenerations);
     // The limit is the API server's own: the same data written directly is refused (422).
     const fits = { other_blob: filler.toString('base64'), one_more: Buffer.alloc(2001, 'y').toString('base64') };
     await expect(
