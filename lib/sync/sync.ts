@@ -195,7 +195,9 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     const current = pending.get(dp.id);
     if (current) return void records.set(dp.id, current);
     try {
-      const stored = await store.get(dp.id);
+      // A rotated data plane's entry may have changed during this run (staged, promoted): read it
+      // again; every other one is as the run's batch read found it or as its put left it.
+      const stored = await (settingsFor(cfg, dp) ? deps.store : store).get(dp.id);
       if (stored) records.set(dp.id, stored.record);
     } catch (err) {
       log.warn('cannot read stored credential', { cluster: dp.id, reason: describeError(err) });
