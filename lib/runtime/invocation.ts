@@ -17,7 +17,7 @@
  * Each platform adapter (./lambda/, ./gcf/, lib/cli/) only parses its events and passes its own
  * logger behind the redacting {@link Log} port.
  */
-import { connect } from '../clusters/access.ts';
+import { checkLocalAccess, connect } from '../clusters/access.ts';
 import { ConfigWatcher, parseConfigSource } from '../config/source.ts';
 import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
@@ -89,16 +89,20 @@ export interface Prepared {
 }
 
 /**
- * Resolves the data planes (discovery included) and wires the adapters for one invocation.
+ * Resolves the data planes (discovery included), checks every cluster's access that needs no
+ * network call (checkLocalAccess), and wires the adapters for one invocation. Nothing is read
+ * from a cluster or the store before this has passed.
  *
- * @throws ConfigError when the configuration, or what discovery made of it, is invalid
+ * @throws ConfigError when the configuration, what discovery made of it, or a cluster's access
+ *   (a kubeconfig, context, token or CA that cannot be used) is invalid
  */
 export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prepared> {
   const { config: written, store, configInfo } = await coldStart(opts.configPath);
   if (configInfo.refused)
     log.error('configuration refused; the last good version keeps running', { source: configInfo.source, running: configInfo.version, refused: configInfo.refused });
   const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
-  const wiring: WiringOverrides = { store, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+  const connections = await checkLocalAccess(config);
+  const wiring: WiringOverrides = { store, connections, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
   return { config, deps: buildDeps(config, log, wiring), configInfo, ...(discovery ? { discovery } : {}) };
 }
 

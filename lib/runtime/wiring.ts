@@ -5,7 +5,7 @@
  * benchmarks may pass their own clients.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { connect } from '../clusters/access.ts';
+import { connect, CONTROL_PLANE_KEY, type ClusterConnection } from '../clusters/access.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { verifyWithApiServer } from '../dataplane/verify.ts';
 import { KubeRotationControlPlane, KubeRotationDataPlane } from '../rotation/kube.ts';
@@ -27,6 +27,8 @@ export interface WiringOverrides {
   metrics?: MetricsSink;
   /** The CLI's progress line. */
   onProgress?: SyncDeps['onProgress'];
+  /** Connections already made (checkLocalAccess), keyed by data plane id and CONTROL_PLANE_KEY. */
+  connections?: ReadonlyMap<string, ClusterConnection>;
 }
 
 /** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
@@ -70,8 +72,9 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
   const store = buildStore(cfg, o);
   const labels = cfg.labels;
-  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access));
-  const controlPlane = async () => new KubeRotationControlPlane(await connect('control plane', cfg.controlPlane.access));
+  // Connections checkLocalAccess already made are used as they are.
+  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access)));
+  const controlPlane = async () => new KubeRotationControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access)));
   return {
     config: cfg,
     log,

@@ -16,6 +16,7 @@ import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
+import { boundedList } from '../util/bounded.ts';
 import { mapBounded, type Log } from '../util/log.ts';
 import { settingsFor, type PreparedRotation, type RotationReport } from '../rotation/rotate.ts';
 import { finishStep, rotationStep, type RotationAdapters } from '../rotation/step.ts';
@@ -144,7 +145,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
   if (unknown.length)
-    throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
+    throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });

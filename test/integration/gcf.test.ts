@@ -188,6 +188,38 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(await secretExists('dp1')).toBe(false);
   });
 
+  it('a request the framework cannot parse gets the documented status and a short JSON reason, never an HTML page or a stack', async () => {
+    const USAGE = 'POST a JSON body (resync: {"clusters"?: [...], "dryRun"?: boolean}; the event functions: a CloudEvent)';
+    const notObject = { error: `the request body is not a JSON object: ${USAGE}`, code: 'EVENT_INVALID' };
+    const json = { 'content-type': 'application/json' };
+    const ce = { ...json, 'ce-specversion': '1.0', 'ce-id': 'x1', 'ce-type': 'google.cloud.audit.log.v1.written', 'ce-source': '//cloudaudit.googleapis.com/projects/p/logs/activity' };
+    const cases: Array<[string, Server, Parameters<typeof call>[1], number, unknown]> = [
+      ['resync: not JSON', resync, { headers: json, body: '{not json' }, 400, notObject],
+      ['resync: null', resync, { headers: json, body: 'null' }, 400, notObject],
+      ['resync: a bare string', resync, { headers: json, body: '"dp1"' }, 400, notObject],
+      ['resync: another charset', resync, { headers: { 'content-type': 'application/json; charset=latin1' }, body: '{}' }, 415, { error: 'charset "latin1" not supported: send UTF-8 JSON', code: 'EVENT_INVALID' }],
+      ['clusterCreated: no body', clusterCreated, {}, 400, { error: `the request has no body: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['clusterCreated: GET', clusterCreated, { method: 'GET' }, 405, { error: `method GET not allowed: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['clusterCreated: binary CloudEvent, body not JSON', clusterCreated, { headers: ce, body: 'nope' }, 400, notObject],
+      ['clusterCreated: binary CloudEvent, text body', clusterCreated, { headers: { ...ce, 'content-type': 'text/plain' }, body: 'nope' }, 400, { error: `the request is not an event this function reads: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['scheduled: null', scheduled, { headers: json, body: 'null' }, 400, notObject],
+    ];
+    const printedBefore = servers.map((s) => s.printed.length);
+    for (const [what, server, init, status, body] of cases) {
+      const r = await call(server, init);
+      expect([what, r.status, r.body]).toEqual([what, status, body]);
+      expect([what, r.text]).not.toEqual([what, expect.stringMatching(/<html|<pre>|node_modules|\n\s+at /i)]);
+    }
+    // What the servers printed meanwhile: one WARNING line per rejected request, no stack.
+    const printed = servers.map((s, i) => s.printed.slice(printedBefore[i])).join('');
+    expect(printed).not.toMatch(/node_modules|\n\s+at /);
+    expect(printed.match(/"message":"request rejected before the function ran"/g)).toHaveLength(cases.length);
+    // Nothing ran: no store entry, and the control plane as it was.
+    for (const id of env.dataPlanes) expect(await secretExists(id)).toBe(false);
+    const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+    expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
+  });
+
   it('scheduled (a Cloud Scheduler message through Pub/Sub) syncs every data plane', async () => {
     const push = sample('gcp-scheduled.json');
     const r = await postCloudEvent(scheduled, { type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/flyte-prod/topics/credsync-rotation' }, push);
@@ -245,7 +277,8 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(r.body.clusters.find((c: any) => c.id === 'dp2')).toMatchObject({ status: 'failed', code: 'SERVICE_ACCOUNT_MISSING', lastGoodKept: true });
     const ev = await auditLogEvent(failingCreated, 'dp2');
     expect(ev.status).toBe(500);
-    expect(ev.text).toContain('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist') });
+    expect(ev.text).not.toMatch(/node_modules|\n\s+at /);
     expect(output).toMatch(/"severity":"ERROR","message":"clusterCreated failed"/);
   });
 
