@@ -15,6 +15,7 @@ import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAcc
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
+import { AWS_REQUEST_HANDLER, CALL_TIMEOUT_MS } from '../util/abort.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export interface ClusterConnection {
@@ -83,7 +84,7 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
     // AssumeRole on every call (every data plane, every token), not once.
     p = memoizeIdentityProvider(
       roleArn
-        ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+        ? fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region, requestHandler: AWS_REQUEST_HANDLER } })
         : fromNodeProviderChain(),
       isIdentityExpired,
       doesIdentityRequireRefresh,
@@ -156,7 +157,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
-        : new EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
+        : new EKSClient({ region: access.region, credentials, requestHandler: AWS_REQUEST_HANDLER, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
       const info = await describeEksCluster(eks, access.clusterName, what);
       // Keyed on the identity that signs, so a token is never handed to a caller with other credentials.
       const identity = await credentials();
@@ -168,7 +169,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
     }
     case 'gke': {
       const clusters = await (io.gkeClusters ?? defaultClusterManager)();
-      const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] })))))();
+      const auth = await (io.googleAuth ?? (() => (defaultGoogleAuth ??= import('google-auth-library').then((m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], clientOptions: { transporterOptions: { timeout: CALL_TIMEOUT_MS } } })))))();
       const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);
       return { server: info.endpoint, kubeConfig: tokenKubeConfig(info.endpoint, info.caPem, token) };

@@ -80,8 +80,8 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   const authz = kc.makeApiClient(AuthorizationV1Api);
   let username: string;
   try {
-    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
-      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }),
+    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', (o) =>
+      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, o),
     );
     username = review.status?.userInfo?.username ?? '';
   } catch (err) {
@@ -93,14 +93,14 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   // The permission checks are independent: ask them at once.
   const results = await Promise.all(
     req.checks.map((c) =>
-      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
+      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', (o) =>
         authz.createSelfSubjectAccessReview({
           body: {
             apiVersion: 'authorization.k8s.io/v1',
             kind: 'SelfSubjectAccessReview',
             spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
           },
-        }),
+        }, o),
       ),
     ),
   );

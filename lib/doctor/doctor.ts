@@ -181,8 +181,8 @@ async function diagnoseCluster(
   if (!checks.at(-1)!.ok) return out(conn.server);
   const authn = conn.kubeConfig.makeApiClient(AuthenticationV1Api);
   try {
-    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', () =>
-      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }), timeoutMs);
+    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', (o) =>
+      authn.createSelfSubjectReview({ body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' } }, o), timeoutMs);
     const user = r.status?.userInfo?.username ?? '(unknown)';
     const groups = (r.status?.userInfo?.groups ?? []).filter((g) => g !== 'system:authenticated');
     const ok = expectedUser === undefined || user === expectedUser;
@@ -195,14 +195,14 @@ async function diagnoseCluster(
   try {
     const answers = await Promise.all(
       permissions.map((p) =>
-        kubeCall(what, conn.server, 'SelfSubjectAccessReview', () =>
+        kubeCall(what, conn.server, 'SelfSubjectAccessReview', (o) =>
           authz.createSelfSubjectAccessReview({
             body: {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
               spec: { resourceAttributes: { verb: p.verb, group: p.group, resource: p.resource, namespace: p.namespace, ...(p.name ? { name: p.name } : {}) } },
             },
-          }), timeoutMs),
+          }, o), timeoutMs),
       ),
     );
     const denied = permissions.filter((_, i) => !answers[i]!.status?.allowed).map(describePermission);

@@ -3,7 +3,7 @@
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { AppsV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type ConfigurationOptions, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf } from './errors.ts';
 import {
@@ -84,17 +84,18 @@ abstract class KubeCluster {
     this.core = conn.kubeConfig.makeApiClient(CoreV1Api);
   }
 
-  protected call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  /** One call, aborted at its timeout or the invocation's deadline: pass `o` to the client. */
+  protected call<T>(op: string, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T> {
     return kubeCall(this.cluster, this.server, op, fn);
   }
 
   /** A read that answers undefined for 404. */
-  protected read<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+  protected read<T>(op: string, fn: (o: ConfigurationOptions) => Promise<T>): Promise<T | undefined> {
     return orUndefined(this.call(op, fn));
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    const s = await this.read(`get Secret ${namespace}/${name}`, () => this.core.readNamespacedSecret({ name, namespace }));
+    const s = await this.read(`get Secret ${namespace}/${name}`, (o) => this.core.readNamespacedSecret({ name, namespace }, o));
     return s && fromV1Secret(s);
   }
 }
@@ -103,7 +104,7 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
-      await this.call(`create Secret ${namespace}/${name}`, () =>
+      await this.call(`create Secret ${namespace}/${name}`, (o) =>
         this.core.createNamespacedSecret({
           namespace,
           fieldManager: FIELD_MANAGER,
@@ -118,7 +119,7 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
             },
             type: TOKEN_SECRET_TYPE,
           },
-        }),
+        }, o),
       );
       return 'created';
     } catch (err) {
@@ -128,7 +129,7 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
   }
 
   async serviceAccountExists(namespace: string, name: string): Promise<boolean> {
-    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, () => this.core.readNamespacedServiceAccount({ name, namespace }));
+    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, (o) => this.core.readNamespacedServiceAccount({ name, namespace }, o));
     return sa !== undefined;
   }
 }
@@ -144,29 +145,29 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   }
 
   async createSecret(secret: SecretObject): Promise<void> {
-    await this.call(`create Secret ${secret.namespace}/${secret.name}`, () =>
-      this.core.createNamespacedSecret({ namespace: secret.namespace, fieldManager: FIELD_MANAGER, body: toV1Secret(secret) }),
+    await this.call(`create Secret ${secret.namespace}/${secret.name}`, (o) =>
+      this.core.createNamespacedSecret({ namespace: secret.namespace, fieldManager: FIELD_MANAGER, body: toV1Secret(secret) }, o),
     );
   }
 
   async replaceSecret(secret: SecretObject): Promise<void> {
-    await this.call(`update Secret ${secret.namespace}/${secret.name}`, () =>
+    await this.call(`update Secret ${secret.namespace}/${secret.name}`, (o) =>
       this.core.replaceNamespacedSecret({
         name: secret.name,
         namespace: secret.namespace,
         fieldManager: FIELD_MANAGER,
         body: toV1Secret(secret),
-      }),
+      }, o),
     );
   }
 
   async getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
-    const c = await this.read(`get ConfigMap ${namespace}/${name}`, () => this.core.readNamespacedConfigMap({ name, namespace }));
+    const c = await this.read(`get ConfigMap ${namespace}/${name}`, (o) => this.core.readNamespacedConfigMap({ name, namespace }, o));
     return c && fromV1ConfigMap(c);
   }
 
   async replaceConfigMap(cm: ConfigMapObject): Promise<void> {
-    await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, () =>
+    await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, (o) =>
       this.core.replaceNamespacedConfigMap({
         name: cm.name,
         namespace: cm.namespace,
@@ -183,12 +184,12 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           },
           data: cm.data,
         },
-      }),
+      }, o),
     );
   }
 
   async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
-    await this.call(`restart Deployment ${namespace}/${name}`, () =>
+    await this.call(`restart Deployment ${namespace}/${name}`, (o) =>
       this.apps.patchNamespacedDeployment(
         {
           name,
@@ -196,7 +197,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           fieldManager: FIELD_MANAGER,
           body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
         },
-        setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
       ),
     );
   }
@@ -204,7 +205,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   async createEvent(e: AuditEvent): Promise<void> {
     // Named like kubectl's events: the object's name and a unique suffix.
     const name = `${e.regarding.name}.${randomBytes(8).toString('hex')}`;
-    await this.call(`create Event ${e.namespace}/${name}`, () =>
+    await this.call(`create Event ${e.namespace}/${name}`, (o) =>
       this.events.createNamespacedEvent({
         namespace: e.namespace,
         fieldManager: FIELD_MANAGER,
@@ -221,7 +222,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           note: e.note,
           regarding: { apiVersion: e.regarding.apiVersion, kind: e.regarding.kind, name: e.regarding.name, namespace: e.namespace },
         },
-      }),
+      }, o),
     );
   }
 }

@@ -1,10 +1,11 @@
-import { ApiException } from '@kubernetes/client-node';
+import { ApiException, Observable, type ConfigurationOptions } from '@kubernetes/client-node';
 import {
   ClusterUnreachableError,
   CredsyncError,
   KubernetesApiError,
   type ErrorCode,
 } from '../errors.ts';
+import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 
 /** A 409 from an optimistic-concurrency write: re-read, re-merge and retry. */
 export class ConflictError extends KubernetesApiError {
@@ -48,27 +49,50 @@ function networkDetail(err: unknown): string {
 }
 
 /**
+ * Request options that abort a client-node call with `signal` (its fetch gets the signal).
+ * Merges with other middleware (`setHeaderOptions(..., abortOptions(signal))`).
+ */
+export function abortOptions(signal: AbortSignal): ConfigurationOptions {
+  return {
+    middleware: [
+      {
+        pre: (ctx) => {
+          ctx.setSignal(signal);
+          return new Observable(Promise.resolve(ctx));
+        },
+        post: (res) => new Observable(Promise.resolve(res)),
+      },
+    ],
+    middlewareMergeStrategy: 'append',
+  };
+}
+
+/**
  * Runs one Kubernetes API call and maps its failure to a typed error that names the cluster
  * and operation: HTTP statuses become {@link KubernetesApiError} (409 a {@link ConflictError}),
  * anything without a status an {@link ClusterUnreachableError}. Own errors pass unchanged.
+ *
+ * The call gets request options ({@link abortOptions}) that abort its request after `timeoutMs`
+ * (CLUSTER_UNREACHABLE "timed out") or at the invocation's deadline (`DEADLINE`), whichever
+ * comes first: the request is cancelled, not left running.
+ *
+ * @param timeoutMs default {@link CALL_TIMEOUT_MS} (20 s)
  */
 export async function kubeCall<T>(
   cluster: string,
   server: string,
   op: string,
-  fn: () => Promise<T>,
-  timeoutMs = 20_000,
+  fn: (options: ConfigurationOptions) => Promise<T>,
+  timeoutMs = CALL_TIMEOUT_MS,
 ): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  const signal = callSignal(timeoutMs);
   try {
-    return await Promise.race([
-      fn(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    return await fn(abortOptions(signal));
   } catch (err) {
     if (err instanceof CredsyncError) throw err;
+    if (signal.aborted) {
+      throw deadlineError(`cluster ${cluster}: ${op}`) ?? new ClusterUnreachableError(cluster, server, `${op}: timed out after ${timeoutMs} ms`, { cause: err });
+    }
     if (err instanceof ApiException) {
       const msg = `cluster ${cluster}: ${op}: ${apiMessage(err)} (HTTP ${err.code})`;
       if (err.code === 409) throw new ConflictError(msg, { cause: err });
@@ -76,7 +100,5 @@ export async function kubeCall<T>(
       throw new KubernetesApiError(code, err.code, msg, { cause: err });
     }
     throw new ClusterUnreachableError(cluster, server, `${op}: ${networkDetail(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -26,6 +26,7 @@ import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts
 import { CredsyncError, describeError, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { runSync, type ConfigInfo, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
+import { withDeadline } from '../util/abort.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
 import { buildDeps, buildStore, configReader, type ConfigReaderOverrides, type WiringOverrides } from './wiring.ts';
@@ -113,8 +114,11 @@ export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prep
  */
 export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Omit<PrepareOptions, 'onlyEksCluster'> = {}): Promise<SyncReport> {
   const { configPath, metrics, onProgress, ...sync } = opts;
-  const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
-  return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
+  // The deadline covers discovery's calls too, not only the sync's.
+  return withDeadline(opts.deadline, async () => {
+    const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
+    return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
+  });
 }
 
 /**
@@ -199,7 +203,11 @@ export interface ClusterCreatedOptions extends Pick<PrepareOptions, 'metrics'> {
  *   cloud still reports it CREATING/PROVISIONING), so the platform redelivers the event
  * @throws SyncFailedError when the sync ran and failed otherwise
  */
-export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
+export function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
+  return withDeadline(o.deadline, () => syncCreated(cluster, o));
+}
+
+async function syncCreated(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
   const { log } = o;
   const what = describeCloudCluster(cluster);
   // EKS discovery (when configured) also looks this cluster up by name.

@@ -18,6 +18,7 @@ import { CredsyncError } from '../errors.ts';
 import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
 import type { MetricsSink } from './metrics.ts';
 import { connectFlyteAdmin } from '../labels/run.ts';
+import { AWS_REQUEST_HANDLER, CALL_TIMEOUT_MS, callSignal, gaxCall } from '../util/abort.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
@@ -57,7 +58,7 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   const aws = cfg.store.aws!;
   const client =
     o.secretsManager ??
-    new SecretsManagerClient({ region: aws.region, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
+    new SecretsManagerClient({ region: aws.region, requestHandler: AWS_REQUEST_HANDLER, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
   return new AwsRotationStore(client, {
     prefix: aws.prefix,
     ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),
@@ -105,10 +106,10 @@ export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}
     let client = o.ssm;
     return async () => {
       const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
-      client ??= new SSMClient({});
+      client ??= new SSMClient({ requestHandler: AWS_REQUEST_HANDLER });
       let out;
       try {
-        out = await client.send(new GetParameterCommand({ Name: source.name, WithDecryption: true }));
+        out = await client.send(new GetParameterCommand({ Name: source.name, WithDecryption: true }), { abortSignal: callSignal() });
       } catch (err) {
         const e = err as Error;
         throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ssm:${source.name}: ${e.name}: ${e.message}`, { cause: err });
@@ -123,7 +124,8 @@ export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}
     client ??= gcpSecretManagerClient();
     let v;
     try {
-      [v] = await (await client).accessSecretVersion({ name: `${source.secret}/versions/latest` });
+      const api = await client;
+      [v] = await gaxCall((o) => api.accessSecretVersion({ name: `${source.secret}/versions/latest` }, o), CALL_TIMEOUT_MS, `configuration gcpsm:${source.secret}`);
     } catch (err) {
       throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration gcpsm:${source.secret}: ${(err as Error).message}`, { cause: err });
     }

@@ -16,6 +16,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
+import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -47,12 +48,19 @@ export class AwsSecretsManagerStore extends VersionedStore {
     return name;
   }
 
-  protected async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One SDK call: `fn` passes `abortSignal` to `send`, which aborts the request after
+   * CALL_TIMEOUT_MS or at the invocation's deadline (lib/util/abort.ts).
+   */
+  protected async call<T>(op: string, name: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    const abortSignal = callSignal();
     try {
-      return await fn();
+      return await fn({ abortSignal });
     } catch (err) {
       if (err instanceof CredsyncError || err instanceof ResourceNotFoundException || err instanceof ResourceExistsException)
         throw err;
+      if (abortSignal.aborted)
+        throw deadlineError(`${this.kind}: ${op} ${name}`) ?? new StoreError(this.kind, `${op} ${name}: timed out after ${CALL_TIMEOUT_MS} ms`, { cause: err });
       const e = err as Error;
       throw new StoreError(this.kind, `${op} ${name}: ${e.name}: ${e.message}`, { cause: err });
     }
@@ -62,7 +70,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
   protected async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     let d: DescribeSecretCommandOutput;
     try {
-      d = await this.call('DescribeSecret', name, () => this.client.send(new DescribeSecretCommand({ SecretId: name })));
+      d = await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
     } catch (err) {
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
@@ -76,8 +84,8 @@ export class AwsSecretsManagerStore extends VersionedStore {
 
   private async current(name: string): Promise<{ value: string; versionId: string } | undefined> {
     try {
-      const v = await this.call('GetSecretValue', name, () =>
-        this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })),
+      const v = await this.call('GetSecretValue', name, (o) =>
+        this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' }), o),
       );
       if (v.SecretString === undefined || !v.VersionId) return undefined;
       return { value: v.SecretString, versionId: v.VersionId };
@@ -110,7 +118,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
     const name = this.entryName(record.clusterId);
     const tags = { ...this.opts.tags, ...opts.extraTags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
     try {
-      const out = await this.call('CreateSecret', name, () =>
+      const out = await this.call('CreateSecret', name, (o) =>
         this.client.send(
           new CreateSecretCommand({
             Name: name,
@@ -120,6 +128,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
             KmsKeyId: this.opts.kmsKeyId,
             Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           }),
+          o,
         ),
       );
       return { ...(out.VersionId ? { versionId: out.VersionId } : {}) };
@@ -131,7 +140,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
 
   protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
     const name = this.entryName(clusterId);
-    const out = await this.call('PutSecretValue', name, () => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value })));
+    const out = await this.call('PutSecretValue', name, (o) => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }), o));
     return out.VersionId;
   }
 }
