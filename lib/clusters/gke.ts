@@ -64,6 +64,7 @@ export async function describeGkeCluster(api: GkeClusterApi, project: string, lo
   try {
     [c] = await gaxCall((o) => api.getCluster({ name }, o));
   } catch (err) {
+    if (err instanceof CredsyncError) throw err;
     const code = (err as { code?: unknown }).code;
     const message = (err as Error).message;
     const cut = code === 4 || code === 1 ? deadlineError(`${at}GKE getCluster ${name}`) : undefined;

@@ -97,6 +97,7 @@ export async function discoverGke(d: GkeDiscovery, api: GkeClusterLister): Promi
       try {
         [res] = await gaxCall((o) => api.listClusters({ parent }, o));
       } catch (err) {
+        if (err instanceof CredsyncError) throw err;
         throw new CredsyncError('CLUSTER_UNREACHABLE', `GKE discovery in ${parent}: listClusters: ${(err as Error).message}`, { cause: err });
       }
       if (res.missingZones?.length)

@@ -74,7 +74,7 @@ export class GcpSecretManagerStore extends VersionedStore {
   protected async call<T>(op: string, name: string, fn: (api: GcpSecretManagerApi, o: { timeout: number }) => Promise<T>): Promise<T> {
     try {
       const api = await this.api();
-      return await gaxCall((o) => fn(api, o));
+      return await gaxCall((o) => fn(api, o), CALL_TIMEOUT_MS, `${this.kind}: ${op} ${name}`);
     } catch (err) {
       if (err instanceof CredsyncError) throw err;
       const code = grpcCode(err);

@@ -2,7 +2,7 @@
  * Every network call has a timeout and is aborted (never abandoned): each call gets a signal
  * ({@link callSignal}) that fires at its own timeout or at the invocation's deadline, whichever
  * comes first, and hands it to its client (fetch for Kubernetes, `abortSignal` for the AWS SDK,
- * `cancel()` and a gRPC deadline for Google's clients).
+ * a gRPC deadline no later than the invocation's for Google's clients).
  *
  * The invocation's deadline is carried by {@link withDeadline} in an AsyncLocalStorage, so the
  * adapters (lib/kube, lib/stores, lib/clusters, lib/discovery) need no extra parameter on every
@@ -19,30 +19,40 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** The AWS SDK clients' request handler options (NodeHttpHandler): connect and socket timeouts. */
 export const AWS_REQUEST_HANDLER = { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: CALL_TIMEOUT_MS } as const;
 
-const invocation = new AsyncLocalStorage<AbortSignal>();
+/** The invocation's deadline: its signal, and when it fires (epoch ms, for clients that take a timeout, not a signal). */
+interface Deadline {
+  signal: AbortSignal;
+  at: number;
+}
+
+const invocation = new AsyncLocalStorage<Deadline>();
 
 /**
  * Runs `fn` with a deadline (epoch ms): every {@link callSignal} made inside aborts at the
  * deadline at the latest. Nested deadlines combine (the earliest wins). Without a deadline,
  * runs `fn` with the enclosing one, if any.
+ *
+ * @param now the caller's clock (default Date.now()); the signal fires after `deadline - now` ms
  */
 export function withDeadline<T>(deadline: number | undefined, fn: () => Promise<T>, now = Date.now()): Promise<T> {
   if (deadline === undefined) return fn();
-  const own = AbortSignal.timeout(Math.max(0, deadline - now));
+  const msLeft = Math.max(0, deadline - now);
+  // A deadline already passed is aborted from the start (a timeout of 0 would fire only on the next tick).
+  const own = { signal: msLeft > 0 ? AbortSignal.timeout(msLeft) : AbortSignal.abort(new DOMException('deadline passed', 'TimeoutError')), at: Date.now() + msLeft };
   const outer = invocation.getStore();
-  return invocation.run(outer ? AbortSignal.any([outer, own]) : own, fn);
+  return invocation.run(outer ? { signal: AbortSignal.any([outer.signal, own.signal]), at: Math.min(outer.at, own.at) } : own, fn);
 }
 
 /** The signal of one network call: its own timeout, and the invocation's deadline if one is set. */
 export function callSignal(timeoutMs = CALL_TIMEOUT_MS): AbortSignal {
   const own = AbortSignal.timeout(timeoutMs);
   const outer = invocation.getStore();
-  return outer ? AbortSignal.any([outer, own]) : own;
+  return outer ? AbortSignal.any([outer.signal, own]) : own;
 }
 
 /** Whether the invocation's deadline has passed (its signal fired). */
 export function deadlinePassed(): boolean {
-  return invocation.getStore()?.aborted ?? false;
+  return invocation.getStore()?.signal.aborted ?? false;
 }
 
 /**
@@ -54,17 +64,15 @@ export function deadlineError(what: string): CredsyncError | undefined {
 }
 
 /**
- * Runs a Google API call (google-gax) with a gRPC deadline of `timeoutMs` and cancels it when the
- * invocation's deadline passes first. `start` receives the call options to pass on.
+ * Runs a Google API call (google-gax) with a gRPC deadline: `timeoutMs`, or less when the
+ * invocation's deadline comes first (gRPC cancels the call at its deadline; the generated
+ * clients' promises offer no cancel() of their own). After the deadline, nothing is started.
+ *
+ * @throws CredsyncError `DEADLINE` when the invocation's deadline has already passed
  */
-export async function gaxCall<T>(start: (options: { timeout: number }) => Promise<T>, timeoutMs = CALL_TIMEOUT_MS): Promise<T> {
-  const signal = callSignal(timeoutMs);
-  const p = start({ timeout: timeoutMs });
-  const cancel = () => (p as Promise<T> & { cancel?: () => void }).cancel?.();
-  signal.addEventListener('abort', cancel, { once: true });
-  try {
-    return await p;
-  } finally {
-    signal.removeEventListener('abort', cancel);
-  }
+export async function gaxCall<T>(start: (options: { timeout: number }) => Promise<T>, timeoutMs = CALL_TIMEOUT_MS, what = 'Google API call'): Promise<T> {
+  const d = invocation.getStore();
+  const left = d ? d.at - Date.now() : Infinity;
+  if (d && (d.signal.aborted || left <= 0)) throw new CredsyncError('DEADLINE', `${what}: cut off at the invocation's deadline`);
+  return start({ timeout: Math.max(1, Math.min(timeoutMs, left)) });
 }
