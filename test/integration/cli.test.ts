@@ -13,6 +13,8 @@ const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
 function credsync(args: string[], entry = 'lib/cli/main.ts') {
   const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
     encoding: 'utf8',
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
     env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };

@@ -131,7 +131,7 @@ beforeAll(async () => {
   env = loadTestEnv();
   prefix = `it-gcf-${randomBytes(4).toString('hex')}-`;
   sm = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
-  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8' });
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   if (build.status !== 0) throw new Error(`build failed:\n${build.stderr}`);
   await resetControlPlane(env);
   const good = writeConfig(env.dataPlanes.map((id) => dataPlane(id)));

@@ -6,13 +6,13 @@ import { join } from 'node:path';
 
 describe('serverless package', () => {
   it('makes one zip per function holding its bundled handler and the shipped configuration', () => {
-    const r = spawnSync(process.execPath, ['node_modules/osls/bin/serverless.js', 'package'], { encoding: 'utf8', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' } });
+    const r = spawnSync(process.execPath, ['node_modules/osls/bin/serverless.js', 'package'], { encoding: 'utf8', timeout: 300_000, killSignal: 'SIGKILL', env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' } });
     expect(r.stderr + r.stdout).toContain('Service packaged');
     expect(r.status).toBe(0);
     for (const fn of ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation']) {
       const zip = join('.serverless', `${fn}.zip`);
       expect(existsSync(zip)).toBe(true);
-      const list = spawnSync('python3', ['-c', 'import sys,zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip], { encoding: 'utf8' }).stdout.trim().split('\n').sort();
+      const list = spawnSync('python3', ['-c', 'import sys,zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip], { encoding: 'utf8', timeout: 60_000 }).stdout.trim().split('\n').sort();
       expect(list).toEqual(['config/credsync.yaml', `handlers/${fn}.cjs`, `handlers/${fn}.cjs.map`]);
     }
     const cfn = JSON.parse(readFileSync('.serverless/cloudformation-template-update-stack.json', 'utf8'));
