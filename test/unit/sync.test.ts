@@ -370,8 +370,20 @@ describe('runSync deadline (a function timeout less a margin)', () => {
 
   it('the Lambda deadline keeps a margin before the function times out', async () => {
     const { deadlineIn, DEADLINE_MARGIN_MS } = await import('../../lib/runtime/invocation.ts');
-    expect(deadlineIn(60_000, 1_000)).toBe(1_000 + 60_000 - DEADLINE_MARGIN_MS);
     expect(deadlineIn(5_000, 1_000)).toBe(1_000);
     expect(deadlineIn(undefined)).toBeUndefined();
+    // Literal values: 60 s left at t=1000 -> the sync must be done by t=46000 (15 s margin).
+    expect(DEADLINE_MARGIN_MS).toBe(15_000);
+    expect(deadlineIn(60_000, 1_000)).toBe(46_000);
+    expect(deadlineIn(15_000, 1_000)).toBe(1_000);
+    expect(deadlineIn(Infinity, 1_000)).toBeUndefined();
+    // The Lambda handlers take it from the context: 60 s remaining -> 45 s from now.
+    const { lambdaDeadline } = await import('../../lib/runtime/lambda/adapter.ts');
+    const t0 = Date.now();
+    const d = lambdaDeadline({ getRemainingTimeInMillis: () => 60_000 })!;
+    const t1 = Date.now();
+    expect(d - t0).toBeGreaterThanOrEqual(45_000);
+    expect(d - t1).toBeLessThanOrEqual(45_000);
+    expect(lambdaDeadline(undefined)).toBeUndefined();
   });
 });
