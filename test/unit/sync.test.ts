@@ -273,6 +273,34 @@ describe('runSync (core, in-memory fakes)', () => {
     expect(doc.addedByHuman).toBe(true);
     expect(doc.clusters.clusterConfigs[0].name).toBe('dp1');
     expect(r.controlPlane!.secret.action).toBe('create');
+    // What was written after the retry is what Flyte must load: both Deployments restarted, once.
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    expect(w.cp.restarts.map((x) => x.name)).toEqual(['flyteadmin', 'syncresources']);
+  });
+
+  it('gives up after 5 conflicting attempts: CONTROL_PLANE_CONFLICT, nothing restarted, the run fails', async () => {
+    const w = world(['dp1']);
+    w.cp.conflicts = Array(5).fill('flyte/flyte-admin-clusters-config');
+    const r = await runSync(w.deps);
+    expect(r.ok).toBe(false);
+    expect(r.controlPlaneError).toEqual({ code: 'CONTROL_PLANE_CONFLICT', reason: 'control plane: still conflicting after 5 attempts: conflict on flyte/flyte-admin-clusters-config' });
+    expect(w.cp.restarts).toEqual([]);
+    expect(w.cp.conflicts).toEqual([]); // all five were met
+  });
+
+  it('a failed restart fails the run and says which Deployment', async () => {
+    const w = world(['dp1']);
+    w.cp.restartDeployment = async (_ns, name) => {
+      if (name === 'syncresources') throw new Error('deployments.apps "syncresources" not found');
+      w.cp.restarts.push({ name, at: '' });
+    };
+    const r = await runSync(w.deps);
+    expect(r.ok).toBe(false);
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated']]);
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin']);
+    expect(r.controlPlane!.restartFailures).toEqual([{ name: 'syncresources', reason: 'Error: deployments.apps "syncresources" not found' }]);
+    const { finish } = await import('../../lib/runtime/invocation.ts');
+    expect(() => finish(silentLog, r)).toThrow('sync failed: restart syncresources: Error: deployments.apps "syncresources" not found');
   });
 
   it('--cluster limits reads to the selected data planes but renders all from the store', async () => {
