@@ -278,6 +278,28 @@ describe('runSync (core, in-memory fakes)', () => {
     expect(w.cp.restarts.map((x) => x.name)).toEqual(['flyteadmin', 'syncresources']);
   });
 
+  it('concurrency 2: two data planes are read at once, never three', async () => {
+    const ids = ['dp1', 'dp2', 'dp3', 'dp4', 'dp5'];
+    const w = world(ids, testConfig(ids, { concurrency: 2 }));
+    let inFlight = 0;
+    let most = 0;
+    const connect = w.deps.dataPlane;
+    w.deps.dataPlane = async (dp) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        // Let every other started data plane run up to here before this one goes on.
+        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        return await connect(dp);
+      } finally {
+        inFlight--;
+      }
+    };
+    const r = await runSync(w.deps);
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual(ids.map((id) => [id, 'updated']));
+    expect(most).toBe(2);
+  });
+
   it('gives up after 5 conflicting attempts: CONTROL_PLANE_CONFLICT, nothing restarted, the run fails', async () => {
     const w = world(['dp1']);
     w.cp.conflicts = Array(5).fill('flyte/flyte-admin-clusters-config');
