@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { awsClient, core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
@@ -116,6 +116,17 @@ describe('credsync CLI', () => {
       for (const out of [r.stdout, human.stdout, human.stderr]) expect(out.includes(token)).toBe(false);
     }
     expect(r.stdout + human.stdout + human.stderr).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('--verbose output holds no token and no CA, in any form (PEM body, base64)', async () => {
+    const file = writeConfig('verbose.yaml', config(uniquePrefix('cli-verbose'), env.dataPlanes.map(dataPlane)));
+    const r = credsync(['sync', '--config', file, '--verbose']);
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/^info  data plane synced /gm)).toHaveLength(env.dataPlanes.length); // it really logged
+    for (const id of env.dataPlanes) {
+      const forms = secretForms(await filledTokenSecret(env, id));
+      for (const f of forms) expect([id, r.stdout.includes(f), r.stderr.includes(f)]).toEqual([id, false, false]);
+    }
   });
 
   it('the bundled binary (package.json bin, built by npm install) runs the same sync', () => {

@@ -6,7 +6,8 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { assertValidEmf } from '../unit/emf.ts';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { apps, awsClient, core, exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { spawnSync } from 'node:child_process';
+import { apps, awsClient, core, exportAwsEnv, filledTokenSecret, secretForms, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 let scheduled: typeof import('../../handlers/scheduled.ts');
@@ -121,6 +122,23 @@ describe('Lambda handlers', () => {
     await expect(resync.handler({ clusters: 'dp1' })).rejects.toThrow(/^invalid resync event: clusters/);
     await expect(clusterCreated.handler({ hello: 'world' })).rejects.toThrow(/not an EKS cluster-created event/);
     await expect(resync.handler({ clusters: ['nope'] })).rejects.toThrow('unknown data plane(s): nope (configured: dp1, dp2, dp3)');
+  });
+
+  it('Powertools logs (DEBUG, as Lambda writes them) hold no token and no CA, in any form', async () => {
+    // A real handler process: Powertools writes its JSON lines to stdout as on Lambda.
+    const script = "const { handler } = await import('./handlers/scheduled.ts'); await handler({}, { getRemainingTimeInMillis: () => 120000 });";
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+      env: { ...process.env, CREDSYNC_CONFIG: configFile, POWERTOOLS_LOG_LEVEL: 'DEBUG' },
+    });
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['sync started', 'data plane synced', 'sync report']));
+    for (const id of env.dataPlanes) {
+      for (const f of secretForms(await filledTokenSecret(env, id))) expect([id, r.stdout.includes(f), r.stderr.includes(f)]).toEqual([id, false, false]);
+    }
   });
 
   it('a partial failure is a failed invocation that names the cluster (the handlers\' failure rule)', async () => {
