@@ -25,12 +25,12 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async createBindingSecret(namespace: string, name: string, labels: Record<string, string>): Promise<{ uid: string }> {
     try {
-      const s = await this.call(`create Secret ${namespace}/${name}`, () =>
+      const s = await this.call(`create Secret ${namespace}/${name}`, (o) =>
         this.core.createNamespacedSecret({
           namespace,
           fieldManager: FIELD_MANAGER,
           body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque' },
-        }),
+        }, o),
       );
       return { uid: s.metadata!.uid! };
     } catch (err) {
@@ -42,7 +42,7 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
   }
 
   async requestToken(namespace: string, serviceAccount: string, opts: { expirationSeconds: number; bound: { name: string; uid: string } }): Promise<{ token: string; expiresAt: string }> {
-    const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, () =>
+    const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, (o) =>
       this.core.createNamespacedServiceAccountToken({
         name: serviceAccount,
         namespace,
@@ -56,7 +56,7 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
             boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: opts.bound.name, uid: opts.bound.uid },
           },
         },
-      }),
+      }, o),
     );
     const token = tr.status?.token;
     const expires = tr.status?.expirationTimestamp;
@@ -67,7 +67,7 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async deleteSecret(namespace: string, name: string): Promise<'deleted' | 'absent'> {
     try {
-      await this.call(`delete Secret ${namespace}/${name}`, () => this.core.deleteNamespacedSecret({ name, namespace }));
+      await this.call(`delete Secret ${namespace}/${name}`, (o) => this.core.deleteNamespacedSecret({ name, namespace }, o));
       return 'deleted';
     } catch (err) {
       if (statusOf(err) === 404) return 'absent';
@@ -110,7 +110,7 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]> {
-    const list = await this.call(`list ReplicaSets ${namespace}`, () => this.apps.listNamespacedReplicaSet({ namespace, labelSelector: selector }));
+    const list = await this.call(`list ReplicaSets ${namespace}`, (o) => this.apps.listNamespacedReplicaSet({ namespace, labelSelector: selector }, o));
     return list.items.map((r) => ({
       name: r.metadata?.name ?? '',
       ...(r.metadata?.annotations?.['deployment.kubernetes.io/revision'] ? { revision: r.metadata.annotations['deployment.kubernetes.io/revision'] } : {}),
@@ -119,7 +119,7 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listPods(namespace: string, selector: string): Promise<PodView[]> {
-    const list = await this.call(`list Pods ${namespace}`, () => this.core.listNamespacedPod({ namespace, labelSelector: selector }));
+    const list = await this.call(`list Pods ${namespace}`, (o) => this.core.listNamespacedPod({ namespace, labelSelector: selector }, o));
     return list.items.map((p) => ({
       name: p.metadata?.name ?? '',
       ...(p.metadata?.labels?.['pod-template-hash'] ? { templateHash: p.metadata.labels['pod-template-hash'] } : {}),

@@ -167,11 +167,14 @@ export class GcpSecretManagerStore extends VersionedStore {
   /** Replaces the secret's version aliases (alias -> version number). */
   protected async setAliases(name: string, aliases: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
     const versionAliases = Object.fromEntries(Object.entries(aliases).map(([k, v]) => [k, Number(v)]));
-    await this.call('UpdateSecret', name, async () =>
-      (await this.api()).updateSecret({
-        secret: { name, versionAliases, ...(annotations ? { annotations } : {}) },
-        updateMask: { paths: ['version_aliases', ...(annotations ? ['annotations'] : [])] },
-      }),
+    await this.call('UpdateSecret', name, (api, o) =>
+      api.updateSecret(
+        {
+          secret: { name, versionAliases, ...(annotations ? { annotations } : {}) },
+          updateMask: { paths: ['version_aliases', ...(annotations ? ['annotations'] : [])] },
+        },
+        o,
+      ),
     );
   }
 }

@@ -154,7 +154,7 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
   it('command-line mistakes say what was wrong', () => {
     const file = writeConfig('ok.yaml', [kubeconfigPlane(env.dataPlanes[0]!)]);
     const cases: Array<[string[], string]> = [
-      [['foo'], 'credsync: unknown command "foo" (the commands are `sync`, `doctor`, `labels plan|apply` and `export-values`)'],
+      [['foo'], 'credsync: unknown command "foo" (the commands are `sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
       [['labels', 'show'], 'credsync: unknown labels command "show" (plan or apply)'],
       [['sync', 'extra'], 'credsync: unexpected argument after sync: "extra"'],
       [['sync', '--config', file, '--cluster', ''], 'credsync: --cluster needs a data plane id (got an empty one)'],
