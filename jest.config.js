@@ -13,6 +13,7 @@ const common = { transform, extensionsToTreatAsEsm: ['.ts'], testEnvironment: 'n
 export default {
   // Jest reads testTimeout only here, at the root: inside a projects[] entry it is ignored, and
   // every integration test would run under the 5 s default (too short on a loaded machine).
+  // test/unit/jest-config.test.ts checks that Jest really applies it.
   testTimeout: 120000,
   projects: [
     { ...common, displayName: 'unit', testMatch: ['<rootDir>/test/unit/**/*.test.ts'] },

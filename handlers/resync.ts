@@ -3,14 +3,14 @@ import type { Context } from 'aws-lambda';
 import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
 import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
-import { parseResyncEvent } from '../lib/runtime/requests.ts';
+import { parseResyncEvent, resyncLogFields } from '../lib/runtime/requests.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
 
 const metrics = lambdaMetrics('resync', log);
 
 export async function handler(event: unknown, context?: Context): Promise<SyncReport> {
   const req = parseResyncEvent(event);
-  log.info('manual resync', { clusters: req.clusters ?? 'all', dryRun: req.dryRun ?? false });
+  log.info('manual resync', resyncLogFields(req));
   const deadline = lambdaDeadline(context);
   return finish(
     log,

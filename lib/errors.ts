@@ -4,6 +4,7 @@
  * re-thrown unchanged. Messages never contain tokens, CA data or cloud credentials:
  * whatever text comes from outside passes through {@link redact} first.
  */
+import { truncate } from './util/bounded.ts';
 import { redact } from './util/redact.ts';
 
 export type ErrorCode =
@@ -33,10 +34,13 @@ export type ErrorCode =
   | 'ROLLOUT_INCOMPLETE'
   | 'ROLLBACK_IMPOSSIBLE';
 
+/** The longest message an error carries: whatever it quotes, an error stays short. */
+export const MAX_MESSAGE_CHARS = 8192;
+
 export class CredsyncError extends Error {
   readonly code: ErrorCode;
   constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
-    super(redact(message), options);
+    super(truncate(redact(message), MAX_MESSAGE_CHARS), options);
     this.name = 'CredsyncError';
     this.code = code;
   }
@@ -58,6 +62,24 @@ export class ConfigError extends CredsyncError {
     );
     this.name = 'ConfigError';
     this.issues = issues;
+  }
+}
+
+/**
+ * A cluster's configured access cannot be used (a kubeconfig that cannot be read or lacks the
+ * context, an unset token variable, a token or CA file that cannot be read or holds no token or
+ * PEM). A configuration error: it names the cluster and the field.
+ */
+export class AccessError extends CredsyncError {
+  /** The field of the access, e.g. `access.tokenFile`. */
+  readonly field: string;
+  /** What is wrong, without the cluster and the field. */
+  readonly detail: string;
+  constructor(what: string, field: string, detail: string, options?: { cause?: unknown }) {
+    super('CONFIG_INVALID', `${what}: ${field}: ${detail}`, options);
+    this.name = 'AccessError';
+    this.field = field;
+    this.detail = detail;
   }
 }
 
@@ -142,8 +164,8 @@ export class StoreError extends CredsyncError {
 /** Returns a short, secret-free description of any thrown value. */
 export function describeError(err: unknown): string {
   if (err instanceof CredsyncError) return err.message;
-  if (err instanceof Error) return redact(`${err.name}: ${err.message}`);
-  return redact(String(err));
+  if (err instanceof Error) return truncate(redact(`${err.name}: ${err.message}`), MAX_MESSAGE_CHARS);
+  return truncate(redact(String(err)), MAX_MESSAGE_CHARS);
 }
 
 /** The stable code of an error: its own for a {@link CredsyncError}, `INTERNAL` for anything else. */

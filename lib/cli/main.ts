@@ -1,7 +1,7 @@
 /**
  * credsync — the operator's command line for the same core the functions run.
  *
- *   credsync sync --config FILE [--dry-run] [--cluster ID ...] [--json] [--verbose]
+ *   credsync sync --config FILE [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
  *   credsync doctor --config FILE [--json]
  *   credsync labels plan|apply --config FILE [--json] [--verbose]
  *   credsync export-values --config FILE [--out FILE] [--verbose]
@@ -17,13 +17,14 @@ import { CredsyncError, describeError } from '../errors.ts';
 import { formatDoctor } from '../doctor/doctor.ts';
 import { doctorInvocation, prepare, syncInvocation } from '../runtime/invocation.ts';
 import { rollback, rotationStatus } from '../rotation/commands.ts';
+import { truncate } from '../util/bounded.ts';
 import { lineLog, silentLog } from '../util/log.ts';
 import { formatReport, formatStatus } from './format.ts';
 import { progressLine, type ProgressStream } from './progress.ts';
 import { exportValuesCommand, formatLabelsReport, labelsCommand } from './labels.ts';
 
-const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster ID ...] [--json] [--verbose]
-       credsync rotate   [--config FILE] [--now] [--dry-run] [--cluster ID ...] [--json] [--verbose]
+const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
+       credsync rotate   [--config FILE] [--now] [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
        credsync rollback [--config FILE] --cluster ID [--json] [--verbose]
        credsync status   [--config FILE] [--cluster ID ...] [--json]
        credsync doctor   [--config FILE] [--json]
@@ -42,6 +43,8 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   --config FILE   YAML or JSON configuration (default: $CREDSYNC_CONFIG)
   --dry-run       read and verify everything, print the exact diff, write nothing
   --cluster ID    only this data plane (repeatable)
+  --timeout SECONDS  sync, rotate: end the run by then, with a report; calls still waiting are
+                  aborted (default 600)
   --now           rotate whatever the credential's age (a compromised token)
   --json          print the report as JSON on stdout
   --verbose       debug logging on stderr
@@ -51,6 +54,33 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   labels apply    set the labels that differ (refused when a label has no enabled cluster)
   export-values   the clusters.yaml and credentials mount as flyte-core Helm values (no secret)
 `;
+
+/** The CLI's run deadline when --timeout is not given: no run waits longer on an unresponsive server. */
+export const DEFAULT_CLI_TIMEOUT_SECONDS = 600;
+
+const COMMANDS = '`sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`';
+
+/** What is wrong with a command line that parsed, or undefined. Echoes are bounded. */
+function usageError(positionals: string[], values: { config?: string[]; cluster?: string[]; timeout?: string; 'dry-run'?: boolean; now?: boolean }): string | undefined {
+  const [command, ...rest] = positionals;
+  if (command === undefined) return `no command given (the commands are ${COMMANDS})`;
+  if (!['sync', 'rotate', 'rollback', 'status', 'doctor', 'labels', 'export-values'].includes(command)) return `unknown command "${truncate(command)}" (the commands are ${COMMANDS})`;
+  if (command === 'labels' && rest[0] !== 'plan' && rest[0] !== 'apply')
+    return rest[0] === undefined ? 'labels needs plan or apply' : `unknown labels command "${truncate(rest[0])}" (plan or apply)`;
+  const extra = command === 'labels' ? rest.slice(1) : rest;
+  const name = command === 'labels' ? `labels ${rest[0]}` : command;
+  if (extra.length) return `unexpected argument${extra.length > 1 ? 's' : ''} after ${name}: ${extra.slice(0, 5).map((a) => `"${truncate(a)}"`).join(' ')}${extra.length > 5 ? ' ...' : ''}`;
+  if ((values.config?.length ?? 0) > 1) return `--config given ${values.config!.length} times: give one configuration file`;
+  if (values.config?.[0] === '') return '--config needs a file path';
+  if (values.now && command !== 'rotate') return '--now is for rotate only';
+  if (command === 'rollback' && values.cluster?.length !== 1) return 'rollback needs exactly one --cluster ID';
+  if (command === 'doctor' && (values['dry-run'] || values.cluster || values.timeout !== undefined))
+    return 'doctor takes only --config and --json (it changes nothing anyway)';
+  if (values.cluster?.some((c) => c.trim() === '')) return '--cluster needs a data plane id (got an empty one)';
+  if (values.timeout !== undefined && command !== 'sync' && command !== 'rotate') return '--timeout is for sync and rotate';
+  if (values.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(values.timeout)) return `--timeout must be a whole number of seconds from 1 to 999999 (got "${truncate(values.timeout, 20)}")`;
+  return undefined;
+}
 
 /**
  * Runs the CLI.
@@ -75,9 +105,10 @@ export async function main(
       args: argv,
       allowPositionals: true,
       options: {
-        config: { type: 'string' },
+        config: { type: 'string', multiple: true },
         'dry-run': { type: 'boolean', default: false },
         cluster: { type: 'string', multiple: true },
+        timeout: { type: 'string' },
         now: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
@@ -93,25 +124,18 @@ export async function main(
     out(USAGE);
     return 0;
   }
+  const wrong = usageError(args.positionals, args.values);
+  if (wrong) {
+    err.write(`credsync: ${wrong}\n\n${USAGE}`);
+    return 2;
+  }
   const [command, sub] = args.positionals;
-  const isLabels = command === 'labels' && (sub === 'plan' || sub === 'apply') && args.positionals.length === 2;
-  const isExport = command === 'export-values' && args.positionals.length === 1;
-  const isOne = ['sync', 'rotate', 'rollback', 'status', 'doctor'].includes(command ?? '') && args.positionals.length === 1;
-  if ((!isOne && !isLabels && !isExport) || (args.values.now && command !== 'rotate')) {
-    err.write(USAGE);
-    return 2;
-  }
-  if (command === 'rollback' && args.values.cluster?.length !== 1) {
-    err.write(`credsync rollback needs exactly one --cluster ID\n\n${USAGE}`);
-    return 2;
-  }
+  const isLabels = command === 'labels';
+  const isExport = command === 'export-values';
+  const file = args.values.config?.[0];
   if (command === 'doctor') {
-    if (args.values['dry-run'] || args.values.cluster) {
-      err.write(`credsync doctor takes only --config and --json (it changes nothing anyway)\n\n${USAGE}`);
-      return 2;
-    }
     try {
-      const r = await doctorInvocation(args.values.config ? { configPath: args.values.config } : {});
+      const r = await doctorInvocation(file ? { configPath: file } : {});
       out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatDoctor(r) + '\n');
       return r.ok ? 0 : 1;
     } catch (e) {
@@ -125,7 +149,7 @@ export async function main(
   };
   const quiet = (args.values.json || (isExport && !args.values.out)) && !args.values.verbose;
   const log = quiet ? silentLog : lineLog({ verbose: args.values.verbose, write });
-  const configPath = args.values.config ? { configPath: args.values.config } : {};
+  const configPath = file ? { configPath: file } : {};
   try {
     if (isLabels) {
       const r = await labelsCommand(log, { ...configPath, apply: sub === 'apply' });
@@ -154,6 +178,7 @@ export async function main(
       dryRun: args.values['dry-run'],
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
       ...(args.values.now ? { rotateNow: true } : {}),
+      deadline: Date.now() + Number(args.values.timeout ?? DEFAULT_CLI_TIMEOUT_SECONDS) * 1000,
     });
     progress.end();
     out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');

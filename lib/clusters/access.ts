@@ -3,14 +3,17 @@
  * KubeConfig (no files written, fits Lambda). Cloud access (EKS, GKE) plugs in as new
  * `type`s of the access union and new cases here.
  */
-import { readFile } from 'node:fs/promises';
+import { dirname } from 'node:path';
 import { KubeConfig } from '@kubernetes/client-node';
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
 import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
-import { CredsyncError } from '../errors.ts';
+import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
+import type { Config } from '../config/schema.ts';
+import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
+import { AWS_REQUEST_HANDLER, CALL_TIMEOUT_MS } from '../util/abort.ts';
 import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -29,18 +32,26 @@ export function tokenConnection(server: string, caPem: string, token: string): C
   return { server, caPem, token };
 }
 
-/** Accepts PEM text or base64 of PEM (kubeconfig's certificate-authority-data). */
-export function toPem(ca: string): string {
+/**
+ * Accepts PEM text or base64 of PEM (kubeconfig's certificate-authority-data).
+ *
+ * @throws AccessError (`access.caData`) when it is neither; `what` names the cluster
+ */
+export function toPem(ca: string, what = 'cluster'): string {
   const t = ca.trim();
   if (t.startsWith('-----BEGIN')) return ca;
   const decoded = Buffer.from(t, 'base64').toString('utf8');
-  if (!decoded.startsWith('-----BEGIN')) throw new CredsyncError('CONFIG_INVALID', 'caData is neither PEM nor base64 PEM');
+  if (!decoded.startsWith('-----BEGIN')) throw new AccessError(what, 'access.caData', 'neither PEM nor base64 of PEM');
   return decoded;
 }
 
+/** A bearer token: one run of visible ASCII characters (what an HTTP header may carry), at most 64 KiB. */
+const BEARER_TOKEN = /^[\x21-\x7e]{1,65536}$/;
+
 export interface AccessEnv {
   env: NodeJS.ProcessEnv;
-  readFile: (path: string) => Promise<string>;
+  /** Reads a file the access names; default: only a regular file of at most `maxBytes` (lib/util/files.ts). */
+  readFile: (path: string, maxBytes: number) => Promise<string>;
   /** AWS credentials for EKS access: the function's own, or `roleArn` assumed. */
   awsCredentials?: (region: string, roleArn?: string) => AwsCredentialIdentityProvider;
   eksClient?: (region: string, credentials: AwsCredentialIdentityProvider, endpoint?: string) => EKSClient;
@@ -55,7 +66,7 @@ let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
 function defaultGoogleAuthClient(): Promise<AccessTokenSource> {
   if (!defaultGoogleAuth) {
     const p = importOptional('google-auth-library', 'GKE access', () => import('google-auth-library')).then(
-      (m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE] }),
+      (m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], clientOptions: { transporterOptions: { timeout: CALL_TIMEOUT_MS } } }),
     );
     p.catch(() => defaultGoogleAuth === p && (defaultGoogleAuth = undefined));
     defaultGoogleAuth = p;
@@ -84,7 +95,7 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
         ([m, core]) =>
           core.memoizeIdentityProvider(
             roleArn
-              ? m.fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region } })
+              ? m.fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region, requestHandler: AWS_REQUEST_HANDLER } })
               : m.fromNodeProviderChain(),
             core.isIdentityExpired,
             core.doesIdentityRequireRefresh,
@@ -96,51 +107,70 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
   return p;
 }
 
-const defaultEnv: AccessEnv = { env: process.env, readFile: (p) => readFile(p, 'utf8') };
+const defaultEnv: AccessEnv = { env: process.env, readFile: readRegularFile };
 
 /** Resolves how to reach a cluster. `what` names it in errors ("data plane dp1"). */
 export async function connect(what: string, access: ClusterAccess, io: AccessEnv = defaultEnv): Promise<ClusterConnection> {
   switch (access.type) {
     case 'kubeconfig': {
       const kc = new KubeConfig();
-      try {
-        if (access.path) kc.loadFromFile(access.path);
-        else kc.loadFromDefault();
-      } catch (err) {
-        throw new CredsyncError('CONFIG_INVALID', `${what}: cannot load kubeconfig ${access.path ?? '(default)'}: ${(err as Error).message}`, { cause: err });
+      if (access.path) {
+        const text = await io.readFile(access.path, FILE_LIMITS.kubeconfig).catch((err: Error) => {
+          throw new AccessError(what, 'access.path', `cannot read kubeconfig ${access.path}: ${err.message}`, { cause: err });
+        });
+        try {
+          kc.loadFromString(text);
+        } catch (err) {
+          throw new AccessError(what, 'access.path', `${access.path} is not a valid kubeconfig: ${(err as Error).message}`, { cause: err });
+        }
+        kc.makePathsAbsolute(dirname(access.path));
+      } else {
+        try {
+          kc.loadFromDefault();
+        } catch (err) {
+          throw new AccessError(what, 'access.path', `cannot load the default kubeconfig: ${(err as Error).message}`, { cause: err });
+        }
       }
       if (!kc.getContextObject(access.context))
-        throw new CredsyncError('CONFIG_INVALID', `${what}: kubeconfig has no context "${access.context}"`);
+        throw new AccessError(what, 'access.context', `kubeconfig ${access.path ?? '(default)'} has no context "${access.context}"`);
       kc.setCurrentContext(access.context);
       const cluster = kc.getCurrentCluster();
-      if (!cluster) throw new CredsyncError('CONFIG_INVALID', `${what}: context "${access.context}" names no cluster`);
+      if (!cluster) throw new AccessError(what, 'access.context', `context "${access.context}" names no cluster`);
       const user = kc.getCurrentUser();
       registerSecret(user?.token);
       return { server: cluster.server, kubeConfig: kc };
     }
     case 'token': {
-      let token: string | undefined;
+      let token: string;
+      const field = access.tokenEnv ? 'access.tokenEnv' : 'access.tokenFile';
       if (access.tokenEnv) {
-        token = io.env[access.tokenEnv];
-        if (!token) throw new CredsyncError('CONFIG_INVALID', `${what}: environment variable ${access.tokenEnv} is not set`);
+        const t = io.env[access.tokenEnv];
+        if (!t) throw new AccessError(what, field, `environment variable ${access.tokenEnv} is not set`);
+        token = t;
       } else {
-        token = await io.readFile(access.tokenFile!).catch((err: Error) => {
-          throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read tokenFile ${access.tokenFile}: ${err.message}`);
+        token = await io.readFile(access.tokenFile!, FILE_LIMITS.token).catch((err: Error) => {
+          throw new AccessError(what, field, `cannot read ${access.tokenFile}: ${err.message}`, { cause: err });
         });
       }
       token = token.trim();
-      const ca = access.caData
-        ? toPem(access.caData)
-        : await io.readFile(access.caFile!).catch((err: Error) => {
-            throw new CredsyncError('CONFIG_INVALID', `${what}: cannot read caFile ${access.caFile}: ${err.message}`);
-          });
+      registerSecret(token);
+      if (!BEARER_TOKEN.test(token))
+        throw new AccessError(what, field, `${access.tokenEnv ?? access.tokenFile} is not a token (expected one line of printable characters, a bearer token)`);
+      let ca: string;
+      if (access.caData) ca = toPem(access.caData, what);
+      else {
+        ca = await io.readFile(access.caFile!, FILE_LIMITS.ca).catch((err: Error) => {
+          throw new AccessError(what, 'access.caFile', `cannot read ${access.caFile}: ${err.message}`, { cause: err });
+        });
+        if (!ca.trimStart().startsWith('-----BEGIN')) throw new AccessError(what, 'access.caFile', `${access.caFile} is not a PEM certificate`);
+      }
       return tokenConnection(access.endpoint, ca, token);
     }
     case 'eks': {
       const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
-        : new (await import('@aws-sdk/client-eks')).EKSClient({ region: access.region, credentials, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
+        : new (await import('@aws-sdk/client-eks')).EKSClient({ region: access.region, credentials, requestHandler: AWS_REQUEST_HANDLER, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
       const info = await describeEksCluster(eks, access.clusterName, what);
       // Keyed on the identity that signs, so a token is never handed to a caller with other credentials.
       const identity = await credentials();
@@ -158,4 +188,44 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       return tokenConnection(info.endpoint, info.caPem, token);
     }
   }
+}
+
+/** The cluster every local access (kubeconfig, token) stands for: its id, or the control plane. */
+export const CONTROL_PLANE_KEY = 'control plane';
+
+/**
+ * Checks every access that needs no network call (kubeconfig and token: files, environment
+ * variables, contexts, CA and token shape) of the control plane and every data plane, before
+ * anything is read or written, and keeps the connections it made for the sync to use.
+ * EKS and GKE access are resolved by the sync (they ask the cloud).
+ *
+ * @returns the connections, keyed by data plane id and {@link CONTROL_PLANE_KEY}
+ * @throws ConfigError (`CONFIG_INVALID`) listing every access that cannot be used, each with the
+ *   data plane and the field (`dataPlanes[dp2].access.tokenFile`)
+ */
+export async function checkLocalAccess(cfg: Pick<Config, 'controlPlane' | 'dataPlanes'>, io: AccessEnv = defaultEnv): Promise<Map<string, ClusterConnection>> {
+  const targets = [
+    { key: CONTROL_PLANE_KEY, what: 'control plane', path: 'controlPlane', access: cfg.controlPlane.access },
+    ...cfg.dataPlanes.map((d) => ({ key: d.id, what: `data plane ${d.id}`, path: `dataPlanes[${d.id}]`, access: d.access })),
+  ].filter((t) => t.access.type === 'kubeconfig' || t.access.type === 'token');
+  const connections = new Map<string, ClusterConnection>();
+  const issues: ConfigIssue[] = [];
+  await Promise.all(
+    targets.map(async (t) => {
+      try {
+        connections.set(t.key, await connect(t.what, t.access, io));
+      } catch (err) {
+        if (!(err instanceof AccessError)) throw err;
+        issues.push({ path: `${t.path}.${err.field}`, message: err.detail });
+      }
+    }),
+  );
+  if (issues.length) {
+    const order = new Map(targets.map((t, i) => [t.path, i]));
+    issues.sort((a, b) => order.get(a.path.slice(0, a.path.lastIndexOf('.access')))! - order.get(b.path.slice(0, b.path.lastIndexOf('.access')))!);
+    const shown = issues.slice(0, 50);
+    if (issues.length > shown.length) shown.push({ path: '', message: `and ${issues.length - shown.length} more` });
+    throw new ConfigError(shown, 'cluster access');
+  }
+  return connections;
 }

@@ -8,6 +8,7 @@
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
+import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export const EKS_TOKEN_PREFIX = 'k8s-aws-v1.';
@@ -96,11 +97,15 @@ const USABLE = new Set(['ACTIVE', 'UPDATING']);
  */
 export async function describeEksCluster(eks: EKSClient, clusterName: string, what = `EKS cluster ${clusterName}`): Promise<EksClusterInfo> {
   let out;
+  const abortSignal = callSignal();
   try {
     const { DescribeClusterCommand } = await import('@aws-sdk/client-eks');
-    out = await eks.send(new DescribeClusterCommand({ name: clusterName }));
+    out = await eks.send(new DescribeClusterCommand({ name: clusterName }), { abortSignal });
   } catch (err) {
     const e = err as Error;
+    if (abortSignal.aborted)
+      throw deadlineError(`${what}: EKS DescribeCluster ${clusterName}`) ??
+        new CredsyncError('CLUSTER_UNREACHABLE', `${what}: EKS DescribeCluster ${clusterName}: timed out after ${CALL_TIMEOUT_MS} ms`, { cause: err });
     if (e.name === 'ResourceNotFoundException')
       throw new CredsyncError('CONFIG_INVALID', `${what}: EKS has no cluster named ${clusterName} in this region and account`, { cause: err });
     if (e.name === 'AccessDeniedException' || e.name === 'UnrecognizedClientException')

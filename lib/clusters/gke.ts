@@ -6,6 +6,7 @@
  */
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
+import { deadlineError, gaxCall } from '../util/abort.ts';
 import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -67,10 +68,13 @@ export async function describeGkeCluster(api: GkeClusterApi, project: string, lo
   const at = what ? `${what}: ` : '';
   let c;
   try {
-    [c] = await api.getCluster({ name });
+    [c] = await gaxCall((o) => api.getCluster({ name }, o));
   } catch (err) {
+    if (err instanceof CredsyncError) throw err;
     const code = (err as { code?: unknown }).code;
     const message = (err as Error).message;
+    const cut = code === 4 || code === 1 ? deadlineError(`${at}GKE getCluster ${name}`) : undefined;
+    if (cut) throw cut;
     if (code === GRPC_NOT_FOUND) throw new CredsyncError('CONFIG_INVALID', `${at}GKE has no cluster ${name}: ${message}`, { cause: err });
     if (code === GRPC_PERMISSION_DENIED || code === GRPC_UNAUTHENTICATED)
       throw new CredsyncError('CLUSTER_ACCESS_DENIED', `${at}GKE getCluster ${name} denied: ${message}`, { cause: err });

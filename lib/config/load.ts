@@ -2,11 +2,19 @@
  * Loads the configuration from a YAML or JSON file and validates it strictly. Where the path comes
  * from (`--config`, or `CREDSYNC_CONFIG`) is the runtime's business (lib/runtime/env.ts).
  */
-import { readFile } from 'node:fs/promises';
 import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { Config, crossFieldIssues, issueMessage, type ConfigInput } from './schema.ts';
 import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
+import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
+
+/**
+ * YAML aliases a configuration may resolve (the yaml package counts each alias times the aliases
+ * inside what it points to). The package's default, 100, refuses 100 data planes sharing one
+ * anchor (`access: *kc`); 10,000 takes several thousand such data planes and still refuses an
+ * alias bomb (nested aliases that expand exponentially) long before it costs memory.
+ */
+export const MAX_YAML_ALIASES = 10_000;
 
 function issuePath(path: ReadonlyArray<PropertyKey>): string {
   return path
@@ -34,7 +42,8 @@ export function parseConfig(input: unknown, source?: string): Config {
  * Reads and validates a configuration file. Relative file paths inside it resolve against its
  * directory.
  *
- * @throws CredsyncError `CONFIG_NOT_FOUND` when no path is given or the file cannot be read;
+ * @throws CredsyncError `CONFIG_NOT_FOUND` when no path is given or the file cannot be read (a file that
+ *   is not a regular file, or larger than FILE_LIMITS.config, is refused at once, never read);
  *   {@link ConfigError} (`CONFIG_INVALID`) listing every problem when it is not valid
  */
 export async function loadConfig(file: string | undefined): Promise<Config> {
@@ -42,7 +51,7 @@ export async function loadConfig(file: string | undefined): Promise<Config> {
     throw new CredsyncError('CONFIG_NOT_FOUND', 'no configuration: pass --config FILE or set CREDSYNC_CONFIG');
   let text: string;
   try {
-    text = await readFile(file, 'utf8');
+    text = await readRegularFile(file, FILE_LIMITS.config);
   } catch (err) {
     throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ${file}: ${(err as Error).message}`, {
       cause: err,
@@ -61,9 +70,11 @@ export async function loadConfig(file: string | undefined): Promise<Config> {
  * @throws ConfigError listing every problem
  */
 export function parseConfigText(text: string, source: string, opts: { json?: boolean; baseDir: string }): Config {
+  // A byte-order mark (Windows editors write one) is not part of the content.
+  if (text.startsWith('\uFEFF')) text = text.slice(1);
   let raw: unknown;
   try {
-    raw = opts.json ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true });
+    raw = opts.json ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true, maxAliasCount: MAX_YAML_ALIASES });
   } catch (err) {
     const msg = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
     throw new ConfigError([{ path: '', message: `not valid ${opts.json ? 'JSON' : 'YAML'}: ${msg}` }], source);

@@ -14,11 +14,11 @@
  * version that is not valid is refused with a clear error, and the last good one keeps running.
  */
 import { createHash } from 'node:crypto';
-import { readFile } from 'node:fs/promises';
 import { dirname, resolve } from 'node:path';
 import { CredsyncError, describeError } from '../errors.ts';
 import { parseConfigText } from './load.ts';
 import type { Config } from './schema.ts';
+import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
 
 export type ConfigSource =
   | { kind: 'file'; path: string }
@@ -58,12 +58,15 @@ export interface ConfigText {
 /** Reads a source once. The cloud readers are injected (lib/runtime/wiring.ts), so this stays SDK-free. */
 export type ConfigReader = () => Promise<ConfigText>;
 
-/** A file: its version is the sha256 of its bytes (a mounted file changes in place). */
+/**
+ * A file: its version is the sha256 of its bytes (a mounted file changes in place). Only a regular
+ * file of at most FILE_LIMITS.config is read (lib/util/files.ts): `/dev/zero` is refused at once.
+ */
 export function fileReader(path: string): ConfigReader {
   return async () => {
     let text: string;
     try {
-      text = await readFile(path, 'utf8');
+      text = await readRegularFile(path, FILE_LIMITS.config);
     } catch (err) {
       throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`, { cause: err });
     }

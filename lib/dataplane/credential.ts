@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type { DataPlane } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, type DataPlaneApi, type SecretObject } from '../kube/ports.ts';
+import { truncate } from '../util/bounded.ts';
 import { registerSecret } from '../util/redact.ts';
 
 export interface RawCredential {
@@ -41,7 +42,7 @@ export function extractCredential(dp: DataPlane, s: SecretObject): Omit<RawCrede
   if (sa !== dp.serviceAccount)
     throw new CredsyncError(
       'TOKEN_SECRET_INVALID',
-      `${where} belongs to ServiceAccount "${sa ?? '(none)'}", expected "${dp.serviceAccount}"`,
+      `${where} belongs to ServiceAccount "${sa === undefined ? '(none)' : truncate(sa, 253)}", expected "${dp.serviceAccount}"`,
     );
   // A JWT never contains whitespace; flyteadmin uses the file byte for byte, so none may remain.
   const token = (s.data['token'] ?? Buffer.alloc(0)).toString('utf8').trim();
@@ -50,6 +51,9 @@ export function extractCredential(dp: DataPlane, s: SecretObject): Omit<RawCrede
   registerSecret(caCert);
   if (!token) throw new CredsyncError('TOKEN_NOT_ISSUED', `${where} has no token yet`);
   if (/\s/.test(token)) throw new CredsyncError('TOKEN_SECRET_INVALID', `${where}: token contains whitespace`);
+  // An HTTP header carries visible ASCII only: anything else (non-UTF-8 bytes included) is no token.
+  if (!/^[\x21-\x7e]+$/.test(token))
+    throw new CredsyncError('TOKEN_SECRET_INVALID', `${where}: token holds bytes that are not printable ASCII (a bearer token is)`);
   try {
     if (!caCert.trimStart().startsWith('-----BEGIN CERTIFICATE-----')) throw new Error('not PEM');
     new X509Certificate(caCert);

@@ -80,8 +80,9 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   const http = new KubeHttp(tokenConnection(req.server, req.caPem, req.token));
   let username: string;
   try {
-    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', () =>
+    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', (o) =>
       http.request<V1SelfSubjectReview>({
+        ...o,
         method: 'POST',
         path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
@@ -97,8 +98,9 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   // The permission checks are independent: ask them at once.
   const results = await Promise.all(
     req.checks.map((c) =>
-      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', () =>
+      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', (o) =>
         http.request<V1SelfSubjectAccessReview>({
+          ...o,
           method: 'POST',
           path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
           body: {

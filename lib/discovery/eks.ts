@@ -15,6 +15,7 @@
 import type { EKSClient } from '@aws-sdk/client-eks';
 import { DataPlane, issueMessage } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
+import { callSignal } from '../util/abort.ts';
 
 export const TAG_PREFIX = 'flyte-credsync/';
 export const TAG_ID = `${TAG_PREFIX}id`;
@@ -82,7 +83,7 @@ export async function discoverEks(d: EksDiscovery, client: (region: string) => E
     for (const name of names) {
       let tags: Record<string, string>;
       try {
-        tags = (await eks.send(new DescribeClusterCommand({ name }))).cluster?.tags ?? {};
+        tags = (await eks.send(new DescribeClusterCommand({ name }), { abortSignal: callSignal() })).cluster?.tags ?? {};
       } catch (err) {
         if ((err as Error).name === 'ResourceNotFoundException' && only) continue;
         skipped.push({ source: eksSource(region, name), reason: `DescribeCluster: ${(err as Error).name}: ${(err as Error).message}` });

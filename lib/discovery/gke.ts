@@ -24,6 +24,7 @@
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { DataPlane, issueMessage } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
+import { gaxCall } from '../util/abort.ts';
 import { gkeSource, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 
 import type { GkeDiscovery } from '../config/discovery-gke.ts';
@@ -94,8 +95,9 @@ export async function discoverGke(d: GkeDiscovery, api: GkeClusterLister): Promi
       const parent = `projects/${project}/locations/${location}`;
       let res;
       try {
-        [res] = await api.listClusters({ parent });
+        [res] = await gaxCall((o) => api.listClusters({ parent }, o));
       } catch (err) {
+        if (err instanceof CredsyncError) throw err;
         throw new CredsyncError('CLUSTER_UNREACHABLE', `GKE discovery in ${parent}: listClusters: ${(err as Error).message}`, { cause: err });
       }
       if (res.missingZones?.length)

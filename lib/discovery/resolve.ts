@@ -13,6 +13,7 @@ import { discoverGke, type GkeClusterLister } from './gke.ts';
 import { isEksSource } from './match.ts';
 import { mergeDiscovered, type DiscoveryResult, type SkippedCluster } from './merge.ts';
 import { ConfigError } from '../errors.ts';
+import { AWS_REQUEST_HANDLER } from '../util/abort.ts';
 
 export interface DiscoveryReport {
   /** Ids of the data planes discovery added (written ones excluded). */
@@ -56,6 +57,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
           region,
           ...(eks.eksEndpoint ? { endpoint: eks.eksEndpoint } : {}),
           credentials: awsCredentialsFor(region, eks.roleArn),
+          requestHandler: AWS_REQUEST_HANDLER,
         }));
     const r = await discoverEks(eks, client);
     found.dataPlanes.push(...r.dataPlanes);

@@ -183,12 +183,12 @@ async function diagnoseCluster(
   if (!checks.at(-1)!.ok) return out(conn.server);
   const http = new KubeHttp(conn);
   try {
-    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', () =>
+    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', (o) =>
       http.request<V1SelfSubjectReview>({
+        ...o,
         method: 'POST',
         path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-        timeoutMs,
       }), timeoutMs);
     const user = r.status?.userInfo?.username ?? '(unknown)';
     const groups = (r.status?.userInfo?.groups ?? []).filter((g) => g !== 'system:authenticated');
@@ -201,11 +201,11 @@ async function diagnoseCluster(
   try {
     const answers = await Promise.all(
       permissions.map((p) =>
-        kubeCall(what, conn.server, 'SelfSubjectAccessReview', () =>
+        kubeCall(what, conn.server, 'SelfSubjectAccessReview', (o) =>
           http.request<V1SelfSubjectAccessReview>({
+            ...o,
             method: 'POST',
             path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-            timeoutMs,
             body: {
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',

@@ -5,7 +5,7 @@
 import { randomBytes } from 'node:crypto';
 import type { V1ConfigMap, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
-import { kubeCall, statusOf } from './errors.ts';
+import { kubeCall, statusOf, type CallOptions } from './errors.ts';
 import { KubeHttp } from './http2.ts';
 import {
   SA_NAME_ANNOTATION,
@@ -89,18 +89,19 @@ abstract class KubeCluster {
     this.http = new KubeHttp(conn);
   }
 
-  protected call<T>(op: string, fn: () => Promise<T>): Promise<T> {
+  /** One call, aborted at its timeout or the invocation's deadline: pass `o` to the client. */
+  protected call<T>(op: string, fn: (o: CallOptions) => Promise<T>): Promise<T> {
     return kubeCall(this.cluster, this.server, op, fn);
   }
 
   /** A read that answers undefined for 404. */
-  protected read<T>(op: string, fn: () => Promise<T>): Promise<T | undefined> {
+  protected read<T>(op: string, fn: (o: CallOptions) => Promise<T>): Promise<T | undefined> {
     return orUndefined(this.call(op, fn));
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {
-    const s = await this.read(`get Secret ${namespace}/${name}`, () =>
-      this.http.request<V1Secret>({ method: 'GET', path: `${secretsPath(namespace)}/${seg(name)}` }),
+    const s = await this.read(`get Secret ${namespace}/${name}`, (o) =>
+      this.http.request<V1Secret>({ ...o, method: 'GET', path: `${secretsPath(namespace)}/${seg(name)}` }),
     );
     return s && fromV1Secret(s);
   }
@@ -110,8 +111,9 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
-      await this.call(`create Secret ${namespace}/${name}`, () =>
+      await this.call(`create Secret ${namespace}/${name}`, (o) =>
         this.http.request({
+          ...o,
           method: 'POST',
           path: secretsPath(namespace) + WRITE_QUERY,
           body: {
@@ -135,8 +137,8 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
   }
 
   async serviceAccountExists(namespace: string, name: string): Promise<boolean> {
-    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, () =>
-      this.http.request<V1ServiceAccount>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(name)}` }),
+    const sa = await this.read(`get ServiceAccount ${namespace}/${name}`, (o) =>
+      this.http.request<V1ServiceAccount>({ ...o, method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(name)}` }),
     );
     return sa !== undefined;
   }
@@ -148,27 +150,28 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   }
 
   async createSecret(secret: SecretObject): Promise<void> {
-    await this.call(`create Secret ${secret.namespace}/${secret.name}`, () =>
-      this.http.request({ method: 'POST', path: secretsPath(secret.namespace) + WRITE_QUERY, body: toV1Secret(secret) }),
+    await this.call(`create Secret ${secret.namespace}/${secret.name}`, (o) =>
+      this.http.request({ ...o, method: 'POST', path: secretsPath(secret.namespace) + WRITE_QUERY, body: toV1Secret(secret) }),
     );
   }
 
   async replaceSecret(secret: SecretObject): Promise<void> {
-    await this.call(`update Secret ${secret.namespace}/${secret.name}`, () =>
-      this.http.request({ method: 'PUT', path: `${secretsPath(secret.namespace)}/${seg(secret.name)}${WRITE_QUERY}`, body: toV1Secret(secret) }),
+    await this.call(`update Secret ${secret.namespace}/${secret.name}`, (o) =>
+      this.http.request({ ...o, method: 'PUT', path: `${secretsPath(secret.namespace)}/${seg(secret.name)}${WRITE_QUERY}`, body: toV1Secret(secret) }),
     );
   }
 
   async getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined> {
-    const c = await this.read(`get ConfigMap ${namespace}/${name}`, () =>
-      this.http.request<V1ConfigMap>({ method: 'GET', path: configMapPath(namespace, name) }),
+    const c = await this.read(`get ConfigMap ${namespace}/${name}`, (o) =>
+      this.http.request<V1ConfigMap>({ ...o, method: 'GET', path: configMapPath(namespace, name) }),
     );
     return c && fromV1ConfigMap(c);
   }
 
   async replaceConfigMap(cm: ConfigMapObject): Promise<void> {
-    await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, () =>
+    await this.call(`update ConfigMap ${cm.namespace}/${cm.name}`, (o) =>
       this.http.request({
+        ...o,
         method: 'PUT',
         path: configMapPath(cm.namespace, cm.name) + WRITE_QUERY,
         body: {
@@ -188,8 +191,9 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   }
 
   async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
-    await this.call(`restart Deployment ${namespace}/${name}`, () =>
+    await this.call(`restart Deployment ${namespace}/${name}`, (o) =>
       this.http.request({
+        ...o,
         method: 'PATCH',
         path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}${WRITE_QUERY}`,
         contentType: 'application/merge-patch+json',
@@ -201,8 +205,9 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   async createEvent(e: AuditEvent): Promise<void> {
     // Named like kubectl's events: the object's name and a unique suffix.
     const name = `${e.regarding.name}.${randomBytes(8).toString('hex')}`;
-    await this.call(`create Event ${e.namespace}/${name}`, () =>
+    await this.call(`create Event ${e.namespace}/${name}`, (o) =>
       this.http.request({
+        ...o,
         method: 'POST',
         path: `/apis/events.k8s.io/v1/namespaces/${seg(e.namespace)}/events${WRITE_QUERY}`,
         body: {

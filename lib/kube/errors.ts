@@ -5,6 +5,7 @@ import {
   KubernetesApiError,
   type ErrorCode,
 } from '../errors.ts';
+import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 
 /** A 409 from an optimistic-concurrency write: re-read, re-merge and retry. */
 export class ConflictError extends KubernetesApiError {
@@ -48,27 +49,40 @@ function networkDetail(err: unknown): string {
 }
 
 /**
+ * What {@link kubeCall} hands to each call: the signal that aborts its request and its timeout
+ * (both are {@link KubeRequest} fields: spread them into `KubeHttp.request`).
+ */
+export interface CallOptions {
+  signal: AbortSignal;
+  timeoutMs: number;
+}
+
+/**
  * Runs one Kubernetes API call and maps its failure to a typed error that names the cluster
  * and operation: HTTP statuses become {@link KubernetesApiError} (409 a {@link ConflictError}),
  * anything without a status an {@link ClusterUnreachableError}. Own errors pass unchanged.
+ *
+ * The call gets {@link CallOptions} (a signal and the timeout) that abort its request after `timeoutMs`
+ * (CLUSTER_UNREACHABLE "timed out") or at the invocation's deadline (`DEADLINE`), whichever
+ * comes first: the request is cancelled, not left running.
+ *
+ * @param timeoutMs default {@link CALL_TIMEOUT_MS} (20 s)
  */
 export async function kubeCall<T>(
   cluster: string,
   server: string,
   op: string,
-  fn: () => Promise<T>,
-  timeoutMs = 20_000,
+  fn: (options: CallOptions) => Promise<T>,
+  timeoutMs = CALL_TIMEOUT_MS,
 ): Promise<T> {
-  let timer: NodeJS.Timeout | undefined;
+  const signal = callSignal(timeoutMs);
   try {
-    return await Promise.race([
-      fn(),
-      new Promise<never>((_, reject) => {
-        timer = setTimeout(() => reject(new Error(`timed out after ${timeoutMs} ms`)), timeoutMs);
-      }),
-    ]);
+    return await fn({ signal, timeoutMs });
   } catch (err) {
     if (err instanceof CredsyncError) throw err;
+    if (signal.aborted) {
+      throw deadlineError(`cluster ${cluster}: ${op}`) ?? new ClusterUnreachableError(cluster, server, `${op}: timed out after ${timeoutMs} ms`, { cause: err });
+    }
     if (err instanceof KubeApiError) {
       const msg = `cluster ${cluster}: ${op}: ${apiMessage(err)} (HTTP ${err.code})`;
       if (err.code === 409) throw new ConflictError(msg, { cause: err });
@@ -76,7 +90,5 @@ export async function kubeCall<T>(
       throw new KubernetesApiError(code, err.code, msg, { cause: err });
     }
     throw new ClusterUnreachableError(cluster, server, `${op}: ${networkDetail(err)}`, { cause: err });
-  } finally {
-    clearTimeout(timer);
   }
 }

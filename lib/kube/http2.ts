@@ -16,6 +16,7 @@ import type https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { CredsyncError } from '../errors.ts';
+import { CONNECT_TIMEOUT_MS } from '../util/abort.ts';
 
 /** TLS material of a connection: what identifies a session besides the server. */
 interface TlsIdentity {
@@ -98,12 +99,16 @@ function openSession(origin: string, tls: TlsIdentity, key: string): Promise<Poo
       const cur = sessions.get(key);
       if (cur) void cur.then((s) => s.session === session && sessions.get(key) === cur && sessions.delete(key), () => undefined);
     };
+    // A connection that does not come up in time is destroyed (its 'error' rejects below).
+    const timer = setTimeout(() => session.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
     session.once('connect', () => {
+      clearTimeout(timer);
       handshakes.set(origin, (handshakes.get(origin) ?? 0) + 1);
       session.unref(); // an idle pooled session never keeps the process alive
       resolve({ session, lastUsed: Date.now() });
     });
     session.once('error', (err) => {
+      clearTimeout(timer);
       forget();
       reject(err);
     });
@@ -153,6 +158,20 @@ const sleep = (ms: number, signal?: AbortSignal) =>
     const t = setTimeout(resolve, ms);
     signal?.addEventListener('abort', () => (clearTimeout(t), reject(signal.reason)), { once: true });
   });
+
+/** `p`, or the signal's reason as soon as it aborts (the shared connection attempt goes on for others, bounded by its own timeout). */
+function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
+  if (!signal) return p;
+  if (signal.aborted) return Promise.reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+  return new Promise<T>((resolve, reject) => {
+    const onAbort = () => reject(signal.reason instanceof Error ? signal.reason : new Error('aborted'));
+    signal.addEventListener('abort', onAbort, { once: true });
+    p.then(
+      (v) => (signal.removeEventListener('abort', onAbort), resolve(v)),
+      (e: unknown) => (signal.removeEventListener('abort', onAbort), reject(e)),
+    );
+  });
+}
 
 /** Seconds (or an HTTP date) of a Retry-After header, in ms; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
@@ -252,7 +271,7 @@ export class KubeHttp {
     auth: Record<string, string>,
     req: KubeRequest,
   ): Promise<{ status: number; headers: http2.IncomingHttpHeaders; text: string }> {
-    const session = await sessionFor(origin, tls);
+    const session = await untilAborted(sessionFor(origin, tls), req.signal);
     const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
     const timeoutMs = req.timeoutMs ?? 20_000;
     return new Promise((resolve, reject) => {

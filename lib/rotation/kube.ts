@@ -27,8 +27,9 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async createBindingSecret(namespace: string, name: string, labels: Record<string, string>): Promise<{ uid: string }> {
     try {
-      const s = await this.call(`create Secret ${namespace}/${name}`, () =>
+      const s = await this.call(`create Secret ${namespace}/${name}`, (o) =>
         this.http.request<V1Secret>({
+          ...o,
           method: 'POST',
           path: `/api/v1/namespaces/${seg(namespace)}/secrets${WRITE_QUERY}`,
           body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque' },
@@ -44,8 +45,9 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
   }
 
   async requestToken(namespace: string, serviceAccount: string, opts: { expirationSeconds: number; bound: { name: string; uid: string } }): Promise<{ token: string; expiresAt: string }> {
-    const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, () =>
+    const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, (o) =>
       this.http.request<{ status?: { token?: string; expirationTimestamp?: string } }>({
+        ...o,
         method: 'POST',
         path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(serviceAccount)}/token${WRITE_QUERY}`,
         body: {
@@ -68,7 +70,7 @@ export class KubeRotationDataPlane extends KubeDataPlane implements RotationData
 
   async deleteSecret(namespace: string, name: string): Promise<'deleted' | 'absent'> {
     try {
-      await this.call(`delete Secret ${namespace}/${name}`, () => this.http.request({ method: 'DELETE', path: `/api/v1/namespaces/${seg(namespace)}/secrets/${seg(name)}` }));
+      await this.call(`delete Secret ${namespace}/${name}`, (o) => this.http.request({ ...o, method: 'DELETE', path: `/api/v1/namespaces/${seg(namespace)}/secrets/${seg(name)}` }));
       return 'deleted';
     } catch (err) {
       if (statusOf(err) === 404) return 'absent';
@@ -91,8 +93,8 @@ function selectorOf(d: V1Deployment): string {
 
 export class KubeRotationControlPlane extends KubeControlPlane implements RolloutApi {
   async getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined> {
-    const d = await this.read(`get Deployment ${namespace}/${name}`, () =>
-      this.http.request<V1Deployment>({ method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
+    const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
+      this.http.request<V1Deployment>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
     );
     if (!d) return undefined;
     const restartedAt = d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
@@ -113,8 +115,8 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]> {
-    const list = await this.call(`list ReplicaSets ${namespace}`, () =>
-      this.http.request<V1ReplicaSetList>({ method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/replicasets?labelSelector=${seg(selector)}` }),
+    const list = await this.call(`list ReplicaSets ${namespace}`, (o) =>
+      this.http.request<V1ReplicaSetList>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/replicasets?labelSelector=${seg(selector)}` }),
     );
     return list.items.map((r) => ({
       name: r.metadata?.name ?? '',
@@ -124,8 +126,8 @@ export class KubeRotationControlPlane extends KubeControlPlane implements Rollou
   }
 
   async listPods(namespace: string, selector: string): Promise<PodView[]> {
-    const list = await this.call(`list Pods ${namespace}`, () =>
-      this.http.request<V1PodList>({ method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods?labelSelector=${seg(selector)}` }),
+    const list = await this.call(`list Pods ${namespace}`, (o) =>
+      this.http.request<V1PodList>({ ...o, method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods?labelSelector=${seg(selector)}` }),
     );
     return list.items.map((p) => ({
       name: p.metadata?.name ?? '',

@@ -42,7 +42,7 @@ function requestToken(value: string): string {
 
 export class AwsRotationStore extends AwsSecretsManagerStore implements RotationStore {
   private async versionValue(name: string, versionId: string): Promise<{ value: string; versionId: string } | undefined> {
-    const v = await this.call('GetSecretValue', name, () => this.client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId })));
+    const v = await this.call('GetSecretValue', name, (o) => this.client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId }), o));
     return v.SecretString === undefined ? undefined : { value: v.SecretString, versionId };
   }
 
@@ -79,8 +79,8 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
     const name = this.entryName(record.clusterId);
     const value = serializeRecord(record);
     token ??= requestToken(value);
-    const out = await this.call('PutSecretValue', name, () =>
-      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token!, VersionStages: ['AWSPENDING'] })),
+    const out = await this.call('PutSecretValue', name, (o) =>
+      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token!, VersionStages: ['AWSPENDING'] }), o),
     );
     return out.VersionId ?? token!;
   }
@@ -101,9 +101,10 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
     const current = Object.entries(d?.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
     if (current !== versionId) {
       // Secrets Manager moves AWSPREVIOUS to the version that loses AWSCURRENT.
-      await this.call('UpdateSecretVersionStage', name, () =>
+      await this.call('UpdateSecretVersionStage', name, (o) =>
         this.client.send(
           new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSCURRENT', MoveToVersionId: versionId, ...(current ? { RemoveFromVersionId: current } : {}) }),
+          o,
         ),
       );
     }
@@ -115,14 +116,14 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
     const name = this.entryName(clusterId);
     const d = await this.describeOwned(name);
     if (!(d?.VersionIdsToStages?.[versionId] ?? []).includes('AWSPENDING')) return;
-    await this.call('UpdateSecretVersionStage', name, () =>
-      this.client.send(new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId })),
+    await this.call('UpdateSecretVersionStage', name, (o) =>
+      this.client.send(new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId }), o),
     );
   }
 
   async setState(clusterId: string, state: RotationState): Promise<void> {
     const name = this.entryName(clusterId);
-    await this.call('TagResource', name, () => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: STATE_KEY, Value: encodeState(state) }] })));
+    await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: STATE_KEY, Value: encodeState(state) }] }), o));
   }
 }
 
@@ -163,7 +164,7 @@ export class GcpRotationStore extends GcpSecretManagerStore implements RotationS
       if (latest) await this.setAliases(name, { ...aliases, [CURRENT_ALIAS]: latest.versionId });
       if (latest) aliases[CURRENT_ALIAS] = latest.versionId;
     }
-    const [v] = await this.call('AddSecretVersion', name, async () => (await this.api()).addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }));
+    const [v] = await this.call('AddSecretVersion', name, (api, o) => api.addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }, o));
     const versionId = v.name!.split('/').at(-1)!;
     await this.setAliases(name, { ...aliases, [PENDING_ALIAS]: versionId });
     return versionId;
@@ -200,8 +201,8 @@ export class GcpRotationStore extends GcpSecretManagerStore implements RotationS
   async setState(clusterId: string, state: RotationState): Promise<void> {
     const name = this.path(clusterId);
     const secret = await this.ownedSecret(name);
-    await this.call('UpdateSecret', name, async () =>
-      (await this.api()).updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) } }, updateMask: { paths: ['annotations'] } }),
+    await this.call('UpdateSecret', name, (api, o) =>
+      api.updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) } }, updateMask: { paths: ['annotations'] } }, o),
     );
   }
 }

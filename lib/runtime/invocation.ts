@@ -17,7 +17,7 @@
  * Each platform adapter (./lambda/, ./gcf/, lib/cli/) only parses its events and passes its own
  * logger behind the redacting {@link Log} port.
  */
-import { connect } from '../clusters/access.ts';
+import { checkLocalAccess, connect } from '../clusters/access.ts';
 import { ConfigWatcher, parseConfigSource } from '../config/source.ts';
 import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
@@ -26,6 +26,7 @@ import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts
 import { CredsyncError, describeError, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { runSync, type ConfigInfo, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
+import { withDeadline } from '../util/abort.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
 import { buildDeps, buildStore, configReader, type ConfigReaderOverrides, type WiringOverrides } from './wiring.ts';
@@ -89,16 +90,20 @@ export interface Prepared {
 }
 
 /**
- * Resolves the data planes (discovery included) and wires the adapters for one invocation.
+ * Resolves the data planes (discovery included), checks every cluster's access that needs no
+ * network call (checkLocalAccess), and wires the adapters for one invocation. Nothing is read
+ * from a cluster or the store before this has passed.
  *
- * @throws ConfigError when the configuration, or what discovery made of it, is invalid
+ * @throws ConfigError when the configuration, what discovery made of it, or a cluster's access
+ *   (a kubeconfig, context, token or CA that cannot be used) is invalid
  */
 export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prepared> {
   const { config: written, store, configInfo } = await coldStart(opts.configPath);
   if (configInfo.refused)
     log.error('configuration refused; the last good version keeps running', { source: configInfo.source, running: configInfo.version, refused: configInfo.refused });
   const { config, discovery } = await resolveDataPlanes(written, opts.onlyEksCluster ? { onlyEksCluster: opts.onlyEksCluster } : {});
-  const wiring: WiringOverrides = { store, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
+  const connections = await checkLocalAccess(config);
+  const wiring: WiringOverrides = { store, connections, ...(opts.metrics ? { metrics: opts.metrics } : {}), ...(opts.onProgress ? { onProgress: opts.onProgress } : {}) };
   return { config, deps: buildDeps(config, log, wiring), configInfo, ...(discovery ? { discovery } : {}) };
 }
 
@@ -109,8 +114,11 @@ export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prep
  */
 export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Omit<PrepareOptions, 'onlyEksCluster'> = {}): Promise<SyncReport> {
   const { configPath, metrics, onProgress, ...sync } = opts;
-  const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
-  return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
+  // The deadline covers discovery's calls too, not only the sync's.
+  return withDeadline(opts.deadline, async () => {
+    const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
+    return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
+  });
 }
 
 /**
@@ -195,7 +203,11 @@ export interface ClusterCreatedOptions extends Pick<PrepareOptions, 'metrics'> {
  *   cloud still reports it CREATING/PROVISIONING), so the platform redelivers the event
  * @throws SyncFailedError when the sync ran and failed otherwise
  */
-export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
+export function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
+  return withDeadline(o.deadline, () => syncCreated(cluster, o));
+}
+
+async function syncCreated(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
   const { log } = o;
   const what = describeCloudCluster(cluster);
   // EKS discovery (when configured) also looks this cluster up by name.

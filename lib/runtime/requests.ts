@@ -5,10 +5,14 @@
  */
 import { z } from 'zod';
 import { EventError } from '../errors.ts';
+import { describeIssues } from '../util/bounded.ts';
+
+/** The most data planes one resync may name (far above any configuration; bounds the work and every echo). */
+export const MAX_RESYNC_CLUSTERS = 10_000;
 
 /** Manual resync: `{ clusters?: string[], dryRun?: boolean }`. Unknown keys are errors. */
 export const ResyncEvent = z.strictObject({
-  clusters: z.array(z.string().min(1)).min(1).optional(),
+  clusters: z.array(z.string().min(1).max(253)).min(1).max(MAX_RESYNC_CLUSTERS).optional(),
   dryRun: z.boolean().optional(),
 });
 export type ResyncEvent = z.infer<typeof ResyncEvent>;
@@ -22,9 +26,14 @@ export function parseResyncEvent(event: unknown): ResyncEvent {
   if (!r.success)
     throw new EventError(
       'invalid resync event: ' +
-        r.error.issues.map((i) => `${i.path.join('.') || '<root>'}: ${i.code === 'unrecognized_keys' ? `unknown key(s) ${i.keys.join(', ')}` : i.message}`).join('; ') +
+        describeIssues(r.error.issues) +
         ' (expected {"clusters"?: ["id", ...], "dryRun"?: boolean})',
     );
   return r.data;
 }
 
+
+/** The log fields of a resync request: at most 20 of its ids, and how many it named. */
+export function resyncLogFields(r: ResyncEvent): Record<string, unknown> {
+  return { clusters: r.clusters ? r.clusters.slice(0, 20) : 'all', ...(r.clusters && r.clusters.length > 20 ? { clusterCount: r.clusters.length } : {}), dryRun: r.dryRun ?? false };
+}

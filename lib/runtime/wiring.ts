@@ -5,7 +5,7 @@
  * benchmarks may pass their own clients.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { connect } from '../clusters/access.ts';
+import { connect, CONTROL_PLANE_KEY, type ClusterConnection } from '../clusters/access.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { verifyWithApiServer } from '../dataplane/verify.ts';
 import { KubeRotationControlPlane, KubeRotationDataPlane } from '../rotation/kube.ts';
@@ -19,6 +19,7 @@ import { CredsyncError } from '../errors.ts';
 import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
 import type { MetricsSink } from './metrics.ts';
 import { connectFlyteAdmin } from '../labels/run.ts';
+import { AWS_REQUEST_HANDLER, CALL_TIMEOUT_MS, callSignal, gaxCall } from '../util/abort.ts';
 
 export interface WiringOverrides {
   secretsManager?: SecretsManagerClient;
@@ -28,6 +29,8 @@ export interface WiringOverrides {
   metrics?: MetricsSink;
   /** The CLI's progress line. */
   onProgress?: SyncDeps['onProgress'];
+  /** Connections already made (checkLocalAccess), keyed by data plane id and CONTROL_PLANE_KEY. */
+  connections?: ReadonlyMap<string, ClusterConnection>;
 }
 
 /** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
@@ -58,7 +61,7 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   // mode also slows the client down while it lasts.
   const client =
     o.secretsManager ??
-    new SecretsManagerClient({ region: aws.region, retryMode: 'adaptive', maxAttempts: 6, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
+    new SecretsManagerClient({ region: aws.region, retryMode: 'adaptive', maxAttempts: 6, requestHandler: AWS_REQUEST_HANDLER, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
   return new AwsRotationStore(client, {
     prefix: aws.prefix,
     ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),
@@ -73,8 +76,9 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
   const store = buildStore(cfg, o);
   const labels = cfg.labels;
-  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, await connect(`data plane ${dp.id}`, dp.access));
-  const controlPlane = async () => new KubeRotationControlPlane(await connect('control plane', cfg.controlPlane.access));
+  // Connections checkLocalAccess already made are used as they are.
+  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access)));
+  const controlPlane = async () => new KubeRotationControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access)));
   return {
     config: cfg,
     log,
@@ -105,10 +109,10 @@ export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}
     let client = o.ssm;
     return async () => {
       const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
-      client ??= new SSMClient({});
+      client ??= new SSMClient({ requestHandler: AWS_REQUEST_HANDLER });
       let out;
       try {
-        out = await client.send(new GetParameterCommand({ Name: source.name, WithDecryption: true }));
+        out = await client.send(new GetParameterCommand({ Name: source.name, WithDecryption: true }), { abortSignal: callSignal() });
       } catch (err) {
         const e = err as Error;
         throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ssm:${source.name}: ${e.name}: ${e.message}`, { cause: err });
@@ -123,7 +127,8 @@ export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}
     client ??= gcpSecretManagerClient();
     let v;
     try {
-      [v] = await (await client).accessSecretVersion({ name: `${source.secret}/versions/latest` });
+      const api = await client;
+      [v] = await gaxCall((o) => api.accessSecretVersion({ name: `${source.secret}/versions/latest` }, o), CALL_TIMEOUT_MS, `configuration gcpsm:${source.secret}`);
     } catch (err) {
       throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration gcpsm:${source.secret}: ${(err as Error).message}`, { cause: err });
     }

@@ -23,6 +23,7 @@ import {
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
 import { mapBounded } from '../util/log.ts';
 import { registerSecret } from '../util/redact.ts';
+import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -60,12 +61,19 @@ export class AwsSecretsManagerStore extends VersionedStore {
     return name;
   }
 
-  protected async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One SDK call: `fn` passes `abortSignal` to `send`, which aborts the request after
+   * CALL_TIMEOUT_MS or at the invocation's deadline (lib/util/abort.ts).
+   */
+  protected async call<T>(op: string, name: string, fn: (o: { abortSignal: AbortSignal }) => Promise<T>): Promise<T> {
+    const abortSignal = callSignal();
     try {
-      return await fn();
+      return await fn({ abortSignal });
     } catch (err) {
       if (err instanceof CredsyncError || err instanceof ResourceNotFoundException || err instanceof ResourceExistsException)
         throw err;
+      if (abortSignal.aborted)
+        throw deadlineError(`${this.kind}: ${op} ${name}`) ?? new StoreError(this.kind, `${op} ${name}: timed out after ${CALL_TIMEOUT_MS} ms`, { cause: err });
       const e = err as Error;
       throw new StoreError(this.kind, `${op} ${name}: ${e.name}: ${e.message}`, { cause: err });
     }
@@ -83,7 +91,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
   protected async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     let d: DescribeSecretCommandOutput;
     try {
-      d = await this.call('DescribeSecret', name, () => this.client.send(new DescribeSecretCommand({ SecretId: name })));
+      d = await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
     } catch (err) {
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
@@ -105,7 +113,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
     const owned: string[] = [];
     let NextToken: string | undefined;
     do {
-      const page = await this.call('ListSecrets', `${this.opts.prefix}*`, () =>
+      const page = await this.call('ListSecrets', `${this.opts.prefix}*`, (o) =>
         this.client.send(
           new ListSecretsCommand({
             ...(this.opts.prefix ? { Filters: [{ Key: 'name', Values: [this.opts.prefix] }] } : {}),
@@ -113,6 +121,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
             MaxResults: LIST_PAGE,
             ...(NextToken ? { NextToken } : {}),
           }),
+          o,
         ),
       );
       for (const s of page.SecretList ?? []) {
@@ -129,7 +138,9 @@ export class AwsSecretsManagerStore extends VersionedStore {
     } while (NextToken);
     const chunks = Array.from({ length: Math.ceil(owned.length / BATCH_GET_MAX) }, (_, i) => owned.slice(i * BATCH_GET_MAX, (i + 1) * BATCH_GET_MAX));
     await mapBounded(chunks, BATCH_PARALLEL, async (names) => {
-      const r = await this.call('BatchGetSecretValue', `${names.length} secrets`, () => this.client.send(new BatchGetSecretValueCommand({ SecretIdList: names })));
+      const r = await this.call('BatchGetSecretValue', `${names.length} secrets`, (o) =>
+        this.client.send(new BatchGetSecretValueCommand({ SecretIdList: names }), o),
+      );
       for (const v of r.SecretValues ?? []) {
         const id = v.Name === undefined ? undefined : idOf.get(v.Name);
         if (id !== undefined && v.SecretString !== undefined && v.VersionId) out.set(id, { current: { value: v.SecretString, versionId: v.VersionId } });
@@ -144,8 +155,8 @@ export class AwsSecretsManagerStore extends VersionedStore {
 
   private async current(name: string): Promise<{ value: string; versionId: string } | undefined> {
     try {
-      const v = await this.call('GetSecretValue', name, () =>
-        this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' })),
+      const v = await this.call('GetSecretValue', name, (o) =>
+        this.client.send(new GetSecretValueCommand({ SecretId: name, VersionStage: 'AWSCURRENT' }), o),
       );
       if (v.SecretString === undefined || !v.VersionId) return undefined;
       return { value: v.SecretString, versionId: v.VersionId };
@@ -178,7 +189,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
     const name = this.entryName(record.clusterId);
     const tags = { ...this.opts.tags, ...opts.extraTags, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId };
     try {
-      const out = await this.call('CreateSecret', name, () =>
+      const out = await this.call('CreateSecret', name, (o) =>
         this.client.send(
           new CreateSecretCommand({
             Name: name,
@@ -188,6 +199,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
             KmsKeyId: this.opts.kmsKeyId,
             Tags: Object.entries(tags).map(([Key, Value]) => ({ Key, Value })),
           }),
+          o,
         ),
       );
       return { ...(out.VersionId ? { versionId: out.VersionId } : {}) };
@@ -199,7 +211,7 @@ export class AwsSecretsManagerStore extends VersionedStore {
 
   protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
     const name = this.entryName(clusterId);
-    const out = await this.call('PutSecretValue', name, () => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value })));
+    const out = await this.call('PutSecretValue', name, (o) => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }), o));
     return out.VersionId;
   }
 }

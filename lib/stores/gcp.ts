@@ -8,6 +8,7 @@ import type { protos, SecretManagerServiceClient } from '@google-cloud/secret-ma
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
 import { mapBounded } from '../util/log.ts';
 import { registerSecret } from '../util/redact.ts';
+import { CALL_TIMEOUT_MS, deadlineError, gaxCall } from '../util/abort.ts';
 import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
 
@@ -39,6 +40,8 @@ export const CURRENT_ALIAS = 'current';
 /** Secrets read at once by a batch read (Secret Manager has no batch access of values). */
 const ACCESS_PARALLEL = 16;
 
+const CANCELLED = 1;
+const DEADLINE_EXCEEDED = 4;
 const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const grpcCode = (err: unknown) => (err as { code?: unknown })?.code;
@@ -70,13 +73,20 @@ export class GcpSecretManagerStore extends VersionedStore {
     return `projects/${this.opts.project}/secrets/${this.entryName(clusterId)}`;
   }
 
-  protected async call<T>(op: string, name: string, fn: () => Promise<T>): Promise<T> {
+  /**
+   * One client call: `fn` passes the call options (a gRPC deadline of CALL_TIMEOUT_MS) on, and the
+   * call is cancelled at the invocation's deadline (lib/util/abort.ts).
+   */
+  protected async call<T>(op: string, name: string, fn: (api: GcpSecretManagerApi, o: { timeout: number }) => Promise<T>): Promise<T> {
     try {
-      return await fn();
+      const api = await this.api();
+      return await gaxCall((o) => fn(api, o), CALL_TIMEOUT_MS, `${this.kind}: ${op} ${name}`);
     } catch (err) {
       if (err instanceof CredsyncError) throw err;
       const code = grpcCode(err);
       if (code === NOT_FOUND || code === ALREADY_EXISTS) throw err;
+      if (code === DEADLINE_EXCEEDED || code === CANCELLED)
+        throw deadlineError(`${this.kind}: ${op} ${name}`) ?? new StoreError(this.kind, `${op} ${name}: timed out after ${CALL_TIMEOUT_MS} ms`, { cause: err });
       const e = err as Error;
       throw new StoreError(this.kind, `${op} ${name}: ${e.message}`, { cause: err });
     }
@@ -85,7 +95,7 @@ export class GcpSecretManagerStore extends VersionedStore {
   /** The secret if it exists; refuses one we do not own. */
   protected async ownedSecret(name: string): Promise<GcpSecret | undefined> {
     try {
-      const [secret] = await this.call('GetSecret', name, async () => (await this.api()).getSecret({ name }));
+      const [secret] = await this.call('GetSecret', name, (api, o) => api.getSecret({ name }, o));
       if (secret.labels?.[MANAGED_BY_KEY] !== MANAGED_BY_VALUE)
         throw new StoreOwnershipError(this.kind, name, `label ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
       return secret;
@@ -98,7 +108,7 @@ export class GcpSecretManagerStore extends VersionedStore {
   /** A version's value by number or alias (`latest`, `current`, ...); undefined when there is none. */
   protected async access(name: string, version: string): Promise<{ value: string; versionId: string } | undefined> {
     try {
-      const [v] = await this.call('AccessSecretVersion', name, async () => (await this.api()).accessSecretVersion({ name: `${name}/versions/${version}` }));
+      const [v] = await this.call('AccessSecretVersion', name, (api, o) => api.accessSecretVersion({ name: `${name}/versions/${version}` }, o));
       const data = v.payload?.data;
       if (!data || !v.name) return undefined;
       return { value: Buffer.from(data as Uint8Array).toString('utf8'), versionId: v.name.split('/').at(-1)! };
@@ -139,8 +149,8 @@ export class GcpSecretManagerStore extends VersionedStore {
     const idOf = new Map(clusterIds.map((id) => [this.entryName(id), id]));
     const idIn = (name: string | null | undefined) => (name ? idOf.get(name.split('/').at(-1)!) : undefined);
     const out: EntrySnapshot = new Map(clusterIds.map((id) => [id, undefined]));
-    const [secrets] = await this.call('ListSecrets', `${this.opts.prefix}*`, () =>
-      api.listSecrets!({ parent: `projects/${this.opts.project}`, filter: `name:${this.opts.prefix}`, pageSize: 250 }),
+    const [secrets] = await this.call('ListSecrets', `${this.opts.prefix}*`, (gcp, o) =>
+      gcp.listSecrets!({ parent: `projects/${this.opts.project}`, filter: `name:${this.opts.prefix}`, pageSize: 250 }, o),
     );
     const owned: GcpSecret[] = [];
     for (const sec of secrets ?? []) {
@@ -160,15 +170,15 @@ export class GcpSecretManagerStore extends VersionedStore {
   protected async createEntry(record: CredentialRecord, value: string): Promise<{ versionId?: string } | 'exists'> {
     const name = this.path(record.clusterId);
     try {
-      await this.call('CreateSecret', name, async () =>
-        (await this.api()).createSecret({
+      await this.call('CreateSecret', name, (api, o) =>
+        api.createSecret({
           parent: `projects/${this.opts.project}`,
           secretId: this.entryName(record.clusterId),
           secret: {
             replication: { automatic: {} },
             labels: { ...this.opts.labels, [MANAGED_BY_KEY]: MANAGED_BY_VALUE, [CLUSTER_KEY]: record.clusterId },
           },
-        }),
+        }, o),
       );
     } catch (err) {
       if (grpcCode(err) === ALREADY_EXISTS) return 'exists';
@@ -180,8 +190,8 @@ export class GcpSecretManagerStore extends VersionedStore {
 
   protected async addVersion(clusterId: string, value: string): Promise<string | undefined> {
     const name = this.path(clusterId);
-    const [v] = await this.call('AddSecretVersion', name, async () =>
-      (await this.api()).addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }),
+    const [v] = await this.call('AddSecretVersion', name, (api, o) =>
+      api.addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }, o),
     );
     const versionId = v.name?.split('/').at(-1);
     // A secret that rotated once reads `current`: a plain put must move it, or it would not count.
@@ -195,11 +205,14 @@ export class GcpSecretManagerStore extends VersionedStore {
   /** Replaces the secret's version aliases (alias -> version number). */
   protected async setAliases(name: string, aliases: Record<string, unknown>, annotations?: Record<string, string>): Promise<void> {
     const versionAliases = Object.fromEntries(Object.entries(aliases).map(([k, v]) => [k, Number(v)]));
-    await this.call('UpdateSecret', name, async () =>
-      (await this.api()).updateSecret({
-        secret: { name, versionAliases, ...(annotations ? { annotations } : {}) },
-        updateMask: { paths: ['version_aliases', ...(annotations ? ['annotations'] : [])] },
-      }),
+    await this.call('UpdateSecret', name, (api, o) =>
+      api.updateSecret(
+        {
+          secret: { name, versionAliases, ...(annotations ? { annotations } : {}) },
+          updateMask: { paths: ['version_aliases', ...(annotations ? ['annotations'] : [])] },
+        },
+        o,
+      ),
     );
   }
 }

@@ -16,6 +16,8 @@ import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
+import { withDeadline } from '../util/abort.ts';
+import { boundedList } from '../util/bounded.ts';
 import { mapBounded, type Log } from '../util/log.ts';
 import { settingsFor, type PreparedRotation, type RotationReport } from '../rotation/rotate.ts';
 import { finishStep, rotationStep, type RotationAdapters } from '../rotation/step.ts';
@@ -133,8 +135,15 @@ export interface SyncReport {
  * @param opts.deadline epoch ms; see {@link SyncOptions.deadline} (default: none)
  * @throws CredsyncError `UNKNOWN_DATA_PLANE` when `opts.clusters` names a data plane that is not
  *   configured, before anything is read or written. Nothing else throws: failures are reported.
+ *   Every network call is aborted at `opts.deadline` at the latest; what it cut off is reported
+ *   with code `DEADLINE`.
  */
-export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+export function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+  // Every network call of the run is aborted at the deadline at the latest (lib/util/abort.ts).
+  return withDeadline(opts.deadline, () => run(deps, opts), (deps.now ?? (() => new Date()))().getTime());
+}
+
+async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const { config: cfg, log } = deps;
   const now = deps.now ?? (() => new Date());
   const started = now();
@@ -144,7 +153,7 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
   if (unknown.length)
-    throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
+    throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });

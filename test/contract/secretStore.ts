@@ -21,7 +21,8 @@ export interface StoreHarness {
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 
-function record(clusterId: string, token: string): CredentialRecord {
+/** A credential record for the store tests (a fake CA: the store never parses it). */
+export function record(clusterId: string, token: string): CredentialRecord {
   return makeRecord({
     clusterId,
     endpoint: `https://${clusterId}.example:6443`,

@@ -1,7 +1,7 @@
 /** The SecretStore contract against moto's Secrets Manager, through the real AWS SDK v3 client. */
-import { CreateSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { describe, expect, it } from '@jest/globals';
-import { secretStoreContract } from '../contract/secretStore.ts';
+import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
+import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
 import { awsClient, loadTestEnv, uniquePrefix } from './helpers.ts';
 
@@ -44,5 +44,17 @@ describe('AWS Secrets Manager batch read (moto)', () => {
     expect(sent.sort()).toEqual(['BatchGetSecretValueCommand', 'BatchGetSecretValueCommand', 'BatchGetSecretValueCommand', 'ListSecretsCommand']);
     await expect(view.get('b7')).rejects.toThrow(/does not hold a flyte-credsync\/credential\/v1 record/);
     expect(sent).toHaveLength(4);
+  });
+});
+
+describe('AWS Secrets Manager store options (moto)', () => {
+  it('creates each secret with the configured tags, the ownership tags and the KMS key', async () => {
+    const client = awsClient(loadTestEnv());
+    const prefix = uniquePrefix('options');
+    const store = new AwsSecretsManagerStore(client, { prefix, kmsKeyId: 'alias/flyte', tags: { team: 'platform', cost: 'flyte' } });
+    await store.put(record('dp1', 'token-dp1-aaaaaaaa'));
+    const d = await client.send(new DescribeSecretCommand({ SecretId: `${prefix}dp1` }));
+    expect(d.KmsKeyId).toBe('alias/flyte');
+    expect(Object.fromEntries((d.Tags ?? []).map((t) => [t.Key, t.Value]))).toEqual({ team: 'platform', cost: 'flyte', 'managed-by': 'flyte-credsync', 'flyte-credsync-cluster': 'dp1' });
   });
 });

@@ -5,15 +5,18 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
-import { filledTokenSecret, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
 
-function credsync(args: string[], entry = 'lib/cli/main.ts') {
+function credsync(args: string[], entry = 'lib/cli/main.ts', extraEnv: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', entry, ...args], {
     encoding: 'utf8',
-    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+    timeout: 120_000,
+    killSignal: 'SIGKILL',
+    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region, ...extraEnv },
   });
   return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
@@ -37,6 +40,66 @@ beforeAll(async () => {
 });
 
 describe('credsync CLI', () => {
+  it('--dry-run prints the exact diff and writes nothing; the configuration comes from CREDSYNC_CONFIG', async () => {
+    // Prepare: the control plane as seeded, a fresh store prefix, the file named only in the environment.
+    await resetControlPlane(env);
+    const prefix = uniquePrefix('cli-dry');
+    const file = writeConfig('dry.yaml', config(prefix, [dataPlane('dp1')]));
+    // Act
+    const r = credsync(['sync', '--dry-run'], 'lib/cli/main.ts', { CREDSYNC_CONFIG: file });
+    // Assess: the text a person reads, line by line.
+    expect(r.code).toBe(0);
+    const server = env.clusters['dp1']!.server;
+    const diff = (cm: string) => [
+      `  ConfigMap ${cm}: update`,
+      `    Index: ${cm}/clusters.yaml`,
+      '    ===================================================================',
+      `    --- ${cm}/clusters.yaml\tcurrent`,
+      `    +++ ${cm}/clusters.yaml\tdesired`,
+      '    @@ -1,3 +1,12 @@',
+      '     clusters:',
+      '    -  clusterConfigs: []',
+      '    -  labelClusterMap: {}',
+      '    +  clusterConfigs:',
+      '    +    - name: dp1',
+      `    +      endpoint: ${server}`,
+      '    +      enabled: true',
+      '    +      auth:',
+      '    +        tokenPath: /var/run/credentials/dp1_token',
+      '    +        certPath: /var/run/credentials/dp1_cacert',
+      '    +  labelClusterMap:',
+      '    +    team1:',
+      '    +      - id: dp1',
+      '    +        weight: 1',
+    ];
+    const lines = r.stdout.split('\n');
+    expect(lines[0]).toMatch(/^DRY RUN — nothing written\. sync succeeded in \d+ ms$/);
+    expect(lines.slice(1, 4)).toEqual(['', 'data planes:', expect.stringMatching(new RegExp(`^  ↻ dp1: updated — would create ${prefix}dp1 \\(fingerprint [0-9a-f]{12}, system:serviceaccount:flyte:flyteadmin\\)$`))]);
+    expect(lines.slice(4)).toEqual([
+      '',
+      'control plane (would change):',
+      '  Secret cluster-credentials: create; added dp1_token, dp1_cacert',
+      ...diff('flyte-admin-clusters-config'),
+      ...diff('flyte-clusterresourcesync-config'),
+      '  would restart: flyteadmin, syncresources',
+      '',
+    ]);
+    // Nothing written: no store entry, the ConfigMap and the Secret as seeded.
+    const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
+    expect(listed.SecretList ?? []).toEqual([]);
+    const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+    expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
+    await expect(core(env, env.controlPlane).readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' })).rejects.toMatchObject({ code: 404 });
+  });
+
+  it('--json errors: a JSON object with the code and the reason on stdout, exit 2', () => {
+    const missing = `${dir}/missing.yaml`;
+    const r = credsync(['sync', '--config', missing, '--json']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe('');
+    expect(JSON.parse(r.stdout)).toEqual({ ok: false, error: { code: 'CONFIG_NOT_FOUND', reason: `cannot read configuration ${missing}: ENOENT: no such file or directory, open '${missing}'` } });
+  });
+
   it('exit 0 and a JSON report when every cluster synced; no token or CA in any output', async () => {
     const file = writeConfig('ok.yaml', config(uniquePrefix('cli'), env.dataPlanes.map(dataPlane)));
     const r = credsync(['sync', '--config', file, '--json']);
@@ -53,6 +116,17 @@ describe('credsync CLI', () => {
       for (const out of [r.stdout, human.stdout, human.stderr]) expect(out.includes(token)).toBe(false);
     }
     expect(r.stdout + human.stdout + human.stderr).not.toContain('BEGIN CERTIFICATE');
+  });
+
+  it('--verbose output holds no token and no CA, in any form (PEM body, base64)', async () => {
+    const file = writeConfig('verbose.yaml', config(uniquePrefix('cli-verbose'), env.dataPlanes.map(dataPlane)));
+    const r = credsync(['sync', '--config', file, '--verbose']);
+    expect(r.code).toBe(0);
+    expect(r.stderr.match(/^info  data plane synced /gm)).toHaveLength(env.dataPlanes.length); // it really logged
+    for (const id of env.dataPlanes) {
+      const forms = secretForms(await filledTokenSecret(env, id));
+      for (const f of forms) expect([id, r.stdout.includes(f), r.stderr.includes(f)]).toEqual([id, false, false]);
+    }
   });
 
   it('the bundled binary (package.json bin, built by npm install) runs the same sync', () => {

@@ -127,11 +127,11 @@ describe('credsync doctor', () => {
     const badFile = writeConfig('cli-bad.yaml', [{ id: 'typo', access: { type: 'kubeconfig', context: 'no-such-context', path: env.kubeconfig }, labels: { team1: 1 } }]);
     const bad = run(['doctor', '--config', badFile]);
     expect(bad.status).toBe(1);
-    expect(bad.stdout).toContain('✗ data plane typo\n    ✗ access      [CONFIG_INVALID] data plane typo: kubeconfig has no context "no-such-context"\n');
+    expect(bad.stdout).toContain(`✗ data plane typo\n    ✗ access      [CONFIG_INVALID] data plane typo: access.context: kubeconfig ${env.kubeconfig} has no context "no-such-context"\n`);
     expect(bad.stdout).toContain('    - reachable, tls, identity, authorized: not checked (fix the failure above first)');
     expect(bad.stdout).toContain('doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
     const refused = run(['doctor', '--config', file, '--dry-run']);
     expect(refused.status).toBe(2);
-    expect(refused.stderr).toContain('credsync doctor takes only --config and --json');
+    expect(refused.stderr.split('\n')[0]).toBe('credsync: doctor takes only --config and --json (it changes nothing anyway)');
   });
 });

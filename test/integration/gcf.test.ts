@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
-import { core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, type EnvInfo } from './helpers.ts';
+import { core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, type EnvInfo } from './helpers.ts';
 
 jest.setTimeout(120_000);
 
@@ -131,7 +131,7 @@ beforeAll(async () => {
   env = loadTestEnv();
   prefix = `it-gcf-${randomBytes(4).toString('hex')}-`;
   sm = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
-  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8' });
+  const build = spawnSync(process.execPath, ['scripts/build.mjs'], { encoding: 'utf8', timeout: 120_000, killSignal: 'SIGKILL' });
   if (build.status !== 0) throw new Error(`build failed:\n${build.stderr}`);
   await resetControlPlane(env);
   const good = writeConfig(env.dataPlanes.map((id) => dataPlane(id)));
@@ -186,6 +186,38 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     const text = await call(resync, { headers: { 'content-type': 'text/plain' }, body: '{"dryRun": true}' });
     expect(text.status).toBe(415);
     expect(await secretExists('dp1')).toBe(false);
+  });
+
+  it('a request the framework cannot parse gets the documented status and a short JSON reason, never an HTML page or a stack', async () => {
+    const USAGE = 'POST a JSON body (resync: {"clusters"?: [...], "dryRun"?: boolean}; the event functions: a CloudEvent)';
+    const notObject = { error: `the request body is not a JSON object: ${USAGE}`, code: 'EVENT_INVALID' };
+    const json = { 'content-type': 'application/json' };
+    const ce = { ...json, 'ce-specversion': '1.0', 'ce-id': 'x1', 'ce-type': 'google.cloud.audit.log.v1.written', 'ce-source': '//cloudaudit.googleapis.com/projects/p/logs/activity' };
+    const cases: Array<[string, Server, Parameters<typeof call>[1], number, unknown]> = [
+      ['resync: not JSON', resync, { headers: json, body: '{not json' }, 400, notObject],
+      ['resync: null', resync, { headers: json, body: 'null' }, 400, notObject],
+      ['resync: a bare string', resync, { headers: json, body: '"dp1"' }, 400, notObject],
+      ['resync: another charset', resync, { headers: { 'content-type': 'application/json; charset=latin1' }, body: '{}' }, 415, { error: 'charset "latin1" not supported: send UTF-8 JSON', code: 'EVENT_INVALID' }],
+      ['clusterCreated: no body', clusterCreated, {}, 400, { error: `the request has no body: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['clusterCreated: GET', clusterCreated, { method: 'GET' }, 405, { error: `method GET not allowed: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['clusterCreated: binary CloudEvent, body not JSON', clusterCreated, { headers: ce, body: 'nope' }, 400, notObject],
+      ['clusterCreated: binary CloudEvent, text body', clusterCreated, { headers: { ...ce, 'content-type': 'text/plain' }, body: 'nope' }, 400, { error: `the request is not an event this function reads: ${USAGE}`, code: 'EVENT_INVALID' }],
+      ['scheduled: null', scheduled, { headers: json, body: 'null' }, 400, notObject],
+    ];
+    const printedBefore = servers.map((s) => s.printed.length);
+    for (const [what, server, init, status, body] of cases) {
+      const r = await call(server, init);
+      expect([what, r.status, r.body]).toEqual([what, status, body]);
+      expect([what, r.text]).not.toEqual([what, expect.stringMatching(/<html|<pre>|node_modules|\n\s+at /i)]);
+    }
+    // What the servers printed meanwhile: one WARNING line per rejected request, no stack.
+    const printed = servers.map((s, i) => s.printed.slice(printedBefore[i])).join('');
+    expect(printed).not.toMatch(/node_modules|\n\s+at /);
+    expect(printed.match(/"message":"request rejected before the function ran"/g)).toHaveLength(cases.length);
+    // Nothing ran: no store entry, and the control plane as it was.
+    for (const id of env.dataPlanes) expect(await secretExists(id)).toBe(false);
+    const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+    expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
   });
 
   it('scheduled (a Cloud Scheduler message through Pub/Sub) syncs every data plane', async () => {
@@ -245,17 +277,31 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(r.body.clusters.find((c: any) => c.id === 'dp2')).toMatchObject({ status: 'failed', code: 'SERVICE_ACCOUNT_MISSING', lastGoodKept: true });
     const ev = await auditLogEvent(failingCreated, 'dp2');
     expect(ev.status).toBe(500);
-    expect(ev.text).toContain('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist') });
+    expect(ev.text).not.toMatch(/node_modules|\n\s+at /);
     expect(output).toMatch(/"severity":"ERROR","message":"clusterCreated failed"/);
+  });
+
+  it('a failing event older than CREDSYNC_EVENT_MAX_AGE_SECONDS (default 6 h) is given up on: 2xx, an ERROR line, no redelivery', async () => {
+    const sevenHoursAgo = new Date(Date.now() - 7 * 3600_000).toISOString();
+    const ce = sample('gke-cluster-created-cloudevent.json');
+    const entry = ce.data;
+    entry.protoPayload.resourceName = 'projects/flyte-prod/locations/europe-west1/clusters/dp2';
+    entry.resource.labels.cluster_name = 'dp2';
+    const id = `stale-${randomBytes(4).toString('hex')}`;
+    const r = await postCloudEvent(failingCreated, { type: ce.type, source: ce.source, id, time: sevenHoursAgo }, entry);
+    expect(r.status).toBe(200);
+    expect(r.body).toEqual({ gaveUp: true, reason: expect.stringMatching(/^sync failed: dp2 \[SERVICE_ACCOUNT_MISSING\] data plane dp2: ServiceAccount flyte\/ghost does not exist/) });
+    const line = failingCreated.printed.split('\n').find((l) => l.includes(`"eventId":"${id}"`) && l.includes('giving up'));
+    expect(line).toBeDefined();
+    expect(JSON.parse(line!)).toMatchObject({ severity: 'ERROR', message: 'giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', code: 'KUBERNETES_API' });
+    expect(JSON.parse(line!).ageSeconds).toBeGreaterThanOrEqual(7 * 3600);
   });
 
   it('tokens and CA keys never appear in any output or response', async () => {
     for (const id of env.dataPlanes) {
-      const { token } = await filledTokenSecret(env, id);
-      for (const text of [output, ...servers.map((s) => s.printed)]) {
-        expect(text).not.toContain(token);
-        expect(text).not.toContain(token.split('.')[2]!);
-      }
+      const forms = secretForms(await filledTokenSecret(env, id));
+      for (const text of [output, ...servers.map((s) => s.printed)]) for (const f of forms) expect(text.includes(f)).toBe(false);
     }
     // Every line the functions wrote through their logger is one JSON object with a severity.
     const lines = servers.flatMap((s) => s.printed.split('\n')).filter((l) => l.includes('"component":"flyte-credsync"'));

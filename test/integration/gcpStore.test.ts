@@ -1,5 +1,6 @@
 /** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC. */
-import { secretStoreContract } from '../contract/secretStore.ts';
+import { describe, expect, it } from '@jest/globals';
+import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
 import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { loadTestEnv } from './helpers.ts';
@@ -39,4 +40,17 @@ secretStoreContract('GCP Secret Manager (emulator)', async () => {
     previousRaw: (c) => raw(c, 1),
     versionCount: async (c) => (await versions(c)).length,
   };
+});
+
+describe('GCP Secret Manager store options (emulator)', () => {
+  it('creates each secret with the configured labels and the ownership labels', async () => {
+    const env = loadTestEnv();
+    const client = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+    const prefix = `it-options-${randomBytes(4).toString('hex')}-`;
+    const store = new GcpSecretManagerStore(client, { project: env.gcp.project, prefix, labels: { team: 'platform', cost: 'flyte' } });
+    await store.put(record('dp1', 'token-dp1-aaaaaaaa'));
+    const [secret] = await client.getSecret({ name: `projects/${env.gcp.project}/secrets/${prefix}dp1` });
+    expect(secret.labels).toEqual({ team: 'platform', cost: 'flyte', 'managed-by': 'flyte-credsync', 'flyte-credsync-cluster': 'dp1' });
+    await client.close();
+  });
 });

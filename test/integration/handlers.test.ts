@@ -1,15 +1,30 @@
 /** The Lambda handlers, invoked in-process with the shipped sample events, against the local environment. */
 import { beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync, readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { stringify } from 'yaml';
 import { assertValidEmf } from '../unit/emf.ts';
-import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile, type EnvInfo } from './helpers.ts';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { spawnSync } from 'node:child_process';
+import { apps, awsClient, core, exportAwsEnv, filledTokenSecret, secretForms, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 let scheduled: typeof import('../../handlers/scheduled.ts');
 let clusterCreated: typeof import('../../handlers/clusterCreated.ts');
 let resync: typeof import('../../handlers/resync.ts');
+let prefix: string;
+let configFile: string;
+
+/** What a run could write: the store entries under this file's prefix, the control plane's objects, the restart annotations. */
+async function snapshot() {
+  const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
+  const c = core(env, env.controlPlane);
+  const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).then((s) => s.metadata?.resourceVersion, () => 'absent');
+  const maps = await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' }).then((m) => m.metadata?.resourceVersion)));
+  const restarts = await Promise.all(['flyteadmin', 'syncresources'].map((name) => apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' }).then((d) => d.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'] ?? 'never')));
+  return { store: (listed.SecretList ?? []).map((s) => [s.Name, s.LastChangedDate?.toISOString()]), secret, maps, restarts };
+}
 const sample = (f: string) => JSON.parse(readFileSync(`events/${f}`, 'utf8'));
 
 beforeAll(async () => {
@@ -17,7 +32,9 @@ beforeAll(async () => {
   exportAwsEnv(env);
   await resetControlPlane(env);
   const dir = mkdtempSync(join(tmpdir(), 'credsync-handlers-'));
-  const file = writeEnvConfigFile(env, dir, uniquePrefix('handlers'));
+  prefix = uniquePrefix('handlers');
+  const file = writeEnvConfigFile(env, dir, prefix);
+  configFile = file;
   process.env['CREDSYNC_CONFIG'] = file;
   process.env['POWERTOOLS_LOG_LEVEL'] = 'ERROR';
   // One after the other: jest's ESM loader fails on concurrent imports of shared modules.
@@ -28,9 +45,14 @@ beforeAll(async () => {
 
 describe('Lambda handlers', () => {
   it('resync dry run (events/resync-dry-run.json) reports and writes nothing', async () => {
+    // Prepare: what is there before (whatever earlier tests did).
+    const before = await snapshot();
+    // Act
     const r = await resync.handler(sample('resync-dry-run.json'));
+    // Assess: the report of a dry run, and not one object written: store, Secret, ConfigMaps, restarts.
     expect(r.dryRun).toBe(true);
-    expect(r.clusters.map((c) => [c.id, c.store])).toEqual([['dp1', 'created']]);
+    expect(r.clusters.map((c) => c.id)).toEqual(['dp1']);
+    expect(await snapshot()).toEqual(before);
   });
 
   it('scheduled rotation (events/scheduled.json) syncs every data plane and prints one valid EMF metrics document', async () => {
@@ -94,22 +116,48 @@ describe('Lambda handlers', () => {
     await expect(resync.handler({ clusters: ['nope'] })).rejects.toThrow('unknown data plane(s): nope (configured: dp1, dp2, dp3)');
   });
 
-  it('a partial failure is a failed invocation that names the cluster (the handlers\' failure rule)', async () => {
-    const { finish, SyncFailedError } = await import('../../lib/runtime/invocation.ts');
-    const { runSync } = await import('../../lib/sync/sync.ts');
-    const { buildDeps } = await import('../../lib/runtime/wiring.ts');
-    const { parseConfig } = await import('../../lib/config/load.ts');
-    const { silentLog } = await import('../../lib/util/log.ts');
-    const cfg = parseConfig({
-      controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
-      store: { aws: { region: env.aws.region, prefix: uniquePrefix('partial'), endpoint: env.aws.endpoint } },
-      dataPlanes: [
-        { id: 'dp1', access: { type: 'kubeconfig', context: 'dp1', path: env.kubeconfig }, labels: { team1: 1 } },
-        { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, serviceAccount: 'ghost', tokenSecret: 'ghost-token' },
-      ],
+  it('Powertools logs (DEBUG, as Lambda writes them) hold no token and no CA, in any form', async () => {
+    // A real handler process: Powertools writes its JSON lines to stdout as on Lambda.
+    const script = "const { handler } = await import('./handlers/scheduled.ts'); await handler({}, { getRemainingTimeInMillis: () => 120000 });";
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', '--input-type=module', '-e', script], {
+      encoding: 'utf8',
+      timeout: 120_000,
+      killSignal: 'SIGKILL',
+      env: { ...process.env, CREDSYNC_CONFIG: configFile, POWERTOOLS_LOG_LEVEL: 'DEBUG' },
     });
-    const report = await runSync(buildDeps(cfg, silentLog));
-    expect(() => finish(silentLog, report)).toThrow(SyncFailedError);
-    expect(() => finish(silentLog, report)).toThrow('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist');
+    expect(r.status).toBe(0);
+    const lines = r.stdout.split('\n').filter((l) => l.startsWith('{'));
+    expect(lines.map((l) => JSON.parse(l).message)).toEqual(expect.arrayContaining(['sync started', 'data plane synced', 'sync report']));
+    for (const id of env.dataPlanes) {
+      for (const f of secretForms(await filledTokenSecret(env, id))) expect([id, r.stdout.includes(f), r.stderr.includes(f)]).toEqual([id, false, false]);
+    }
+  });
+
+  it('a partial failure is a failed invocation that names the cluster (the handlers\' failure rule)', async () => {
+    // Prepare: a configuration where dp2's credential can never be read.
+    const { SyncFailedError } = await import('../../lib/runtime/invocation.ts');
+    const file = join(mkdtempSync(join(tmpdir(), 'credsync-handlers-')), 'partial.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+        store: { aws: { region: env.aws.region, prefix: uniquePrefix('partial'), endpoint: env.aws.endpoint } },
+        dataPlanes: [
+          { id: 'dp1', access: { type: 'kubeconfig', context: 'dp1', path: env.kubeconfig }, labels: { team1: 1 } },
+          { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, serviceAccount: 'ghost', tokenSecret: 'ghost-token' },
+        ],
+      }),
+    );
+    process.env['CREDSYNC_CONFIG'] = file;
+    try {
+      // Act: through the handler, as Lambda invokes it.
+      const err = await resync.handler({}).then(() => undefined, (e: unknown) => e);
+      // Assess: a failed invocation, naming the cluster, with the report (the healthy one synced).
+      expect(err).toBeInstanceOf(SyncFailedError);
+      expect((err as Error).message).toBe('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist; install the Flyte data-plane chart (it creates it) before syncing');
+      expect((err as InstanceType<typeof SyncFailedError>).report.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated'], ['dp2', 'failed']]);
+    } finally {
+      process.env['CREDSYNC_CONFIG'] = configFile;
+    }
   });
 });

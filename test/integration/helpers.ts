@@ -130,6 +130,17 @@ export async function filledTokenSecret(env: EnvInfo, cluster: string, name = 'f
   throw new Error(`token Secret ${name} on ${cluster} was never filled`);
 }
 
+/**
+ * Every form in which a data plane's credential could leak into text: the token and its signature,
+ * the CA's PEM body lines (base64 of DER), and the whole PEM base64-encoded (as a Secret's data and
+ * a kubeconfig's certificate-authority-data carry it), each also as a 40-character fragment.
+ */
+export function secretForms({ token, ca }: { token: string; ca: string }): string[] {
+  const body = ca.split('\n').filter((l) => l && !l.startsWith('-----'));
+  const pemB64 = Buffer.from(ca).toString('base64');
+  return [token, token.split('.')[2]!, body.join(''), body.join('').slice(0, 40), ...body.filter((l) => l.length >= 40), pemB64, pemB64.slice(20, 60)];
+}
+
 /** Applies a multi-document YAML manifest with the admin identity (create, or replace if present). */
 export async function applyManifest(env: EnvInfo, cluster: string, file: string): Promise<void> {
   const client = KubernetesObjectApi.makeApiClient(adminKubeConfig(env, cluster));

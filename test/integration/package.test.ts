@@ -34,6 +34,7 @@ describe('serverless package', () => {
     const r = spawnSync(process.execPath, ['node_modules/osls/bin/serverless.js', 'package'], {
       encoding: 'utf8',
       timeout: 600_000,
+      killSignal: 'SIGKILL',
       env: { ...process.env, SLS_TELEMETRY_DISABLED: '1' },
     });
     expect(r.stderr + r.stdout).toContain('Service packaged');

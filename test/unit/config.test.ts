@@ -66,6 +66,12 @@ describe('config', () => {
     expect(got.some((g) => g.startsWith('dataPlanes[1].labels.Team'))).toBe(true);
   });
 
+  it('rejects a negative weight, naming the label', () => {
+    const cfg = base();
+    (cfg.dataPlanes[0] as Record<string, unknown>)['labels'] = { team1: -0.5 };
+    expect(issues(cfg)).toContain('dataPlanes[0].labels.team1: weight must be in [0, 1]');
+  });
+
   it('requires exactly one token source and an https endpoint for token access', () => {
     const cfg = base();
     (cfg.dataPlanes[0] as Record<string, unknown>)['access'] = { type: 'token', endpoint: 'http://x', caFile: 'a', caData: 'b' };

@@ -1,3 +1,4 @@
+import { parse, stringify } from 'yaml';
 import { describe, expect, it } from '@jest/globals';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
@@ -23,7 +24,10 @@ describe('mergeClustersYaml', () => {
   it('keeps the original text when the content is the same, whatever its formatting', () => {
     const cfg = testConfig(['dp1']);
     const first = mergeClustersYaml(undefined, new Set(), cfg, new Map([['dp1', rec('dp1')]]), 'cm');
-    const reformatted = '# a comment\n' + first.text.replace(/^/gm, '');
+    // Really reformatted: 4-space indentation, flow-style sequences, a comment; the same content.
+    const reformatted = '# a comment\n' + stringify(parse(first.text), { indent: 4, collectionStyle: 'flow' });
+    expect(reformatted).not.toBe(first.text);
+    expect(parse(reformatted)).toEqual(parse(first.text));
     const again = mergeClustersYaml(reformatted, first.managed, cfg, new Map([['dp1', rec('dp1')]]), 'cm');
     expect(again.changed).toBe(false);
     expect(again.text).toBe(reformatted);

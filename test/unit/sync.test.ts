@@ -273,6 +273,56 @@ describe('runSync (core, in-memory fakes)', () => {
     expect(doc.addedByHuman).toBe(true);
     expect(doc.clusters.clusterConfigs[0].name).toBe('dp1');
     expect(r.controlPlane!.secret.action).toBe('create');
+    // What was written after the retry is what Flyte must load: both Deployments restarted, once.
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    expect(w.cp.restarts.map((x) => x.name)).toEqual(['flyteadmin', 'syncresources']);
+  });
+
+  it('concurrency 2: two data planes are read at once, never three', async () => {
+    const ids = ['dp1', 'dp2', 'dp3', 'dp4', 'dp5'];
+    const w = world(ids, testConfig(ids, { concurrency: 2 }));
+    let inFlight = 0;
+    let most = 0;
+    const connect = w.deps.dataPlane;
+    w.deps.dataPlane = async (dp) => {
+      inFlight++;
+      most = Math.max(most, inFlight);
+      try {
+        // Let every other started data plane run up to here before this one goes on.
+        for (let i = 0; i < 5; i++) await new Promise((r) => setImmediate(r));
+        return await connect(dp);
+      } finally {
+        inFlight--;
+      }
+    };
+    const r = await runSync(w.deps);
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual(ids.map((id) => [id, 'updated']));
+    expect(most).toBe(2);
+  });
+
+  it('gives up after 5 conflicting attempts: CONTROL_PLANE_CONFLICT, nothing restarted, the run fails', async () => {
+    const w = world(['dp1']);
+    w.cp.conflicts = Array(5).fill('flyte/flyte-admin-clusters-config');
+    const r = await runSync(w.deps);
+    expect(r.ok).toBe(false);
+    expect(r.controlPlaneError).toEqual({ code: 'CONTROL_PLANE_CONFLICT', reason: 'control plane: still conflicting after 5 attempts: conflict on flyte/flyte-admin-clusters-config' });
+    expect(w.cp.restarts).toEqual([]);
+    expect(w.cp.conflicts).toEqual([]); // all five were met
+  });
+
+  it('a failed restart fails the run and says which Deployment', async () => {
+    const w = world(['dp1']);
+    w.cp.restartDeployment = async (_ns, name) => {
+      if (name === 'syncresources') throw new Error('deployments.apps "syncresources" not found');
+      w.cp.restarts.push({ name, at: '' });
+    };
+    const r = await runSync(w.deps);
+    expect(r.ok).toBe(false);
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated']]);
+    expect(r.controlPlane!.restarted).toEqual(['flyteadmin']);
+    expect(r.controlPlane!.restartFailures).toEqual([{ name: 'syncresources', reason: 'Error: deployments.apps "syncresources" not found' }]);
+    const { finish } = await import('../../lib/runtime/invocation.ts');
+    expect(() => finish(silentLog, r)).toThrow('sync failed: restart syncresources: Error: deployments.apps "syncresources" not found');
   });
 
   it('--cluster limits reads to the selected data planes but renders all from the store', async () => {
@@ -370,8 +420,20 @@ describe('runSync deadline (a function timeout less a margin)', () => {
 
   it('the Lambda deadline keeps a margin before the function times out', async () => {
     const { deadlineIn, DEADLINE_MARGIN_MS } = await import('../../lib/runtime/invocation.ts');
-    expect(deadlineIn(60_000, 1_000)).toBe(1_000 + 60_000 - DEADLINE_MARGIN_MS);
     expect(deadlineIn(5_000, 1_000)).toBe(1_000);
     expect(deadlineIn(undefined)).toBeUndefined();
+    // Literal values: 60 s left at t=1000 -> the sync must be done by t=46000 (15 s margin).
+    expect(DEADLINE_MARGIN_MS).toBe(15_000);
+    expect(deadlineIn(60_000, 1_000)).toBe(46_000);
+    expect(deadlineIn(15_000, 1_000)).toBe(1_000);
+    expect(deadlineIn(Infinity, 1_000)).toBeUndefined();
+    // The Lambda handlers take it from the context: 60 s remaining -> 45 s from now.
+    const { lambdaDeadline } = await import('../../lib/runtime/lambda/adapter.ts');
+    const t0 = Date.now();
+    const d = lambdaDeadline({ getRemainingTimeInMillis: () => 60_000 })!;
+    const t1 = Date.now();
+    expect(d - t0).toBeGreaterThanOrEqual(45_000);
+    expect(d - t1).toBeLessThanOrEqual(45_000);
+    expect(lambdaDeadline(undefined)).toBeUndefined();
   });
 });

@@ -5,6 +5,10 @@
  */
 import { z } from 'zod';
 import { EventError } from '../../errors.ts';
+import { describeIssues } from '../../util/bounded.ts';
+
+/** Longer than any GCP project, location or cluster name (30, ~25 and 40 characters). */
+const MAX_NAME = 100;
 
 /** A GKE cluster named by a Cloud Audit Log entry of `CreateCluster`. */
 export interface GkeClusterEvent {
@@ -104,7 +108,7 @@ export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined 
   const raw = auditLogEntry(event);
   const r = AuditLogEntry.safeParse(raw);
   if (!r.success)
-    throw new EventError(`not a Cloud Audit Log entry: expected an object with protoPayload.methodName (${EXPECTED_GKE_EVENT})`);
+    throw new EventError(`not a Cloud Audit Log entry: expected an object with protoPayload.methodName; ${describeIssues(r.error.issues)} (${EXPECTED_GKE_EVENT})`);
   const entry = r.data;
   const p = entry.protoPayload;
   if (!(GKE_CREATE_METHODS as readonly string[]).includes(p.methodName)) return undefined;
@@ -119,6 +123,9 @@ export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined 
       'GKE CreateCluster audit entry does not name the cluster: expected protoPayload.resourceName ' +
         '"projects/P/locations/L/clusters/C" or resource.labels project_id, location and cluster_name',
     );
+  const long = Object.entries({ project, location, clusterName }).filter(([, v]) => v.length > MAX_NAME).map(([k]) => k);
+  if (long.length)
+    throw new EventError(`GKE CreateCluster audit entry: ${long.join(', ')} longer than ${MAX_NAME} characters (from ${m ? 'protoPayload.resourceName' : 'resource.labels'})`);
   return { project, location, clusterName, finished: entry.operation?.last === true };
 }
 

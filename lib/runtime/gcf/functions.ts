@@ -22,7 +22,7 @@ import { CredsyncError, describeError, errorCode, EventError } from '../../error
 import type { SyncReport } from '../../sync/sync.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
 import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../invocation.ts';
-import { parseResyncEvent } from '../requests.ts';
+import { parseResyncEvent, resyncLogFields } from '../requests.ts';
 import { parseGkeAuditEvent } from './events.ts';
 import { jsonLineLog, SEVERITY } from './log.ts';
 import { gcfMetrics } from './metrics.ts';
@@ -117,7 +117,7 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
   try {
     const deadline = invocationDeadline();
     const r = parseResyncEvent(req.body);
-    log.info('manual resync', { clusters: r.clusters ?? 'all', dryRun: r.dryRun ?? false });
+    log.info('manual resync', resyncLogFields(r));
     const report = await syncInvocation(log, {
       metrics: gcfMetrics('resync', log),
       ...(r.clusters ? { clusters: r.clusters } : {}),

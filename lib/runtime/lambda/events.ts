@@ -5,6 +5,11 @@
  */
 import { z } from 'zod';
 import { EventError } from '../../errors.ts';
+import { describeIssues } from '../../util/bounded.ts';
+
+/** EKS cluster names have at most 100 characters; a region a few dozen. */
+const EksName = z.string().min(1).max(100);
+const Region = z.string().max(64);
 
 export interface ClusterEvent {
   /** The EKS cluster name the event is about. */
@@ -17,11 +22,11 @@ export interface ClusterEvent {
 const CloudTrailCreate = z.object({
   source: z.literal('aws.eks'),
   'detail-type': z.literal('AWS API Call via CloudTrail'),
-  region: z.string().optional(),
+  region: Region.optional(),
   detail: z.object({
     eventSource: z.literal('eks.amazonaws.com'),
     eventName: z.literal('CreateCluster'),
-    requestParameters: z.object({ name: z.string().min(1) }).loose(),
+    requestParameters: z.object({ name: EksName }).loose(),
     errorCode: z.string().optional(),
   }).loose(),
 }).loose();
@@ -29,10 +34,10 @@ const CloudTrailCreate = z.object({
 const StateChange = z.object({
   source: z.literal('aws.eks'),
   'detail-type': z.string().regex(/cluster state change/i),
-  region: z.string().optional(),
+  region: Region.optional(),
   detail: z.object({
-    clusterName: z.string().min(1).optional(),
-    name: z.string().min(1).optional(),
+    clusterName: EksName.optional(),
+    name: EksName.optional(),
     status: z.string(),
   }).loose(),
 }).loose();
@@ -54,6 +59,13 @@ export function parseClusterEvent(event: unknown): ClusterEvent | undefined {
     if (!name) throw new EventError('EKS state-change event without detail.clusterName');
     if (sc.data.detail.status !== 'ACTIVE') return undefined;
     return { clusterName: name, kind: 'ACTIVE', ...(sc.data.region ? { region: sc.data.region } : {}) };
+  }
+  // An event that says what it is but is malformed: name the field.
+  const e = event as { source?: unknown; 'detail-type'?: unknown } | null;
+  if (e && typeof e === 'object' && e.source === 'aws.eks') {
+    if (e['detail-type'] === 'AWS API Call via CloudTrail') throw new EventError(`malformed EKS CloudTrail event: ${describeIssues(ct.error.issues)}`);
+    if (typeof e['detail-type'] === 'string' && /cluster state change/i.test(e['detail-type']))
+      throw new EventError(`malformed EKS state-change event: ${describeIssues(sc.error.issues)}`);
   }
   throw new EventError(
     'not an EKS cluster-created event: expected source "aws.eks" with detail-type "AWS API Call via CloudTrail" ' +

@@ -1,0 +1,69 @@
+/**
+ * Reading the files a configuration names (the configuration itself, kubeconfigs, token and CA
+ * files) without ever hanging on one: only a regular file (symlinks followed, as Kubernetes
+ * mounts Secrets) of at most a bound is read. `/dev/zero`, a FIFO, a directory or a socket is
+ * refused at once instead of being read forever.
+ */
+import { constants } from 'node:fs';
+import { open } from 'node:fs/promises';
+
+/** Bounds per kind of file: far above any real one, far below what exhausts a function's memory. */
+export const FILE_LIMITS = {
+  config: 8 * 1024 * 1024,
+  kubeconfig: 8 * 1024 * 1024,
+  token: 64 * 1024,
+  ca: 1024 * 1024,
+} as const;
+
+/** Why a file cannot be read, said in a few words (the caller names the field and the path). */
+export class FileRefusedError extends Error {
+  constructor(message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.name = 'FileRefusedError';
+  }
+}
+
+/**
+ * Reads a regular file of at most `maxBytes` as UTF-8. The file is opened non-blocking (so a FIFO
+ * without a writer cannot block the open), checked with fstat on the open descriptor (so what is
+ * checked is what is read), and read up to `maxBytes + 1` bytes at most (a file that grows past
+ * the bound while being read is refused too).
+ *
+ * @throws FileRefusedError "not a regular file (a character device)", "larger than N bytes", or
+ *   the system's reason (ENOENT, EACCES, ...)
+ */
+export async function readRegularFile(path: string, maxBytes: number): Promise<string> {
+  let fh;
+  try {
+    fh = await open(path, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOCTTY);
+  } catch (err) {
+    throw new FileRefusedError((err as Error).message, { cause: err });
+  }
+  try {
+    const st = await fh.stat();
+    if (!st.isFile()) throw new FileRefusedError(`not a regular file (${kindOf(st)})`);
+    if (st.size > maxBytes) throw new FileRefusedError(`larger than ${maxBytes} bytes (${st.size})`);
+    const chunks: Buffer[] = [];
+    let total = 0;
+    for (;;) {
+      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total));
+      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (bytesRead === 0) break;
+      chunks.push(chunk.subarray(0, bytesRead));
+      total += bytesRead;
+      if (total > maxBytes) throw new FileRefusedError(`larger than ${maxBytes} bytes`);
+    }
+    return Buffer.concat(chunks, total).toString('utf8');
+  } finally {
+    await fh.close();
+  }
+}
+
+function kindOf(st: import('node:fs').Stats): string {
+  if (st.isDirectory()) return 'a directory';
+  if (st.isCharacterDevice()) return 'a character device';
+  if (st.isBlockDevice()) return 'a block device';
+  if (st.isFIFO()) return 'a FIFO';
+  if (st.isSocket()) return 'a socket';
+  return 'not a file';
+}

@@ -1,0 +1,178 @@
+/**
+ * Bad input to the CLI, against the local environment: each gets exit 2, an error that names what
+ * is wrong (the data plane and the field), and nothing is written: no store entry, the control
+ * plane as it was. Every run is a bounded child process: a regression that hangs fails here.
+ */
+import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { stringify } from 'yaml';
+import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
+import { awsClient, core, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+
+let env: EnvInfo;
+let prefix: string;
+const dir = mkdtempSync(join(tmpdir(), 'credsync-bad-input-'));
+
+function credsync(args: string[]) {
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    timeout: 60_000,
+    killSignal: 'SIGKILL',
+    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+  });
+  return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
+}
+
+function writeConfig(name: string, dataPlanes: unknown[], text = (c: unknown) => stringify(c)): string {
+  const file = join(dir, name);
+  const cfg = {
+    controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+    store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+    dataPlanes,
+  };
+  writeFileSync(file, text(cfg));
+  return file;
+}
+
+const kubeconfigPlane = (id: string, over: Record<string, unknown> = {}) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig, ...over }, labels: { team1: 1 } });
+/** A data plane reached with endpoint + CA + token (the token and CA from wherever `over` says). */
+const tokenPlane = (id: string, over: Record<string, unknown>) => ({
+  id,
+  access: { type: 'token', endpoint: env.clusters[env.dataPlanes[0]!]!.server, caFile: caFile(), tokenFile: tokenFile(), ...over },
+  labels: { team1: 1 },
+});
+const caFile = () => writeOnce('ca.crt', readFileSync(env.clusters[env.dataPlanes[0]!]!.caFile, 'utf8'));
+const tokenFile = () => writeOnce('token', 'not-a-real-token-but-shaped-like-one\n');
+function writeOnce(name: string, text: string): string {
+  const f = join(dir, name);
+  writeFileSync(f, text);
+  return f;
+}
+
+/** Nothing written: no store entry under this test's prefix, and the control plane as seeded. */
+async function expectNothingWritten(): Promise<void> {
+  const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
+  expect(listed.SecretList ?? []).toEqual([]);
+  const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+  expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
+}
+
+beforeAll(async () => {
+  env = loadTestEnv();
+});
+
+beforeEach(async () => {
+  prefix = uniquePrefix('bad');
+  await resetControlPlane(env);
+});
+
+describe('bad input to the CLI: exit 2, the error names what is wrong, nothing written', () => {
+  it('every unusable cluster access is reported at once, by data plane and field, before anything is touched', async () => {
+    const [dp1] = env.dataPlanes as [string];
+    delete process.env['CREDSYNC_TEST_UNSET_TOKEN'];
+    const file = writeConfig('access.yaml', [
+      kubeconfigPlane(dp1),
+      kubeconfigPlane('dpctx', { context: 'no-such-context' }),
+      kubeconfigPlane('dpkc', { path: join(dir, 'missing-kubeconfig') }),
+      tokenPlane('dpenv', { tokenFile: undefined, tokenEnv: 'CREDSYNC_TEST_UNSET_TOKEN' }),
+      tokenPlane('dpca', { caFile: undefined, caData: 'bm90IGEgY2VydGlmaWNhdGU=' }),
+      tokenPlane('dptok', { tokenFile: join(dir, 'missing-token') }),
+      tokenPlane('dpcaf', { caFile: join(dir, 'missing-ca') }),
+    ]);
+    const r = credsync(['sync', '--config', file]);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(
+      'credsync: invalid configuration (cluster access):\n' +
+        `  - dataPlanes[dpctx].access.context: kubeconfig ${env.kubeconfig} has no context "no-such-context"\n` +
+        `  - dataPlanes[dpkc].access.path: cannot read kubeconfig ${dir}/missing-kubeconfig: ENOENT: no such file or directory, open '${dir}/missing-kubeconfig'\n` +
+        '  - dataPlanes[dpenv].access.tokenEnv: environment variable CREDSYNC_TEST_UNSET_TOKEN is not set\n' +
+        '  - dataPlanes[dpca].access.caData: neither PEM nor base64 of PEM\n' +
+        `  - dataPlanes[dptok].access.tokenFile: cannot read ${dir}/missing-token: ENOENT: no such file or directory, open '${dir}/missing-token'\n` +
+        `  - dataPlanes[dpcaf].access.caFile: cannot read ${dir}/missing-ca: ENOENT: no such file or directory, open '${dir}/missing-ca'\n`,
+    );
+    await expectNothingWritten();
+  });
+
+  it('the control plane\'s access too, before any data plane is read', async () => {
+    const file = join(dir, 'cp.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        controlPlane: { access: { type: 'kubeconfig', context: 'gone', path: env.kubeconfig } },
+        store: { aws: { region: env.aws.region, prefix, endpoint: env.aws.endpoint } },
+        dataPlanes: [kubeconfigPlane(env.dataPlanes[0]!)],
+      }),
+    );
+    const r = credsync(['sync', '--config', file]);
+    expect([r.code, r.stderr]).toEqual([2, `credsync: invalid configuration (cluster access):\n  - controlPlane.access.context: kubeconfig ${env.kubeconfig} has no context "gone"\n`]);
+    await expectNothingWritten();
+  });
+
+  it('a special file or a huge one is refused at once, never read (/dev/zero, a FIFO, a directory, 2 MB of token)', async () => {
+    const fifo = join(dir, 'fifo');
+    execFileSync('mkfifo', [fifo]);
+    const huge = writeOnce('huge-token', 'a'.repeat(2 * 1024 * 1024));
+    const [dp1] = env.dataPlanes as [string];
+    const file = writeConfig('special.yaml', [
+      kubeconfigPlane(dp1, { path: '/dev/zero' }),
+      tokenPlane('dptok', { tokenFile: '/dev/zero' }),
+      tokenPlane('dpca', { caFile: fifo }),
+      tokenPlane('dpdir', { tokenFile: dir }),
+      tokenPlane('dphuge', { tokenFile: huge }),
+    ]);
+    const r = credsync(['sync', '--config', file]);
+    expect(r.signal).toBeNull(); // not killed by the bound: it did not hang
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'credsync: invalid configuration (cluster access):\n' +
+        `  - dataPlanes[${dp1}].access.path: cannot read kubeconfig /dev/zero: not a regular file (a character device)\n` +
+        '  - dataPlanes[dptok].access.tokenFile: cannot read /dev/zero: not a regular file (a character device)\n' +
+        `  - dataPlanes[dpca].access.caFile: cannot read ${fifo}: not a regular file (a FIFO)\n` +
+        `  - dataPlanes[dpdir].access.tokenFile: cannot read ${dir}: not a regular file (a directory)\n` +
+        `  - dataPlanes[dphuge].access.tokenFile: cannot read ${huge}: larger than 65536 bytes (2097152)\n`,
+    );
+    const cfg = credsync(['sync', '--config', '/dev/zero']);
+    expect([cfg.signal, cfg.code, cfg.stderr]).toEqual([null, 2, 'credsync: cannot read configuration /dev/zero: not a regular file (a character device)\n']);
+    await expectNothingWritten();
+  });
+
+  it('a token file that holds something else (here a kubeconfig) is "not a token", not an HTTP error', async () => {
+    const file = writeConfig('nottoken.yaml', [tokenPlane('dptok', { tokenFile: env.kubeconfig })]);
+    const r = credsync(['sync', '--config', file]);
+    expect([r.code, r.stderr]).toEqual([
+      2,
+      `credsync: invalid configuration (cluster access):\n  - dataPlanes[dptok].access.tokenFile: ${env.kubeconfig} is not a token (expected one line of printable characters, a bearer token)\n`,
+    ]);
+    expect(r.stderr).not.toContain('BEGIN CERTIFICATE');
+    await expectNothingWritten();
+  });
+
+  it('command-line mistakes say what was wrong', () => {
+    const file = writeConfig('ok.yaml', [kubeconfigPlane(env.dataPlanes[0]!)]);
+    const cases: Array<[string[], string]> = [
+      [['foo'], 'credsync: unknown command "foo" (the commands are `sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
+      [['labels', 'show'], 'credsync: unknown labels command "show" (plan or apply)'],
+      [['sync', 'extra'], 'credsync: unexpected argument after sync: "extra"'],
+      [['sync', '--config', file, '--cluster', ''], 'credsync: --cluster needs a data plane id (got an empty one)'],
+      [['sync', '--config', file, '--config', file], 'credsync: --config given 2 times: give one configuration file'],
+      [['sync', '--config', file, '--timeout', 'soon'], 'credsync: --timeout must be a whole number of seconds from 1 to 999999 (got "soon")'],
+      [['sync', '--config', file, '--cluster', 'x'.repeat(1_000_000).slice(0, 100_000)], `credsync: unknown data plane(s): ${'x'.repeat(200)}… (99800 more characters) (configured: ${env.dataPlanes[0]})`],
+    ];
+    for (const [args, first] of cases) {
+      const r = credsync(args);
+      expect([args.slice(0, 2), r.code, r.stdout, r.stderr.split('\n')[0]]).toEqual([args.slice(0, 2), 2, '', first]);
+    }
+  });
+
+  it('a JSON configuration with a byte-order mark runs', async () => {
+    const file = writeConfig('bom.json', [kubeconfigPlane(env.dataPlanes[0]!)], (c) => '\uFEFF' + JSON.stringify(c));
+    const r = credsync(['sync', '--config', file, '--dry-run', '--json']);
+    expect([r.code, r.stderr]).toEqual([0, '']);
+    expect(JSON.parse(r.stdout).clusters.map((c: { id: string; store: string }) => [c.id, c.store])).toEqual([[env.dataPlanes[0], 'created']]);
+    await expectNothingWritten();
+  });
+});

@@ -1,0 +1,122 @@
+/**
+ * Network calls are aborted, not abandoned: against real servers that accept a request and never
+ * answer (HTTP/2 over TLS as the sync's Kubernetes transport speaks it, HTTP/1 for the AWS SDK, and
+ * a TCP server that never completes the TLS handshake), the client cancels the request when the
+ * call's timeout or the invocation's deadline passes, and the error says which.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { createServer, type IncomingMessage, type Server } from 'node:http';
+import http2 from 'node:http2';
+import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { tokenConnection } from '../../lib/clusters/access.ts';
+import { kubeCall } from '../../lib/kube/errors.ts';
+import { closeAllSessions, KubeHttp } from '../../lib/kube/http2.ts';
+import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
+import { withDeadline } from '../../lib/util/abort.ts';
+
+/** An HTTP/1 server for the AWS SDK, and an HTTP/2 TLS server as the sync's Kubernetes transport speaks it. */
+let server: Server;
+let url: string;
+let h2: http2.Http2SecureServer;
+let kubeUrl: string;
+let ca: string;
+/** A TCP server that accepts connections and never says a word (no TLS handshake). */
+let mute: TcpServer;
+let muteUrl: string;
+const muteSockets: Socket[] = [];
+/** Requests the servers received and never answered, with a promise that settles when the client hung up. */
+const received: Array<{ url: string; closed: Promise<void> }> = [];
+
+beforeAll(async () => {
+  server = createServer((req: IncomingMessage) => {
+    received.push({ url: req.url ?? '', closed: new Promise((r) => req.socket.once('close', () => r())) });
+  });
+  await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
+  url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+  const dir = mkdtempSync(join(tmpdir(), 'credsync-abort-'));
+  try {
+    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 });
+    ca = readFileSync(join(dir, 'c'), 'utf8');
+    h2 = http2.createSecureServer({ key: readFileSync(join(dir, 'k')), cert: ca });
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+  // Accepts the stream and never answers; `closed` settles when the client cancels the stream.
+  h2.on('stream', (stream, headers) => {
+    received.push({ url: String(headers[':path']), closed: new Promise((r) => stream.once('close', () => r())) });
+  });
+  await new Promise<void>((r) => h2.listen(0, '127.0.0.1', r));
+  kubeUrl = `https://127.0.0.1:${(h2.address() as AddressInfo).port}`;
+  mute = createTcpServer((s) => void muteSockets.push(s));
+  await new Promise<void>((r) => mute.listen(0, '127.0.0.1', r));
+  muteUrl = `https://127.0.0.1:${(mute.address() as AddressInfo).port}`;
+});
+afterAll(async () => {
+  closeAllSessions();
+  server.closeAllConnections();
+  for (const s of muteSockets) s.destroy();
+  await Promise.all([new Promise((r) => server.close(r)), new Promise((r) => h2.close(r)), new Promise((r) => mute.close(r))]);
+});
+
+/** One GET of a Secret through the sync's HTTP/2 transport, as lib/kube/client.ts sends it. */
+const getSecret = (server: string) => (o: { signal: AbortSignal; timeoutMs: number }) =>
+  new KubeHttp(tokenConnection(server, ca, 'token-aaaaaaaa')).request({ ...o, method: 'GET', path: '/api/v1/namespaces/flyte/secrets/x' });
+
+describe('aborting network calls', () => {
+  it("a Kubernetes call (HTTP/2 transport) past its own timeout: CLUSTER_UNREACHABLE 'timed out', and its stream is cancelled", async () => {
+    const n = received.length;
+    const err = await kubeCall('dp1', kubeUrl, 'get Secret flyte/x', getSecret(kubeUrl), 300).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CLUSTER_UNREACHABLE', message: `cluster dp1: API server ${kubeUrl} unreachable: get Secret flyte/x: timed out after 300 ms` });
+    expect(received[n]!.url).toBe('/api/v1/namespaces/flyte/secrets/x');
+    await received[n]!.closed; // the client cancelled the stream: aborted, not abandoned
+  });
+
+  it('a Kubernetes call cut by the invocation deadline: DEADLINE, and its stream is cancelled', async () => {
+    const n = received.length;
+    const err = await withDeadline(Date.now() + 300, () =>
+      kubeCall('dp1', kubeUrl, 'get Secret flyte/x', getSecret(kubeUrl)),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DEADLINE', message: "cluster dp1: get Secret flyte/x: cut off at the invocation's deadline" });
+    await received[n]!.closed;
+  });
+
+  it('a Kubernetes call to a server that never completes the TLS handshake: the same timeout, nothing left waiting', async () => {
+    const err = await kubeCall('dp1', muteUrl, 'get Secret flyte/x', getSecret(muteUrl), 300).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'CLUSTER_UNREACHABLE', message: `cluster dp1: API server ${muteUrl} unreachable: get Secret flyte/x: timed out after 300 ms` });
+    expect(muteSockets.length).toBeGreaterThan(0); // it did connect, and got no answer
+  });
+
+  it('an AWS Secrets Manager call cut by the invocation deadline: DEADLINE, and the connection is closed', async () => {
+    const n = received.length;
+    const client = new SecretsManagerClient({ region: 'us-east-1', endpoint: url, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const store = new AwsSecretsManagerStore(client, { prefix: 'p/' });
+    const err = await withDeadline(Date.now() + 300, () => store.get('dp1')).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DEADLINE', message: "aws-secrets-manager: DescribeSecret p/dp1: cut off at the invocation's deadline" });
+    await received[n]!.closed;
+  });
+
+  it("the AWS batch read (ListSecrets) cut by the invocation deadline: DEADLINE, handed to the fallback, and the connection is closed", async () => {
+    const n = received.length;
+    const client = new SecretsManagerClient({ region: 'us-east-1', endpoint: url, credentials: { accessKeyId: 'a', secretAccessKey: 'b' }, maxAttempts: 1 });
+    const store = new AwsSecretsManagerStore(client, { prefix: 'p/' });
+    const failures: unknown[] = [];
+    await withDeadline(Date.now() + 300, () => store.batch(['dp1', 'dp2'], (err) => void failures.push(err)));
+    expect(failures).toMatchObject([{ code: 'DEADLINE', message: "aws-secrets-manager: ListSecrets p/*: cut off at the invocation's deadline" }]);
+    await received[n]!.closed;
+  });
+
+  it('after the deadline nothing is sent at all', async () => {
+    const n = received.length;
+    const err = await withDeadline(Date.now() - 1, () =>
+      kubeCall('dp1', kubeUrl, 'get Secret flyte/x', getSecret(kubeUrl)),
+    ).catch((e: unknown) => e);
+    expect(err).toMatchObject({ code: 'DEADLINE' });
+    expect(received.length).toBe(n);
+  });
+});
