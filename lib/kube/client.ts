@@ -3,7 +3,7 @@
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
 import { randomBytes } from 'node:crypto';
-import { AppsV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type ConfigurationOptions, type V1ConfigMap, type V1Secret } from '@kubernetes/client-node';
+import { AppsV1Api, CoordinationV1Api, CoreV1Api, EventsV1Api, PatchStrategy, setHeaderOptions, V1MicroTime, type ConfigurationOptions, type V1ConfigMap, type V1Lease, type V1Secret } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf } from './errors.ts';
 import {
@@ -13,6 +13,8 @@ import {
   type ConfigMapObject,
   type ControlPlaneApi,
   type DataPlaneApi,
+  type DeploymentObject,
+  type LeaseObject,
   type SecretObject,
 } from './ports.ts';
 const FIELD_MANAGER = 'flyte-credsync';
@@ -60,6 +62,36 @@ function fromV1ConfigMap(c: V1ConfigMap): ConfigMapObject {
     labels: { ...(c.metadata?.labels ?? {}) },
     annotations: { ...(c.metadata?.annotations ?? {}) },
     data: { ...(c.data ?? {}) },
+  };
+}
+
+function fromV1Lease(l: V1Lease): LeaseObject {
+  const spec = l.spec ?? {};
+  const time = (t: unknown) => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : undefined);
+  const out: LeaseObject = { name: l.metadata?.name ?? '', namespace: l.metadata?.namespace ?? '' };
+  if (l.metadata?.resourceVersion) out.resourceVersion = l.metadata.resourceVersion;
+  if (spec.holderIdentity) out.holderIdentity = spec.holderIdentity;
+  if (spec.leaseDurationSeconds !== undefined) out.leaseDurationSeconds = spec.leaseDurationSeconds;
+  const acquire = time(spec.acquireTime), renew = time(spec.renewTime);
+  if (acquire) out.acquireTime = acquire;
+  if (renew) out.renewTime = renew;
+  if (spec.leaseTransitions !== undefined) out.leaseTransitions = spec.leaseTransitions;
+  return out;
+}
+
+function toV1Lease(l: LeaseObject): V1Lease {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: l.name, namespace: l.namespace, ...(l.resourceVersion ? { resourceVersion: l.resourceVersion } : {}) },
+    spec: {
+      ...(l.holderIdentity ? { holderIdentity: l.holderIdentity } : {}),
+      ...(l.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: l.leaseDurationSeconds } : {}),
+      // V1MicroTime serializes as RFC 3339 with microseconds, which the API server requires.
+      ...(l.acquireTime ? { acquireTime: new V1MicroTime(l.acquireTime) } : {}),
+      ...(l.renewTime ? { renewTime: new V1MicroTime(l.renewTime) } : {}),
+      ...(l.leaseTransitions !== undefined ? { leaseTransitions: l.leaseTransitions } : {}),
+    },
   };
 }
 
@@ -137,11 +169,13 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
 export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
   protected readonly apps: AppsV1Api;
   private readonly events: EventsV1Api;
+  private readonly coordination: CoordinationV1Api;
 
   constructor(conn: ClusterConnection) {
     super('control-plane', conn);
     this.apps = conn.kubeConfig.makeApiClient(AppsV1Api);
     this.events = conn.kubeConfig.makeApiClient(EventsV1Api);
+    this.coordination = conn.kubeConfig.makeApiClient(CoordinationV1Api);
   }
 
   async createSecret(secret: SecretObject): Promise<void> {
@@ -188,14 +222,19 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
     );
   }
 
-  async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
+  async getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined> {
+    const d = await this.read(`get Deployment ${namespace}/${name}`, (o) => this.apps.readNamespacedDeployment({ name, namespace }, o));
+    return d && { name, namespace, templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) } };
+  }
+
+  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}): Promise<void> {
     await this.call(`restart Deployment ${namespace}/${name}`, (o) =>
       this.apps.patchNamespacedDeployment(
         {
           name,
           namespace,
           fieldManager: FIELD_MANAGER,
-          body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
+          body: { spec: { template: { metadata: { annotations: { ...annotations, 'kubectl.kubernetes.io/restartedAt': at } } } } },
         },
         setHeaderOptions('Content-Type', PatchStrategy.MergePatch, o),
       ),
@@ -223,6 +262,23 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           regarding: { apiVersion: e.regarding.apiVersion, kind: e.regarding.kind, name: e.regarding.name, namespace: e.namespace },
         },
       }, o),
+    );
+  }
+
+  async getLease(namespace: string, name: string): Promise<LeaseObject | undefined> {
+    const l = await this.read(`get Lease ${namespace}/${name}`, (o) => this.coordination.readNamespacedLease({ name, namespace }, o));
+    return l && fromV1Lease(l);
+  }
+
+  async createLease(lease: LeaseObject): Promise<LeaseObject> {
+    return this.call(`create Lease ${lease.namespace}/${lease.name}`, (o) =>
+      this.coordination.createNamespacedLease({ namespace: lease.namespace, fieldManager: FIELD_MANAGER, body: toV1Lease(lease) }, o).then(fromV1Lease),
+    );
+  }
+
+  async replaceLease(lease: LeaseObject): Promise<LeaseObject> {
+    return this.call(`update Lease ${lease.namespace}/${lease.name}`, (o) =>
+      this.coordination.replaceNamespacedLease({ name: lease.name, namespace: lease.namespace, fieldManager: FIELD_MANAGER, body: toV1Lease(lease) }, o).then(fromV1Lease),
     );
   }
 }
