@@ -3,16 +3,16 @@
  * apply, for tests that need a real crash or a real pause (not a thrown error):
  *
  *   node test/faults/sync-child.ts CONFIG_FILE [CLUSTER,CLUSTER...]
- *   CREDSYNC_FAULT=<kill|stop>:<before|after>:<ControlPlaneApi method>:<n>
+ *   CREDSYNC_FAULT=<kill|stop>:<before|after>:<method>:<n>
  *
- * At the n-th call (1-based) of that method, before it is sent or after it answered, the process
+ * <method> is a ControlPlaneApi method (replaceConfigMap), or `dataPlane.<id>.<method>` for one
+ * data plane's DataPlaneApi (dataPlane.dp2.getSecret). At the n-th call (1-based) of that method, before it is sent or after it answered, the process
  * writes `FAULT <spec>` on stderr and then SIGKILLs itself (a crash: no finally, no release) or
  * SIGSTOPs itself (a pause of the whole process, timers included, until the parent sends SIGCONT).
  * Prints the JSON report on stdout; exit 0 when the sync succeeded, 1 otherwise.
  * Test code only: the product has no fault hooks.
  */
 import { loadConfig } from '../../lib/config/load.ts';
-import type { ControlPlaneApi } from '../../lib/kube/ports.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { runSync } from '../../lib/sync/sync.ts';
 import { lineLog } from '../../lib/util/log.ts';
@@ -25,7 +25,7 @@ function fault(spec: string): void {
   process.kill(process.pid, action === 'stop' ? 'SIGSTOP' : 'SIGKILL');
 }
 
-function withFault(api: ControlPlaneApi): ControlPlaneApi {
+function withFault<T extends object>(api: T, method: string | undefined): T {
   if (!method) return api;
   let calls = 0;
   return new Proxy(api, {
@@ -45,8 +45,11 @@ function withFault(api: ControlPlaneApi): ControlPlaneApi {
 
 const cfg = await loadConfig(process.argv[2]);
 const deps = buildDeps(cfg, lineLog({ verbose: true }));
-const real = deps.controlPlane;
-deps.controlPlane = async () => withFault(await real());
+const [scope, dpId, dpMethod] = (method ?? '').split('.');
+const realControlPlane = deps.controlPlane;
+const realDataPlane = deps.dataPlane;
+if (scope === 'dataPlane') deps.dataPlane = async (dp) => withFault(await realDataPlane(dp), dp.id === dpId ? dpMethod : undefined);
+else deps.controlPlane = async () => withFault(await realControlPlane(), method);
 const clusters = process.argv[3] ? process.argv[3].split(',') : undefined;
 const report = await runSync(deps, clusters ? { clusters } : {});
 process.stdout.write(JSON.stringify(report) + '\n');
