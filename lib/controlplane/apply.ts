@@ -12,7 +12,7 @@
  * - restarts are derived from state, not from what this run wrote: every Deployment whose
  *   config checksum is behind what the control plane holds is restarted (./restart.ts), so a run
  *   killed between its writes and its restarts is completed by the next run.
- * A run with nothing to change writes nothing and restarts nothing.
+ * A run with nothing to change writes nothing (not even the Lease) and restarts nothing.
  */
 import { createTwoFilesPatch } from 'diff';
 import type { Config } from '../config/schema.ts';
@@ -199,7 +199,8 @@ function checksumOf(p: Plan, configKey: string): string {
  *
  * @param input every configured data plane's current credential, and which were rejected or
  *   verified this run
- * @param opts.dryRun plan only, no Lease: the report says what would be written and restarted
+ * @param opts.dryRun plan only, no Lease: the report says what would be written and restarted.
+ *   A run with nothing to write or restart takes no Lease either.
  * @param opts.now the restart timestamp's and the Lease's clock
  * @param opts.deadline epoch ms: waiting for another run's Lease stops there
  * @param opts.log where Lease waits and take-overs are logged (default silent)
@@ -217,12 +218,13 @@ export async function applyControlPlane(
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   const at = () => opts.now().toISOString();
-  if (opts.dryRun) {
-    const p = await plan(api, cfg, input, opts.guard);
-    const checksum = checksumOf(p, cp.configKey);
-    const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), dryRun: true });
-    return report(p, r.restarted, r.failures, checksum, false, 1);
-  }
+  // First without the Lease: a dry run stops here, and so does a run with nothing to write or
+  // restart (taking the Lease is a write; a no-op run writes nothing).
+  const first = await plan(api, cfg, input, opts.guard);
+  const firstChecksum = checksumOf(first, cp.configKey);
+  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true });
+  if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
+    return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1);
   const leaseOpts = {
     namespace: cp.namespace,
     name: cp.lease.name,

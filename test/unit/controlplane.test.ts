@@ -63,10 +63,12 @@ describe('config checksum (restart intent from state)', () => {
     expect(cp.writes.length).toBe(writes);
     expect(next.restarted).toEqual(['flyteadmin', 'syncresources']);
     expect(cp.deployments.get('flyte/flyteadmin')![CONFIG_CHECKSUM_ANNOTATION]).toBe(next.checksum);
-    // And the one after is quiet.
+    // And the one after is quiet: it does not even take the Lease (a write).
+    const leaseRv = cp.leases.get('flyte/flyte-credsync')!.resourceVersion;
     const quiet = await applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now });
     expect(quiet.restarted).toEqual([]);
     expect(cp.writes.length).toBe(writes);
+    expect(cp.leases.get('flyte/flyte-credsync')!.resourceVersion).toBe(leaseRv);
   });
 });
 
