@@ -30,6 +30,7 @@ import {
   renderSecretData,
   tokenKey,
   UNROUTED_ANNOTATION,
+  type ClustersGuard,
   type DataPlaneRouting,
 } from './render.ts';
 import { configChecksum, restartBehind } from './restart.ts';
@@ -91,11 +92,7 @@ interface Plan {
 
 const MAX_ATTEMPTS = 5;
 
-/**
- * Called with each clusters.yaml about to be written (and the one there now), before any write and
- * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
- */
-export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
+export type { ClustersGuard };
 
 function setIdList(annotations: Record<string, string>, key: string, ids: Iterable<string>): Record<string, string> {
   const value = [...ids].sort().join(',');
@@ -133,8 +130,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
     const name = cp.configMaps[i]!;
     const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
     const oldText = cm.data[cp.configKey];
-    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted }, where);
-    guard?.(merged.text, oldText, where);
+    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, ...(guard ? { guard } : {}) }, where);
     routing ??= merged.routing;
     const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
     const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));

@@ -90,7 +90,15 @@ export interface RenderInput {
    * label, unless a label would be left without an enabled member (then kept there; see keptInLabels).
    */
   unrouted?: ReadonlySet<string>;
+  /** Checks the text about to be written (and the one there now); throws to refuse the write. */
+  guard?: ClustersGuard;
 }
+
+/**
+ * Called with each clusters.yaml about to be written (and the one there now), before any write and
+ * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
+ */
+export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
 
 /** Where one configured data plane ends up in the rendered clusters.yaml. */
 export interface DataPlaneRouting {
@@ -229,6 +237,11 @@ export function mergeClustersYaml(
   doc['clusters'] = next;
 
   validateClusters(next, where);
+  const changed = !isDeepStrictEqual(before, doc);
+  const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
+  // The routing guard first (it names the FlyteAdmin assignments a label change breaks), then the
+  // rule that no label that had an enabled member is left with none.
+  input.guard?.(text, existingText, where);
   assertNoEmptiedLabels(asObject((before as Record<string, unknown>)['clusters'], `${where}: clusters`), next, {
     retired: new Set(cfg.controlPlane.retiredLabels),
     where,
@@ -248,8 +261,6 @@ export function mergeClustersYaml(
     });
   }
 
-  const changed = !isDeepStrictEqual(before, doc);
-  const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
   return { text, changed: changed || existingText === undefined, managed, disabled, routing };
 }
 
