@@ -88,7 +88,7 @@ export function stat(xs: number[]): Stat {
 // Counting API calls
 
 const DATA_PLANE_WRITES = new Set(['createTokenSecret']);
-const CONTROL_PLANE_WRITES = new Set(['createSecret', 'replaceSecret', 'replaceConfigMap', 'restartDeployment']);
+const CONTROL_PLANE_WRITES = new Set(['createSecret', 'replaceSecret', 'replaceConfigMap', 'restartDeployment', 'createLease', 'replaceLease', 'createEvent']);
 const isAwsRead = (command: string) => /^(Describe|Get|List|BatchGet)/.test(command);
 
 interface Counts {

@@ -15,7 +15,13 @@ export function formatReport(r: SyncReport): string {
   for (const c of r.clusters) {
     if (c.status === 'failed') {
       lines.push(`  ✗ ${c.id}: failed [${c.code}] ${c.reason}`);
-      lines.push(`      control plane ${c.lastGoodKept ? 'keeps its last good credential' : 'has no credential for it'}`);
+      const held = c.published?.credential;
+      lines.push(
+        !c.published
+          ? '      control plane not updated (see below)'
+          : `      control plane ${r.dryRun ? 'would hold' : 'holds'} ${held ? `its last good credential ${held}` : 'no credential for it'}` +
+              (c.publishedStillVerifies ? ', which still verifies and stays routed' : ''),
+      );
     } else {
       const verb = r.dryRun ? { created: 'would create', updated: 'would add a version to', unchanged: 'unchanged in' } : { created: 'created', updated: 'new version in', unchanged: 'unchanged in' };
       lines.push(
@@ -24,6 +30,12 @@ export function formatReport(r: SyncReport): string {
       );
       if (c.rotation) lines.push(`      ${formatRotation(c.rotation)}`);
     }
+  }
+  for (const c of r.clusters) {
+    const p = c.published;
+    if (!p?.unrouted) continue;
+    const kept = p.keptInLabels.length ? `; kept in ${p.keptInLabels.join(', ')} (its last enabled member)` : '';
+    lines.push(`  ! ${c.id}: out of routing until its credential verifies again${kept}`);
   }
   if (r.discovery) {
     lines.push('');

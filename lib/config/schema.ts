@@ -153,6 +153,24 @@ export const ControlPlane = z.strictObject({
   configKey: z.string().regex(SECRET_KEY, 'must be a valid ConfigMap data key').default('clusters.yaml'),
   deployments: z.array(dnsSubdomain('deployment')).default(['flyteadmin', 'syncresources']),
   defaultExecutionLabel: z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .').optional(),
+  /**
+   * Labels that may be left with no enabled cluster (retired on purpose). Any other label that
+   * would be emptied is refused: flyteadmin would send its executions to every enabled cluster.
+   */
+  retiredLabels: z.array(z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .')).default([]),
+  /**
+   * The Lease that makes control-plane applies mutually exclusive (lib/controlplane/lease.ts):
+   * held for every write and restart of one apply, renewed before each write.
+   */
+  lease: z
+    .strictObject({
+      name: dnsSubdomain('lease').default('flyte-credsync'),
+      /** Valid this long without renewal: a run killed holding it delays the next one at most this long. */
+      durationSeconds: z.number().int().min(2).max(300).default(30),
+      /** How long a run waits for another run's Lease before failing with CONTROL_PLANE_BUSY. */
+      waitSeconds: z.number().int().min(0).max(900).default(90),
+    })
+    .prefault({}),
 });
 export type ControlPlane = z.infer<typeof ControlPlane>;
 
@@ -210,6 +228,12 @@ export const Config = z.strictObject({
     labels: Labels.optional(),
     /** Real rotation for every data plane (lib/rotation/config.ts); absent: the plain sync. */
     rotation: RotationOverride.optional(),
+    /**
+     * A data plane whose credential is rejected (it no longer authenticates, or lacks flyteadmin's
+     * rights): `unroute` (default) keeps its credential for aborts but disables it and takes it out
+     * of every label until it verifies again; `keep` leaves its routing as it was.
+     */
+    onCredentialRejected: z.enum(['unroute', 'keep']).default('unroute'),
   })
   .superRefine((cfg, ctx) => {
     // A bounded token must be renewable in time under the schedule (rotation.runEvery).

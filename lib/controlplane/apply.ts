@@ -1,16 +1,39 @@
 /**
  * Plans and applies the control plane: reads the credentials Secret and the ConfigMaps,
  * renders the merge, validates it, and writes only what changed, with optimistic concurrency
- * (resourceVersion; on a 409 everything is re-read, re-merged and retried). When anything
- * changed, the configured Deployments are restarted; when nothing did, nothing is written.
+ * (resourceVersion; on a 409 everything is re-read, re-merged and retried).
+ *
+ * Safe with concurrent runs and crashes:
+ * - every write and restart of one apply happens under the control-plane Lease (./lease.ts),
+ *   renewed before each write, so two syncs never interleave their writes;
+ * - after writing, everything is re-read and re-rendered: if anything would still change (a
+ *   writer outside the Lease got in between), it is applied again, so the Secret and both
+ *   ConfigMaps always come from one rendering;
+ * - restarts are derived from state, not from what this run wrote: every Deployment whose
+ *   config checksum is behind what the control plane holds is restarted (./restart.ts), so a run
+ *   killed between its writes and its restarts is completed by the next run.
+ * A run with nothing to change writes nothing (not even the Lease) and restarts nothing.
  */
 import { createTwoFilesPatch } from 'diff';
 import type { Config } from '../config/schema.ts';
-import { CredsyncError, describeError } from '../errors.ts';
+import { CredsyncError } from '../errors.ts';
 import { ConflictError } from '../kube/errors.ts';
 import type { ConfigMapObject, ControlPlaneApi, SecretObject } from '../kube/ports.ts';
-import type { CredentialRecord } from '../stores/types.ts';
-import { MANAGED_ANNOTATION, mergeClustersYaml, parseManaged, renderSecretData } from './render.ts';
+import { fingerprint, shortFingerprint, type CredentialRecord } from '../stores/types.ts';
+import { silentLog, type Log } from '../util/log.ts';
+import { acquireLease, LeaseLostError, type HeldLease } from './lease.ts';
+import {
+  caKey,
+  MANAGED_ANNOTATION,
+  mergeClustersYaml,
+  parseIdList,
+  renderSecretData,
+  tokenKey,
+  UNROUTED_ANNOTATION,
+  type ClustersGuard,
+  type DataPlaneRouting,
+} from './render.ts';
+import { configChecksum, restartBehind } from './restart.ts';
 
 export interface SecretChange {
   name: string;
@@ -28,29 +51,48 @@ export interface ConfigMapChange {
   disabledClusters: string[];
 }
 
+/** What the control plane holds for one configured data plane after the apply (or would, in a dry run). */
+export interface PublishedState extends DataPlaneRouting {
+  /** Short fingerprint of the token and CA the Secret holds for it; absent when it holds none. */
+  credential?: string;
+  /** Out of routing because its credential was rejected and has not verified since. */
+  unrouted: boolean;
+}
+
 export interface ControlPlaneReport {
   secret: SecretChange;
   configMaps: ConfigMapChange[];
-  /** Deployments restarted (or that would be, in a dry run). */
+  /** Deployments restarted (or that would be, in a dry run): those behind `checksum`. */
   restarted: string[];
   /** Deployments whose restart failed, with the reason. */
   restartFailures: Array<{ name: string; reason: string }>;
+  /** The checksum of what the control plane holds (restart.ts); the Deployments carry it once restarted. */
+  checksum: string;
+  /** Each configured data plane, as the control plane holds it. */
+  published: Record<string, PublishedState>;
   applied: boolean;
   attempts: number;
+}
+
+/** What the apply renders from, besides the configuration. */
+export interface ApplyInput {
+  /** Every configured data plane's current credential (those without one keep what the Secret holds). */
+  records: ReadonlyMap<string, CredentialRecord>;
+  /** Data planes whose published credential was rejected this run (see Config.onCredentialRejected). */
+  rejected?: ReadonlySet<string>;
+  /** Data planes whose credential verified this run (back in routing if they were out). */
+  verified?: ReadonlySet<string>;
 }
 
 interface Plan {
   secret: { object: SecretObject; change: SecretChange };
   configMaps: Array<{ object: ConfigMapObject; change: ConfigMapChange }>;
+  published: Record<string, PublishedState>;
 }
 
 const MAX_ATTEMPTS = 5;
 
-/**
- * Called with each clusters.yaml about to be written (and the one there now), before any write and
- * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
- */
-export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
+export type { ClustersGuard };
 
 /**
  * Kubernetes refuses a Secret whose data values add up to more than 1 MiB (MaxSecretSize,
@@ -85,43 +127,57 @@ export function checkObjectSizes(p: Pick<Plan, 'secret' | 'configMaps'>, records
   );
 }
 
-async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<string, CredentialRecord>, guard?: ClustersGuard): Promise<Plan> {
+function setIdList(annotations: Record<string, string>, key: string, ids: Iterable<string>): Record<string, string> {
+  const value = [...ids].sort().join(',');
+  const out = { ...annotations };
+  if (value) out[key] = value;
+  else delete out[key];
+  return out;
+}
+
+async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?: ClustersGuard): Promise<Plan> {
   const cp = cfg.controlPlane;
   const [existingSecret, ...cms] = await Promise.all([
     api.getSecret(cp.namespace, cp.credentialsSecret),
     ...cp.configMaps.map((n) => api.getConfigMap(cp.namespace, n)),
   ]);
-  const configMaps: Plan['configMaps'] = [];
-  cms.forEach((cm, i) => {
+  const missing = cms.findIndex((cm) => !cm);
+  if (missing >= 0)
+    throw new CredsyncError(
+      'CONTROL_PLANE_INVALID',
+      `control plane: ConfigMap ${cp.namespace}/${cp.configMaps[missing]} does not exist (it comes with the flyte-core chart; check controlPlane.configMaps)`,
+    );
+  const present = cms as ConfigMapObject[];
+  // Out of routing: those rejected now or before (either ConfigMap's record: a run may have died
+  // between the two writes), unless they verified this run.
+  const configured = new Set(cfg.dataPlanes.map((d) => d.id));
+  const unrouted = new Set<string>();
+  if (cfg.onCredentialRejected === 'unroute') {
+    for (const cm of present) for (const id of parseIdList(cm.annotations, UNROUTED_ANNOTATION)) unrouted.add(id);
+    for (const id of input.rejected ?? []) unrouted.add(id);
+    for (const id of input.verified ?? []) unrouted.delete(id);
+    for (const id of unrouted) if (!configured.has(id)) unrouted.delete(id);
+  }
+  let routing: Map<string, DataPlaneRouting> | undefined;
+  const configMaps: Plan['configMaps'] = present.map((cm, i) => {
     const name = cp.configMaps[i]!;
-    if (!cm)
-      throw new CredsyncError(
-        'CONTROL_PLANE_INVALID',
-        `control plane: ConfigMap ${cp.namespace}/${name} does not exist (it comes with the flyte-core chart; check controlPlane.configMaps)`,
-      );
     const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
-    const managedBefore = parseManaged(cm.annotations);
     const oldText = cm.data[cp.configKey];
-    const merged = mergeClustersYaml(oldText, managedBefore, cfg, records, where);
-    guard?.(merged.text, oldText, where);
-    const managedValue = [...merged.managed].sort().join(',');
-    const annotationsChanged = (cm.annotations[MANAGED_ANNOTATION] ?? '') !== managedValue;
-    const changed = merged.changed || annotationsChanged;
-    configMaps.push({
-      object: {
-        ...cm,
-        annotations: { ...cm.annotations, [MANAGED_ANNOTATION]: managedValue },
-        data: { ...cm.data, [cp.configKey]: merged.text },
-      },
+    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, ...(guard ? { guard } : {}) }, where);
+    routing ??= merged.routing;
+    const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
+    const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
+    return {
+      object: { ...cm, annotations, data: { ...cm.data, [cp.configKey]: merged.text } },
       change: {
         name,
-        action: changed ? 'update' : 'none',
+        action: merged.changed || annotationsChanged ? 'update' : 'none',
         diff: merged.changed ? createTwoFilesPatch(`${name}/${cp.configKey}`, `${name}/${cp.configKey}`, oldText ?? '', merged.text, 'current', 'desired') : '',
         disabledClusters: merged.disabled,
       },
-    });
+    };
   });
-  const secretData = renderSecretData(existingSecret?.data ?? {}, records);
+  const secretData = renderSecretData(existingSecret?.data ?? {}, input.records);
   const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length > 0;
   const object: SecretObject = existingSecret
     ? { ...existingSecret, data: secretData.data }
@@ -133,6 +189,15 @@ async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<stri
         annotations: {},
         data: secretData.data,
       };
+  const published: Record<string, PublishedState> = {};
+  for (const dp of cfg.dataPlanes) {
+    const token = secretData.data[tokenKey(dp.id)], ca = secretData.data[caKey(dp.id)];
+    published[dp.id] = {
+      ...(routing?.get(dp.id) ?? { listed: false, enabled: false, labels: [], keptInLabels: [] }),
+      ...(token && ca ? { credential: shortFingerprint(fingerprint(token.toString('utf8'), ca.toString('utf8'))) } : {}),
+      unrouted: unrouted.has(dp.id),
+    };
+  }
   const planned: Plan = {
     secret: {
       object,
@@ -144,85 +209,127 @@ async function plan(api: ControlPlaneApi, cfg: Config, records: ReadonlyMap<stri
       },
     },
     configMaps,
+    published,
   };
-  checkObjectSizes(planned, records);
+  checkObjectSizes(planned, input.records);
   return planned;
 }
 
-/** Data keys only hold what Flyte mounts; a restart is needed when any mounted byte or clusters.yaml changed. */
-function needsRestart(p: Plan): boolean {
-  return p.secret.change.action !== 'none' || p.configMaps.some((c) => c.change.diff !== '');
+const changes = (p: Plan) => p.secret.change.action !== 'none' || p.configMaps.some((c) => c.change.action !== 'none');
+
+/** The checksum of what a plan renders: what the control plane holds once it is written. */
+function checksumOf(p: Plan, configKey: string): string {
+  return configChecksum({
+    secretData: p.secret.object.data,
+    clustersYaml: Object.fromEntries(p.configMaps.map((c) => [c.object.name, c.object.data[configKey] ?? ''])),
+  });
 }
 
 /**
- * Plans and applies the control plane for these stored credentials (see the module header).
+ * Plans and applies the control plane (see the module header).
  *
- * @param records every configured data plane's current credential (those without one are rendered
- *   without credentials and keep what the Secret holds)
- * @param opts.dryRun plan only: the report says what would be written and restarted
- * @param opts.now the restart timestamp's clock
- * @returns what was written (or would be), what was restarted, and the restarts that failed
+ * @param input every configured data plane's current credential, and which were rejected or
+ *   verified this run
+ * @param opts.dryRun plan only, no Lease: the report says what would be written and restarted.
+ *   A run with nothing to write or restart takes no Lease either.
+ * @param opts.now the restart timestamp's and the Lease's clock
+ * @param opts.deadline epoch ms: waiting for another run's Lease stops there
+ * @param opts.log where Lease waits and take-overs are logged (default silent)
+ * @param opts.guard checks each clusters.yaml before anything is written (the routing guard)
+ * @returns what was written (or would be), what was restarted, what the control plane holds
  * @throws CredsyncError `CONTROL_PLANE_INVALID` (a ConfigMap is missing, or the merge would stop
- *   flyteadmin), `CONTROL_PLANE_TOO_LARGE` (the Secret or a ConfigMap would exceed Kubernetes'
- *   1 MiB per object; nothing is written), `CONTROL_PLANE_CONFLICT` after 5 conflicting attempts,
- *   Kubernetes API errors
+ *   flyteadmin), `LABEL_WOULD_EMPTY`, `CONTROL_PLANE_TOO_LARGE` (the Secret or a ConfigMap would
+ *   exceed Kubernetes' 1 MiB per object; nothing is written), `CONTROL_PLANE_BUSY` (another run
+ *   held the Lease too long), `CONTROL_PLANE_CONFLICT` after 5 conflicting attempts, Kubernetes API errors
  */
 export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
-  records: ReadonlyMap<string, CredentialRecord>,
-  opts: { dryRun: boolean; now: () => Date; guard?: ClustersGuard },
+  input: ApplyInput,
+  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
-  // What has been written so far, across conflict retries: the report, `applied` and the restart
-  // all come from it, so a change written before a 409 still restarts what must re-read it.
+  const at = () => opts.now().toISOString();
+  // First without the Lease: a dry run stops here, and so does a run with nothing to write or
+  // restart (taking the Lease is a write; a no-op run writes nothing).
+  const first = await plan(api, cfg, input, opts.guard);
+  const firstChecksum = checksumOf(first, cp.configKey);
+  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true });
+  if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
+    return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1);
+  const leaseOpts = {
+    namespace: cp.namespace,
+    name: cp.lease.name,
+    durationSeconds: cp.lease.durationSeconds,
+    waitSeconds: cp.lease.waitSeconds,
+    log: opts.log ?? silentLog,
+    now: () => opts.now().getTime(),
+    ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+  };
+  let lease: HeldLease = await acquireLease(api, leaseOpts);
+  // What has been written so far, across retries: the report and `applied` come from it.
   let writtenSecret: SecretChange | undefined;
   const writtenMaps = new Map<string, ConfigMapChange>();
-  for (let attempt = 1; ; attempt++) {
-    const p = await plan(api, cfg, records, opts.guard);
-    if (opts.dryRun) return report(p, needsRestart(p) ? cp.deployments : [], [], false, attempt);
-    try {
-      const s = p.secret;
-      if (s.change.action === 'create') await api.createSecret(s.object);
-      else if (s.change.action === 'update') await api.replaceSecret(s.object);
-      if (s.change.action !== 'none') writtenSecret = s.change;
-      for (const c of p.configMaps) {
-        if (c.change.action !== 'update') continue;
-        await api.replaceConfigMap(c.object);
-        writtenMaps.set(c.change.name, c.change);
-      }
-    } catch (err) {
-      if (!(err instanceof ConflictError)) throw err;
-      if (attempt < MAX_ATTEMPTS) continue;
-      throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);
-    }
-    const written: Plan = {
-      secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
-      configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
-    };
-    const restarted: string[] = [];
-    const failures: Array<{ name: string; reason: string }> = [];
-    if (needsRestart(written)) {
-      const at = opts.now().toISOString();
-      for (const d of cp.deployments) {
-        try {
-          await api.restartDeployment(cp.namespace, d, at);
-          restarted.push(d);
-        } catch (err) {
-          failures.push({ name: d, reason: describeError(err) });
+  try {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        let p = await plan(api, cfg, input, opts.guard);
+        if (changes(p)) {
+          const s = p.secret;
+          if (s.change.action !== 'none') {
+            await lease.renew();
+            if (s.change.action === 'create') await api.createSecret(s.object);
+            else await api.replaceSecret(s.object);
+            writtenSecret = s.change;
+          }
+          for (const c of p.configMaps) {
+            if (c.change.action !== 'update') continue;
+            await lease.renew();
+            await api.replaceConfigMap(c.object);
+            writtenMaps.set(c.change.name, c.change);
+          }
+          // Read back: everything must now be exactly what one rendering says.
+          p = await plan(api, cfg, input, opts.guard);
+          if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
+        }
+        const checksum = checksumOf(p, cp.configKey);
+        const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), beforeWrite: () => lease.renew() });
+        const written: Plan = {
+          ...p,
+          secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
+          configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
+        };
+        return report(written, r.restarted, r.failures, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt);
+      } catch (err) {
+        if (!(err instanceof ConflictError) && !(err instanceof LeaseLostError)) throw err;
+        if (attempt >= MAX_ATTEMPTS)
+          throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);
+        if (err instanceof LeaseLostError) {
+          opts.log?.warn('lost the control-plane Lease while applying; waiting for it again', { reason: err.message });
+          lease = await acquireLease(api, leaseOpts);
         }
       }
     }
-    return report(written, restarted, failures, writtenSecret !== undefined || writtenMaps.size > 0, attempt);
+  } finally {
+    await lease.release();
   }
 }
 
-function report(p: Plan, restarted: string[], failures: Array<{ name: string; reason: string }>, applied: boolean, attempts: number): ControlPlaneReport {
+function report(
+  p: Plan,
+  restarted: string[],
+  failures: Array<{ name: string; reason: string }>,
+  checksum: string,
+  applied: boolean,
+  attempts: number,
+): ControlPlaneReport {
   return {
     secret: p.secret.change,
     configMaps: p.configMaps.map((c) => c.change),
     restarted,
     restartFailures: failures,
+    checksum,
+    published: p.published,
     applied,
     attempts,
   };

@@ -14,8 +14,11 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import type { Config, DataPlane, KubeClientConfig } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import type { CredentialRecord } from '../stores/types.ts';
+import { assertNoEmptiedLabels, enabledLabelMembers, isEnabledEntry } from './labels.ts';
 
 export const MANAGED_ANNOTATION = 'flyte-credsync.io/managed-clusters';
+/** ConfigMap annotation: data planes out of routing until their credential verifies again (see RenderInput.unrouted). */
+export const UNROUTED_ANNOTATION = 'flyte-credsync.io/unrouted-clusters';
 
 export interface ClusterConfigEntry {
   name: string;
@@ -35,10 +38,13 @@ interface LabelEntry {
 export const tokenKey = (id: string) => `${id}_token`;
 export const caKey = (id: string) => `${id}_cacert`;
 
-/** The cluster ids a ConfigMap's `flyte-credsync.io/managed-clusters` annotation says the sync wrote earlier. */
-export function parseManaged(annotations: Record<string, string>): Set<string> {
-  return new Set((annotations[MANAGED_ANNOTATION] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
+/** A comma-separated id list annotation (MANAGED_ANNOTATION, UNROUTED_ANNOTATION) as a set. */
+export function parseIdList(annotations: Record<string, string>, key: string): Set<string> {
+  return new Set((annotations[key] ?? '').split(',').map((s) => s.trim()).filter(Boolean));
 }
+
+/** The cluster ids a ConfigMap's `flyte-credsync.io/managed-clusters` annotation says the sync wrote earlier. */
+export const parseManaged = (annotations: Record<string, string>) => parseIdList(annotations, MANAGED_ANNOTATION);
 
 /** Desired Secret data: the existing data with every rendered cluster's token and CA (exact bytes). */
 export function renderSecretData(
@@ -62,16 +68,47 @@ export function renderSecretData(
   return { data, added, changed };
 }
 
-function desiredEntry(dp: DataPlane, r: CredentialRecord, mountPath: string): ClusterConfigEntry {
+function desiredEntry(dp: DataPlane, endpoint: string, mountPath: string): ClusterConfigEntry {
   const base = mountPath === '/' ? '' : mountPath;
   const e: ClusterConfigEntry = {
     name: dp.id,
-    endpoint: r.endpoint,
+    endpoint,
     enabled: dp.enabled,
     auth: { tokenPath: `${base}/${tokenKey(dp.id)}`, certPath: `${base}/${caKey(dp.id)}` },
   };
   if (dp.kubeClientConfig && Object.keys(dp.kubeClientConfig).length) e.kubeClientConfig = { ...dp.kubeClientConfig };
   return e;
+}
+
+/** What the control plane is rendered from, besides the configuration. */
+export interface RenderInput {
+  /** The stored credential of every configured data plane that has one (read this run). */
+  records: ReadonlyMap<string, CredentialRecord>;
+  /**
+   * Data planes taken out of routing (their credential was rejected and has not verified since):
+   * kept in clusterConfigs with their credentials (aborts still work) but disabled and in no
+   * label, unless a label would be left without an enabled member (then kept there; see keptInLabels).
+   */
+  unrouted?: ReadonlySet<string>;
+  /** Checks the text about to be written (and the one there now); throws to refuse the write. */
+  guard?: ClustersGuard;
+}
+
+/**
+ * Called with each clusters.yaml about to be written (and the one there now), before any write and
+ * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
+ */
+export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
+
+/** Where one configured data plane ends up in the rendered clusters.yaml. */
+export interface DataPlaneRouting {
+  /** It has a clusterConfigs entry. */
+  listed: boolean;
+  enabled: boolean;
+  /** Labels it is a member of. */
+  labels: string[];
+  /** Labels an unrouted data plane was kept in because it is their last enabled member. */
+  keptInLabels: string[];
 }
 
 export interface ClustersYamlResult {
@@ -81,6 +118,8 @@ export interface ClustersYamlResult {
   managed: Set<string>;
   /** Clusters kept in clusterConfigs as disabled because they left the configuration. */
   disabled: string[];
+  /** Every configured data plane's place in the result. */
+  routing: Map<string, DataPlaneRouting>;
 }
 
 function asObject(v: unknown, what: string): Record<string, unknown> {
@@ -92,13 +131,20 @@ function asObject(v: unknown, what: string): Record<string, unknown> {
 
 /**
  * Merges the desired clusters into an existing clusters.yaml.
- * @param records the stored credential of every configured data plane that has one
+ *
+ * Configuration (labels, weights, enabled, kubeClientConfig) applies to every configured data
+ * plane that is listed, whether or not its credential could be read this run: one without a
+ * stored record keeps the endpoint of its existing entry. One with neither is not listed yet.
+ *
+ * @throws CredsyncError `CONTROL_PLANE_INVALID` (the text is not a clusters.yaml this can merge,
+ *   or the result would stop flyteadmin), `LABEL_WOULD_EMPTY` (a label that had an enabled
+ *   member would have none, and is not in controlPlane.retiredLabels)
  */
 export function mergeClustersYaml(
   existingText: string | undefined,
   managedBefore: ReadonlySet<string>,
   cfg: Config,
-  records: ReadonlyMap<string, CredentialRecord>,
+  input: RenderInput,
   where: string,
 ): ClustersYamlResult {
   let doc: Record<string, unknown>;
@@ -114,12 +160,21 @@ export function mergeClustersYaml(
   const configs = (clusters['clusterConfigs'] ?? []) as unknown;
   if (!Array.isArray(configs)) throw new CredsyncError('CONTROL_PLANE_INVALID', `${where}: clusters.clusterConfigs is not a list`);
   const labelMap = asObject(clusters['labelClusterMap'], `${where}: clusters.labelClusterMap`);
+  const unrouted = input.unrouted ?? new Set<string>();
 
+  const existingEntries = new Map<string, ClusterConfigEntry>();
+  for (const raw of configs as unknown[]) {
+    const e = asObject(raw, `${where}: a clusterConfigs entry`) as ClusterConfigEntry;
+    if (typeof e.name === 'string' && !existingEntries.has(e.name)) existingEntries.set(e.name, e);
+  }
   const configured = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
   const desired = new Map<string, ClusterConfigEntry>();
   for (const dp of cfg.dataPlanes) {
-    const r = records.get(dp.id);
-    if (r) desired.set(dp.id, desiredEntry(dp, r, cfg.controlPlane.mountPath));
+    const endpoint = dp.flyteadminEndpoint ?? input.records.get(dp.id)?.endpoint ?? existingEntries.get(dp.id)?.endpoint;
+    if (typeof endpoint !== 'string') continue; // no credential ever: not listed yet
+    const e = desiredEntry(dp, endpoint, cfg.controlPlane.mountPath);
+    if (unrouted.has(dp.id)) e.enabled = false;
+    desired.set(dp.id, e);
   }
   const removed = new Set([...managedBefore].filter((id) => !configured.has(id)));
 
@@ -127,7 +182,7 @@ export function mergeClustersYaml(
   const placed = new Set<string>();
   const disabled: string[] = [];
   for (const raw of configs as unknown[]) {
-    const entry = asObject(raw, `${where}: a clusterConfigs entry`) as ClusterConfigEntry;
+    const entry = raw as ClusterConfigEntry;
     const d = desired.get(entry.name);
     if (d && !placed.has(entry.name)) {
       out.push(d);
@@ -135,16 +190,17 @@ export function mergeClustersYaml(
     } else if (removed.has(entry.name)) {
       out.push({ ...entry, enabled: false });
       if (entry.enabled !== false) disabled.push(entry.name);
-    } else out.push(entry); // not ours, or ours without a stored credential yet: keep as it is
+    } else out.push(entry); // not ours: keep as it is
   }
   for (const id of [...desired.keys()].sort()) if (!placed.has(id)) out.push(desired.get(id)!);
 
-  // Labels: members that are ours are re-rendered from the configuration; others are kept.
-  const ours = new Set([...desired.keys(), ...removed]);
+  // Labels: members that are ours (every configured data plane, and those that left) are
+  // re-rendered from the configuration; others are kept.
+  const ours = new Set([...configured.keys(), ...removed]);
   const desiredLabels = new Map<string, LabelEntry[]>();
   for (const id of [...desired.keys()].sort()) {
     const dp = configured.get(id)!;
-    if (!dp.enabled) continue;
+    if (!dp.enabled || unrouted.has(id)) continue;
     for (const [label, weight] of Object.entries(dp.labels)) {
       const list = desiredLabels.get(label) ?? [];
       list.push({ id, weight });
@@ -161,18 +217,51 @@ export function mergeClustersYaml(
   }
   for (const label of [...desiredLabels.keys()].sort()) newLabels[label] = desiredLabels.get(label)!;
 
+  // An unrouted data plane that is the last enabled member of one of its labels stays there
+  // (and enabled): taking it out would silently send that label's executions everywhere.
+  const keptInLabels = new Map<string, string[]>();
+  for (const id of [...unrouted].sort()) {
+    const dp = configured.get(id);
+    const entry = desired.get(id);
+    if (!dp || !entry || !dp.enabled) continue;
+    for (const [label, weight] of Object.entries(dp.labels).sort(([a], [b]) => a.localeCompare(b))) {
+      if (enabledLabelMembers({ labelClusterMap: { [label]: newLabels[label] ?? [] }, clusterConfigs: out }).has(label)) continue;
+      newLabels[label] = [...(newLabels[label] ?? []), { id, weight }];
+      entry.enabled = true;
+      keptInLabels.set(id, [...(keptInLabels.get(id) ?? []), label]);
+    }
+  }
+
   const next: Record<string, unknown> = { ...clusters, labelClusterMap: newLabels, clusterConfigs: out };
   if (cfg.controlPlane.defaultExecutionLabel !== undefined) next['defaultExecutionLabel'] = cfg.controlPlane.defaultExecutionLabel;
   doc['clusters'] = next;
 
   validateClusters(next, where);
+  const changed = !isDeepStrictEqual(before, doc);
+  const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
+  // The routing guard first (it names the FlyteAdmin assignments a label change breaks), then the
+  // rule that no label that had an enabled member is left with none.
+  input.guard?.(text, existingText, where);
+  assertNoEmptiedLabels(asObject((before as Record<string, unknown>)['clusters'], `${where}: clusters`), next, {
+    retired: new Set(cfg.controlPlane.retiredLabels),
+    where,
+  });
 
   const managed = new Set<string>();
   for (const e of out) if (configured.has(e.name) || managedBefore.has(e.name)) managed.add(e.name);
 
-  const changed = !isDeepStrictEqual(before, doc);
-  const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
-  return { text, changed: changed || existingText === undefined, managed, disabled };
+  const routing = new Map<string, DataPlaneRouting>();
+  for (const id of configured.keys()) {
+    const e = desired.get(id);
+    routing.set(id, {
+      listed: !!e,
+      enabled: e?.enabled === true,
+      labels: Object.entries(newLabels).filter(([, ms]) => ms.some((m) => m.id === id)).map(([l]) => l).sort(),
+      keptInLabels: keptInLabels.get(id) ?? [],
+    });
+  }
+
+  return { text, changed: changed || existingText === undefined, managed, disabled, routing };
 }
 
 /** The checks flyteadmin makes at start-up (a failure there is a crash loop): made before any write. */
@@ -187,7 +276,7 @@ export function validateClusters(clusters: Record<string, unknown>, where: strin
     const k = e.kubeClientConfig;
     if (k && (k.qps ?? 0) > 0 && (k.burst ?? 0) <= 0) problems.push(`cluster ${e.name}: kubeClientConfig.qps > 0 needs burst > 0`);
   }
-  if (!configs.some((e) => e.enabled === true || e.inCluster === true)) problems.push('no enabled cluster');
+  if (!configs.some(isEnabledEntry)) problems.push('no enabled cluster');
   const labels = clusters['labelClusterMap'] as Record<string, LabelEntry[]>;
   for (const [label, members] of Object.entries(labels)) {
     for (const m of members) {

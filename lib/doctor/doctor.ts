@@ -79,7 +79,12 @@ export function controlPlanePermissions(cp: Config['controlPlane']): Permission[
       { verb: 'get', group: '', resource: 'configmaps', namespace: ns, name },
       { verb: 'update', group: '', resource: 'configmaps', namespace: ns, name },
     ]),
-    ...cp.deployments.map((name) => ({ verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns, name })),
+    ...cp.deployments.flatMap((name) => [
+      { verb: 'get', group: 'apps', resource: 'deployments', namespace: ns, name },
+      { verb: 'patch', group: 'apps', resource: 'deployments', namespace: ns, name },
+    ]),
+    { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: cp.lease.name },
+    { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: cp.lease.name },
     { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: ns },
   ];
 }

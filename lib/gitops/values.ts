@@ -44,7 +44,7 @@ export async function exportValues(cfg: Config, store: SecretStore): Promise<Val
     if (stored) records.set(dp.id, stored.record);
   });
   const missing = cfg.dataPlanes.filter((d) => !records.has(d.id)).map((d) => d.id);
-  const rendered = mergeClustersYaml(undefined, new Set(), cfg, records, 'values configmap.clusters');
+  const rendered = mergeClustersYaml(undefined, new Set(), cfg, { records }, 'values configmap.clusters');
   const clusters = clustersOf(rendered.text);
   const guard = checkRouting(clusters, assignedLabels(cfg.labels?.assignments ?? []));
   if (guard.refused.length) throw new LabelRoutingError(guard.refused);

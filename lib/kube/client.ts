@@ -3,7 +3,7 @@
  * the operation in its errors (see kubeCall) and never echoes request or response secrets.
  */
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Lease, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { kubeCall, statusOf, type CallOptions } from './errors.ts';
 import { KubeHttp } from './http2.ts';
@@ -14,6 +14,8 @@ import {
   type ConfigMapObject,
   type ControlPlaneApi,
   type DataPlaneApi,
+  type DeploymentObject,
+  type LeaseObject,
   type SecretObject,
 } from './ports.ts';
 const FIELD_MANAGER = 'flyte-credsync';
@@ -22,6 +24,7 @@ export const AUDIT_CONTROLLER = 'flyte-credsync.io/sync';
 const WRITE_QUERY = `?fieldManager=${FIELD_MANAGER}`;
 const seg = encodeURIComponent;
 const secretsPath = (ns: string) => `/api/v1/namespaces/${seg(ns)}/secrets`;
+const leasePath = (ns: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${seg(ns)}/leases${name === undefined ? '' : `/${seg(name)}`}`;
 const configMapPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/configmaps/${seg(name)}`;
 
 function fromV1Secret(s: V1Secret): SecretObject {
@@ -65,6 +68,42 @@ function fromV1ConfigMap(c: V1ConfigMap): ConfigMapObject {
     labels: { ...(c.metadata?.labels ?? {}) },
     annotations: { ...(c.metadata?.annotations ?? {}) },
     data: { ...(c.data ?? {}) },
+  };
+}
+
+function fromV1Lease(l: V1Lease): LeaseObject {
+  const spec = l.spec ?? {};
+  const time = (t: unknown) => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : undefined);
+  const out: LeaseObject = { name: l.metadata?.name ?? '', namespace: l.metadata?.namespace ?? '' };
+  if (l.metadata?.resourceVersion) out.resourceVersion = l.metadata.resourceVersion;
+  if (spec.holderIdentity) out.holderIdentity = spec.holderIdentity;
+  if (spec.leaseDurationSeconds !== undefined) out.leaseDurationSeconds = spec.leaseDurationSeconds;
+  const acquire = time(spec.acquireTime), renew = time(spec.renewTime);
+  if (acquire) out.acquireTime = acquire;
+  if (renew) out.renewTime = renew;
+  if (spec.leaseTransitions !== undefined) out.leaseTransitions = spec.leaseTransitions;
+  return out;
+}
+
+/** A Kubernetes MicroTime: RFC 3339 with 6 fractional digits. */
+function microTime(t: Date): string {
+  return t.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+}
+
+/** The Lease as sent (its times as MicroTime strings; client-node's V1Lease types them as Date). */
+function toV1Lease(l: LeaseObject): Omit<V1Lease, 'spec'> & { spec: Record<string, unknown> } {
+  return {
+    apiVersion: 'coordination.k8s.io/v1',
+    kind: 'Lease',
+    metadata: { name: l.name, namespace: l.namespace, ...(l.resourceVersion ? { resourceVersion: l.resourceVersion } : {}) },
+    spec: {
+      ...(l.holderIdentity ? { holderIdentity: l.holderIdentity } : {}),
+      ...(l.leaseDurationSeconds !== undefined ? { leaseDurationSeconds: l.leaseDurationSeconds } : {}),
+      // MicroTime: RFC 3339 with microseconds, which the API server requires.
+      ...(l.acquireTime ? { acquireTime: microTime(new Date(l.acquireTime)) } : {}),
+      ...(l.renewTime ? { renewTime: microTime(new Date(l.renewTime)) } : {}),
+      ...(l.leaseTransitions !== undefined ? { leaseTransitions: l.leaseTransitions } : {}),
+    },
   };
 }
 
@@ -190,14 +229,21 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
     );
   }
 
-  async restartDeployment(namespace: string, name: string, at: string): Promise<void> {
+  async getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined> {
+    const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
+      this.http.request<V1Deployment>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
+    );
+    return d && { name, namespace, templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) } };
+  }
+
+  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}): Promise<void> {
     await this.call(`restart Deployment ${namespace}/${name}`, (o) =>
       this.http.request({
         ...o,
         method: 'PATCH',
         path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}${WRITE_QUERY}`,
         contentType: 'application/merge-patch+json',
-        body: { spec: { template: { metadata: { annotations: { 'kubectl.kubernetes.io/restartedAt': at } } } } },
+        body: { spec: { template: { metadata: { annotations: { ...annotations, 'kubectl.kubernetes.io/restartedAt': at } } } } },
       }),
     );
   }
@@ -214,8 +260,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           apiVersion: 'events.k8s.io/v1',
           kind: 'Event',
           metadata: { name, namespace: e.namespace, labels: { 'app.kubernetes.io/managed-by': 'flyte-credsync' }, annotations: { 'flyte-credsync.io/run': e.runId } },
-          // MicroTime: RFC 3339 with 6 fractional digits.
-          eventTime: e.time.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z'),
+          eventTime: microTime(e.time),
           reportingController: AUDIT_CONTROLLER,
           reportingInstance: `flyte-credsync-${e.runId}`.slice(0, 128),
           action: e.action,
@@ -225,6 +270,23 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
           regarding: { apiVersion: e.regarding.apiVersion, kind: e.regarding.kind, name: e.regarding.name, namespace: e.namespace },
         },
       }),
+    );
+  }
+
+  async getLease(namespace: string, name: string): Promise<LeaseObject | undefined> {
+    const l = await this.read(`get Lease ${namespace}/${name}`, (o) => this.http.request<V1Lease>({ ...o, method: 'GET', path: leasePath(namespace, name) }));
+    return l && fromV1Lease(l);
+  }
+
+  async createLease(lease: LeaseObject): Promise<LeaseObject> {
+    return this.call(`create Lease ${lease.namespace}/${lease.name}`, (o) =>
+      this.http.request<V1Lease>({ ...o, method: 'POST', path: leasePath(lease.namespace) + WRITE_QUERY, body: toV1Lease(lease) }).then(fromV1Lease),
+    );
+  }
+
+  async replaceLease(lease: LeaseObject): Promise<LeaseObject> {
+    return this.call(`update Lease ${lease.namespace}/${lease.name}`, (o) =>
+      this.http.request<V1Lease>({ ...o, method: 'PUT', path: leasePath(lease.namespace, lease.name) + WRITE_QUERY, body: toV1Lease(lease) }).then(fromV1Lease),
     );
   }
 }

@@ -29,6 +29,26 @@ export interface ConfigMapObject {
   data: Record<string, string>;
 }
 
+/** The pod template of a Deployment, as far as the sync looks at it. */
+export interface DeploymentObject {
+  name: string;
+  namespace: string;
+  /** spec.template.metadata.annotations */
+  templateAnnotations: Record<string, string>;
+}
+
+/** A coordination.k8s.io/v1 Lease (times as RFC 3339 micro-time strings). */
+export interface LeaseObject {
+  name: string;
+  namespace: string;
+  resourceVersion?: string;
+  holderIdentity?: string;
+  leaseDurationSeconds?: number;
+  acquireTime?: string;
+  renewTime?: string;
+  leaseTransitions?: number;
+}
+
 /** What the sync does on a data plane, as its own (restricted) identity. */
 export interface DataPlaneApi {
   /** The API server URL the sync talks to. */
@@ -69,8 +89,18 @@ export interface ControlPlaneApi {
   getConfigMap(namespace: string, name: string): Promise<ConfigMapObject | undefined>;
   /** Replaces with optimistic concurrency (cm.resourceVersion); throws ConflictError on 409. */
   replaceConfigMap(cm: ConfigMapObject): Promise<void>;
-  /** Rolls a Deployment the way `kubectl rollout restart` does (pod-template restartedAt annotation). */
-  restartDeployment(namespace: string, name: string, at: string): Promise<void>;
+  /** The Deployment's pod template annotations; undefined when it does not exist. */
+  getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined>;
+  /**
+   * Rolls a Deployment the way `kubectl rollout restart` does (pod-template restartedAt
+   * annotation), setting `annotations` on the pod template in the same patch.
+   */
+  restartDeployment(namespace: string, name: string, at: string, annotations?: Record<string, string>): Promise<void>;
+  getLease(namespace: string, name: string): Promise<LeaseObject | undefined>;
+  /** Creates a Lease and returns it as stored; throws ConflictError on 409 (someone created it first). */
+  createLease(lease: LeaseObject): Promise<LeaseObject>;
+  /** Replaces with optimistic concurrency (lease.resourceVersion) and returns it as stored; throws ConflictError on 409. */
+  replaceLease(lease: LeaseObject): Promise<LeaseObject>;
   /** Records an audit Event (events.k8s.io/v1, `create events` in the namespace). */
   createEvent(event: AuditEvent): Promise<void>;
 }

@@ -6,16 +6,16 @@
  */
 import type { Config, DataPlane } from '../config/schema.ts';
 import { randomUUID } from 'node:crypto';
-import { applyControlPlane, type ControlPlaneReport } from '../controlplane/apply.ts';
+import { applyControlPlane, type ControlPlaneReport, type PublishedState } from '../controlplane/apply.ts';
 import { auditEvents } from '../controlplane/audit.ts';
 import { readCredential } from '../dataplane/credential.ts';
 import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
 import type { DiscoveryReport } from '../discovery/resolve.ts';
 import type { LabelsAdmin } from '../labels/plan.ts';
 import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
-import { CredsyncError, describeError, errorCode } from '../errors.ts';
+import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
-import { makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
+import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
 import { withDeadline } from '../util/abort.ts';
 import { boundedList } from '../util/bounded.ts';
 import { mapBounded, type Log } from '../util/log.ts';
@@ -87,10 +87,21 @@ export interface ClusterReport {
   /** Failed: a stable code and a secret-free reason. */
   code?: string;
   reason?: string;
-  /** For a failed cluster: whether the control plane still carries its last good credential. */
+  /**
+   * For a failed cluster: whether the control plane holds a credential for it (its last good one).
+   * Absent when the control plane was not written (see controlPlaneError).
+   */
   lastGoodKept?: boolean;
   /** A rotating data plane: generation, what rotated, rollout and revoke (lib/rotation). */
   rotation?: RotationReport;
+  /**
+   * What the control plane holds for it after this run (in a dry run: would hold), read from the
+   * rendered Secret and clusters.yaml: the credential's fingerprint, whether it is listed and
+   * enabled, its labels, and whether it is out of routing. Absent when the control plane was not written.
+   */
+  published?: PublishedState;
+  /** For a rejected credential: the credential the control plane publishes still verified, and stays routed. */
+  publishedStillVerifies?: boolean;
 }
 
 /** The audit Events a run recorded on the control plane (lib/controlplane/audit.ts). */
@@ -224,7 +235,15 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
     const api = await deps.controlPlane();
-    controlPlane = await applyControlPlane(api, cfg, records, { dryRun, now, guard: labels.guard });
+    const rejected = new Set(reports.filter((r) => r.rejected).map((r) => r.report.id));
+    const verified = new Set(reports.filter((r) => r.record || r.report.publishedStillVerifies).map((r) => r.report.id));
+    controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified }, {
+      dryRun,
+      now,
+      log,
+      guard: labels.guard,
+      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+    });
     for (const c of controlPlane.configMaps)
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
     if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
@@ -242,7 +261,14 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])), opts.deadline === undefined ? undefined : opts.deadline - clock());
 
   const clusters = reports.map((r) => r.report);
-  for (const c of clusters) if (c.status === 'failed') c.lastGoodKept = records.has(c.id);
+  for (const c of clusters) {
+    const held = controlPlane?.published[c.id];
+    if (!held) continue;
+    c.published = held;
+    if (c.status === 'failed') c.lastGoodKept = held.credential !== undefined;
+    if (held.unrouted && held.keptInLabels.length)
+      log.error('credential rejected, but kept in routing as the last enabled member of its labels', { cluster: c.id, labels: held.keptInLabels });
+  }
   const ok =
     clusters.every((c) => c.status !== 'failed') &&
     !controlPlaneError &&
@@ -311,8 +337,11 @@ async function recordAudit(
 
 interface DataPlaneOutcome {
   report: ClusterReport;
+  /** The credential verified and stored this run. */
   record?: CredentialRecord;
   prepared?: PreparedRotation;
+  /** The credential the control plane would publish was rejected by its cluster. */
+  rejected?: boolean;
 }
 
 async function syncDataPlane(
@@ -323,9 +352,11 @@ async function syncDataPlane(
   remainingMs?: number,
 ): Promise<DataPlaneOutcome> {
   const { log, store, config: cfg } = deps;
+  let api: DataPlaneApi | undefined;
+  let raw: Awaited<ReturnType<typeof readCredential>> | undefined;
   try {
-    const api = await deps.dataPlane(dp);
-    const raw = await readCredential(dp, api, {
+    api = await deps.dataPlane(dp);
+    raw = await readCredential(dp, api, {
       waitMs: Math.max(0, Math.min(cfg.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
       dryRun,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
@@ -361,6 +392,27 @@ async function syncDataPlane(
   } catch (err) {
     const reason = describeError(err);
     log.error('data plane failed', { cluster: dp.id, code: errorCode(err), reason });
-    return { report: { id: dp.id, status: 'failed', code: errorCode(err), reason } };
+    const report: ClusterReport = { id: dp.id, status: 'failed', code: errorCode(err), reason };
+    if (!(err instanceof CredentialRejectedError) || !api) return { report };
+    // The credential read now was rejected. Is it the one the control plane publishes? A stored
+    // credential that differs (the token Secret was replaced or tampered with) is checked on its
+    // own: if it still verifies, it stays published and routed.
+    if (await storedStillVerifies(deps, dp, api.server, raw && fingerprint(raw.token, raw.caCert))) {
+      log.warn('the published credential still verifies; it stays', { cluster: dp.id });
+      return { report: { ...report, publishedStillVerifies: true } };
+    }
+    return { report, rejected: true };
+  }
+}
+
+/** Whether the stored credential differs from the one just rejected and verifies by itself. */
+async function storedStillVerifies(deps: SyncDeps, dp: DataPlane, server: string, rejectedFingerprint?: string): Promise<boolean> {
+  try {
+    const stored = await deps.store.get(dp.id);
+    if (!stored || stored.record.fingerprint === rejectedFingerprint) return false;
+    await verifyCredential(deps.verify, dp, server, stored.record);
+    return true;
+  } catch {
+    return false; // unreadable, or rejected too (or the cluster stopped answering): treat as rejected
   }
 }

@@ -748,6 +748,52 @@ async function stopGroup(procs: ProcessRecord[], log: Log): Promise<ProcessRecor
   throw new Error(`could not stop: ${alive().map((p) => `${p.name} (pid ${p.pid})`).join(', ')}`);
 }
 
+/**
+ * Sends a signal to one recorded server of the environment (fault tests: SIGKILL an API server,
+ * SIGSTOP / SIGCONT the store). Only a process that still matches its record is signalled.
+ * @throws when no live process of that name is recorded
+ */
+export async function signalServer(name: string, signal: NodeJS.Signals, opts: DirOptions = {}): Promise<ProcessRecord> {
+  const rec = (await readProcessRecords(opts.dir)).find((p) => p.name === name);
+  if (!rec || !isProcessAlive(rec)) throw new Error(`no running server named ${name} in ${stateDir(opts.dir)}`);
+  process.kill(rec.pid, signal);
+  return rec;
+}
+
+/**
+ * Starts a recorded server again with its recorded command line, after a test killed it, and
+ * records the new process (so `down` stops it). Waits until it has exited first (a SIGKILLed
+ * process is gone within moments). The caller waits for it to serve.
+ */
+export async function restartServer(name: string, opts: DirOptions = {}): Promise<ProcessRecord> {
+  const dir = stateDir(opts.dir);
+  const procs = await readProcessRecords(dir);
+  const i = procs.findIndex((p) => p.name === name);
+  if (i < 0) throw new Error(`no server named ${name} in ${dir}`);
+  const old = procs[i]!;
+  for (let t = 0; isProcessAlive(old); t++) {
+    if (t > 200) throw new Error(`${name} (pid ${old.pid}) is still running`);
+    await sleep(50);
+  }
+  const [cmd, ...args] = old.argv as [string, ...string[]];
+  const fd = openSync(old.logFile, 'a');
+  let child: ChildProcess;
+  try {
+    child = spawn(cmd, args, { cwd: dir, detached: true, stdio: ['ignore', fd, fd] });
+  } finally {
+    closeSync(fd);
+  }
+  await new Promise<void>((resolve, reject) => {
+    child.once('spawn', resolve);
+    child.once('error', (err) => reject(new Error(`cannot restart ${name}: ${err.message}`)));
+  });
+  child.unref();
+  const rec: ProcessRecord = { ...old, pid: child.pid!, startTime: procStat(child.pid!)?.startTime ?? '' };
+  procs[i] = rec;
+  await fs.writeFile(pidsFile(dir), JSON.stringify({ version: 1, processes: procs } satisfies PidsFile, null, 2) + '\n');
+  return rec;
+}
+
 function formatSeconds(ms: number): string {
   return `${(ms / 1000).toFixed(1)}s`;
 }

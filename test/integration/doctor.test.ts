@@ -59,7 +59,7 @@ describe('credsync doctor', () => {
       ['control plane', ...env.dataPlanes.map((id) => `data plane ${id}`)].map((n) => [n, 'access:true reachable:true tls:true identity:true authorized:true']),
     );
     const control = r.clusters[0]!;
-    expect(control.checks.find((k) => k.check === 'authorized')!.detail).toBe('may 9 of 9 actions the sync needs');
+    expect(control.checks.find((k) => k.check === 'authorized')!.detail).toBe('may 13 of 13 actions the sync needs');
     expect(control.checks.find((k) => k.check === 'tls')!.detail).toMatch(/^TLSv1\.[23], certificate verified against the configured CA$/);
     expect(r.store).toMatchObject({ check: 'store', kind: 'aws-secrets-manager', ok: true });
     expect(r.store.detail).toMatch(/: not created yet \(the first sync creates it\)$/);

@@ -4,7 +4,7 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ApiException, AppsV1Api, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, PatchStrategy, setHeaderOptions, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
 import { toPem } from '../../lib/clusters/access.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -101,6 +101,12 @@ export async function resetControlPlane(env: EnvInfo): Promise<void> {
     });
   }
   await c.deleteNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+  // The Deployments as seeded: started with no configuration checksum.
+  for (const name of ['flyteadmin', 'syncresources'])
+    await apps(env, env.controlPlane).patchNamespacedDeployment(
+      { name, namespace: 'flyte', body: { spec: { template: { metadata: { annotations: { 'flyte-credsync.io/config-checksum': null } } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 }
 
 /** Deletes a data plane's token Secret and waits until it is gone. */

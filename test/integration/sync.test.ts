@@ -314,7 +314,8 @@ describe('sync against the local environment', () => {
     const prefix = uniquePrefix('remove');
     expect((await sync(envConfig(env, prefix))).ok).toBe(true);
     const removed = env.dataPlanes.at(-1)!;
-    const fewer = envConfig(env, prefix, {}, env.dataPlanes.slice(0, -1).map((id) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } })));
+    // The same labels as before (dp1 keeps gpu: emptying a label is refused, see controlplane.test.ts).
+    const fewer = envConfig(env, prefix, {}, env.dataPlanes.slice(0, -1).map((id, i) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: i === 0 ? { team1: 1, gpu: 0.5 } : { team1: 1 } })));
     const r = await sync(fewer);
     expect(r.ok).toBe(true);
     const st = await controlState();

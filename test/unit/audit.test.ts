@@ -102,6 +102,8 @@ describe('audit Events', () => {
         configMaps: [{ name: 'flyte-admin-clusters-config', action: 'update', diff: 'x', disabledClusters: ids }],
         restarted: ['flyteadmin'],
         restartFailures: [],
+        checksum: 'sha256:0',
+        published: {},
         applied: true,
         attempts: 1,
       },

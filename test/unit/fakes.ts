@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
 import type { CredentialVerifier } from '../../lib/dataplane/verify.ts';
-import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, SecretObject } from '../../lib/kube/ports.ts';
+import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, DeploymentObject, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -113,6 +113,12 @@ export class FakeControlPlane implements ControlPlaneApi {
   secrets = new Map<string, SecretObject>();
   configMaps = new Map<string, ConfigMapObject>();
   restarts: Array<{ name: string; at: string }> = [];
+  /** Pod-template annotations of the Deployments that exist. */
+  deployments = new Map<string, Record<string, string>>([
+    ['flyte/flyteadmin', {}],
+    ['flyte/syncresources', {}],
+  ]);
+  leases = new Map<string, LeaseObject>();
   writes: string[] = [];
   /** Conflicts to inject: each entry makes the next replace of that object fail once with 409. */
   conflicts: string[] = [];
@@ -157,12 +163,39 @@ export class FakeControlPlane implements ControlPlaneApi {
     this.writes.push(`update ConfigMap ${cm.name}`);
     this.configMaps.set(key, { ...cm, resourceVersion: String(this.rv++) });
   }
-  async restartDeployment(_ns: string, name: string, at: string) {
+  async getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined> {
+    const a = this.deployments.get(`${namespace}/${name}`);
+    return a && { name, namespace, templateAnnotations: { ...a } };
+  }
+  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}) {
+    const key = `${namespace}/${name}`;
+    const cur = this.deployments.get(key);
+    if (!cur) throw new Error(`deployments.apps "${name}" not found`);
+    this.deployments.set(key, { ...cur, ...annotations, 'kubectl.kubernetes.io/restartedAt': at });
     this.restarts.push({ name, at });
   }
   events: AuditEvent[] = [];
   async createEvent(e: AuditEvent) {
     this.events.push(e);
+  }
+  async getLease(namespace: string, name: string) {
+    const l = this.leases.get(`${namespace}/${name}`);
+    return l && { ...l };
+  }
+  async createLease(lease: LeaseObject) {
+    const key = `${lease.namespace}/${lease.name}`;
+    if (this.leases.has(key)) throw new ConflictError(`lease ${key} exists`);
+    const stored = { ...lease, resourceVersion: String(this.rv++) };
+    this.leases.set(key, stored);
+    return { ...stored };
+  }
+  async replaceLease(lease: LeaseObject) {
+    const key = `${lease.namespace}/${lease.name}`;
+    const cur = this.leases.get(key);
+    if (!cur || cur.resourceVersion !== lease.resourceVersion) throw new ConflictError(`conflict on lease ${key}`);
+    const stored = { ...lease, resourceVersion: String(this.rv++) };
+    this.leases.set(key, stored);
+    return { ...stored };
   }
   /** Someone else edits a ConfigMap between our read and write. */
   concurrentEdit(name: string, edit: (data: Record<string, string>) => void) {

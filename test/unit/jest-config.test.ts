@@ -12,6 +12,6 @@ describe('jest configuration', () => {
     const { globalConfig, configs } = await readConfigs({ $0: 'jest', _: [] }, [process.cwd()]);
     // Assess: the timeout lives in the global config, the only place Jest takes it from.
     expect(globalConfig.testTimeout).toBe(120_000);
-    expect(configs.map((c) => c.displayName?.name)).toEqual(['unit', 'integration']);
+    expect(configs.map((c) => c.displayName?.name)).toEqual(['unit', 'integration', 'faults']); // faults: npm run faults
   });
 });

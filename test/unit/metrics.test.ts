@@ -24,6 +24,8 @@ const report = (over: Partial<SyncReport> = {}): SyncReport => ({
     configMaps: [],
     restarted: ['flyteadmin', 'syncresources'],
     restartFailures: [],
+    checksum: 'sha256:0',
+    published: {},
     applied: true,
     attempts: 1,
   },

@@ -1,0 +1,111 @@
+/**
+ * Restart intent derived from state, the way Helm charts use a config checksum annotation: a
+ * hash of everything Flyte reads at start-up (the credentials Secret's data and each ConfigMap's
+ * clusters.yaml) is recorded on each Deployment's pod template. A Deployment whose annotation
+ * differs from the hash of what the control plane holds is behind and is restarted, whichever
+ * run wrote the change: a run killed after its writes and before its restarts is completed by
+ * the next one. A Deployment already at the hash is left alone, so a no-op run restarts nothing.
+ */
+import { createHash } from 'node:crypto';
+import { describeError } from '../errors.ts';
+import type { ControlPlaneApi } from '../kube/ports.ts';
+
+/** Pod-template annotation holding the checksum of the configuration a Deployment was started with. */
+export const CONFIG_CHECKSUM_ANNOTATION = 'flyte-credsync.io/config-checksum';
+/** What `kubectl rollout restart` sets; set with the checksum, so a restart shows when it happened. */
+export const RESTARTED_AT_ANNOTATION = 'kubectl.kubernetes.io/restartedAt';
+
+/** What Flyte mounts and reads at start-up. */
+export interface RenderedConfiguration {
+  /** The credentials Secret's whole data (exact bytes; Flyte mounts every key). */
+  secretData: Readonly<Record<string, Buffer>>;
+  /** ConfigMap name -> its clusters.yaml text. */
+  clustersYaml: Readonly<Record<string, string>>;
+}
+
+/**
+ * The checksum of a rendered configuration: sha256 over every Secret key and value and every
+ * ConfigMap's clusters.yaml, in sorted order, each length-prefixed (no two inputs collide by
+ * moving bytes between fields).
+ *
+ * @returns `sha256:<hex>`
+ */
+export function configChecksum(c: RenderedConfiguration): string {
+  const h = createHash('sha256');
+  const field = (b: Buffer | string) => {
+    const buf = typeof b === 'string' ? Buffer.from(b, 'utf8') : b;
+    h.update(`${buf.length}:`).update(buf);
+  };
+  field('secret');
+  for (const k of Object.keys(c.secretData).sort()) {
+    field(k);
+    field(c.secretData[k]!);
+  }
+  field('configmaps');
+  for (const k of Object.keys(c.clustersYaml).sort()) {
+    field(k);
+    field(c.clustersYaml[k]!);
+  }
+  return 'sha256:' + h.digest('hex');
+}
+
+export interface RestartOutcome {
+  /** Deployments restarted (in a dry run: that would be). */
+  restarted: string[];
+  /** Deployments already at the checksum. */
+  upToDate: string[];
+  /** Deployments that could not be read or restarted, with a secret-free reason. */
+  failures: Array<{ name: string; reason: string }>;
+}
+
+/**
+ * Restarts every Deployment whose pod template is behind `checksum` (its
+ * {@link CONFIG_CHECKSUM_ANNOTATION} differs or is missing), setting the annotation and
+ * `kubectl.kubernetes.io/restartedAt` in one merge patch. Deployments are handled one by one; a
+ * failure of one is reported and does not stop the others.
+ *
+ * @param opts.dryRun read only: `restarted` lists what would be restarted (default false)
+ * @param opts.beforeWrite awaited before each patch (the apply renews its Lease there); if it
+ *   throws, the error propagates and nothing more is patched
+ * @returns what was restarted, what was already up to date, and what failed (a missing Deployment
+ *   is a failure: Flyte would keep running on its old configuration)
+ */
+export async function restartBehind(
+  api: ControlPlaneApi,
+  namespace: string,
+  deployments: readonly string[],
+  checksum: string,
+  opts: { at: string; dryRun?: boolean; beforeWrite?: () => Promise<void> },
+): Promise<RestartOutcome> {
+  const out: RestartOutcome = { restarted: [], upToDate: [], failures: [] };
+  for (const name of deployments) {
+    let current: string | undefined;
+    try {
+      const d = await api.getDeploymentTemplate(namespace, name);
+      if (!d) {
+        out.failures.push({ name, reason: `Deployment ${namespace}/${name} does not exist` });
+        continue;
+      }
+      current = d.templateAnnotations[CONFIG_CHECKSUM_ANNOTATION];
+    } catch (err) {
+      out.failures.push({ name, reason: describeError(err) });
+      continue;
+    }
+    if (current === checksum) {
+      out.upToDate.push(name);
+      continue;
+    }
+    if (opts.dryRun) {
+      out.restarted.push(name);
+      continue;
+    }
+    await opts.beforeWrite?.();
+    try {
+      await api.restartDeployment(namespace, name, opts.at, { [CONFIG_CHECKSUM_ANNOTATION]: checksum });
+      out.restarted.push(name);
+    } catch (err) {
+      out.failures.push({ name, reason: describeError(err) });
+    }
+  }
+  return out;
+}

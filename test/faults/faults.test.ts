@@ -1,0 +1,244 @@
+/**
+ * The fault suite (`npm run faults`): real faults against an environment of its own (2 data
+ * planes), each followed by the invariants, first right after the fault (flyteadmin can start,
+ * no data plane lost its last good credential), then after the next, clean run:
+ *   - the Secret's keys match clusters.yaml;
+ *   - both ConfigMaps agree;
+ *   - no data plane lost its last good credential (it still authenticates);
+ *   - the Deployments are not behind what was written (config checksum);
+ *   - the report tells the truth (what it says the control plane holds is what it holds).
+ * Faults: a sync killed at each write point of the apply; a data plane's API server killed
+ * mid-sync; the store stopped (SIGSTOP) mid-sync; two writers with a forced interleaving; a
+ * revoked ClusterRoleBinding; a tampered token Secret.
+ */
+import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { readFileSync } from 'node:fs';
+import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
+import { signalServer, restartServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
+import { resetControlPlane, uniquePrefix, filledTokenSecret } from '../integration/helpers.ts';
+import { CONFIG_MAPS, clustersOf, controlState, heldFingerprint, invariantViolations, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
+
+jest.setTimeout(600_000);
+
+let env: EnvInfo;
+let dp1: string, dp2: string;
+const figures = { cases: 0, faults: 0, violations: [] as string[] };
+
+beforeAll(() => {
+  env = JSON.parse(readFileSync(process.env['CREDSYNC_FAULTS_TESTENV']!, 'utf8')) as EnvInfo;
+  [dp1, dp2] = env.dataPlanes as [string, string];
+});
+beforeEach(async () => {
+  await resetControlPlane(env);
+});
+afterAll(() => {
+  console.log(`fault suite: ${figures.cases} cases, ${figures.faults} faults injected, ${figures.violations.length} invariant violations${figures.violations.length ? ':\n' + figures.violations.join('\n') : ''}`);
+});
+
+/** Short Lease: a run killed holding it delays the next one by about this long. */
+const LEASE = { controlPlane: { lease: { durationSeconds: 3 } } };
+const base = (prefix: string) => writeConfig(env, prefix, [{ id: dp1, labels: { team1: 1 } }], LEASE);
+/** The change a faulted run applies: a data plane added (Secret and both ConfigMaps change) and a new label. */
+const change = (prefix: string, over: Record<string, unknown> = {}) =>
+  writeConfig(env, prefix, [{ id: dp1, labels: { team1: 1, gpu: 1 } }, { id: dp2, labels: { team1: 0.5 } }], { ...LEASE, ...over });
+
+/** Records the outcome of one check: the violations go into the figures, and the case fails on any. */
+function expectNone(violations: string[], when: string): void {
+  figures.violations.push(...violations.map((v) => `${expect.getState().currentTestName} (${when}): ${v}`));
+  expect(violations).toEqual([]);
+}
+
+/** The state a converged run of `change` must leave. */
+function expectChangeApplied(st: ControlState): void {
+  for (const n of CONFIG_MAPS) expect(clustersOf(st.clustersYaml[n]!).labelClusterMap).toEqual({ team1: [{ id: dp1, weight: 1 }, { id: dp2, weight: 0.5 }], gpu: [{ id: dp1, weight: 1 }] });
+}
+
+async function recover(configFile: string, lastGood: string[]): Promise<void> {
+  const next = await runChild(env, configFile);
+  expect(next.report?.controlPlaneError).toBeUndefined();
+  expect(next.code).toBe(0);
+  const st = await controlState(env);
+  expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood, report: next.report! }), 'after the next run');
+  expectChangeApplied(st);
+  // And the run after that is quiet: nothing written, nothing restarted.
+  const quiet = await runChild(env, configFile);
+  expect(quiet.report!.controlPlane).toMatchObject({ applied: false, restarted: [] });
+}
+
+describe('a sync killed at each write point of the apply', () => {
+  // Before and after each object of the apply, and before and between the restarts.
+  const points = [
+    ...['createSecret'].flatMap((m) => [`kill:before:${m}:1`, `kill:after:${m}:1`]),
+    ...['replaceSecret', 'replaceConfigMap:1', 'replaceConfigMap:2', 'restartDeployment:1', 'restartDeployment:2'].flatMap((m) => {
+      const [method, n = '1'] = m.split(':');
+      return [`kill:before:${method}:${n}`, `kill:after:${method}:${n}`];
+    }),
+  ];
+  it.each(points)('%s: flyteadmin can always start, and the next run converges', async (fault) => {
+    figures.cases++;
+    // Prepare: a synced control plane (except for the very first write, the Secret's creation).
+    const prefix = uniquePrefix('kill');
+    const first = fault.includes('createSecret');
+    if (!first) expect((await runChild(env, base(prefix))).code).toBe(0);
+    const lastGood = first ? [] : [dp1];
+    // Act
+    const killed = await runChild(env, change(prefix), { fault });
+    expect(killed).toMatchObject({ signal: 'SIGKILL', faulted: true });
+    figures.faults++;
+    // Assess: right after the crash, and after the next run.
+    const st = await controlState(env);
+    expectNone([...safetyViolations(st), ...(await invariantViolations(env, st, { ids: [], lastGood })).filter((v) => v.includes('credential'))], 'right after the crash');
+    await recover(change(prefix), [dp1, dp2]);
+  });
+});
+
+describe('servers failing mid-sync', () => {
+  it("a data plane's API server killed mid-sync: it keeps its last good credential, its configuration still applies, the report says so", async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('apiserver');
+    expect((await runChild(env, writeConfig(env, prefix, [{ id: dp1, labels: { team1: 1 } }, { id: dp2, labels: { team1: 0.5 } }], LEASE))).code).toBe(0);
+    const before = await controlState(env);
+    // Act: the child stops itself once it has read dp2's token Secret; the API server is killed; it goes on.
+    const child = startChild(env, change(prefix), { fault: 'stop:after:dataPlane.dp2.getSecret:1' });
+    await child.waitFor('FAULT');
+    await signalServer('kube-apiserver-dp2', 'SIGKILL', { dir: env.dir });
+    figures.faults++;
+    process.kill(child.pid, 'SIGCONT');
+    const r = await child.done;
+    try {
+      expect(r.code).toBe(1);
+      const c = r.report!.clusters.find((x) => x.id === dp2)!;
+      expect(c).toMatchObject({ status: 'failed', code: 'CLUSTER_UNREACHABLE', lastGoodKept: true, published: { unrouted: false, enabled: true, labels: ['team1'] } });
+      const st = await controlState(env);
+      expect(heldFingerprint(st, dp2)).toBe(heldFingerprint(before, dp2));
+      expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1], report: r.report! }), 'while it is down');
+      expectChangeApplied(st);
+    } finally {
+      await restartServer('kube-apiserver-dp2', { dir: env.dir });
+      await waitServing(dp2);
+    }
+    await recover(change(prefix), [dp1, dp2]);
+  });
+
+  it('the store stopped (SIGSTOP, not killed) mid-sync: the run ends by itself, says what failed, and keeps every credential', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('store');
+    expect((await runChild(env, base(prefix))).code).toBe(0);
+    // One data plane at a time, so that both reach the store after it stopped.
+    const child = startChild(env, change(prefix, { concurrency: 1 }), { fault: 'stop:after:dataPlane.dp1.getSecret:1', timeoutMs: 240_000 });
+    await child.waitFor('FAULT');
+    await signalServer('moto', 'SIGSTOP', { dir: env.dir });
+    figures.faults++;
+    let r;
+    try {
+      process.kill(child.pid, 'SIGCONT');
+      r = await child.done;
+    } finally {
+      await signalServer('moto', 'SIGCONT', { dir: env.dir });
+    }
+    expect(r.signal).toBeNull(); // it ended by itself (every store call has a timeout)
+    expect(r.code).toBe(1);
+    const st = await controlState(env);
+    expectNone([...safetyViolations(st), ...(await invariantViolations(env, st, { ids: [], lastGood: [dp1] }))], 'while the store was stopped');
+    for (const c of r.report!.clusters) expect(c.status).toBe('failed');
+    await recover(change(prefix), [dp1, dp2]);
+  });
+});
+
+describe('concurrent writers', () => {
+  it('one stopped between its two ConfigMap writes while another applies another configuration: both finish, the ConfigMaps agree', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('concurrent');
+    expect((await runChild(env, base(prefix))).code).toBe(0);
+    const other = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 0.5 } }, { id: dp2, labels: { team1: 1 } }], LEASE);
+    const a = startChild(env, other, { fault: 'stop:after:replaceConfigMap:1' });
+    await a.waitFor('FAULT');
+    figures.faults++;
+    const b = startChild(env, change(prefix));
+    await b.waitFor('waiting for another sync to finish with the control plane');
+    process.kill(a.pid, 'SIGCONT');
+    const [ra, rb] = await Promise.all([a.done, b.done]);
+    expect([ra.code, rb.code]).toEqual([0, 0]);
+    const st = await controlState(env);
+    expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: rb.report! }), 'after both');
+    expectChangeApplied(st); // b applied last, whole
+  });
+});
+
+describe('credentials going bad', () => {
+  const BINDING = 'flyte-flyteadmin-binding';
+  it('a revoked ClusterRoleBinding: out of routing, credential kept for aborts, routed again once restored', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('revoke');
+    const cfg = change(prefix);
+    expect((await runChild(env, cfg)).code).toBe(0);
+    const before = await controlState(env);
+    const rbac = adminKubeConfig(env, dp2).makeApiClient(RbacAuthorizationV1Api);
+    const saved: V1ClusterRoleBinding = await rbac.readClusterRoleBinding({ name: BINDING });
+    await rbac.deleteClusterRoleBinding({ name: BINDING });
+    figures.faults++;
+    try {
+      const r = await untilFailed(cfg, dp2, 'CREDENTIAL_REJECTED');
+      const st = await controlState(env);
+      expect(r.report!.clusters.find((x) => x.id === dp2)!.published).toMatchObject({ unrouted: true, enabled: false, labels: [] });
+      expect(heldFingerprint(st, dp2)).toBe(heldFingerprint(before, dp2));
+      for (const n of CONFIG_MAPS) expect(clustersOf(st.clustersYaml[n]!).labelClusterMap!['team1']).toEqual([{ id: dp1, weight: 1 }]);
+      expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: r.report! }), 'while revoked');
+    } finally {
+      await rbac.createClusterRoleBinding({ body: { metadata: { name: BINDING }, roleRef: saved.roleRef, subjects: saved.subjects ?? [] } });
+    }
+    await untilOk(cfg);
+    await recover(cfg, [dp1, dp2]);
+  });
+
+  it('a tampered token Secret: the forged token is never published; the published one still verifies and stays routed', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('tamper');
+    const cfg = change(prefix);
+    expect((await runChild(env, cfg)).code).toBe(0);
+    const before = await controlState(env);
+    const c2 = adminKubeConfig(env, dp2).makeApiClient(CoreV1Api);
+    const original = await c2.readNamespacedSecret({ name: 'flyteadmin-token', namespace: 'flyte' });
+    const forged = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx5dGU6Zmx5dGVhZG1pbiJ9.dGFtcGVyZWQ';
+    await c2.replaceNamespacedSecret({ name: 'flyteadmin-token', namespace: 'flyte', body: { ...original, data: { ...original.data, token: Buffer.from(forged).toString('base64') } } });
+    figures.faults++;
+    try {
+      const r = await runChild(env, cfg);
+      expect(r.code).toBe(1);
+      expect(r.report!.clusters.find((x) => x.id === dp2)).toMatchObject({ status: 'failed', code: 'CREDENTIAL_REJECTED', publishedStillVerifies: true, published: { unrouted: false, enabled: true, labels: ['team1'] } });
+      const st = await controlState(env);
+      expect(heldFingerprint(st, dp2)).toBe(heldFingerprint(before, dp2));
+      expect(st.secretRv).toBe(before.secretRv);
+      expect(JSON.stringify(r.report) + r.stderr).not.toContain('dGFtcGVyZWQ');
+      expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: r.report! }), 'while tampered');
+    } finally {
+      const cur = await c2.readNamespacedSecret({ name: 'flyteadmin-token', namespace: 'flyte' });
+      await c2.replaceNamespacedSecret({ name: 'flyteadmin-token', namespace: 'flyte', body: { ...cur, data: original.data } });
+    }
+    await filledTokenSecret(env, dp2);
+    await recover(cfg, [dp1, dp2]);
+  });
+});
+
+/** Waits until a restarted API server serves again. */
+async function waitServing(cluster: string): Promise<void> {
+  const c = adminKubeConfig(env, cluster).makeApiClient(CoreV1Api);
+  for (let i = 0; i < 600; i++) {
+    if (await c.readNamespace({ name: 'flyte' }).then(() => true, () => false)) return;
+    await new Promise((r) => setTimeout(r, 200));
+  }
+  throw new Error(`${cluster} does not serve again`);
+}
+
+/** RBAC changes reach the API server's authorizer asynchronously: run until the data plane fails with `code`. */
+async function untilFailed(cfg: string, id: string, code: string) {
+  for (let i = 0; i < 20; i++) {
+    const r = await runChild(env, cfg);
+    if (r.report?.clusters.find((x) => x.id === id)?.code === code) return r;
+  }
+  throw new Error(`${id} never failed with ${code}`);
+}
+async function untilOk(cfg: string) {
+  for (let i = 0; i < 20; i++) if ((await runChild(env, cfg)).code === 0) return;
+  throw new Error('never synced again');
+}
