@@ -16,7 +16,7 @@ import type https from 'node:https';
 import type { KubeConfig } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { CredsyncError } from '../errors.ts';
-import { CONNECT_TIMEOUT_MS } from '../util/abort.ts';
+import { CALL_TIMEOUT_MS } from '../util/abort.ts';
 
 /** TLS material of a connection: what identifies a session besides the server. */
 interface TlsIdentity {
@@ -99,8 +99,10 @@ function openSession(origin: string, tls: TlsIdentity, key: string): Promise<Poo
       const cur = sessions.get(key);
       if (cur) void cur.then((s) => s.session === session && sessions.get(key) === cur && sessions.delete(key), () => undefined);
     };
-    // A connection that does not come up in time is destroyed (its 'error' rejects below).
-    const timer = setTimeout(() => session.destroy(new Error(`connect timed out after ${CONNECT_TIMEOUT_MS} ms`)), CONNECT_TIMEOUT_MS);
+    // A connection (TCP and TLS) that does not come up within a call's timeout is destroyed (its
+    // 'error' rejects below), so a stalled server never leaves a pending session in the pool. A
+    // request waiting for it leaves earlier, at its own signal.
+    const timer = setTimeout(() => session.destroy(new Error(`connect timed out after ${CALL_TIMEOUT_MS} ms`)), CALL_TIMEOUT_MS);
     session.once('connect', () => {
       clearTimeout(timer);
       handshakes.set(origin, (handshakes.get(origin) ?? 0) + 1);

@@ -171,10 +171,15 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
 
   // The store's entries of every configured data plane, read in batches when the store can (the
   // control plane is rendered for all of them); a failed batch read falls back to one read each.
+  // A batch read cut off at the deadline is what each data plane not started reports.
+  let batchCutOff: string | undefined;
   const store = deps.store.batch
     ? await deps.store.batch(
         cfg.dataPlanes.map((d) => d.id),
-        (err) => log.warn('batch read of the store failed; reading entries one by one', { code: errorCode(err), reason: describeError(err) }),
+        (err) => {
+          if (errorCode(err) === 'DEADLINE') batchCutOff = describeError(err);
+          log.warn('batch read of the store failed; reading entries one by one', { code: errorCode(err), reason: describeError(err) });
+        },
       )
     : deps.store;
   const runDeps: SyncDeps = { ...deps, store };
@@ -185,7 +190,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const reports = await mapBounded(selected, cfg.concurrency, async (dp): Promise<DataPlaneOutcome> => {
     let outcome: DataPlaneOutcome;
     if (opts.deadline !== undefined && clock() >= opts.deadline) {
-      const reason = `data plane ${dp.id}: not started, the invocation's deadline was reached`;
+      const reason = batchCutOff ?? `data plane ${dp.id}: not started, the invocation's deadline was reached`;
       log.warn('data plane not started: deadline', { cluster: dp.id });
       outcome = { report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } };
     } else {
