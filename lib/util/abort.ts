@@ -1,7 +1,7 @@
 /**
  * Every network call has a timeout and is aborted (never abandoned): each call gets a signal
  * ({@link callSignal}) that fires at its own timeout or at the invocation's deadline, whichever
- * comes first, and hands it to its client (fetch for Kubernetes, `abortSignal` for the AWS SDK,
+ * comes first, and hands it to its client (the HTTP/2 request of lib/kube/http2.ts for Kubernetes, `abortSignal` for the AWS SDK,
  * a gRPC deadline no later than the invocation's for Google's clients).
  *
  * The invocation's deadline is carried by {@link withDeadline} in an AsyncLocalStorage, so the
