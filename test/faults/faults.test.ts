@@ -140,7 +140,10 @@ describe('servers failing mid-sync', () => {
     expect(r.code).toBe(1);
     const st = await controlState(env);
     expectNone([...safetyViolations(st), ...(await invariantViolations(env, st, { ids: [], lastGood: [dp1] }))], 'while the store was stopped');
-    for (const c of r.report!.clusters) expect(c.status).toBe('failed');
+    // The batch read of the store (one per run) may finish before the store stops: a data plane
+    // whose credential needed no store write is then truthfully `unchanged`; none is `updated`.
+    for (const c of r.report!.clusters) expect(['failed', 'unchanged']).toContain(c.status);
+    expect(r.report!.ok).toBe(false);
     await recover(change(prefix), [dp1, dp2]);
   });
 });
