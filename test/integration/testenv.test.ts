@@ -192,7 +192,12 @@ describe('test environment: real rollouts on the control plane (kube-scheduler +
 
   it('the seeded flyteadmin and syncresources Deployments are rolled out: pods Running and Ready on KWOK nodes', async () => {
     for (const [name, replicas] of [['flyteadmin', 2], ['syncresources', 1]] as const) {
-      const d = await apps.readNamespacedDeployment({ name, namespace: 'flyte' });
+      // An earlier test may have restarted it: wait (bounded) for the rollout, never assume idle.
+      let d = await apps.readNamespacedDeployment({ name, namespace: 'flyte' });
+      for (const until = Date.now() + 120_000; !deploymentRolledOut(d) && Date.now() < until; ) {
+        await new Promise((r) => setTimeout(r, 500));
+        d = await apps.readNamespacedDeployment({ name, namespace: 'flyte' });
+      }
       expect(deploymentRolledOut(d)).toBe(true);
       const pods = await core.listNamespacedPod({ namespace: 'flyte', labelSelector: `app.kubernetes.io/name=${name}` });
       const live = pods.items.filter((p) => !p.metadata?.deletionTimestamp);
