@@ -7,20 +7,15 @@
  * The shape of the token Secret itself (type, ServiceAccount, token, PEM CA) is checked when it is
  * read (./credential.ts). A credential that fails any check throws {@link CredentialRejectedError}.
  */
-import type { V1SelfSubjectAccessReview, V1SelfSubjectReview } from '@kubernetes/client-node';
 import { tokenConnection } from '../clusters/access.ts';
 import type { DataPlane } from '../config/schema.ts';
 import { CredentialRejectedError } from '../errors.ts';
-import { kubeCall, statusOf } from '../kube/errors.ts';
+import { statusOf } from '../kube/errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
+import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 
 /** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
-export interface AccessCheck {
-  verb: string;
-  group: string;
-  resource: string;
-  namespace?: string;
-}
+export type AccessCheck = ReviewedAction;
 
 export interface VerifyRequest {
   cluster: string;
@@ -80,40 +75,17 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   const http = new KubeHttp(tokenConnection(req.server, req.caPem, req.token));
   let username: string;
   try {
-    const review = await kubeCall(req.cluster, req.server, 'SelfSubjectReview', (o) =>
-      http.request<V1SelfSubjectReview>({
-        ...o,
-        method: 'POST',
-        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-      }),
-    );
-    username = review.status?.userInfo?.username ?? '';
+    username = (await whoAmI(http, req.cluster, req.server)).username ?? '';
   } catch (err) {
     if (statusOf(err) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
     throw err;
   }
   if (username !== req.expectedUser)
     throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
-  // The permission checks are independent: ask them at once.
-  const results = await Promise.all(
-    req.checks.map((c) =>
-      kubeCall(req.cluster, req.server, 'SelfSubjectAccessReview', (o) =>
-        http.request<V1SelfSubjectAccessReview>({
-          ...o,
-          method: 'POST',
-          path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-          body: {
-            apiVersion: 'authorization.k8s.io/v1',
-            kind: 'SelfSubjectAccessReview',
-            spec: { resourceAttributes: { verb: c.verb, group: c.group, resource: c.resource, namespace: c.namespace } },
-          },
-        }),
-      ),
-    ),
-  );
+  // The permission checks are independent: asked at once.
+  const results = await mayDo(http, req.cluster, req.server, req.checks);
   const denied = req.checks
-    .filter((_, i) => !results[i]!.status?.allowed)
+    .filter((_, i) => !results[i])
     .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
   if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
   return { username };

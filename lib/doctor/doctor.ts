@@ -17,12 +17,11 @@
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
-import type { V1SelfSubjectAccessReview, V1SelfSubjectReview } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
 import { describeError, errorCode } from '../errors.ts';
-import { kubeCall } from '../kube/errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
+import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
 
@@ -51,13 +50,7 @@ export interface DoctorReport {
 }
 
 /** A permission the sync needs, as a SelfSubjectAccessReview asks it. */
-export interface Permission {
-  verb: string;
-  group: string;
-  resource: string;
-  namespace: string;
-  name?: string;
-}
+export type Permission = ReviewedAction & { namespace: string };
 
 /** What the sync does on a data plane (deploy/dataplane-rbac.yaml). */
 export function dataPlanePermissions(dp: Config['dataPlanes'][number]): Permission[] {
@@ -188,15 +181,9 @@ async function diagnoseCluster(
   if (!checks.at(-1)!.ok) return out(conn.server);
   const http = new KubeHttp(conn);
   try {
-    const r = await kubeCall(what, conn.server, 'SelfSubjectReview', (o) =>
-      http.request<V1SelfSubjectReview>({
-        ...o,
-        method: 'POST',
-        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
-        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
-      }), timeoutMs);
-    const user = r.status?.userInfo?.username ?? '(unknown)';
-    const groups = (r.status?.userInfo?.groups ?? []).filter((g) => g !== 'system:authenticated');
+    const info = await whoAmI(http, what, conn.server, timeoutMs);
+    const user = info.username ?? '(unknown)';
+    const groups = (info.groups ?? []).filter((g) => g !== 'system:authenticated');
     const ok = expectedUser === undefined || user === expectedUser;
     checks.push({ check: 'identity', ok, detail: ok ? `authenticated as ${user}${groups.length ? ` (groups ${groups.join(', ')})` : ''}` : `authenticated as ${user}, expected ${expectedUser}` });
   } catch (err) {
@@ -204,22 +191,8 @@ async function diagnoseCluster(
     return out(conn.server);
   }
   try {
-    const answers = await Promise.all(
-      permissions.map((p) =>
-        kubeCall(what, conn.server, 'SelfSubjectAccessReview', (o) =>
-          http.request<V1SelfSubjectAccessReview>({
-            ...o,
-            method: 'POST',
-            path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
-            body: {
-              apiVersion: 'authorization.k8s.io/v1',
-              kind: 'SelfSubjectAccessReview',
-              spec: { resourceAttributes: { verb: p.verb, group: p.group, resource: p.resource, namespace: p.namespace, ...(p.name ? { name: p.name } : {}) } },
-            },
-          }), timeoutMs),
-      ),
-    );
-    const denied = permissions.filter((_, i) => !answers[i]!.status?.allowed).map(describePermission);
+    const answers = await mayDo(http, what, conn.server, permissions, timeoutMs);
+    const denied = permissions.filter((_, i) => !answers[i]).map(describePermission);
     checks.push(
       denied.length
         ? { check: 'authorized', ok: false, detail: `may not ${denied.join('; ')} (apply deploy/*.yaml and bind this identity)` }

@@ -1,0 +1,67 @@
+/**
+ * The two questions the sync asks an API server about an identity, as the identity itself:
+ * who am I (SelfSubjectReview), and may I (one SelfSubjectAccessReview per action, asked at once:
+ * Kubernetes has no batch form). Both persist nothing. Used by verification (lib/dataplane/verify.ts)
+ * and by `credsync doctor`.
+ */
+import type { V1SelfSubjectAccessReview, V1SelfSubjectReview, V1UserInfo } from '@kubernetes/client-node';
+import { kubeCall } from './errors.ts';
+import type { KubeHttp } from './http2.ts';
+
+/** An action, as a SelfSubjectAccessReview's resourceAttributes. */
+export interface ReviewedAction {
+  verb: string;
+  group: string;
+  resource: string;
+  namespace?: string;
+  name?: string;
+}
+
+/**
+ * Whom the API server authenticates this connection as.
+ * @throws what {@link kubeCall} throws (a 401 is a KubernetesApiError with status 401)
+ */
+export async function whoAmI(http: KubeHttp, cluster: string, server: string, timeoutMs?: number): Promise<V1UserInfo> {
+  const review = await kubeCall(
+    cluster,
+    server,
+    'SelfSubjectReview',
+    (o) =>
+      http.request<V1SelfSubjectReview>({
+        ...o,
+        method: 'POST',
+        path: '/apis/authentication.k8s.io/v1/selfsubjectreviews',
+        body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
+      }),
+    timeoutMs,
+  );
+  return review.status?.userInfo ?? {};
+}
+
+/** For each action, in order, whether this connection's identity may do it. */
+export function mayDo(http: KubeHttp, cluster: string, server: string, actions: readonly ReviewedAction[], timeoutMs?: number): Promise<boolean[]> {
+  return Promise.all(
+    actions.map(async (a) => {
+      const r = await kubeCall(
+        cluster,
+        server,
+        'SelfSubjectAccessReview',
+        (o) =>
+          http.request<V1SelfSubjectAccessReview>({
+            ...o,
+            method: 'POST',
+            path: '/apis/authorization.k8s.io/v1/selfsubjectaccessreviews',
+            body: {
+              apiVersion: 'authorization.k8s.io/v1',
+              kind: 'SelfSubjectAccessReview',
+              spec: {
+                resourceAttributes: { verb: a.verb, group: a.group, resource: a.resource, namespace: a.namespace, ...(a.name ? { name: a.name } : {}) },
+              },
+            },
+          }),
+        timeoutMs,
+      );
+      return r.status?.allowed === true;
+    }),
+  );
+}
