@@ -21,14 +21,18 @@
  * sequential calls (the sum of their measured latencies), plus the control-plane phase.
  *
  * "One invocation" runs the bundled CLI (dist/credsync.mjs, built like the functions) in a new
- * process for a first sync and a no-op re-sync of each size, and reports its wall time and peak RSS.
+ * process for a first sync and a no-op re-sync of each size, and reports its wall time and peak RSS;
+ * and the same with the packaged scheduled Lambda function (the handler from the unzipped
+ * `.serverless/scheduled.zip`, when `npx serverless package` has made it), as the runtime loads it.
  *
  * Uses the running environment (.testenv/); starts one if none runs, and stops only that one.
  * Tokens are never printed.
  */
 import { spawn, execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
+import { existsSync, readdirSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { pathToFileURL } from 'node:url';
 import os from 'node:os';
 import path from 'node:path';
 import { parseArgs, promisify } from 'node:util';
@@ -356,6 +360,36 @@ function invokeCli(configFile: string): Invocation {
   return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
 }
 
+/**
+ * A sync by the packaged scheduled Lambda function in a new process, as the Lambda runtime runs it:
+ * the handler is loaded from the unzipped `.serverless/scheduled.zip` (`serverless package`) and
+ * invoked with a schedule event and a context with 15 minutes left. Wall time is spawn to exit.
+ */
+function invokeLambda(dir: string, configFile: string): Invocation {
+  const handler = readdirSync(path.join(dir, 'handlers')).find((f) => /^scheduled\.(c|m)?js$/.test(f));
+  if (!handler) throw new Error(`one invocation: no scheduled handler in ${dir}/handlers`);
+  const script =
+    `const m = await import(${JSON.stringify(pathToFileURL(path.join(dir, 'handlers', handler)).href)});` +
+    `const h = m.handler ?? m.default?.handler;` +
+    `const r = await h({ id: 'bench', time: new Date().toISOString(), 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { getRemainingTimeInMillis: () => 900000 });` +
+    `process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS=' + process.resourceUsage().maxRSS + '\\n');` +
+    // Lambda freezes the process once the handler returns: exit there instead of waiting for idle
+    // keep-alive sessions to close.
+    `process.exit(r.ok ? 0 : 1);`;
+  const t0 = performance.now();
+  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 600_000,
+    maxBuffer: 256 << 20,
+    env: { ...process.env, CREDSYNC_CONFIG: configFile, POWERTOOLS_LOG_LEVEL: 'ERROR', POWERTOOLS_METRICS_DISABLED: 'true' },
+  });
+  const ms = performance.now() - t0;
+  const m = /CREDSYNC_BENCH_MAXRSS=(\d+)/.exec(r.stderr ?? '');
+  if (!m) throw new Error(`one Lambda invocation: no RSS reported (exit ${r.status}): ${(r.stderr ?? String(r.error)).slice(-500)}`);
+  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
+}
+
 /** Deletes the store entries a run created (untimed; keeps moto small across runs). */
 async function deleteEntries(env: EnvInfo, names: string[]): Promise<void> {
   const sm = awsClient(env);
@@ -616,6 +650,8 @@ interface SizeResult {
   noopRatio?: number;
   /** One invocation of the bundled CLI in a new process: first sync and no-op. */
   invocation?: { first: Invocation; noop: Invocation };
+  /** The same through the packaged scheduled Lambda function (when .serverless/scheduled.zip exists). */
+  lambdaInvocation?: { first: Invocation; noop: Invocation };
 }
 
 function pathFigures(runs: SyncRun[]): PathFigures {
@@ -677,14 +713,12 @@ function pathTable(rows: SizeResult[]): string {
 }
 
 function invocationTable(rows: SizeResult[]): string {
-  const head = ['N', 'first sync: wall ms', 'first sync: peak RSS MiB', 'no-op: wall ms', 'no-op: peak RSS MiB'];
-  const body = rows
-    .filter((r) => r.invocation)
-    .map((r) => {
-      const i = r.invocation!;
-      const cell = (x: Invocation, v: number) => `${Math.round(v)}${x.ok ? '' : ' (FAILED)'}`;
-      return [String(r.n), cell(i.first, i.first.ms), cell(i.first, i.first.peakRssMiB), cell(i.noop, i.noop.ms), cell(i.noop, i.noop.peakRssMiB)];
-    });
+  const head = ['N', 'process', 'first sync: wall ms', 'first sync: peak RSS MiB', 'no-op: wall ms', 'no-op: peak RSS MiB'];
+  const cell = (x: Invocation, v: number) => `${Math.round(v)}${x.ok ? '' : ' (FAILED)'}`;
+  const body: string[][] = [];
+  for (const r of rows)
+    for (const [name, i] of [['CLI dist/credsync.mjs', r.invocation], ['Lambda scheduled (zip)', r.lambdaInvocation]] as const)
+      if (i) body.push([String(r.n), name, cell(i.first, i.first.ms), cell(i.first, i.first.peakRssMiB), cell(i.noop, i.noop.ms), cell(i.noop, i.noop.peakRssMiB)]);
   return markdownTable(head, body);
 }
 
@@ -833,6 +867,15 @@ async function main(): Promise<number> {
       }
     }
 
+    // The packaged scheduled function, unzipped once, when `serverless package` has made it.
+    const zip = path.resolve(import.meta.dirname, '../.serverless/scheduled.zip');
+    let lambdaDir: string | undefined;
+    if (!opts.skipInvocation && existsSync(zip)) {
+      lambdaDir = await mkdtemp(path.join(os.tmpdir(), 'credsync-bench-lambda-'));
+      const u = spawnSync('python3', ['-m', 'zipfile', '-e', zip, lambdaDir], { encoding: 'utf8', timeout: 60_000 });
+      if (u.status !== 0) throw new Error(`unzip ${zip} failed: ${u.stderr}`);
+    } else if (!opts.skipInvocation) log('no .serverless/scheduled.zip (run `npx serverless package` first): the Lambda invocation is skipped');
+
     const results: SizeResult[] = [];
     const noopProblems: string[] = [];
     for (const n of opts.sizes) {
@@ -906,10 +949,26 @@ async function main(): Promise<number> {
           await rm(cfgFile, { force: true });
           await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
         }
+        if (lambdaDir) {
+          const lprefix = `credsync-bench-${tag}/lambda-n${n}/`;
+          await resetControlPlane(env);
+          const lcfg = path.join(os.tmpdir(), `credsync-bench-${tag}-lambda-n${n}.yaml`);
+          await writeFile(lcfg, toYaml(benchConfigInput(env, n, lprefix, opts.concurrency)));
+          try {
+            const firstInv = invokeLambda(lambdaDir, lcfg);
+            const noopInv = invokeLambda(lambdaDir, lcfg);
+            row.lambdaInvocation = { first: firstInv, noop: noopInv };
+            log(`N=${n} one Lambda invocation: first sync ${Math.round(firstInv.ms)} ms, peak RSS ${firstInv.peakRssMiB.toFixed(0)} MiB; no-op ${Math.round(noopInv.ms)} ms, ${noopInv.peakRssMiB.toFixed(0)} MiB`);
+          } finally {
+            await rm(lcfg, { force: true });
+            await deleteEntries(env, range(n).map((k) => prefix + idOf(k)).map((x) => x.replace(prefix, lprefix)));
+          }
+        }
       }
       results.push(row);
     }
     await resetControlPlane(env);
+    if (lambdaDir) await rm(lambdaDir, { recursive: true, force: true });
 
     console.log('');
     console.log(table(results));
@@ -919,9 +978,9 @@ async function main(): Promise<number> {
     console.log('');
     console.log('Critical path and connections (each run starts with no open connection):');
     console.log(pathTable(results));
-    if (results.some((r) => r.invocation)) {
+    if (results.some((r) => r.invocation || r.lambdaInvocation)) {
       console.log('');
-      console.log('One invocation: the bundled CLI (dist/credsync.mjs) in a new process, one run each:');
+      console.log('One invocation in a new process, one run each: the bundled CLI (dist/credsync.mjs) and, when packaged, the scheduled Lambda function from its zip:');
       console.log(invocationTable(results));
     }
     console.log('');
