@@ -58,6 +58,23 @@ async function controlState() {
   };
 }
 
+const FORGED = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx5dGU6Zmx5dGVhZG1pbiJ9.Zm9yZ2VkLXNpZ25hdHVyZQ';
+
+/**
+ * A token Secret `forged-token` of flyteadmin's ServiceAccount on `cluster` holding a forged token
+ * (the token controller keeps a token that is present); returns the forged token.
+ */
+async function forgedTokenSecret(cluster: string): Promise<string> {
+  const c = core(env, cluster);
+  await c.deleteNamespacedSecret({ name: 'forged-token', namespace: 'flyte' }).catch(() => undefined);
+  await c.createNamespacedSecret({
+    namespace: 'flyte',
+    body: { metadata: { name: 'forged-token', annotations: { 'kubernetes.io/service-account.name': 'flyteadmin' } }, type: 'kubernetes.io/service-account-token', stringData: { token: FORGED } },
+  });
+  await filledTokenSecret(env, cluster, 'forged-token');
+  return FORGED;
+}
+
 async function versionCount(name: string): Promise<number> {
   const v = await sm().send(new ListSecretVersionIdsCommand({ SecretId: name }));
   return v.Versions?.length ?? 0;
@@ -194,14 +211,7 @@ describe('sync against the local environment', () => {
     // Prepare: on dp1 a token Secret holding a forged token (the controller keeps a present token);
     // on dp2 the token of a ServiceAccount without flyteadmin's rights.
     const [dp1, dp2, dp3] = env.dataPlanes as [string, string, string];
-    const c1 = core(env, dp1);
-    await c1.deleteNamespacedSecret({ name: 'forged-token', namespace: 'flyte' }).catch(() => undefined);
-    const forged = 'eyJhbGciOiJSUzI1NiIsImtpZCI6ImZvcmdlZCJ9.eyJzdWIiOiJzeXN0ZW06c2VydmljZWFjY291bnQ6Zmx5dGU6Zmx5dGVhZG1pbiJ9.Zm9yZ2VkLXNpZ25hdHVyZQ';
-    await c1.createNamespacedSecret({
-      namespace: 'flyte',
-      body: { metadata: { name: 'forged-token', annotations: { 'kubernetes.io/service-account.name': 'flyteadmin' } }, type: 'kubernetes.io/service-account-token', stringData: { token: forged } },
-    });
-    await filledTokenSecret(env, dp1, 'forged-token');
+    const forged = await forgedTokenSecret(dp1);
     const c2 = core(env, dp2);
     await c2.createNamespacedServiceAccount({ namespace: 'flyte', body: { metadata: { name: 'norights' } } }).catch(() => undefined);
     await c2.deleteNamespacedSecret({ name: 'norights-token', namespace: 'flyte' }).catch(() => undefined);
@@ -236,6 +246,36 @@ describe('sync against the local environment', () => {
     const st = await controlState();
     expect(Object.keys(st.secret!.data!).sort()).toEqual([`${dp3}_cacert`, `${dp3}_token`]);
     expect(JSON.stringify(r)).not.toContain(forged);
+  });
+
+  it('a rejected token read now does not unpublish the stored credential that still verifies: it stays published and routed', async () => {
+    // Prepare: dp1 published from its good token Secret; then its configuration names a token
+    // Secret that holds a forged token (the good Secret, and so the published token, stay valid).
+    const [dp1, dp2] = env.dataPlanes as [string, string];
+    const prefix = uniquePrefix('stillverifies');
+    const base = (id: string) => ({ id, access: { type: 'kubeconfig', context: id, path: env.kubeconfig }, labels: { team1: 1 } });
+    expect((await sync(envConfig(env, prefix, {}, [base(dp1), base(dp2)]))).ok).toBe(true);
+    const before = await controlState();
+    const versions = await versionCount(`${prefix}${dp1}`);
+    const forged = await forgedTokenSecret(dp1);
+    // Act
+    const r = await sync(envConfig(env, prefix, {}, [{ ...base(dp1), tokenSecret: 'forged-token' }, base(dp2)]));
+    // Assess: the run fails and says why, the published credential was re-verified on its own and
+    // stays, in the Secret and in routing; the store keeps its version; the forged token is nowhere.
+    expect(r.ok).toBe(false);
+    expect(r.clusters.find((c) => c.id === dp1)).toMatchObject({
+      status: 'failed',
+      code: 'CREDENTIAL_REJECTED',
+      reason: `cluster ${dp1}: credential rejected: the token does not authenticate (HTTP 401)`,
+      publishedStillVerifies: true,
+      published: { enabled: true, unrouted: false, labels: ['team1'] },
+    });
+    const st = await controlState();
+    expect(st.secretRv).toBe(before.secretRv);
+    expect(st.cmRvs).toEqual(before.cmRvs);
+    expect(await versionCount(`${prefix}${dp1}`)).toBe(versions);
+    expect(JSON.stringify(r) + JSON.stringify(st.secret?.data) + logs.join('\n')).not.toContain(forged);
+    expect(JSON.stringify(st.secret?.data)).not.toContain(Buffer.from(forged).toString('base64'));
   });
 
   it("refuses, before writing anything, a credentials Secret over Kubernetes' 1 MiB, naming the limit, the size and the data planes", async () => {
