@@ -6,6 +6,13 @@
  * - it may do what flyteadmin does there (SelfSubjectAccessReview per {@link FLYTEADMIN_CHECKS}).
  * The shape of the token Secret itself (type, ServiceAccount, token, PEM CA) is checked when it is
  * read (./credential.ts). A credential that fails any check throws {@link CredentialRejectedError}.
+ *
+ * The SelfSubjectReview is skipped when the identity is already proven ({@link identityProvenBy}):
+ * these exact token and CA bytes were verified as this identity at this API server before the store
+ * made them current, and the token is a ServiceAccount JWT whose signed subject is that identity, so
+ * it cannot authenticate as anyone else. The access reviews are still asked on every run and also
+ * prove that the token still authenticates (a 401 there is a rejection, as for the identity review):
+ * a revoked token, or one whose ServiceAccount was deleted or recreated, fails there.
  */
 import { tokenConnection } from '../clusters/access.ts';
 import type { DataPlane } from '../config/schema.ts';
@@ -13,6 +20,7 @@ import { CredentialRejectedError } from '../errors.ts';
 import { statusOf } from '../kube/errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
 import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
+import { fingerprint, type CredentialRecord } from '../stores/types.ts';
 
 /** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
 export type AccessCheck = ReviewedAction;
@@ -25,10 +33,22 @@ export interface VerifyRequest {
   /** The identity the token must authenticate as, e.g. system:serviceaccount:flyte:flyteadmin. */
   expectedUser: string;
   checks: AccessCheck[];
+  /**
+   * These token and CA bytes were verified as `expectedUser` at `server` before ({@link identityProvenBy}):
+   * the SelfSubjectReview is skipped, the access reviews are asked as always. @default false
+   */
+  identityProven?: boolean;
+}
+
+/** What a verification found: the identity, and whether it was reviewed now (false: proven before). */
+export interface Verified {
+  username: string;
+  /** False when the SelfSubjectReview was skipped because the identity was proven before. */
+  identityReviewed: boolean;
 }
 
 /** Verifies a credential against its cluster; throws CredentialRejectedError when it must not be published. */
-export type CredentialVerifier = (req: VerifyRequest) => Promise<{ username: string }>;
+export type CredentialVerifier = (req: VerifyRequest) => Promise<Verified>;
 
 
 /** What flyteadmin needs on a data plane; a credential lacking any of it is never published. */
@@ -43,10 +63,62 @@ export function expectedIdentity(dp: Pick<DataPlane, 'namespace' | 'serviceAccou
 }
 
 /**
+ * The subject (`sub` claim) of a JWT, read without checking its signature (the API server checks
+ * it on every request the token makes); undefined when the token is not a JWT with a string `sub`.
+ */
+export function jwtSubject(token: string): string | undefined {
+  const parts = token.split('.');
+  if (parts.length !== 3) return undefined;
+  try {
+    const claims: unknown = JSON.parse(Buffer.from(parts[1]!, 'base64url').toString('utf8'));
+    const sub = claims && typeof claims === 'object' ? (claims as { sub?: unknown }).sub : undefined;
+    return typeof sub === 'string' ? sub : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * Whether `stored`, the store's current record for `dp`, proves the identity of the credential
+ * read now, so that its SelfSubjectReview may be skipped. True only when all of these hold:
+ * - the credential read now has the record's fingerprint (the same token and CA bytes);
+ * - the record was read from the same API server (`source.server`) for the same namespace and
+ *   ServiceAccount the configuration expects now. Every path that makes a record current (the
+ *   sync's put, rotation's first put and promotions, the Secrets Manager rotation's finishSecret,
+ *   rollback) does so only after verifying that very record as {@link expectedIdentity} of
+ *   `source.namespace`/`source.serviceAccount` at `source.server`;
+ * - the token is a ServiceAccount JWT whose subject is that identity: the API server derives the
+ *   username from these signed claims, so the same token cannot authenticate as anyone else
+ *   (a static or webhook token's identity is a mapping that can change: it is reviewed every run).
+ * A token that no longer authenticates (revoked; ServiceAccount deleted or recreated) is still
+ * caught: the access reviews, asked every run, are answered 401.
+ *
+ * @returns false when any of it does not hold, or there is no record (then the identity is reviewed)
+ */
+export function identityProvenBy(
+  stored: CredentialRecord | undefined,
+  dp: Pick<DataPlane, 'namespace' | 'serviceAccount'>,
+  server: string,
+  cred: { token: string; caCert: string },
+): boolean {
+  if (!stored) return false;
+  const { source } = stored;
+  return (
+    stored.fingerprint === fingerprint(cred.token, cred.caCert) &&
+    source.server === server &&
+    source.namespace === dp.namespace &&
+    source.serviceAccount === dp.serviceAccount &&
+    jwtSubject(cred.token) === expectedIdentity(dp)
+  );
+}
+
+/**
  * Applies the policy to one data plane's credential.
  *
  * @param server the API server URL the credential is checked against (the sync's own view of it)
- * @returns the identity the token authenticated as
+ * @param stored the store's current record for the data plane, if known: when it proves the
+ *   identity ({@link identityProvenBy}), the SelfSubjectReview is skipped (default: none, full review)
+ * @returns the identity the token authenticated as, and whether it was reviewed now
  * @throws CredentialRejectedError when the credential must not be published; ClusterUnreachableError
  *   or KubernetesApiError when the cluster could not answer
  */
@@ -55,7 +127,8 @@ export function verifyCredential(
   dp: DataPlane,
   server: string,
   cred: { token: string; caCert: string },
-): Promise<{ username: string }> {
+  stored?: CredentialRecord,
+): Promise<Verified> {
   return verify({
     cluster: dp.id,
     server,
@@ -63,30 +136,40 @@ export function verifyCredential(
     token: cred.token,
     expectedUser: expectedIdentity(dp),
     checks: [...FLYTEADMIN_CHECKS],
+    ...(identityProvenBy(stored, dp, server, cred) ? { identityProven: true } : {}),
   });
+}
+
+/** A 401 is the token not authenticating: a rejection, whichever review was answered so. */
+async function rejecting401<T>(cluster: string, p: Promise<T>): Promise<T> {
+  try {
+    return await p;
+  } catch (err) {
+    if (statusOf(err) === 401) throw new CredentialRejectedError(cluster, 'the token does not authenticate (HTTP 401)');
+    throw err;
+  }
 }
 
 /**
  * Verifies a data-plane credential with the credential itself: SelfSubjectReview (does it
- * authenticate, and as whom?) then one SelfSubjectAccessReview per permission flyteadmin needs.
+ * authenticate, and as whom?), unless `req.identityProven`, then one SelfSubjectAccessReview per
+ * permission flyteadmin needs (a 401 on any of them is a rejection too).
  */
 export const verifyWithApiServer: CredentialVerifier = async (req) => {
   // The credential's own requests share the API server's pooled session (no new TLS handshake).
   const http = new KubeHttp(tokenConnection(req.server, req.caPem, req.token));
-  let username: string;
-  try {
-    username = (await whoAmI(http, req.cluster, req.server)).username ?? '';
-  } catch (err) {
-    if (statusOf(err) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
-    throw err;
+  const identityReviewed = req.identityProven !== true;
+  let username = req.expectedUser;
+  if (identityReviewed) {
+    username = (await rejecting401(req.cluster, whoAmI(http, req.cluster, req.server))).username ?? '';
+    if (username !== req.expectedUser)
+      throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
   }
-  if (username !== req.expectedUser)
-    throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
   // The permission checks are independent: asked at once.
-  const results = await mayDo(http, req.cluster, req.server, req.checks);
+  const results = await rejecting401(req.cluster, mayDo(http, req.cluster, req.server, req.checks));
   const denied = req.checks
     .filter((_, i) => !results[i])
     .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
   if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
-  return { username };
+  return { username, identityReviewed };
 };

@@ -66,12 +66,32 @@ interface PooledSession {
 }
 
 const sessions = new Map<string, Promise<PooledSession>>();
+/** The lowest last-stream-id of the GOAWAYs a session received (RFC 9113 6.8: higher streams were not processed). */
+const goawayLastStream = new WeakMap<http2.ClientHttp2Session, number>();
 /** TLS handshakes completed, per API server origin (process lifetime; the benchmark reads it). */
 const handshakes = new Map<string, number>();
+
+/** Requests sent (each attempt, retries included), per `<METHOD> <resource>` (process lifetime). */
+const requests = new Map<string, number>();
 
 /** TLS handshakes made so far, per API server origin. */
 export function tlsHandshakes(): Record<string, number> {
   return Object.fromEntries(handshakes);
+}
+
+/**
+ * Requests sent so far, each attempt counted (a retry is a request), per method and resource,
+ * e.g. `POST selfsubjectreviews`, `GET secrets` (the benchmark and tests read it).
+ */
+export function requestsSent(): Record<string, number> {
+  return Object.fromEntries(requests);
+}
+
+/** The resource a Kubernetes API path names: `/api/v1/namespaces/x/secrets/y` -> `secrets`. */
+export function resourceOf(path: string): string {
+  const segs = path.split('?')[0]!.split('/').filter(Boolean);
+  const rest = segs[0] === 'api' ? segs.slice(2) : segs[0] === 'apis' ? segs.slice(3) : segs;
+  return (rest[0] === 'namespaces' && rest.length > 2 ? rest[2] : rest[0]) ?? '';
 }
 
 /** Closes every pooled session (tests and benchmarks; a function never needs to). */
@@ -114,7 +134,10 @@ function openSession(origin: string, tls: TlsIdentity, key: string): Promise<Poo
       forget();
       reject(err);
     });
-    session.once('goaway', forget);
+    session.on('goaway', (_code: number, lastStreamID: number) => {
+      goawayLastStream.set(session, Math.min(lastStreamID, goawayLastStream.get(session) ?? Infinity));
+      forget();
+    });
     session.once('close', forget);
   });
 }
@@ -185,6 +208,31 @@ export function retryAfterMs(value: string | string[] | undefined, now = Date.no
 }
 
 /**
+ * Why a request failed, when a retry may help: `unprocessed` (never sent, refused with
+ * REFUSED_STREAM, or above a GOAWAY's last stream id: the server did not act on it, RFC 9113 8.7)
+ * or `cut` (its session went away after the server may have processed it).
+ */
+type Interrupted = 'unprocessed' | 'cut';
+const interrupted = new WeakMap<object, Interrupted>();
+
+/** Marks `err` as an interrupted request's failure. */
+function markInterrupted(err: Error, how: Interrupted): Error {
+  interrupted.set(err, how);
+  return err;
+}
+
+/**
+ * Whether a failed attempt may be sent again: a request the server never processed, whatever its
+ * method; one cut off by its session going away, only when it is a GET (the server may have acted
+ * on it, and only a read is safe to repeat).
+ */
+export function mayRetry(err: unknown, method: KubeRequest['method']): boolean {
+  // Node's own errors may come from another realm (a test runner's): no instanceof.
+  const how = typeof err === 'object' && err !== null ? interrupted.get(err) : undefined;
+  return how === 'unprocessed' || (how === 'cut' && method === 'GET');
+}
+
+/**
  * One cluster's HTTP client. A bearer-token connection carries its token and CA; a kubeconfig's
  * TLS identity and credentials are computed once (exec and auth-provider users are asked again per
  * request, so their tokens stay fresh).
@@ -239,15 +287,27 @@ export class KubeHttp {
   /**
    * Sends one request and returns the parsed JSON body of a 2xx answer.
    *
-   * A 429 is retried after its Retry-After (at most 4 times, each wait at most 10 s).
+   * A 429 is retried after its Retry-After (at most 4 times, each wait at most 10 s). A request
+   * interrupted by its HTTP/2 session going away (an API server restarting, a load balancer
+   * draining: GOAWAY, REFUSED_STREAM) is sent once more on a fresh session when that is safe: the
+   * server never processed it (any method), or it is a GET ({@link mayRetry}). Never a write the
+   * server may have acted on.
    * @throws KubeApiError for any other non-2xx status (its `body` is the server's Status object);
    *   an Error for a network failure, an abort, or no answer within `timeoutMs` (default 20 s)
    */
   async request<T>(req: KubeRequest): Promise<T> {
     const p = await this.prepare();
     const headers = this.dynamicAuth ? (await this.authOptions()).headers : p.headers;
+    let retriedInterrupted = false;
     for (let attempt = 0; ; attempt++) {
-      const res = await this.once(p.origin, p.tls, p.basePath + req.path, headers, req);
+      let res: Awaited<ReturnType<KubeHttp['once']>>;
+      try {
+        res = await this.once(p.origin, p.tls, p.basePath + req.path, headers, req);
+      } catch (err) {
+        if (retriedInterrupted || req.signal?.aborted || !mayRetry(err, req.method)) throw err;
+        retriedInterrupted = true;
+        continue;
+      }
       if (res.status === 429 && attempt < MAX_429_RETRIES) {
         const wait = Math.min(retryAfterMs(res.headers['retry-after']) ?? 2 ** attempt * 500, MAX_RETRY_AFTER_MS);
         await sleep(wait, req.signal);
@@ -277,14 +337,34 @@ export class KubeHttp {
     const payload = req.body === undefined ? undefined : Buffer.from(JSON.stringify(req.body));
     const timeoutMs = req.timeoutMs ?? 20_000;
     return new Promise((resolve, reject) => {
-      const stream = session.request({
-        ':method': req.method,
-        ':path': path,
-        accept: 'application/json',
-        'user-agent': 'flyte-credsync',
-        ...auth,
-        ...(payload ? { 'content-type': req.contentType ?? 'application/json', 'content-length': payload.length } : {}),
-      });
+      let stream: http2.ClientHttp2Stream;
+      try {
+        stream = session.request({
+          ':method': req.method,
+          ':path': path,
+          accept: 'application/json',
+          'user-agent': 'flyte-credsync',
+          ...auth,
+          ...(payload ? { 'content-type': req.contentType ?? 'application/json', 'content-length': payload.length } : {}),
+        });
+      } catch (err) {
+        // The session went away between the pool handing it out and this request: nothing was sent.
+        return reject(markInterrupted(typeof err === 'object' && err !== null ? (err as Error) : new Error(String(err)), 'unprocessed'));
+      }
+      const counted = `${req.method} ${resourceOf(req.path)}`;
+      requests.set(counted, (requests.get(counted) ?? 0) + 1);
+      /** How the stream's end without an answer came about, when its session or the server refused or dropped it. */
+      const interruption = (): Interrupted | undefined => {
+        if (stream.rstCode === http2.constants.NGHTTP2_REFUSED_STREAM) return 'unprocessed';
+        const last = goawayLastStream.get(session);
+        if (last !== undefined && stream.id !== undefined && stream.id > last) return 'unprocessed';
+        if (last !== undefined || session.closed || session.destroyed) return 'cut';
+        return undefined;
+      };
+      const failInterrupted = (err: Error) => {
+        const how = status ? undefined : interruption();
+        fail(how ? markInterrupted(err, how) : err);
+      };
       let status = 0;
       let headers: http2.IncomingHttpHeaders = {};
       const chunks: Buffer[] = [];
@@ -304,12 +384,12 @@ export class KubeHttp {
       });
       stream.on('data', (c: Buffer) => chunks.push(c));
       stream.on('end', () => {
-        if (!status) return fail(new Error('the stream closed without an answer'));
+        if (!status) return failInterrupted(new Error('the stream closed without an answer'));
         clearTimeout(timer);
         req.signal?.removeEventListener('abort', onAbort);
         resolve({ status, headers, text: Buffer.concat(chunks).toString('utf8') });
       });
-      stream.on('error', fail);
+      stream.on('error', failInterrupted);
       stream.end(payload);
     });
   }

@@ -83,6 +83,11 @@ export interface ClusterReport {
   fingerprint?: string;
   /** The identity the token authenticated as. */
   identity?: string;
+  /**
+   * Whether that identity was reviewed this run (SelfSubjectReview); false when the store's
+   * current record already proved it for these exact token and CA bytes (lib/dataplane/verify.ts).
+   */
+  identityReviewed?: boolean;
   tokenSecretCreated?: boolean;
   /** Failed: a stable code and a secret-free reason. */
   code?: string;
@@ -367,7 +372,11 @@ async function syncDataPlane(
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (raw.createdSecret) log.info('created token Secret', { cluster: dp.id, secret: `${dp.namespace}/${dp.tokenSecret}` });
-    const { username } = await verifyCredential(deps.verify, dp, api.server, raw);
+    // The store's current record (from the run's batch read) may prove the identity of this very
+    // token, sparing its SelfSubjectReview (lib/dataplane/verify.ts). Unreadable: reviewed in full
+    // (the put below reports why).
+    const stored = await store.get(dp.id).catch(() => undefined);
+    const { username, identityReviewed } = await verifyCredential(deps.verify, dp, api.server, raw, stored?.record);
     const record = makeRecord({
       clusterId: dp.id,
       endpoint: dp.flyteadminEndpoint ?? api.server,
@@ -390,9 +399,10 @@ async function syncDataPlane(
       ...(put.versionId ? { versionId: put.versionId } : {}),
       fingerprint: shortFingerprint(record.fingerprint),
       identity: username,
+      identityReviewed,
       tokenSecretCreated: raw.createdSecret,
     };
-    log.info('data plane synced', { cluster: dp.id, store: put.outcome, fingerprint: report.fingerprint });
+    log.info('data plane synced', { cluster: dp.id, store: put.outcome, fingerprint: report.fingerprint, identity: identityReviewed ? 'reviewed' : 'proven by the stored record' });
     return { report, record };
   } catch (err) {
     const reason = describeError(err);

@@ -140,7 +140,7 @@ describe('bounded echoes', () => {
 
   it('10,000 unknown data planes: the error lists 20 of them and how many more', async () => {
     const cfg = testConfig(['dp1']);
-    const deps = { config: cfg, log: silentLog, store: new MemoryStore(), verify: async () => ({ username: '' }), dataPlane: async () => { throw new Error('not reached'); }, controlPlane: async () => { throw new Error('not reached'); } };
+    const deps = { config: cfg, log: silentLog, store: new MemoryStore(), verify: async () => ({ username: '', identityReviewed: true }), dataPlane: async () => { throw new Error('not reached'); }, controlPlane: async () => { throw new Error('not reached'); } };
     const ids = Array.from({ length: 10_000 }, (_, i) => `nope${i}`);
     await expect(runSync(deps as never, { clusters: ids })).rejects.toThrow(
       new Error(`unknown data plane(s): ${ids.slice(0, 20).join(', ')} and 9980 more (configured: dp1)`),

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
-import type { CredentialVerifier } from '../../lib/dataplane/verify.ts';
+import type { CredentialVerifier, VerifyRequest } from '../../lib/dataplane/verify.ts';
 import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, DeploymentObject, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
@@ -214,11 +214,12 @@ export class FakeControlPlane implements ControlPlaneApi {
   }
 }
 
-/** A verifier that accepts only the tokens it is told are valid. */
-export function fakeVerifier(valid: Set<string>): CredentialVerifier {
+/** A verifier that accepts only the tokens it is told are valid; each request is pushed to `seen`. */
+export function fakeVerifier(valid: Set<string>, seen: VerifyRequest[] = []): CredentialVerifier {
   return async (req) => {
+    seen.push(req);
     if (!valid.has(req.token)) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
-    return { username: req.expectedUser };
+    return { username: req.expectedUser, identityReviewed: req.identityProven !== true };
   };
 }
 

@@ -1,0 +1,119 @@
+/**
+ * When the SelfSubjectReview may be skipped (lib/dataplane/verify.ts identityProvenBy): only when
+ * the store's current record was verified for these exact token and CA bytes, at this API server,
+ * for the identity the configuration expects now, and the token's signed subject is that identity.
+ * Then, through the sync (in-memory fakes): a no-op run asks no identity review, anything that
+ * changed the identity question gets the full review.
+ */
+import { describe, expect, it } from '@jest/globals';
+import { runSync } from '../../lib/sync/sync.ts';
+import { MemoryStore } from '../../lib/stores/memory.ts';
+import { makeRecord, type CredentialRecord } from '../../lib/stores/types.ts';
+import { identityProvenBy, jwtSubject, type VerifyRequest } from '../../lib/dataplane/verify.ts';
+import { silentLog } from '../../lib/util/log.ts';
+import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
+
+const SERVER = 'https://dp1.example:6443';
+const dp = { namespace: 'flyte', serviceAccount: 'flyteadmin' };
+const jwt = (claims: object) => ['{"alg":"RS256"}', JSON.stringify(claims), 'sig'].map((p) => Buffer.from(p).toString('base64url')).join('.');
+
+function record(token: string, over: Partial<CredentialRecord['source']> = {}): CredentialRecord {
+  return makeRecord({
+    clusterId: 'dp1',
+    endpoint: SERVER,
+    token,
+    caCert: testCa(),
+    source: { server: SERVER, namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token', ...over },
+  });
+}
+
+describe('identityProvenBy', () => {
+  const token = fakeToken('dp1');
+  const cred = { token, caCert: testCa() };
+
+  it('holds for the same token and CA, read from the same server for the same ServiceAccount', () => {
+    expect(identityProvenBy(record(token), dp, SERVER, cred)).toBe(true);
+  });
+
+  it.each<[string, () => boolean]>([
+    ['no stored record', () => identityProvenBy(undefined, dp, SERVER, cred)],
+    ['another token', () => identityProvenBy(record(fakeToken('dp1', 2)), dp, SERVER, cred)],
+    ['another CA', () => identityProvenBy(record(token), dp, SERVER, { token, caCert: testCa() + '\n' })],
+    ['another API server', () => identityProvenBy(record(token), dp, 'https://elsewhere.example:6443', cred)],
+    ['the record was verified for another namespace', () => identityProvenBy(record(token, { namespace: 'other' }), dp, SERVER, cred)],
+    ['the configuration now expects another ServiceAccount', () => identityProvenBy(record(token), { ...dp, serviceAccount: 'flyteadmin2' }, SERVER, cred)],
+  ])('does not hold with %s', (_, decide) => {
+    expect(decide()).toBe(false);
+  });
+
+  it('does not hold for a token whose identity is not in its own signed claims (not a ServiceAccount JWT of that identity)', () => {
+    for (const t of ['static-token-abcdef', jwt({ sub: 'system:serviceaccount:flyte:other' }), jwt({ iss: 'x' })])
+      expect(identityProvenBy(record(t), dp, SERVER, { token: t, caCert: testCa() })).toBe(false);
+  });
+
+  it('reads the subject of a JWT, and nothing from what is not one', () => {
+    expect(jwtSubject(jwt({ sub: 'system:serviceaccount:flyte:flyteadmin' }))).toBe('system:serviceaccount:flyte:flyteadmin');
+    expect(jwtSubject('a.b')).toBeUndefined();
+    expect(jwtSubject('a.!!!.c')).toBeUndefined();
+    expect(jwtSubject(jwt({ sub: 7 }))).toBeUndefined();
+  });
+});
+
+describe('the sync asks the identity review only when the identity is not proven', () => {
+  function world(serviceAccount = 'flyteadmin') {
+    const cfg = testConfig(['dp1', 'dp2'], {}, () => ({ serviceAccount }));
+    const dps = new Map(['dp1', 'dp2'].map((id) => [id, new FakeDataPlane(id)]));
+    for (const f of dps.values()) f.serviceAccounts.add(`flyte/${serviceAccount}`);
+    const seen: VerifyRequest[] = [];
+    const valid = new Set(['dp1', 'dp2'].flatMap((id) => [fakeToken(id), fakeToken(id, 2)]));
+    const deps = {
+      config: cfg,
+      log: silentLog,
+      store: new MemoryStore(),
+      verify: fakeVerifier(valid, seen),
+      dataPlane: async (d: { id: string }) => dps.get(d.id)!,
+      controlPlane: async () => cp,
+      sleep: async () => {},
+    };
+    const cp = new FakeControlPlane();
+    const proven = () => seen.splice(0).map((r) => [r.cluster, r.identityProven === true]);
+    return { deps, dps, proven };
+  }
+
+  it('first run: reviewed; no-op re-run: proven by the store, nothing written, reported so', async () => {
+    const w = world();
+    await runSync(w.deps);
+    expect(w.proven()).toEqual([['dp1', false], ['dp2', false]]);
+    const writes = w.deps.store.writes;
+    const r = await runSync(w.deps);
+    expect(w.proven()).toEqual([['dp1', true], ['dp2', true]]);
+    expect(r.clusters.map((c) => [c.id, c.status, c.identityReviewed])).toEqual([['dp1', 'unchanged', false], ['dp2', 'unchanged', false]]);
+    expect(w.deps.store.writes).toBe(writes);
+  });
+
+  it('a changed token is reviewed in full (only on the data plane where it changed)', async () => {
+    const w = world();
+    await runSync(w.deps);
+    w.proven();
+    w.dps.get('dp2')!.seed(fakeToken('dp2', 2));
+    const r = await runSync(w.deps);
+    expect(w.proven()).toEqual([['dp1', true], ['dp2', false]]);
+    expect(r.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'updated', identityReviewed: true });
+  });
+
+  it('a changed expected ServiceAccount in the configuration is reviewed in full', async () => {
+    const w = world();
+    await runSync(w.deps);
+    w.proven();
+    const other = world('flyteadmin2');
+    // Same data planes and store, configuration now expecting another ServiceAccount.
+    const deps = { ...w.deps, config: other.deps.config, verify: other.deps.verify };
+    for (const f of w.dps.values()) {
+      f.serviceAccounts.add('flyte/flyteadmin2');
+      const s = f.secrets.get('flyte/flyteadmin-token')!;
+      s.annotations['kubernetes.io/service-account.name'] = 'flyteadmin2';
+    }
+    await runSync(deps);
+    expect(other.proven()).toEqual([['dp1', false], ['dp2', false]]);
+  });
+});
