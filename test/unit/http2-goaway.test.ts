@@ -36,7 +36,7 @@ beforeAll(async () => {
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
-  const index = new WeakMap<http2.ServerHttp2Session, number>();
+  const index = new WeakMap<object, number>();
   h2.on('session', (s) => {
     serverSessions.push(s);
     index.set(s, ++sessionCount);
