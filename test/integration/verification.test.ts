@@ -6,12 +6,9 @@
  * authenticating. Each test works in a namespace of its own on one data plane.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
+import { loopbackCert } from '../tls.ts';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
 import { ListSecretVersionIdsCommand } from '@aws-sdk/client-secrets-manager';
@@ -234,14 +231,9 @@ describe('verification through an API server that goes away (HTTP/2 GOAWAY)', ()
   let upstream: http2.ClientHttp2Session | undefined;
 
   beforeAll(async () => {
-    const dir = mkdtempSync(join(tmpdir(), 'credsync-goaway-it-'));
-    try {
-      execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 });
-      proxyCa = readFileSync(join(dir, 'c'), 'utf8');
-      proxy = http2.createSecureServer({ key: readFileSync(join(dir, 'k')), cert: proxyCa });
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
+    const tls = loopbackCert();
+    proxyCa = tls.cert;
+    proxy = http2.createSecureServer(tls);
     proxy.on('session', (s) => {
       sessions.push(s);
       s.on('error', () => undefined);

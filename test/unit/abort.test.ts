@@ -5,14 +5,11 @@
  * call's timeout or the invocation's deadline passes, and the error says which.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import { createServer, type IncomingMessage, type Server } from 'node:http';
 import http2 from 'node:http2';
+import { loopbackCert } from '../tls.ts';
 import { createServer as createTcpServer, type Server as TcpServer, type Socket } from 'node:net';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { tokenConnection } from '../../lib/clusters/access.ts';
 import { kubeCall } from '../../lib/kube/errors.ts';
@@ -39,14 +36,9 @@ beforeAll(async () => {
   });
   await new Promise<void>((r) => server.listen(0, '127.0.0.1', r));
   url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
-  const dir = mkdtempSync(join(tmpdir(), 'credsync-abort-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 });
-    ca = readFileSync(join(dir, 'c'), 'utf8');
-    h2 = http2.createSecureServer({ key: readFileSync(join(dir, 'k')), cert: ca });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const tls = loopbackCert();
+  ca = tls.cert;
+  h2 = http2.createSecureServer(tls);
   // Accepts the stream and never answers; `closed` settles when the client cancels the stream.
   h2.on('stream', (stream, headers) => {
     received.push({ url: String(headers[':path']), closed: new Promise((r) => stream.once('close', () => r())) });

@@ -6,12 +6,9 @@
  * repeated only when it is a GET, never a write.
  */
 import { afterAll, afterEach, beforeAll, describe, expect, it } from '@jest/globals';
-import { execFileSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, rmSync } from 'node:fs';
 import http2 from 'node:http2';
+import { loopbackCert } from '../tls.ts';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
 import { tokenConnection } from '../../lib/clusters/access.ts';
 import { closeAllSessions, KubeHttp, requestsSent, resourceOf } from '../../lib/kube/http2.ts';
 
@@ -28,14 +25,9 @@ const received: Array<{ path: string; session: number; method: string }> = [];
 const serverSessions: http2.ServerHttp2Session[] = [];
 
 beforeAll(async () => {
-  const dir = mkdtempSync(join(tmpdir(), 'credsync-goaway-'));
-  try {
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-days', '1', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'ignore', timeout: 30_000 });
-    ca = readFileSync(join(dir, 'c'), 'utf8');
-    h2 = http2.createSecureServer({ key: readFileSync(join(dir, 'k')), cert: ca });
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
+  const tls = loopbackCert();
+  ca = tls.cert;
+  h2 = http2.createSecureServer(tls);
   const index = new WeakMap<object, number>();
   h2.on('session', (s) => {
     serverSessions.push(s);
