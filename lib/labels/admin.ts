@@ -1,6 +1,6 @@
 /**
- * A FlyteAdmin client for execution-cluster labels, over gRPC with the IDL package's own service
- * definitions (lib/labels/idl.ts): the calls `flytectl update/get/delete execution-cluster-label`
+ * A FlyteAdmin client for execution-cluster labels, over gRPC with the service definitions of the
+ * Flyte IDL (lib/labels/idl.ts): the calls `flytectl update/get/delete execution-cluster-label`
  * makes (project-domain and workflow attributes of type EXECUTION_CLUSTER_LABEL), plus
  * ListMatchableAttributes to read the exact rows (a Get answers the most specific row that
  * matches, possibly an inherited one, so it cannot tell "set here" from "inherited").
@@ -16,10 +16,7 @@ import * as https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
 import { registerSecret } from '../util/redact.ts';
 import { FlyteAdminError, grpcErrorCode } from './errors.ts';
-import { ADMIN_SERVICE, AUTH_METADATA_SERVICE, EXECUTION_CLUSTER_LABEL, flyteidl } from './idl.ts';
-
-type AdminService = InstanceType<typeof flyteidl.service.AdminService>;
-type AuthMetadataService = InstanceType<typeof flyteidl.service.AuthMetadataService>;
+import { ADMIN_SERVICE, AUTH_METADATA_SERVICE, EXECUTION_CLUSTER_LABEL, services, type AdminService } from './idl.ts';
 
 /** Where a label applies: a project-domain attribute, or a workflow attribute when `workflow` is set. */
 export interface LabelScope {
@@ -140,13 +137,14 @@ export class FlyteAdminClient {
 
   /**
    * Runs one AdminService call through the generated service, with auth metadata and a deadline.
-   * Also used by tests for calls this module does not wrap (RegisterProject, project attributes).
+   * Also used by tests for calls this module does not wrap (RegisterProject, project attributes):
+   * the calls lib/labels/idl.ts's descriptor holds (`AdminService`).
    *
    * @throws FlyteAdminError (codes FLYTEADMIN_UNREACHABLE, FLYTEADMIN_AUTH, FLYTEADMIN_API)
    */
   async admin<T>(method: string, what: string, fn: (svc: AdminService) => Promise<T>): Promise<T> {
     const md = await this.authMetadata(method, what);
-    return this.call(ADMIN_SERVICE, method, what, md, (rpc) => fn(flyteidl.service.AdminService.create(rpc)));
+    return this.call(ADMIN_SERVICE, method, what, md, (rpc) => fn(services.admin(rpc)));
   }
 
   private async call<T>(service: string, method: string, what: string, md: grpc.Metadata, fn: (rpc: import('protobufjs').RPCImpl) => Promise<T>): Promise<T> {
@@ -209,7 +207,7 @@ export class FlyteAdminClient {
   private async discover(): Promise<{ tokenUrl: string; scopes: string[]; audience: string }> {
     const auth = this.opts.auth!;
     const md = new grpc.Metadata();
-    const svc = (rpc: import('protobufjs').RPCImpl) => flyteidl.service.AuthMetadataService.create(rpc) as AuthMetadataService;
+    const svc = services.auth;
     const pub = await this.call(AUTH_METADATA_SERVICE, 'GetPublicClientConfig', 'auth', md, (rpc) => svc(rpc).getPublicClientConfig({}));
     this.authKey = pub.authorizationMetadataKey || 'authorization';
     let tokenUrl = auth.tokenUrl;

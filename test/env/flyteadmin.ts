@@ -7,8 +7,9 @@
  * ships (`protos/flyteidl/service/admin.proto`, `auth.proto`), loaded with protobufjs. Only the
  * HTTP/OpenAPI annotation imports (`google/api/annotations.proto`,
  * `protoc-gen-openapiv2/options/annotations.proto`), which the package does not ship and which do
- * not change the wire format, are skipped. The client (lib/labels/) uses the package's generated
- * JavaScript instead, so a wrong method path or field number on either side makes the tests fail.
+ * not change the wire format, are skipped. The client (lib/labels/) uses a descriptor generated
+ * separately from those files (lib/labels/flyteidl-subset.ts, loaded with protobufjs/light), so a
+ * wrong method path or field number on either side makes the tests fail.
  *
  * AdminService methods served (every other method answers UNIMPLEMENTED, as grpc-js does):
  *   - RegisterProject (so tests can register their own projects);

@@ -45,6 +45,6 @@ describe('FlyteAdmin stand-in', () => {
       message: expect.stringContaining('INVALID_ARGUMENT: failed to validate that project [not-registered] and domain [production] are registered'),
     });
     await expect(admin.deleteLabel({ project, domain: 'development', workflow: 'nothing.here' })).resolves.toBeUndefined();
-    await expect(admin.admin('GetTask', 'task', (s) => s.getTask({}))).rejects.toMatchObject({ message: expect.stringContaining('UNIMPLEMENTED') });
+    await expect(admin.admin('GetProjectAttributes', 'project', (s) => s.getProjectAttributes({ project, resourceType: EXECUTION_CLUSTER_LABEL }))).rejects.toMatchObject({ message: expect.stringContaining('UNIMPLEMENTED') });
   });
 });
