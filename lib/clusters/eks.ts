@@ -99,7 +99,7 @@ export async function describeEksCluster(eks: EKSClient, clusterName: string, wh
   let out;
   const abortSignal = callSignal();
   try {
-    const { DescribeClusterCommand } = await import('@aws-sdk/client-eks');
+    const { DescribeClusterCommand } = await import('../aws/eks.ts');
     out = await eks.send(new DescribeClusterCommand({ name: clusterName }), { abortSignal });
   } catch (err) {
     const e = err as Error;

@@ -68,7 +68,7 @@ export function dataPlaneFromTags(
 /** Lists the EKS clusters of each region and keeps those whose tags match. */
 export async function discoverEks(d: EksDiscovery, client: (region: string) => EKSClient, only?: string): Promise<DiscoveryResult> {
   // Loaded only when EKS discovery is configured (a function loads what its configuration uses).
-  const { DescribeClusterCommand, paginateListClusters } = await import('@aws-sdk/client-eks');
+  const { DescribeClusterCommand, paginateListClusters } = await import('../aws/eks.ts');
   const dataPlanes: DataPlane[] = [];
   const skipped: SkippedCluster[] = [];
   for (const region of d.regions) {

@@ -49,7 +49,7 @@ export async function resolveDataPlanes(cfg: Config, opts: ResolveOptions = {}):
   if (!eks && !gke) return { config: cfg };
   const found: DiscoveryResult = { dataPlanes: [], skipped: [] };
   if (eks) {
-    const { EKSClient } = await import('@aws-sdk/client-eks');
+    const { EKSClient } = await import('../aws/eks.ts');
     const client =
       opts.eksClient ??
       ((region: string) =>

@@ -108,7 +108,7 @@ export function configReader(source: ConfigSource, o: ConfigReaderOverrides = {}
   if (source.kind === 'ssm') {
     let client = o.ssm;
     return async () => {
-      const { SSMClient, GetParameterCommand } = await import('@aws-sdk/client-ssm');
+      const { SSMClient, GetParameterCommand } = await import('../aws/ssm.ts');
       client ??= new SSMClient({ requestHandler: AWS_REQUEST_HANDLER });
       let out;
       try {
