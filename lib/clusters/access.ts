@@ -4,7 +4,9 @@
  * `type`s of the access union and new cases here.
  */
 import { dirname } from 'node:path';
-import { KubeConfig } from '@kubernetes/client-node';
+// Its own module, not the package index: the index re-exports every API class, which a bundle that
+// loads this module lazily (the Lambda handlers) would then keep whole.
+import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
@@ -91,14 +93,14 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
     // AssumeRole on every call (every data plane, every token), not once.
     let inner: Promise<AwsCredentialIdentityProvider> | undefined;
     const load = () =>
-      (inner ??= Promise.all([import('@aws-sdk/credential-providers'), import('@smithy/core')]).then(
-        ([m, core]) =>
-          core.memoizeIdentityProvider(
+      (inner ??= import('../aws/credentials.ts').then(
+        (m) =>
+          m.memoizeIdentityProvider(
             roleArn
               ? m.fromTemporaryCredentials({ params: { RoleArn: roleArn, RoleSessionName: 'flyte-credsync' }, clientConfig: { region, requestHandler: AWS_REQUEST_HANDLER } })
               : m.fromNodeProviderChain(),
-            core.isIdentityExpired,
-            core.doesIdentityRequireRefresh,
+            m.isIdentityExpired,
+            m.doesIdentityRequireRefresh,
           )!,
       ));
     p = async (props) => (await load())(props);
@@ -170,7 +172,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const credentials = (io.awsCredentials ?? awsCredentialsFor)(access.region, access.roleArn);
       const eks = io.eksClient
         ? io.eksClient(access.region, credentials, access.eksEndpoint)
-        : new (await import('@aws-sdk/client-eks')).EKSClient({ region: access.region, credentials, requestHandler: AWS_REQUEST_HANDLER, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
+        : new (await import('../aws/eks.ts')).EKSClient({ region: access.region, credentials, requestHandler: AWS_REQUEST_HANDLER, ...(access.eksEndpoint ? { endpoint: access.eksEndpoint } : {}) });
       const info = await describeEksCluster(eks, access.clusterName, what);
       // Keyed on the identity that signs, so a token is never handed to a caller with other credentials.
       const identity = await credentials();

@@ -23,6 +23,29 @@ const kubernetesClientSideEffectFree = {
 };
 
 /**
+ * client-node's KubeConfig (config.js) takes two names from its generated client's index, which
+ * re-exports every model and API class with `export *`. When KubeConfig loads lazily (the Lambda
+ * handlers load the sync on first use), esbuild keeps such re-exports whole (about 380 KB). This
+ * gives config.js exactly the two names, from the modules that define them; a client-node release
+ * that needs more fails the build ("No matching export"), not a run.
+ */
+const kubernetesConfigNarrowImport = {
+  name: 'kubernetes-config-narrow-import',
+  setup(build) {
+    build.onResolve({ filter: /^\.\/gen\/index\.js$/ }, (args) =>
+      /[\\/]@kubernetes[\\/]client-node[\\/]dist[\\/]config\.js$/.test(args.importer)
+        ? { path: path.join(path.dirname(args.importer), 'gen', 'config-imports.js'), namespace: 'kcn-config-imports' }
+        : undefined,
+    );
+    build.onLoad({ filter: /.*/, namespace: 'kcn-config-imports' }, (args) => ({
+      contents: "export { createConfiguration } from './configuration.js';\nexport { ServerConfiguration } from './servers.js';\n",
+      resolveDir: path.dirname(args.path),
+      loader: 'js',
+    }));
+  },
+};
+
+/**
  * zod's classic API re-exports every locale (`z.locales`), about 270 KB minified; the
  * configuration's messages are English (zod's default, set by the classic API itself).
  */
@@ -35,4 +58,4 @@ const zodEnglishOnly = {
   },
 };
 
-module.exports = [kubernetesClientSideEffectFree, zodEnglishOnly];
+module.exports = [kubernetesClientSideEffectFree, kubernetesConfigNarrowImport, zodEnglishOnly];
