@@ -3,13 +3,14 @@
  * function, against an empty Node start and an empty handler, measured side by side in one run
  * (the targets take turns in every round, so a busy machine slows all of them alike).
  *
- *   npm run bench:cold -- [--runs 7] [--skip-package] [--json FILE]
+ *   npm run bench:cold -- [--runs 7] [--skip-package] [--json FILE] [--compare DIR]
  *
  * Packages first (`serverless package`, `scripts/build.mjs`), unzips each `.serverless/<fn>.zip`
  * into a temporary directory and requires the handler from there, as the Lambda runtime does;
  * the Cloud Functions bundle is required from `dist/gcf/` (its one dependency, the Functions
  * Framework, resolves from this checkout's node_modules, as it would from its own).
- * Reports the wall time of the whole process (median, min–max) and its peak RSS.
+ * Reports the wall time of the whole process (median, min–max) and its peak RSS. `--compare DIR`
+ * adds the zips of another checkout's `DIR/.serverless/` (e.g. main's) to the same rounds.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync, rmSync, statSync, writeFileSync, mkdirSync } from 'node:fs';
@@ -19,7 +20,7 @@ import { parseArgs } from 'node:util';
 
 const root = path.resolve(import.meta.dirname, '..');
 const { values } = parseArgs({
-  options: { runs: { type: 'string', default: '7' }, 'skip-package': { type: 'boolean', default: false }, json: { type: 'string' } },
+  options: { runs: { type: 'string', default: '7' }, 'skip-package': { type: 'boolean', default: false }, json: { type: 'string' }, compare: { type: 'string' } },
 });
 const runs = Number(values.runs);
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be an integer >= 1');
@@ -37,19 +38,22 @@ if (!values['skip-package']) {
 
 const work = mkdtempSync(path.join(tmpdir(), 'credsync-cold-'));
 try {
-  const zips = readdirSync(path.join(root, '.serverless')).filter((f) => f.endsWith('.zip')).sort();
   const targets: Array<{ name: string; cwd: string; require?: string; size?: string }> = [{ name: 'node -e 0 (empty Node start)', cwd: work }];
   const empty = path.join(work, 'empty');
   mkdirSync(empty);
   writeFileSync(path.join(empty, 'handler.cjs'), 'exports.handler = async () => ({});\n');
   targets.push({ name: 'empty handler', cwd: empty, require: './handler.cjs' });
-  for (const zip of zips) {
-    const fn = zip.replace(/\.zip$/, '');
-    const dir = path.join(work, fn);
-    run('python3', ['-m', 'zipfile', '-e', path.join(root, '.serverless', zip), dir], `unzip ${zip}`);
-    const handler = readdirSync(path.join(dir, 'handlers')).find((f) => f.startsWith(`${fn}.`))!;
-    targets.push({ name: `Lambda ${fn}`, cwd: dir, require: `./handlers/${handler}`, size: `${(statSync(path.join(root, '.serverless', zip)).size / 1024).toFixed(0)} KiB zip` });
-  }
+  const lambdaTargets = (from: string, label: string) => {
+    for (const zip of readdirSync(path.join(from, '.serverless')).filter((f) => f.endsWith('.zip')).sort()) {
+      const fn = zip.replace(/\.zip$/, '');
+      const dir = path.join(work, `${label}${fn}`);
+      run('python3', ['-m', 'zipfile', '-e', path.join(from, '.serverless', zip), dir], `unzip ${zip}`);
+      const handler = readdirSync(path.join(dir, 'handlers')).find((f) => f.startsWith(`${fn}.`))!;
+      targets.push({ name: `${label}Lambda ${fn}`, cwd: dir, require: `./handlers/${handler}`, size: `${(statSync(path.join(from, '.serverless', zip)).size / 1024).toFixed(0)} KiB zip` });
+    }
+  };
+  lambdaTargets(root, '');
+  if (values.compare) lambdaTargets(path.resolve(values.compare), 'compared: ');
   const gcfBytes = readdirSync(path.join(root, 'dist/gcf')).reduce((a, f) => a + (statSync(path.join(root, 'dist/gcf', f)).isFile() ? statSync(path.join(root, 'dist/gcf', f)).size : 0), 0);
   targets.push({ name: 'Cloud Functions dist/gcf', cwd: path.join(root, 'dist/gcf'), require: './index.js', size: `${(gcfBytes / 1024).toFixed(0)} KiB (index.js + package.json)` });
 
