@@ -1,7 +1,7 @@
 /**
  * The FlyteAdmin STAND-IN of the local environment (test/env/flyteadmin.ts; FlyteAdmin itself is in
  * no package registry) keeps the flyteadmin v1.16.8 rules the labels code relies on. Through the
- * real client (the IDL package's generated code over gRPC).
+ * real client (its slice of the Flyte IDL, lib/labels/idl.ts, over gRPC).
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { FlyteAdminClient } from '../../lib/labels/admin.ts';

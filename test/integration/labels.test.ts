@@ -1,6 +1,6 @@
 /**
  * Execution-cluster labels as code and the routing guard, through the real gRPC client
- * (lib/labels/admin.ts, the IDL package's generated code) against the local environment.
+ * (lib/labels/admin.ts, with its slice of the Flyte IDL, lib/labels/idl.ts) against the local environment.
  *
  * FlyteAdmin is a STAND-IN here (test/env/flyteadmin.ts): FlyteAdmin itself is published in no
  * package registry, so it cannot run in this environment. The stand-in serves only the
