@@ -10,14 +10,14 @@
  * serves or the queue moves it to the dead-letter queue (serverless.yml).
  */
 import type { Context } from 'aws-lambda';
-import type { ClusterCreatedResult } from '../lib/runtime/invocation.ts';
+import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import { parseClusterEvent, unwrapRetryEnvelope } from '../lib/runtime/lambda/events.ts';
-import { lazyRuntime } from '../lib/runtime/lambda/runtime.ts';
 
 export type { ClusterCreatedResult };
 
-const runtime = lazyRuntime('clusterCreated');
+const metrics = lambdaMetrics('clusterCreated', log);
 
 export async function handler(event: unknown, context?: Context): Promise<ClusterCreatedResult> {
   const { event: inner, fromRetryQueue } = unwrapRetryEnvelope(event);
@@ -29,6 +29,5 @@ export async function handler(event: unknown, context?: Context): Promise<Cluste
     return { ignored: true, reason };
   }
   const deadline = lambdaDeadline(context);
-  const { syncCreatedCluster, metrics } = await runtime();
   return syncCreatedCluster({ cloud: 'eks', ...ev }, { log, metrics, ...(deadline !== undefined ? { deadline } : {}) });
 }

@@ -1,17 +1,17 @@
 /** Manual resync: invoked with `{ clusters?: [...], dryRun?: boolean }`. */
 import type { Context } from 'aws-lambda';
+import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
-import { lazyRuntime } from '../lib/runtime/lambda/runtime.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import { parseResyncEvent, resyncLogFields } from '../lib/runtime/requests.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
 
-const runtime = lazyRuntime('resync');
+const metrics = lambdaMetrics('resync', log);
 
 export async function handler(event: unknown, context?: Context): Promise<SyncReport> {
   const req = parseResyncEvent(event);
   log.info('manual resync', resyncLogFields(req));
   const deadline = lambdaDeadline(context);
-  const { finish, syncInvocation, metrics } = await runtime();
   return finish(
     log,
     await syncInvocation(log, {

@@ -1,14 +1,14 @@
 /** Scheduled rotation: a schedule event syncs every data plane (written and discovered). */
 import type { Context, ScheduledEvent } from 'aws-lambda';
+import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
-import { lazyRuntime } from '../lib/runtime/lambda/runtime.ts';
+import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
 
-const runtime = lazyRuntime('scheduled');
+const metrics = lambdaMetrics('scheduled', log);
 
 export async function handler(event: ScheduledEvent, context?: Context): Promise<SyncReport> {
   log.info('scheduled rotation', { eventId: event?.id, time: event?.time });
   const deadline = lambdaDeadline(context);
-  const { finish, syncInvocation, metrics } = await runtime();
   return finish(log, await syncInvocation(log, { metrics, ...(deadline !== undefined ? { deadline } : {}) }));
 }

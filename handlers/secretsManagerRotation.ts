@@ -6,16 +6,11 @@
  * failed rotation; the next attempt's createSecret clears what it left in AWSPENDING.
  */
 import type { Context } from 'aws-lambda';
-import type { StepResult } from '../lib/rotation/secretsmanager.ts';
+import { prepare } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
-import { lazyRuntime } from '../lib/runtime/lambda/runtime.ts';
-
-/** The rotation protocol (with the sync it drives) loads on the first invocation. */
-const runtime = lazyRuntime('secretsManagerRotation');
-const rotation = () => import('../lib/rotation/secretsmanager.ts');
+import { parseRotationEvent, rotationProtocolStep, type StepResult } from '../lib/rotation/secretsmanager.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<StepResult> {
-  const [{ parseRotationEvent, rotationProtocolStep }, { prepare }] = await Promise.all([rotation(), runtime()]);
   const ev = parseRotationEvent(event);
   log.info('secrets manager rotation step', { step: ev.Step, secret: ev.SecretId, token: ev.ClientRequestToken });
   const { deps } = await prepare(log);

@@ -1,23 +1,18 @@
 /**
  * The AWS Lambda side of the runtime: a Powertools logger behind the redacting log port, and the
  * invocation's deadline from the Lambda context. Everything else is the shared invocation path
- * (../invocation.ts), which the handlers in handlers/ load on their first invocation; they only
- * parse their events (./events.ts).
+ * (../invocation.ts); the handlers in handlers/ only parse their events (./events.ts).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
 import { redactingLog, type Log } from '../../util/log.ts';
 import { deadlineIn } from '../deadline.ts';
 
-let powertools: Logger | undefined;
-/** The Powertools logger, made on first use (not while the function's module loads: bench/RESULTS.md "Cold start"). */
-export function logger(): Logger {
-  return (powertools ??= new Logger({ serviceName: 'flyte-credsync' }));
-}
+export const logger = new Logger({ serviceName: 'flyte-credsync' });
 export const log: Log = redactingLog({
-  debug: (m, f) => (f ? logger().debug(m, f) : logger().debug(m)),
-  info: (m, f) => (f ? logger().info(m, f) : logger().info(m)),
-  warn: (m, f) => (f ? logger().warn(m, f) : logger().warn(m)),
-  error: (m, f) => (f ? logger().error(m, f) : logger().error(m)),
+  debug: (m, f) => (f ? logger.debug(m, f) : logger.debug(m)),
+  info: (m, f) => (f ? logger.info(m, f) : logger.info(m)),
+  warn: (m, f) => (f ? logger.warn(m, f) : logger.warn(m)),
+  error: (m, f) => (f ? logger.error(m, f) : logger.error(m)),
 });
 
 /**
