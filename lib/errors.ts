@@ -34,6 +34,8 @@ export type ErrorCode =
   | 'FLYTEADMIN_API'
   | 'LABEL_ROUTING'
   | 'ROLLOUT_INCOMPLETE'
+  | 'ROTATION_NOT_CONFIGURED'
+  | 'ROTATION_NOT_ENABLED'
   | 'ROLLBACK_IMPOSSIBLE';
 
 /** The longest message an error carries: whatever it quotes, an error stays short. */

@@ -10,7 +10,8 @@
  *   credsync status [--cluster ID ...]
  *
  * Exit codes: 0 every cluster synced (doctor: every check passed); 1 the sync ran with failures
- * (doctor: a check failed); 2 usage or configuration error.
+ * (doctor: a check failed); 2 usage or configuration error (rotate or rollback of a data plane
+ * without rotation settings included).
  */
 import { parseArgs } from 'node:util';
 import { CredsyncError, describeError } from '../errors.ts';
@@ -54,6 +55,9 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   labels apply    set the labels that differ (refused when a label has no enabled cluster)
   export-values   the clusters.yaml and credentials mount as flyte-core Helm values (no secret)
 `;
+
+/** Errors of the configuration or the command line: exit code 2, nothing was touched. */
+const CONFIG_ERRORS: readonly string[] = ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE', 'ROTATION_NOT_CONFIGURED'];
 
 /** The CLI's run deadline when --timeout is not given: no run waits longer on an unresponsive server. */
 export const DEFAULT_CLI_TIMEOUT_SECONDS = 600;
@@ -178,6 +182,7 @@ export async function main(
       dryRun: args.values['dry-run'],
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
       ...(args.values.now ? { rotateNow: true } : {}),
+      ...(command === 'rotate' ? { requireRotation: true } : {}),
       deadline: Date.now() + Number(args.values.timeout ?? DEFAULT_CLI_TIMEOUT_SECONDS) * 1000,
     });
     progress.end();
@@ -192,7 +197,7 @@ export async function main(
     const msg = describeError(e);
     if (args!.values.json) out(JSON.stringify({ ok: false, error: { code: e instanceof CredsyncError ? e.code : 'INTERNAL', reason: msg } }, null, 2) + '\n');
     else err.write(`credsync: ${msg}\n`);
-    return e instanceof CredsyncError && ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE'].includes(e.code) ? 2 : 1;
+    return e instanceof CredsyncError && CONFIG_ERRORS.includes(e.code) ? 2 : 1;
   }
 }
 

@@ -3,11 +3,11 @@
  * plane) and `rollback` (make the previous version current again, only if it still verifies,
  * then publish, restart, wait, and revoke the generation rolled back from).
  */
-import type { DataPlane } from '../config/schema.ts';
+import type { Config, DataPlane } from '../config/schema.ts';
 import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import { shortFingerprint } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
-import { dueAt } from './config.ts';
+import { dueAt, requireRotation } from './config.ts';
 import { settingsFor, verifyGeneration } from './rotate.ts';
 import { isRotationStore } from './stores.ts';
 import type { RotationState } from './state.ts';
@@ -81,13 +81,12 @@ function select(deps: SyncDeps, clusters: string[] | undefined): DataPlane[] {
  * Makes the previous version of a rotating data plane current again, if it still verifies,
  * then runs the sync for it: publish, restart, wait for the rollout, revoke the generation
  * rolled back from.
- * @throws CredsyncError UNKNOWN_DATA_PLANE; UNSUPPORTED when it does not rotate;
+ * @throws CredsyncError UNKNOWN_DATA_PLANE; ROTATION_NOT_CONFIGURED when it does not rotate;
  *   ROLLBACK_IMPOSSIBLE when there is no previous version or it no longer verifies (revoked)
  */
 export async function rollback(deps: SyncDeps, clusterId: string, opts: { deadline?: number } = {}): Promise<SyncReport> {
   const [dp] = select(deps, [clusterId]);
-  const settings = settingsFor(deps.config, dp!);
-  if (!settings) throw new CredsyncError('UNSUPPORTED', `data plane ${clusterId} does not rotate (no rotation settings): nothing to roll back`);
+  requireRotation(deps.config, 'rollback', [clusterId]);
   const store = deps.store;
   if (!isRotationStore(store) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', `store ${store.kind} cannot roll back`);
   const v = await store.view(clusterId);

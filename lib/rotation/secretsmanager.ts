@@ -19,6 +19,7 @@ import { CLUSTER_KEY } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
 import { mintNext, revokeObject, settingsFor, verifyGeneration } from './rotate.ts';
 import { AwsRotationStore } from './stores.ts';
+import { requireRotation } from './config.ts';
 
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 
@@ -57,7 +58,8 @@ export interface StepResult {
 
 /**
  * Runs one step for the secret of a rotating data plane.
- * @throws CredsyncError UNSUPPORTED when the secret is not one of ours for a rotating data plane;
+ * @throws CredsyncError UNSUPPORTED when the secret is not one of ours; ROTATION_NOT_CONFIGURED for a
+ *   data plane without rotation settings;
  *   CREDENTIAL_REJECTED from testSecret; whatever the cluster or store raised otherwise
  */
 export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, opts: { deadline?: number } = {}): Promise<StepResult> {
@@ -66,8 +68,8 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
   const clusterId = await store.clusterOf(ev.SecretId);
   const dp = deps.config.dataPlanes.find((d) => d.id === clusterId);
   if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${ev.SecretId} belongs to data plane ${clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
-  const settings = settingsFor(deps.config, dp);
-  if (!settings) throw new CredsyncError('UNSUPPORTED', `data plane ${dp.id} does not rotate (no rotation settings)`);
+  requireRotation(deps.config, `Secrets Manager rotation of ${ev.SecretId}`, [dp.id]);
+  const settings = settingsFor(deps.config, dp)!;
   const result = (outcome: string, report?: SyncReport): StepResult => ({ step: ev.Step, cluster: dp.id, outcome, ...(report ? { report } : {}) });
   const view = await store.view(dp.id);
   const api = await deps.rotation.dataPlane(dp);

@@ -21,6 +21,7 @@ import { boundedList } from '../util/bounded.ts';
 import { mapBounded, type Log } from '../util/log.ts';
 import { settingsFor, type PreparedRotation, type RotationReport } from '../rotation/rotate.ts';
 import { finishStep, rotationStep, type RotationAdapters } from '../rotation/step.ts';
+import { requireRotation } from '../rotation/config.ts';
 
 export interface SyncDeps {
   config: Config;
@@ -66,8 +67,17 @@ export interface SyncOptions {
    * not written after it. The report is still returned.
    */
   deadline?: number;
-  /** Rotating data planes mint a new generation whatever its age (`credsync rotate --now`). */
+  /**
+   * Rotating data planes mint a new generation whatever its age (`credsync rotate --now`).
+   * Implies {@link SyncOptions.requireRotation}.
+   */
   rotateNow?: boolean;
+  /**
+   * The run was asked to rotate (`credsync rotate`): it is refused, before anything is read or
+   * written, when a data plane named in `clusters` has no rotation settings, or (without
+   * `clusters`) when none has (default false: such data planes are synced as usual).
+   */
+  requireRotation?: boolean;
 }
 
 export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
@@ -150,7 +160,9 @@ export interface SyncReport {
  * @param opts.dryRun read and verify everything, write nothing (default false)
  * @param opts.deadline epoch ms; see {@link SyncOptions.deadline} (default: none)
  * @throws CredsyncError `UNKNOWN_DATA_PLANE` when `opts.clusters` names a data plane that is not
- *   configured, before anything is read or written. Nothing else throws: failures are reported.
+ *   configured, `ROTATION_NOT_CONFIGURED` when rotation was required and the data planes do not
+ *   rotate (see {@link SyncOptions.requireRotation}); both before anything is read or written.
+ *   Nothing else throws: failures are reported.
  *   Every network call is aborted at `opts.deadline` at the latest; what it cut off is reported
  *   with code `DEADLINE`.
  */
@@ -170,6 +182,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
   if (unknown.length)
     throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
+  if (opts.rotateNow || opts.requireRotation) requireRotation(cfg, opts.rotateNow ? 'rotate --now' : 'rotate', opts.clusters);
   const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });

@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { apps, awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
@@ -182,4 +182,47 @@ describe('credsync CLI', () => {
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('credsync: unknown data plane(s): nope (configured: dp1)\n');
   });
+
+  it('rotate, rotate --now and rollback of a data plane without rotation settings: ROTATION_NOT_CONFIGURED, exit 2, nothing written', async () => {
+    // Prepare: dp1 rotates, dp2 does not; a second configuration where none rotates.
+    await resetControlPlane(env);
+    const prefix = uniquePrefix('cli-norot');
+    const mixed = writeConfig('norot-mixed.yaml', config(prefix, [{ ...dataPlane('dp1'), rotation: { mode: 'secret', every: 'off' } }, dataPlane('dp2')]));
+    const none = writeConfig('norot-none.yaml', config(prefix, [dataPlane('dp1'), dataPlane('dp2')]));
+    /** Everything a run could write: control-plane objects, Deployments, data-plane Secrets, the store. */
+    const snapshot = async () => {
+      const c = core(env, env.controlPlane);
+      const cms = await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' })));
+      const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+      const deps = await Promise.all(['flyteadmin', 'syncresources'].map((name) => apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })));
+      const dpSecrets = await Promise.all(['dp1', 'dp2'].map(async (id) => (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`).sort()));
+      const store = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
+      return {
+        cp: [...cms, ...deps].map((o) => o.metadata?.resourceVersion),
+        secret: secret?.metadata?.resourceVersion ?? 'absent',
+        dpSecrets,
+        store: (store.SecretList ?? []).map((s) => s.Name),
+      };
+    };
+    const before = await snapshot();
+    // Act and assess: the line a person reads, the code, the JSON form.
+    const cases: Array<[string[], string]> = [
+      [['rotate', '--now', '--config', mixed, '--cluster', 'dp2'], 'rotate --now: data plane(s) dp2 have no rotation settings'],
+      [['rotate', '--config', mixed, '--cluster', 'dp1', '--cluster', 'dp2'], 'rotate: data plane(s) dp2 have no rotation settings'],
+      [['rotate', '--now', '--config', none], 'rotate --now: none of the configured data planes (dp1, dp2) has rotation settings'],
+      [['rollback', '--config', mixed, '--cluster', 'dp2'], 'rollback: data plane(s) dp2 have no rotation settings'],
+    ];
+    for (const [args, first] of cases) {
+      const r = credsync(args);
+      expect([args, r.code, r.stdout]).toEqual([args, 2, '']);
+      expect(r.stderr).toBe(`credsync: ${first} (add "rotation:" to the configuration, or to the data plane under dataPlanes[].rotation); nothing was done\n`);
+    }
+    const json = credsync(['rotate', '--now', '--config', mixed, '--cluster', 'dp2', '--json']);
+    expect(json.code).toBe(2);
+    expect(JSON.parse(json.stdout).error.code).toBe('ROTATION_NOT_CONFIGURED');
+    expect(await snapshot()).toEqual(before);
+    // status reads only, and says it plainly.
+    const status = credsync(['status', '--config', mixed, '--cluster', 'dp2']);
+    expect([status.code, status.stdout]).toEqual([0, expect.stringContaining('dp2: nothing stored yet (does not rotate)')]);
+  }, 240_000);
 });

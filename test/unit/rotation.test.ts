@@ -136,4 +136,20 @@ describe('rotation state machine (in-memory)', () => {
     expect(rot(next)).toMatchObject({ generation: 3, revoked: 2 });
     expect(w.dp.secrets.has('flyte/flyteadmin-token-3')).toBe(true);
   });
+
+  it('rotate (--now) of data planes without rotation settings is refused before anything is read or written', async () => {
+    const w = world();
+    let reads = 0;
+    const counting = (config: SyncDeps['config']): SyncDeps => ({ ...w.deps, config, dataPlane: async (dp) => (reads++, w.deps.dataPlane(dp)), controlPlane: async () => (reads++, w.deps.controlPlane()) });
+    await expect(runSync(counting(testConfig(['dp1', 'dp2'])), { rotateNow: true })).rejects.toMatchObject({
+      code: 'ROTATION_NOT_CONFIGURED',
+      message: expect.stringMatching(/^rotate --now: none of the configured data planes \(dp1, dp2\) has rotation settings/),
+    });
+    const mixed = testConfig(['dp1', 'dp2'], {}, (id) => (id === 'dp1' ? { rotation: { mode: 'secret', every: 'off' } } : {}));
+    await expect(runSync(counting(mixed), { requireRotation: true, clusters: ['dp2'] })).rejects.toMatchObject({
+      code: 'ROTATION_NOT_CONFIGURED',
+      message: expect.stringMatching(/^rotate: data plane\(s\) dp2 have no rotation settings/),
+    });
+    expect([reads, w.store.writes, w.cp.writes]).toEqual([0, 0, []]);
+  });
 });
