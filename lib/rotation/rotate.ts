@@ -295,11 +295,15 @@ export async function verifyGeneration(verify: CredentialVerifier, dp: DataPlane
   return verifyCredential(verify, dp, api.server, s.record);
 }
 
-/** Deletes generation g's object (a token Secret, or the Secret a bound token hangs on). */
-export async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: number, log: Log): Promise<void> {
+/**
+ * Deletes generation g's object (a token Secret, or the Secret a bound token hangs on).
+ * @returns `absent` when it was already gone
+ */
+export async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: number, log: Log): Promise<'deleted' | 'absent'> {
   const name = objectName(dp.tokenSecret, g);
   const r = await api.deleteSecret(dp.namespace, name);
   log.info('rotation: revoked', { cluster: dp.id, generation: g, object: `${dp.namespace}/${name}`, result: r });
+  return r;
 }
 
 export interface FinishDeps {

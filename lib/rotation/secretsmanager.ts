@@ -15,6 +15,7 @@
  *   rollout that does not complete in the invocation leaves the revoke to the next run.
  */
 import { CredsyncError, describeError } from '../errors.ts';
+import { truncate } from '../util/bounded.ts';
 import { CLUSTER_KEY } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
 import { mintNext, revokeObject, settingsFor, verifyGeneration } from './rotate.ts';
@@ -30,6 +31,9 @@ export interface RotationEvent {
   /** The version id of the new (AWSPENDING) version. */
   ClientRequestToken: string;
 }
+
+/** How many generations above the current one createSecret checks for a left-over object. */
+const ORPHANS_CHECKED = 10;
 
 const STEPS: readonly RotationStep[] = ['createSecret', 'setSecret', 'testSecret', 'finishSecret'];
 
@@ -57,19 +61,38 @@ export interface StepResult {
 }
 
 /**
+ * The checks of AWS's rotation function templates, before any step does anything: rotation must
+ * be enabled on the secret, and the token must be a version Secrets Manager staged for this
+ * rotation (AWSPENDING; AWSCURRENT when the rotation already finished, which every step accepts).
+ * @throws CredsyncError `ROTATION_NOT_ENABLED`; `EVENT_INVALID` for a token that is not such a version
+ */
+function checkProtocol(ev: RotationEvent, info: { rotationEnabled: boolean; stages: Record<string, string[]> }): void {
+  const secret = truncate(ev.SecretId);
+  if (!info.rotationEnabled)
+    throw new CredsyncError('ROTATION_NOT_ENABLED', `secret ${secret}: rotation is not enabled on it (DescribeSecret: RotationEnabled is false); ${ev.Step} refused, nothing changed`);
+  const stages = info.stages[ev.ClientRequestToken];
+  if (!stages)
+    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${ev.ClientRequestToken} has no stage for rotation (it is not a version Secrets Manager is rotating); ${ev.Step} refused, nothing changed`);
+  if (!stages.includes('AWSCURRENT') && !stages.includes('AWSPENDING'))
+    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${ev.ClientRequestToken} is not AWSPENDING (its stages: ${stages.join(', ') || 'none'}); ${ev.Step} refused, nothing changed`);
+}
+
+/**
  * Runs one step for the secret of a rotating data plane.
  * @throws CredsyncError UNSUPPORTED when the secret is not one of ours; ROTATION_NOT_CONFIGURED for a
- *   data plane without rotation settings;
+ *   data plane without rotation settings; ROTATION_NOT_ENABLED / EVENT_INVALID (see {@link checkProtocol});
  *   CREDENTIAL_REJECTED from testSecret; whatever the cluster or store raised otherwise
  */
 export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, opts: { deadline?: number } = {}): Promise<StepResult> {
   const store = deps.store;
   if (!(store instanceof AwsRotationStore) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
-  const clusterId = await store.clusterOf(ev.SecretId);
-  const dp = deps.config.dataPlanes.find((d) => d.id === clusterId);
-  if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${ev.SecretId} belongs to data plane ${clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
-  requireRotation(deps.config, `Secrets Manager rotation of ${ev.SecretId}`, [dp.id]);
+  const info = await store.rotationInfo(ev.SecretId);
+  if (!info) throw new CredsyncError('STORE_ERROR', `secret ${truncate(ev.SecretId)} does not exist`);
+  const dp = deps.config.dataPlanes.find((d) => d.id === info.clusterId);
+  if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${truncate(ev.SecretId)} belongs to data plane ${info.clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
+  requireRotation(deps.config, `Secrets Manager rotation of ${truncate(ev.SecretId)}`, [dp.id]);
   const settings = settingsFor(deps.config, dp)!;
+  checkProtocol(ev, info);
   const result = (outcome: string, report?: SyncReport): StepResult => ({ step: ev.Step, cluster: dp.id, outcome, ...(report ? { report } : {}) });
   const view = await store.view(dp.id);
   const api = await deps.rotation.dataPlane(dp);
@@ -83,19 +106,33 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
       const state = view.state ?? { phase: 'idle' as const, generation: view.current.record.generation?.generation ?? 0, highest: view.current.record.generation?.generation ?? 0 };
       if (state.phase === 'published') throw new CredsyncError('UNSUPPORTED', `data plane ${dp.id}: the previous rotation is still rolling out (revoke outstanding); the next run finishes it`);
       let highest = state.highest;
+      const revoked: number[] = [];
       const stuck = view.pending && view.pending.versionId !== view.current.versionId ? view.pending : undefined;
       if (stuck) {
         const g = stuck.record.generation?.generation ?? 0;
         await revokeObject(api, dp, g, deps.log);
         await store.discard(dp.id, stuck.versionId);
         highest = Math.max(highest, g);
+        revoked.push(g);
         deps.log.warn('rotation: a version stuck in AWSPENDING from an earlier attempt was revoked and unstaged', { cluster: dp.id, generation: g });
+      }
+      // A failed attempt's generation whose AWSPENDING label is gone (RotateSecret moved it to this
+      // token, or an operator removed it) is nowhere in the store but its object may still be a
+      // valid credential: with no rotation in progress, every generation above the current one is
+      // dead, so its object is deleted (the most recent ORPHANS_CHECKED of them).
+      const currentGen = view.current.record.generation?.generation ?? 0;
+      for (let g = Math.max(currentGen + 1, highest - ORPHANS_CHECKED + 1); g <= highest; g++) {
+        if (revoked.includes(g)) continue;
+        if ((await revokeObject(api, dp, g, deps.log)) === 'deleted') {
+          revoked.push(g);
+          deps.log.warn('rotation: the object of an earlier attempt no longer staged was revoked', { cluster: dp.id, generation: g });
+        }
       }
       const g = highest + 1;
       await store.setState(dp.id, { ...state, highest: g });
       const record = await mintNext(deps, dp, api, settings, g);
       await store.stage(record, ev.ClientRequestToken);
-      return result(`minted generation ${g}${stuck ? ` (revoked stuck generation ${stuck.record.generation?.generation ?? 0})` : ''}`);
+      return result(`minted generation ${g}${revoked.length ? ` (revoked stuck generation ${revoked.sort((a, b) => a - b).join(', ')})` : ''}`);
     }
     case 'setSecret':
       // The credential is the data plane's own object, made in createSecret: nothing to set.

@@ -19,6 +19,7 @@ import { createHash } from 'node:crypto';
 import {
   GetSecretValueCommand,
   PutSecretValueCommand,
+  ResourceNotFoundException,
   TagResourceCommand,
   UpdateSecretVersionStageCommand,
 } from '@aws-sdk/client-secrets-manager';
@@ -55,7 +56,13 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
       const id = byStage(stage);
       return id ? toStored(this.kind, name, await this.versionValue(name, id)) : undefined;
     };
-    const [current, pending, previous] = await Promise.all([read('AWSCURRENT'), read('AWSPENDING'), read('AWSPREVIOUS')]);
+    // RotateSecret labels its ClientRequestToken AWSPENDING before the rotation function's
+    // createSecret has put a value there: such a version is not staged yet.
+    const pendingValue = read('AWSPENDING').catch((err: unknown) => {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    });
+    const [current, pending, previous] = await Promise.all([read('AWSCURRENT'), pendingValue, read('AWSPREVIOUS')]);
     const tag = d.Tags?.find((t) => t.Key === STATE_KEY)?.Value;
     return {
       ...(current ? { current } : {}),
@@ -66,12 +73,17 @@ export class AwsRotationStore extends AwsSecretsManagerStore implements Rotation
   }
 
   /**
-   * The data plane a secret of ours belongs to (its `flyte-credsync-cluster` tag), by ARN or name.
+   * What Secrets Manager's rotation protocol needs of a secret of ours, by ARN or name (one
+   * DescribeSecret): the data plane it belongs to (its `flyte-credsync-cluster` tag), whether
+   * rotation is enabled on it, and the staging labels of each version.
+   * @returns undefined when the secret does not exist
    * @throws StoreOwnershipError when it is not ours
    */
-  async clusterOf(secretId: string): Promise<string | undefined> {
+  async rotationInfo(secretId: string): Promise<{ clusterId?: string; rotationEnabled: boolean; stages: Record<string, string[]> } | undefined> {
     const d = await this.describeOwned(secretId);
-    return d?.Tags?.find((t) => t.Key === CLUSTER_KEY)?.Value;
+    if (!d) return undefined;
+    const clusterId = d.Tags?.find((t) => t.Key === CLUSTER_KEY)?.Value;
+    return { ...(clusterId ? { clusterId } : {}), rotationEnabled: d.RotationEnabled === true, stages: d.VersionIdsToStages ?? {} };
   }
 
   /** @param token the version id to use (Secrets Manager's ClientRequestToken); default: derived from the value */

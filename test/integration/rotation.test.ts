@@ -16,7 +16,7 @@ import { join } from 'node:path';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { stringify } from 'yaml';
 import { AppsV1Api, CoreV1Api, KubeConfig, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions } from '@kubernetes/client-node';
-import { DescribeSecretCommand, GetSecretValueCommand } from '@aws-sdk/client-secrets-manager';
+import { CancelRotateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, RotateSecretCommand } from '@aws-sdk/client-secrets-manager';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { runSync, type SyncDeps, type SyncReport } from '../../lib/sync/sync.ts';
 import { buildDeps, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
@@ -448,7 +448,22 @@ async function rotateAsRestricted(): Promise<void> {
 }
 
 describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/secretsManagerRotation.ts)', () => {
-  it('createSecret/setSecret/testSecret/finishSecret with a ClientRequestToken rotate, publish and revoke; each step is idempotent; a version stuck in AWSPENDING is cleared by the next attempt', async () => {
+  /**
+   * What RotateSecret does before it invokes the rotation function: enable rotation and label the
+   * ClientRequestToken AWSPENDING, without a value. moto cannot invoke a Lambda here, so it does
+   * exactly that and then answers ResourceNotFoundException for the function: the state in which
+   * Secrets Manager would call createSecret.
+   */
+  async function rotateSecret(arn: string, token: string): Promise<void> {
+    await expect(
+      awsClient(env).send(new RotateSecretCommand({ SecretId: arn, ClientRequestToken: token, RotationLambdaARN: NO_SUCH_FUNCTION, RotationRules: { AutomaticallyAfterDays: 30 } })),
+    ).rejects.toMatchObject({ name: 'ResourceNotFoundException', message: expect.stringContaining(NO_SUCH_FUNCTION) });
+    const d = await awsClient(env).send(new DescribeSecretCommand({ SecretId: arn }));
+    expect([d.RotationEnabled, d.VersionIdsToStages?.[token]]).toEqual([true, ['AWSPENDING']]);
+  }
+  const NO_SUCH_FUNCTION = 'arn:aws:lambda:us-east-1:123456789012:function:credsync-rotation-not-in-moto';
+
+  it('createSecret/setSecret/testSecret/finishSecret after RotateSecret rotate, publish and revoke; each step is idempotent; a failed attempt\'s generation is revoked by the next attempt', async () => {
     const who = await newIdentity('sm');
     const dir = mkdtempSync(join(tmpdir(), 'credsync-rot-sm-'));
     const file = join(dir, 'credsync.yaml');
@@ -464,18 +479,49 @@ describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/sec
 
     await expect(handler({ Step: 'rotate', SecretId: arn, ClientRequestToken: 'x' })).rejects.toThrow(/invalid Secrets Manager rotation event: Step must be one of createSecret, setSecret, testSecret, finishSecret; ClientRequestToken must be 32-64 characters/);
 
-    // A first attempt that fails its test: generation 2's object is deleted before testSecret.
+    // Refused, changing nothing: rotation not enabled on the secret; a token that is not a version in rotation.
+    const unchanged = async () => {
+      const d = await awsClient(env).send(new DescribeSecretCommand({ SecretId: arn }));
+      const objects = (await core(env, DP).listNamespacedSecret({ namespace: 'flyte' })).items.map((x) => x.metadata!.name!).filter((n) => n.startsWith(who.tokenSecret));
+      return { stages: d.VersionIdsToStages, tags: d.Tags, objects, published: await publishedToken() };
+    };
+    const before = await unchanged();
+    const notEnabled = randomUUID();
+    await expect(step('createSecret', notEnabled)).rejects.toMatchObject({
+      code: 'ROTATION_NOT_ENABLED',
+      message: `secret ${arn}: rotation is not enabled on it (DescribeSecret: RotationEnabled is false); createSecret refused, nothing changed`,
+    });
+    await expect(step('finishSecret', notEnabled)).rejects.toMatchObject({ code: 'ROTATION_NOT_ENABLED' });
+    expect(await unchanged()).toEqual(before);
+
+    // A first attempt that fails its test: the ServiceAccount lost flyteadmin's rights.
     const failed = randomUUID();
+    await rotateSecret(arn, failed);
+    const stray = randomUUID();
+    const beforeStray = await unchanged();
+    await expect(step('createSecret', stray)).rejects.toMatchObject({
+      code: 'EVENT_INVALID',
+      message: `secret ${arn}: version ${stray} has no stage for rotation (it is not a version Secrets Manager is rotating); createSecret refused, nothing changed`,
+    });
+    expect(await unchanged()).toEqual(beforeStray);
     expect((await step('createSecret', failed)).outcome).toBe('minted generation 2');
     expect((await step('createSecret', failed)).outcome).toBe('already staged');
     expect((await awsStages(who.prefix))[failed]).toEqual(['AWSPENDING']);
-    await core(env, DP).deleteNamespacedSecret({ name: `${who.tokenSecret}-2`, namespace: 'flyte' });
-    await refused((await awsRecord(who.prefix, 'AWSPENDING')).token);
+    const rbac = adminKubeConfig(env, DP).makeApiClient(RbacAuthorizationV1Api);
+    const binding = await rbac.readClusterRoleBinding({ name: who.sa });
+    await rbac.deleteClusterRoleBinding({ name: who.sa });
     await expect(step('testSecret', failed)).rejects.toMatchObject({ code: 'CREDENTIAL_REJECTED' });
+    await rbac.createClusterRoleBinding({ body: { metadata: { name: who.sa }, roleRef: binding.roleRef, subjects: binding.subjects ?? [] } });
+    const failedToken = (await awsRecord(who.prefix, 'AWSPENDING')).token;
+    expect(await secretExists(`${who.tokenSecret}-2`)).toBe(true);
 
-    // The next attempt clears the stuck version and runs the whole protocol.
+    // The next attempt: RotateSecret moves AWSPENDING to its token, so generation 2 is no longer
+    // staged anywhere; createSecret still finds its object and revokes it, then the whole protocol runs.
     const token = randomUUID();
+    await rotateSecret(arn, token);
     expect((await step('createSecret', token)).outcome).toBe('minted generation 3 (revoked stuck generation 2)');
+    expect(await secretExists(`${who.tokenSecret}-2`)).toBe(false);
+    expect(await refused(failedToken)).toBe(401);
     const stages = await awsStages(who.prefix);
     expect(stages[token]).toEqual(['AWSPENDING']);
     expect(stages[failed] ?? []).not.toContain('AWSPENDING');
@@ -493,6 +539,14 @@ describe('AWS Secrets Manager rotation protocol (the fourth Lambda, handlers/sec
     // Retried by Secrets Manager: nothing more happens.
     expect((await step('finishSecret', token)).report?.clusters[0]?.rotation).toMatchObject({ generation: 3, rotated: false, phase: 'idle' });
     expect(await publishedToken()).toBe(t3);
+    // A version that is in the secret but not in rotation (AWSPREVIOUS now) is refused.
+    const previous = Object.entries(await awsStages(who.prefix)).find(([, st]) => st.includes('AWSPREVIOUS'))![0];
+    const beforePrevious = await unchanged();
+    await expect(step('testSecret', previous)).rejects.toMatchObject({ code: 'EVENT_INVALID', message: `secret ${arn}: version ${previous} is not AWSPENDING (its stages: AWSPREVIOUS); testSecret refused, nothing changed` });
+    // Rotation turned off again (CancelRotateSecret): refused.
+    await awsClient(env).send(new CancelRotateSecretCommand({ SecretId: arn }));
+    await expect(step('createSecret', randomUUID())).rejects.toMatchObject({ code: 'ROTATION_NOT_ENABLED' });
+    expect(await unchanged()).toEqual(beforePrevious);
   }, 240_000);
 });
 
