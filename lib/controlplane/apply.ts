@@ -236,6 +236,8 @@ function checksumOf(p: Plan, configKey: string): string {
  * @param opts.deadline epoch ms: waiting for another run's Lease stops there
  * @param opts.log where Lease waits and take-overs are logged (default silent)
  * @param opts.guard checks each clusters.yaml before anything is written (the routing guard)
+ * @param opts.restartedSince a rotation's publication time: a Deployment started before it is
+ *   restarted too, with the checksum, like every restart (see ./restart.ts)
  * @returns what was written (or would be), what was restarted, what the control plane holds
  * @throws CredsyncError `CONTROL_PLANE_INVALID` (a ConfigMap is missing, or the merge would stop
  *   flyteadmin), `LABEL_WOULD_EMPTY`, `CONTROL_PLANE_TOO_LARGE` (the Secret or a ConfigMap would
@@ -246,7 +248,7 @@ export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
   input: ApplyInput,
-  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard },
+  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard; restartedSince?: Date },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   const at = () => opts.now().toISOString();
@@ -254,7 +256,8 @@ export async function applyControlPlane(
   // restart (taking the Lease is a write; a no-op run writes nothing).
   const first = await plan(api, cfg, input, opts.guard);
   const firstChecksum = checksumOf(first, cp.configKey);
-  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true });
+  const since = opts.restartedSince ? { restartedSince: opts.restartedSince } : {};
+  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, ...since });
   if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
     return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1);
   const leaseOpts = {
@@ -293,7 +296,7 @@ export async function applyControlPlane(
           if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
         }
         const checksum = checksumOf(p, cp.configKey);
-        const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), beforeWrite: () => lease.renew() });
+        const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), beforeWrite: () => lease.renew(), ...since });
         const written: Plan = {
           ...p,
           secret: { ...p.secret, change: writtenSecret ?? p.secret.change },

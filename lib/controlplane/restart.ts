@@ -5,6 +5,10 @@
  * differs from the hash of what the control plane holds is behind and is restarted, whichever
  * run wrote the change: a run killed after its writes and before its restarts is completed by
  * the next one. A Deployment already at the hash is left alone, so a no-op run restarts nothing.
+ *
+ * A credential rotation adds one more reason (lib/rotation): a Deployment started before the
+ * new credential was published is behind too, whatever its hash. Both go through
+ * {@link restartBehind}, so every restart sets the checksum and the next run sees it up to date.
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.ts';
@@ -65,6 +69,8 @@ export interface RestartOutcome {
  * failure of one is reported and does not stop the others.
  *
  * @param opts.dryRun read only: `restarted` lists what would be restarted (default false)
+ * @param opts.restartedSince a Deployment whose `kubectl.kubernetes.io/restartedAt` is earlier
+ *   (or missing) is behind too (a rotation's publication time; default: only the checksum counts)
  * @param opts.beforeWrite awaited before each patch (the apply renews its Lease there); if it
  *   throws, the error propagates and nothing more is patched
  * @returns what was restarted, what was already up to date, and what failed (a missing Deployment
@@ -75,11 +81,12 @@ export async function restartBehind(
   namespace: string,
   deployments: readonly string[],
   checksum: string,
-  opts: { at: string; dryRun?: boolean; beforeWrite?: () => Promise<void> },
+  opts: { at: string; dryRun?: boolean; beforeWrite?: () => Promise<void>; restartedSince?: Date },
 ): Promise<RestartOutcome> {
   const out: RestartOutcome = { restarted: [], upToDate: [], failures: [] };
   for (const name of deployments) {
     let current: string | undefined;
+    let restartedAt: string | undefined;
     try {
       const d = await api.getDeploymentTemplate(namespace, name);
       if (!d) {
@@ -87,11 +94,12 @@ export async function restartBehind(
         continue;
       }
       current = d.templateAnnotations[CONFIG_CHECKSUM_ANNOTATION];
+      restartedAt = d.templateAnnotations[RESTARTED_AT_ANNOTATION];
     } catch (err) {
       out.failures.push({ name, reason: describeError(err) });
       continue;
     }
-    if (current === checksum) {
+    if (current === checksum && !startedBefore(restartedAt, opts.restartedSince)) {
       out.upToDate.push(name);
       continue;
     }
@@ -108,4 +116,11 @@ export async function restartBehind(
     }
   }
   return out;
+}
+
+/** Whether a Deployment restarted at `restartedAt` (missing: never) was started before `since` (undefined: no such bound). */
+export function startedBefore(restartedAt: string | undefined, since: Date | undefined): boolean {
+  if (!since) return false;
+  const at = restartedAt ? Date.parse(restartedAt) : NaN;
+  return !(at >= since.getTime());
 }

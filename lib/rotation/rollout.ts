@@ -4,6 +4,7 @@
  * restarted at or after a given time (the publication of the new credential), and no pod of an
  * older ReplicaSet is left (terminating ones included: they may still use the old token).
  */
+import { startedBefore } from '../controlplane/restart.ts';
 
 /** What the wait reads of a Deployment. */
 export interface DeploymentView {
@@ -62,10 +63,7 @@ export interface RolloutResult {
 export async function rolloutGap(api: RolloutApi, namespace: string, name: string, restartedSince?: Date): Promise<string | undefined> {
   const d = await api.getDeployment(namespace, name);
   if (!d) return `Deployment ${namespace}/${name} does not exist`;
-  if (restartedSince) {
-    const at = d.restartedAt ? Date.parse(d.restartedAt) : NaN;
-    if (!(at >= restartedSince.getTime())) return 'a restart after the new credential was published';
-  }
+  if (startedBefore(d.restartedAt, restartedSince)) return 'a restart after the new credential was published';
   if (d.observedGeneration < d.generation) return `the controller to observe generation ${d.generation}`;
   if (d.updatedReplicas < d.replicas) return `${d.updatedReplicas} of ${d.replicas} replicas updated`;
   if (d.statusReplicas > d.updatedReplicas) return `${d.statusReplicas - d.updatedReplicas} old replicas to terminate`;

@@ -18,6 +18,7 @@ import { makeRecord, shortFingerprint, type CredentialRecord, type StoredCredent
 import type { Log } from '../util/log.ts';
 import { dueAt, rotationSettings, type RotationSettings } from './config.ts';
 import type { RotationDataPlaneApi, RotationStore, RotationView } from './ports.ts';
+import { startedBefore } from '../controlplane/restart.ts';
 import { waitForRollouts, type RolloutApi, type RolloutResult } from './rollout.ts';
 import { objectName, type GenerationInfo, type RotationState } from './state.ts';
 
@@ -311,8 +312,6 @@ export interface FinishDeps {
   dataPlane(dp: DataPlane): Promise<RotationDataPlaneApi>;
   store: RotationStore;
   rollouts: RolloutApi;
-  /** `kubectl rollout restart` of a control-plane Deployment. */
-  restart(namespace: string, name: string, at: string): Promise<void>;
   log: Log;
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -320,8 +319,12 @@ export interface FinishDeps {
 
 /**
  * Second half (see the file comment), for every prepared data plane in phase `published`; the
- * control plane must already carry their current records. One restart check and one rollout
- * wait serve all of them. Updates each report in place.
+ * control plane must already carry their current records, and the apply must already have
+ * restarted every Deployment started before the publication (it does, with the config checksum:
+ * lib/controlplane/restart.ts, so the next run does not restart them again). One rollout wait
+ * serves all of them. A Deployment the apply could not restart is not waited for: the result is
+ * incomplete at once, nothing is revoked, and the next run's apply restarts it. Updates each
+ * report in place.
  * @param remainingMs milliseconds left before the invocation's deadline (bounds the wait)
  */
 export async function finishRotations(deps: FinishDeps, items: PreparedRotation[], remainingMs?: number): Promise<RolloutResult | undefined> {
@@ -329,20 +332,15 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
   if (!todo.length) return undefined;
   const cp = deps.config.controlPlane;
   const since = new Date(Math.max(...todo.map((p) => Date.parse(p.state.publishedAt!))));
-  // A run killed after the promotion (or whose apply found nothing left to write) has not
-  // restarted since: restart what has not.
+  const notRestarted: string[] = [];
   for (const name of cp.deployments) {
     const d = await deps.rollouts.getDeployment(cp.namespace, name);
-    if (!d) continue;
-    const at = d.restartedAt ? Date.parse(d.restartedAt) : NaN;
-    if (!(at >= since.getTime())) {
-      await deps.restart(cp.namespace, name, deps.now().toISOString());
-      deps.log.info('rotation: restarted after publication', { deployment: name });
-    }
+    if (d && startedBefore(d.restartedAt, since)) notRestarted.push(name);
   }
   const timeoutMs = Math.min(Math.max(...todo.map((p) => p.settings.rolloutTimeoutSeconds)) * 1000, remainingMs ?? Infinity);
   const result = await waitForRollouts(deps.rollouts, cp.namespace, cp.deployments, {
-    timeoutMs: Math.max(0, timeoutMs),
+    // Nothing but the apply restarts: waiting for a Deployment it did not restart is waiting in vain.
+    timeoutMs: notRestarted.length ? 0 : Math.max(0, timeoutMs),
     restartedSince: since,
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   });

@@ -1,7 +1,8 @@
 /**
  * Where rotation plugs into the sync (lib/sync/sync.ts): a rotating data plane's step replaces
  * "read the token Secret, verify, store" with {@link prepareRotation}, and after the control
- * plane is applied {@link finishStep} restarts what must be, waits for the rollout and revokes.
+ * plane is applied (which restarts what started before the publication) {@link finishStep} waits
+ * for the rollout and revokes.
  */
 import type { DataPlane } from '../config/schema.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
@@ -63,7 +64,8 @@ export async function rotationStep(
 }
 
 /**
- * After a successful apply: finishes every prepared rotation in phase `published`.
+ * After a successful apply (which restarted the Deployments): finishes every prepared rotation in
+ * phase `published`.
  * @returns a failure to report, if the wait or a revoke failed (the next run resumes)
  */
 export async function finishStep(deps: SyncDeps, prepared: PreparedRotation[], remainingMs?: number): Promise<{ code: string; reason: string } | undefined> {
@@ -76,7 +78,6 @@ export async function finishStep(deps: SyncDeps, prepared: PreparedRotation[], r
         dataPlane: deps.rotation!.dataPlane,
         store: rotationStore(deps.store),
         rollouts: cp,
-        restart: (ns, name, at) => cp.restartDeployment(ns, name, at),
         log: deps.log,
         now: deps.now ?? (() => new Date()),
         ...(deps.sleep ? { sleep: deps.sleep } : {}),

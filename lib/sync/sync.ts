@@ -260,11 +260,15 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     const api = await deps.controlPlane();
     const rejected = new Set(reports.filter((r) => r.rejected).map((r) => r.report.id));
     const verified = new Set(reports.filter((r) => r.record || r.report.publishedStillVerifies).map((r) => r.report.id));
+    // A rotation published (now or by a run that did not finish it) needs every Deployment started
+    // after its publication: the apply restarts those that were not, with the checksum.
+    const published = reports.flatMap((r) => (r.prepared?.state.phase === 'published' && r.prepared.state.publishedAt ? [Date.parse(r.prepared.state.publishedAt)] : []));
     controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified }, {
       dryRun,
       now,
       log,
       guard: labels.guard,
+      ...(published.length ? { restartedSince: new Date(Math.max(...published)) } : {}),
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
     });
     for (const c of controlPlane.configMaps)

@@ -207,6 +207,60 @@ describe('rotation, secret mode, AWS Secrets Manager (moto)', () => {
     expect(await publishedToken()).toBe(t2);
   }, 240_000);
 
+  it('restarts go through the config-checksum path: a restart the apply could not make is made by the next run; after the rotation the next sync restarts nothing', async () => {
+    // Prepare: generation 1; the control plane's PATCH of syncresources fails once.
+    const who = await newIdentity('cksum');
+    const cfg = rotConfig(who, { mode: 'secret', every: 'off' });
+    expect((await runSync(deps(cfg))).ok).toBe(true);
+    const t1 = (await publishedToken())!;
+    let failOnce = true;
+    const base = deps(cfg);
+    const flaky: SyncDeps = {
+      ...base,
+      controlPlane: async () => {
+        const api = await base.controlPlane();
+        return new Proxy(api, {
+          get(t, p) {
+            if (p === 'restartDeployment')
+              return async (ns: string, name: string, at: string, annotations?: Record<string, string>) => {
+                if (name === 'syncresources' && failOnce) {
+                  failOnce = false;
+                  throw new CredsyncError('KUBERNETES_API', 'simulated: PATCH of syncresources refused');
+                }
+                return t.restartDeployment(ns, name, at, annotations);
+              };
+            const v = Reflect.get(t, p, t);
+            return typeof v === 'function' ? v.bind(t) : v;
+          },
+        });
+      },
+    };
+    // Act: rotate now with the flaky control plane.
+    const r = await runSync(flaky, { rotateNow: true });
+    // Assess: reported, not waited for in vain, nothing revoked.
+    expect(r.ok).toBe(false);
+    expect(r.controlPlane?.restartFailures).toEqual([{ name: 'syncresources', reason: 'simulated: PATCH of syncresources refused' }]);
+    expect(r.rotationError?.reason).toMatch(/syncresources: a restart after the new credential was published.*nothing revoked/);
+    expect(rot(r)).toMatchObject({ generation: 2, phase: 'published', rollout: { complete: false } });
+    expect((await whoAmI(env, DP, t1)).user).toBeDefined();
+    // The next run restarts syncresources only (flyteadmin is at the checksum and restarted since), waits, revokes.
+    const done = await runSync(deps(cfg));
+    expect(done.ok).toBe(true);
+    expect(done.controlPlane?.restarted).toEqual(['syncresources']);
+    expect(rot(done)).toMatchObject({ generation: 2, revoked: 1, phase: 'idle' });
+    expect(await refused(t1)).toBe(401);
+    // The sync after the rotation: nothing written, nothing restarted; both Deployments carry the checksum.
+    const generations = async () => Promise.all(['flyteadmin', 'syncresources'].map(async (name) => (await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })).metadata?.generation));
+    const before = await generations();
+    const quiet = await runSync(deps(cfg));
+    expect([quiet.ok, quiet.controlPlane?.restarted, quiet.controlPlane?.applied]).toEqual([true, [], false]);
+    expect(await generations()).toEqual(before);
+    for (const name of ['flyteadmin', 'syncresources']) {
+      const d = await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' });
+      expect([name, d.spec?.template?.metadata?.annotations?.['flyte-credsync.io/config-checksum']]).toEqual([name, quiet.controlPlane?.checksum]);
+    }
+  }, 240_000);
+
   it('migrates a credential from before rotation: generation 1 replaces it, then the hand-made token Secret (generation 0) is revoked', async () => {
     const who = await newIdentity('legacy');
     const c = core(env, DP);

@@ -52,8 +52,8 @@ class RotatingDataPlane extends FakeDataPlane implements RotationDataPlaneApi {
 class RollingControlPlane extends FakeControlPlane implements RolloutApi {
   stuck = false;
   private views = new Map<string, DeploymentView>();
-  override async restartDeployment(ns: string, name: string, at: string) {
-    await super.restartDeployment(ns, name, at);
+  override async restartDeployment(ns: string, name: string, at: string, annotations?: Record<string, string>) {
+    await super.restartDeployment(ns, name, at, annotations);
     const ready = this.stuck ? 1 : 2;
     this.views.set(name, { name, generation: 2, observedGeneration: 2, replicas: 2, statusReplicas: 2, updatedReplicas: 2, readyReplicas: ready, availableReplicas: ready, restartedAt: at, revision: '2', selector: `app=${name}` });
   }
@@ -151,5 +151,40 @@ describe('rotation state machine (in-memory)', () => {
       message: expect.stringMatching(/^rotate: data plane\(s\) dp2 have no rotation settings/),
     });
     expect([reads, w.store.writes, w.cp.writes]).toEqual([0, 0, []]);
+  });
+
+  it('a rotation restarts through the config-checksum path: a restart the apply could not make is made by the next run, and the run after restarts nothing', async () => {
+    // Prepare: generation 1, then the apply's restart of syncresources fails once.
+    const w = world();
+    await runSync(w.deps);
+    const restart = w.cp.restartDeployment.bind(w.cp);
+    let failOnce = true;
+    w.cp.restartDeployment = async (ns, name, at, annotations) => {
+      if (name === 'syncresources' && failOnce) {
+        failOnce = false;
+        throw new Error('simulated: the API server refused the patch');
+      }
+      return restart(ns, name, at, annotations);
+    };
+    // Act: rotate now, a minute later.
+    w.tick(60);
+    const r = await runSync(w.deps, { rotateNow: true });
+    // Assess: not waited for in vain, nothing revoked.
+    expect(r.controlPlane?.restartFailures.map((f) => f.name)).toEqual(['syncresources']);
+    expect(r.rotationError?.reason).toMatch(/syncresources: a restart after the new credential was published/);
+    expect(rot(r)).toMatchObject({ generation: 2, phase: 'published', rollout: { complete: false, waitedMs: 0 } });
+    expect(w.dp.deleted).toEqual([]);
+    // The next run restarts what was not, with the checksum, and finishes.
+    const before = w.cp.restarts.length;
+    const done = await runSync(w.deps);
+    expect(done.controlPlane?.restarted).toEqual(['syncresources']);
+    expect(rot(done)).toMatchObject({ generation: 2, revoked: 1, phase: 'idle' });
+    expect(w.cp.restarts.slice(before).map((x) => x.name)).toEqual(['syncresources']);
+    // And the run after that is a no-op: nothing written, nothing restarted.
+    const quiet = await runSync(w.deps);
+    expect([quiet.ok, quiet.controlPlane?.restarted, quiet.controlPlane?.applied]).toEqual([true, [], false]);
+    expect(w.cp.restarts.length).toBe(before + 1);
+    for (const name of ['flyteadmin', 'syncresources'])
+      expect((await w.cp.getDeploymentTemplate('flyte', name))?.templateAnnotations['flyte-credsync.io/config-checksum']).toBe(quiet.controlPlane?.checksum);
   });
 });
