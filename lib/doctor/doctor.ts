@@ -14,6 +14,12 @@
  * plane's entry; "not found" is fine). Reviews persist nothing; no Secret, ConfigMap or store entry
  * is read for its value or written. Each check stops at the first failure of its cluster: a
  * cluster that is unreachable is not asked for reviews.
+ *
+ * A data plane that rotates (lib/rotation) is also asked for what rotation does there
+ * (deploy/dataplane-rotation-rbac.yaml), and the control plane for the rollout wait's reads. When
+ * execution-cluster labels are configured, FlyteAdmin is checked too: its OAuth2 token is fetched
+ * (when auth is configured) and the labels are read once (ListMatchableAttributes); nothing is
+ * written there either.
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -24,12 +30,17 @@ import { KubeHttp } from '../kube/http2.ts';
 import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
+import type { FlyteAdminClient } from '../labels/admin.ts';
+import { connectFlyteAdmin } from '../labels/run.ts';
+import type { FlyteAdminConnection } from '../labels/schema.ts';
+import type { RotationSettings } from '../rotation/config.ts';
+import { settingsFor } from '../rotation/rotate.ts';
 
 export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized';
 export const CHECKS: readonly CheckName[] = ['access', 'reachable', 'tls', 'identity', 'authorized'];
 
 export interface CheckResult {
-  check: CheckName | 'store';
+  check: CheckName | 'store' | 'flyteadmin';
   ok: boolean;
   /** What was found (an identity, a server), or why it failed. Never a secret. */
   detail: string;
@@ -47,23 +58,47 @@ export interface DoctorReport {
   ok: boolean;
   clusters: ClusterDiagnosis[];
   store: CheckResult & { kind: string };
+  /** When execution-cluster labels are configured: FlyteAdmin answers, and authenticates the sync. */
+  flyteadmin?: CheckResult & { endpoint: string };
 }
 
 /** A permission the sync needs, as a SelfSubjectAccessReview asks it. */
-export type Permission = ReviewedAction & { namespace: string };
+export type Permission = ReviewedAction & {
+  namespace: string;
+  /** What needs it, when not every sync does (shown with a denied permission). */
+  for?: 'rotation';
+};
 
-/** What the sync does on a data plane (deploy/dataplane-rbac.yaml). */
-export function dataPlanePermissions(dp: Config['dataPlanes'][number]): Permission[] {
+/**
+ * What the sync does on a data plane (deploy/dataplane-rbac.yaml) and, when it rotates, what
+ * rotation adds (deploy/dataplane-rotation-rbac.yaml): read and delete the per-generation Secrets
+ * (their names are not known in advance, so namespace-wide) and, in tokenRequest mode, TokenRequest
+ * for the ServiceAccount.
+ */
+export function dataPlanePermissions(dp: Config['dataPlanes'][number], rotation?: RotationSettings): Permission[] {
   const ns = dp.namespace;
   return [
     { verb: 'get', group: '', resource: 'secrets', namespace: ns, name: dp.tokenSecret },
     { verb: 'create', group: '', resource: 'secrets', namespace: ns },
     { verb: 'get', group: '', resource: 'serviceaccounts', namespace: ns, name: dp.serviceAccount },
+    ...(rotation
+      ? [
+          { verb: 'get', group: '', resource: 'secrets', namespace: ns, for: 'rotation' as const },
+          { verb: 'delete', group: '', resource: 'secrets', namespace: ns, for: 'rotation' as const },
+          // The subresource in RBAC's own notation (resource/subresource), which is how RBAC matches it.
+          ...(rotation.mode === 'tokenRequest'
+            ? [{ verb: 'create', group: '', resource: 'serviceaccounts/token', namespace: ns, name: dp.serviceAccount, for: 'rotation' as const }]
+            : []),
+        ]
+      : []),
   ];
 }
 
-/** What the sync does on the control plane (deploy/controlplane-rbac.yaml). */
-export function controlPlanePermissions(cp: Config['controlPlane']): Permission[] {
+/**
+ * What the sync does on the control plane (deploy/controlplane-rbac.yaml); with `rotating`, also
+ * the rollout wait's reads (ReplicaSets and Pods).
+ */
+export function controlPlanePermissions(cp: Config['controlPlane'], rotating = false): Permission[] {
   const ns = cp.namespace;
   return [
     { verb: 'get', group: '', resource: 'secrets', namespace: ns, name: cp.credentialsSecret },
@@ -79,11 +114,17 @@ export function controlPlanePermissions(cp: Config['controlPlane']): Permission[
     { verb: 'get', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: cp.lease.name },
     { verb: 'update', group: 'coordination.k8s.io', resource: 'leases', namespace: ns, name: cp.lease.name },
     { verb: 'create', group: 'events.k8s.io', resource: 'events', namespace: ns },
+    ...(rotating
+      ? [
+          { verb: 'list', group: 'apps', resource: 'replicasets', namespace: ns, for: 'rotation' as const },
+          { verb: 'list', group: '', resource: 'pods', namespace: ns, for: 'rotation' as const },
+        ]
+      : []),
   ];
 }
 
 const describePermission = (p: Permission) =>
-  `${p.verb} ${p.resource}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}`;
+  `${p.verb} ${p.resource}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
 
 export interface DoctorDeps {
   config: Config;
@@ -92,6 +133,11 @@ export interface DoctorDeps {
   connect(what: string, access: Config['controlPlane']['access']): Promise<ClusterConnection>;
   /** Per network step. @default 10 000 */
   timeoutMs?: number;
+  /**
+   * Connects to FlyteAdmin when labels are configured.
+   * @default lib/labels/run.ts connectFlyteAdmin with the configuration and the store
+   */
+  flyteAdmin?: () => Promise<Pick<FlyteAdminClient, 'endpoint' | 'listLabels' | 'close'>>;
 }
 
 /** The CA the client trusts for this server, from the resolved kubeconfig (undefined: system roots). */
@@ -195,7 +241,11 @@ async function diagnoseCluster(
     const denied = permissions.filter((_, i) => !answers[i]).map(describePermission);
     checks.push(
       denied.length
-        ? { check: 'authorized', ok: false, detail: `may not ${denied.join('; ')} (apply deploy/*.yaml and bind this identity)` }
+        ? {
+            check: 'authorized',
+            ok: false,
+            detail: `may not ${denied.join('; ')} (apply deploy/*.yaml${permissions.some((p, i) => !answers[i] && p.for === 'rotation') ? ', dataplane-rotation-rbac.yaml on a rotating data plane,' : ''} and bind this identity)`,
+          }
         : { check: 'authorized', ok: true, detail: `may ${permissions.length} of ${permissions.length} actions the sync needs` },
     );
   } catch (err) {
@@ -210,10 +260,12 @@ async function diagnoseCluster(
  */
 export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const cfg = deps.config;
-  const control = diagnoseCluster('control plane', cfg.controlPlane.access, controlPlanePermissions(cfg.controlPlane), undefined, deps);
+  const rotating = cfg.dataPlanes.some((dp) => settingsFor(cfg, dp));
+  const control = diagnoseCluster('control plane', cfg.controlPlane.access, controlPlanePermissions(cfg.controlPlane, rotating), undefined, deps);
   const dataPlanes = mapBounded(cfg.dataPlanes, cfg.concurrency, (dp) =>
-    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp), undefined, deps),
+    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp, settingsFor(cfg, dp)), undefined, deps),
   );
+  const flyteadmin = cfg.labels ? checkFlyteAdmin(cfg.labels.flyteadmin, deps) : undefined;
   const store = (async () => {
     const probe = cfg.dataPlanes[0]?.id ?? 'doctor-probe';
     try {
@@ -225,7 +277,32 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   })();
   const clusters = [await control, ...(await dataPlanes)];
   const s = await store;
-  return { ok: clusters.every((c) => c.ok) && s.ok, clusters, store: s };
+  const fa = await flyteadmin;
+  return { ok: clusters.every((c) => c.ok) && s.ok && (fa?.ok ?? true), clusters, store: s, ...(fa ? { flyteadmin: fa } : {}) };
+}
+
+/**
+ * FlyteAdmin, read-only: connects as the sync does (the client secret from the store), which
+ * fetches the OAuth2 token when auth is configured, and reads the execution-cluster labels once.
+ */
+async function checkFlyteAdmin(conn: FlyteAdminConnection, deps: DoctorDeps): Promise<CheckResult & { endpoint: string }> {
+  const fail = (err: unknown) => ({ check: 'flyteadmin' as const, endpoint: conn.endpoint, ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
+  let admin;
+  try {
+    admin = await (deps.flyteAdmin ?? (() => connectFlyteAdmin(conn, deps.store)))();
+  } catch (err) {
+    return fail(err);
+  }
+  try {
+    const rows = await admin.listLabels();
+    const how = conn.insecure ? 'plaintext' : `TLS (${conn.caFile || conn.caData ? 'the configured CA' : 'the system roots'})`;
+    const auth = conn.auth ? `, authenticated as OAuth2 client ${conn.auth.clientId}` : ', no auth';
+    return { check: 'flyteadmin', endpoint: conn.endpoint, ok: true, detail: `${how}${auth}; ListMatchableAttributes answered (${rows.length} execution-cluster label${rows.length === 1 ? '' : 's'} set)` };
+  } catch (err) {
+    return fail(err);
+  } finally {
+    admin.close();
+  }
 }
 
 /** The doctor's report as text, one line per check. */
@@ -238,6 +315,7 @@ export function formatDoctor(r: DoctorReport): string {
     if (skipped.length) lines.push(`    - ${skipped.join(', ')}: not checked (fix the failure above first)`);
   }
   lines.push(`${r.store.ok ? '✓' : '✗'} store ${r.store.kind}: ${r.store.detail}`);
+  if (r.flyteadmin) lines.push(`${r.flyteadmin.ok ? '✓' : '✗'} flyteadmin ${r.flyteadmin.endpoint}: ${r.flyteadmin.detail}`);
   lines.push('', r.ok ? 'doctor: everything the sync needs is in place' : 'doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
   return lines.join('\n');
 }

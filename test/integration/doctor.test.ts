@@ -8,9 +8,12 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { connect } from '../../lib/clusters/access.ts';
 import { parseConfig } from '../../lib/config/load.ts';
-import { runDoctor, type DoctorReport } from '../../lib/doctor/doctor.ts';
+import { formatDoctor, runDoctor, type DoctorReport } from '../../lib/doctor/doctor.ts';
 import { buildStore } from '../../lib/runtime/wiring.ts';
-import { apps, awsClient, core, exportAwsEnv, filledTokenSecret, loadTestEnv, restrictedKubeconfig, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { CreateSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { RbacAuthorizationV1Api } from '@kubernetes/client-node';
+import { readFileSync } from 'node:fs';
+import { adminKubeConfig, apps, applyManifest, awsClient, core, exportAwsEnv, filledTokenSecret, loadTestEnv, restrictedKubeconfig, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-doctor-'));
@@ -20,11 +23,12 @@ beforeAll(() => {
   exportAwsEnv(env);
 });
 
-function config(dataPlanes: unknown[], controlAccess?: unknown) {
+function config(dataPlanes: unknown[], controlAccess?: unknown, extra: Record<string, unknown> = {}) {
   return parseConfig({
     controlPlane: { access: controlAccess ?? { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
     store: { aws: { region: env.aws.region, prefix: uniquePrefix('doctor'), endpoint: env.aws.endpoint } },
     dataPlanes,
+    ...extra,
   });
 }
 const kubeconfigDp = (id: string, path = env.kubeconfig) => ({ id, access: { type: 'kubeconfig', context: id, path }, labels: { team1: 1 } });
@@ -133,5 +137,95 @@ describe('credsync doctor', () => {
     const refused = run(['doctor', '--config', file, '--dry-run']);
     expect(refused.status).toBe(2);
     expect(refused.stderr.split('\n')[0]).toBe('credsync: doctor takes only --config and --json (it changes nothing anyway)');
+  });
+
+  it('a rotating data plane: the rotation RBAC (deploy/dataplane-rotation-rbac.yaml) is checked, and the rollout reads on the control plane', async () => {
+    // Prepare: the shipped least-privilege identity, with the plain sync's rights only.
+    await applyManifest(env, env.controlPlane, 'deploy/controlplane-rbac.yaml');
+    for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rbac.yaml');
+    const bot = restrictedKubeconfig(env, 'doctor-bot', 'flyte-credsync');
+    const [dpSecret, dpToken] = [env.dataPlanes[0]!, env.dataPlanes[1]!];
+    const cfg = config(
+      [
+        { ...kubeconfigDp(dpSecret, bot), rotation: { mode: 'secret', every: 'off' } },
+        { ...kubeconfigDp(dpToken, bot), rotation: { mode: 'tokenRequest', every: '1d', expirationSeconds: 86400, runEvery: '1h' } },
+      ],
+      { type: 'kubeconfig', context: env.controlPlane, path: bot },
+    );
+    const before = await state();
+    try {
+      // Act: without the rotation manifest.
+      const r = await doctor(cfg);
+      // Assess: each rotating data plane names what rotation may not do there.
+      expect(r.ok).toBe(false);
+      const authorized = (name: string) => r.clusters.find((c) => c.cluster === name)!.checks.find((k) => k.check === 'authorized')!;
+      expect(authorized('control plane')).toEqual({ check: 'authorized', ok: true, detail: 'may 15 of 15 actions the sync needs' });
+      expect(authorized(`data plane ${dpSecret}`)).toEqual({
+        check: 'authorized',
+        ok: false,
+        detail: 'may not get secrets flyte/* (rotation); delete secrets flyte/* (rotation) (apply deploy/*.yaml, dataplane-rotation-rbac.yaml on a rotating data plane, and bind this identity)',
+      });
+      expect(authorized(`data plane ${dpToken}`).detail).toBe(
+        'may not get secrets flyte/* (rotation); delete secrets flyte/* (rotation); create serviceaccounts/token flyte/flyteadmin (rotation) (apply deploy/*.yaml, dataplane-rotation-rbac.yaml on a rotating data plane, and bind this identity)',
+      );
+      // With the rotation manifest applied, every check passes.
+      for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rotation-rbac.yaml');
+      const fixed = await doctor(cfg);
+      expect(fixed.ok).toBe(true);
+      expect(fixed.clusters.map((c) => c.checks.find((k) => k.check === 'authorized')!.detail)).toEqual([
+        'may 15 of 15 actions the sync needs',
+        'may 5 of 5 actions the sync needs',
+        'may 6 of 6 actions the sync needs',
+      ]);
+      // A data plane without rotation is asked only the plain sync's 3 actions.
+      const plain = await doctor(config([kubeconfigDp(dpSecret, bot)], { type: 'kubeconfig', context: env.controlPlane, path: bot }));
+      expect(plain.clusters.map((c) => c.checks.find((k) => k.check === 'authorized')!.detail)).toEqual(['may 13 of 13 actions the sync needs', 'may 3 of 3 actions the sync needs']);
+      expect(await state()).toEqual(before);
+    } finally {
+      // The shared environment keeps only the plain sync's rights (other files test exactly those).
+      for (const id of env.dataPlanes) {
+        const rbac = adminKubeConfig(env, id).makeApiClient(RbacAuthorizationV1Api);
+        await rbac.deleteNamespacedRoleBinding({ name: 'flyte-credsync-rotation', namespace: 'flyte' }).catch(() => undefined);
+        await rbac.deleteNamespacedRole({ name: 'flyte-credsync-rotation', namespace: 'flyte' }).catch(() => undefined);
+      }
+    }
+  });
+
+  it('labels configured: FlyteAdmin is checked read-only (OAuth2 token, one ListMatchableAttributes); a wrong client secret and an unreachable endpoint are named', async () => {
+    // Prepare: the client secret in the store, as the sync reads it; and a wrong one.
+    const prefix = uniquePrefix('doctor-fa');
+    const good = `${prefix}client-secret`, wrong = `${prefix}wrong-secret`;
+    await awsClient(env).send(new CreateSecretCommand({ Name: good, SecretString: readFileSync(env.flyteadmin.clientSecretFile, 'utf8') }));
+    await awsClient(env).send(new CreateSecretCommand({ Name: wrong, SecretString: 'not-the-client-secret' }));
+    const labels = (clientSecretName: string, endpoint = env.flyteadmin.endpoint) => ({
+      labels: { flyteadmin: { endpoint, caFile: env.flyteadmin.caFile, auth: { type: 'clientCredentials', clientId: env.flyteadmin.clientId, clientSecretName }, timeoutSeconds: 5 } },
+    });
+    const cp = { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig };
+    const dps = [kubeconfigDp(env.dataPlanes[0]!)];
+    const logLines = () => readFileSync(env.flyteadmin.logFile, 'utf8').split('\n').filter(Boolean);
+    const before = await state();
+    const logBefore = logLines().length;
+    // Act
+    const ok = await doctor(config(dps, cp, labels(good)));
+    const denied = await doctor(config(dps, cp, labels(wrong)));
+    const closed = await doctor(config(dps, cp, labels(good, '127.0.0.1:1')));
+    // Assess: what a person reads.
+    expect(ok.ok).toBe(true);
+    expect(ok.flyteadmin).toEqual({
+      check: 'flyteadmin',
+      endpoint: env.flyteadmin.endpoint,
+      ok: true,
+      detail: expect.stringMatching(new RegExp(`^TLS \\(the configured CA\\), authenticated as OAuth2 client ${env.flyteadmin.clientId}; ListMatchableAttributes answered \\(\\d+ execution-cluster labels? set\\)$`)),
+    });
+    expect(denied.ok).toBe(false);
+    expect(denied.flyteadmin).toMatchObject({ ok: false, detail: expect.stringMatching(/^\[FLYTEADMIN_AUTH\] FlyteAdmin .*: token client .*: token endpoint https:\/\/.* answered HTTP 401/) });
+    expect(closed.flyteadmin).toMatchObject({ ok: false, detail: expect.stringMatching(/^\[FLYTEADMIN_UNREACHABLE\] FlyteAdmin 127\.0\.0\.1:1: /) });
+    expect(formatDoctor(ok)).toContain(`✓ flyteadmin ${env.flyteadmin.endpoint}: TLS (the configured CA), authenticated as OAuth2 client ${env.flyteadmin.clientId}`);
+    // Nothing written: no Update/Delete reached FlyteAdmin, nothing changed on the clusters; no secret in the report.
+    const calls = logLines().slice(logBefore).map((l) => JSON.parse(l) as { method?: string; event?: string });
+    expect(calls.filter((c) => c.method && !/^(ListMatchableAttributes|GetPublicClientConfig|GetOAuth2Metadata)$/.test(c.method))).toEqual([]);
+    expect(calls.some((c) => c.method === 'ListMatchableAttributes')).toBe(true);
+    expect(await state()).toEqual(before);
+    expect(JSON.stringify([ok, denied])).not.toContain(readFileSync(env.flyteadmin.clientSecretFile, 'utf8'));
   });
 });
