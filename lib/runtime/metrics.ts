@@ -16,6 +16,13 @@
  * | `DataPlanesRotated`      | Count        | data planes whose credential rotated to a new generation (lib/rotation) |
  * | `RotationsOverdue`       | Count        | rotating data planes whose next rotation was already due when the run ended: a credential older than its schedule allows |
  * | `OldestCredentialAgeSeconds` | Seconds  | age of the oldest live generation among rotating data planes (only when one rotates) |
+ * | `LabelRowsApplied`       | Count        | execution-cluster label rows written to FlyteAdmin (lib/labels) |
+ * | `LabelRowsUnchanged`     | Count        | configured label rows FlyteAdmin already held                |
+ * | `LabelRowsForeign`       | Count        | label rows in FlyteAdmin the configuration does not list (left alone) |
+ * | `LabelRoutingRefusals`   | Count        | label assignments the routing guard refused (the control plane was not written) |
+ *
+ * The four label metrics are published when labels ran: the labels step reported (or failed), or
+ * the routing guard refused the control-plane write.
  *
  * A dry run publishes nothing: it changes nothing and would blur the alarms.
  */
@@ -45,6 +52,19 @@ export function runMetrics(r: SyncReport): RunMetric[] {
     { name: 'RunFailed', unit: 'Count', value: r.ok ? 0 : 1 },
     { name: 'RunDuration', unit: 'Milliseconds', value: r.durationMs },
     ...rotationMetrics(r),
+    ...labelMetrics(r),
+  ];
+}
+
+function labelMetrics(r: SyncReport): RunMetric[] {
+  const refused = r.controlPlaneError?.refusedAssignments ?? 0;
+  if (!r.labels && !r.labelsError && !refused) return [];
+  const changes = r.labels?.changes ?? [];
+  return [
+    { name: 'LabelRowsApplied', unit: 'Count', value: r.labels?.written.length ?? 0 },
+    { name: 'LabelRowsUnchanged', unit: 'Count', value: changes.filter((c) => c.action === 'unchanged').length },
+    { name: 'LabelRowsForeign', unit: 'Count', value: r.labels?.foreign.length ?? 0 },
+    { name: 'LabelRoutingRefusals', unit: 'Count', value: refused },
   ];
 }
 

@@ -13,6 +13,7 @@ import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.t
 import type { DiscoveryReport } from '../discovery/resolve.ts';
 import type { LabelsAdmin } from '../labels/plan.ts';
 import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
+import { LabelRoutingError } from '../labels/errors.ts';
 import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord, type PutOutcome, type SecretStore } from '../stores/types.ts';
@@ -136,7 +137,8 @@ export interface SyncReport {
   durationMs: number;
   clusters: ClusterReport[];
   controlPlane?: ControlPlaneReport;
-  controlPlaneError?: { code: string; reason: string };
+  /** Why the control plane was not written; `LABEL_ROUTING` also says how many assignments the routing guard refused. */
+  controlPlaneError?: { code: string; reason: string; refusedAssignments?: number };
   audit?: AuditReport;
   /** Execution-cluster labels as code (when configured): planned or applied after the control plane. */
   labels?: LabelsStepReport;
@@ -275,7 +277,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
     if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
   } catch (err) {
-    controlPlaneError = { code: errorCode(err), reason: describeError(err) };
+    controlPlaneError = { code: errorCode(err), reason: describeError(err), ...(err instanceof LabelRoutingError ? { refusedAssignments: err.problems.length } : {}) };
     log.error('control plane not updated', controlPlaneError);
   }
 

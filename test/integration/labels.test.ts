@@ -20,7 +20,10 @@ import { LabelRoutingError } from '../../lib/labels/errors.ts';
 import { connectFlyteAdmin, runLabels } from '../../lib/labels/run.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { runSync } from '../../lib/sync/sync.ts';
-import { lineLog } from '../../lib/util/log.ts';
+import { lineLog, silentLog } from '../../lib/util/log.ts';
+import { gcfMetrics } from '../../lib/runtime/gcf/metrics.ts';
+import { lambdaMetrics } from '../../lib/runtime/lambda/metrics.ts';
+import { assertValidEmf } from '../unit/emf.ts';
 import { apps, awsClient, core, envConfig, exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 // Each test makes several gRPC and Kubernetes calls on a shared, busy machine.
@@ -193,12 +196,18 @@ describe('the routing guard in the sync, before the control plane is written', (
     const p = await newProject('decom');
     const cfg = labelsConfig([{ project: p, domain: 'production', label: 'gpu' }], {}, {}, firstDisabled());
     const versions = await controlPlaneVersions();
-    const report = await runSync(buildDeps(cfg, log, { secretsManager: awsClient(env) }));
+    const emf: string[] = [];
+    const report = await runSync({ ...buildDeps(cfg, log, { secretsManager: awsClient(env) }), metrics: lambdaMetrics('scheduled', silentLog, (l) => emf.push(l)) });
     expect(report.ok).toBe(false);
     expect(report.controlPlaneError?.code).toBe('LABEL_ROUTING');
     expect(report.controlPlaneError?.reason).toContain(`${p}/production -> label "gpu" (configuration): clusters.yaml does not define it`);
+    expect(report.controlPlaneError?.refusedAssignments).toBeGreaterThanOrEqual(1);
     expect(await controlPlaneVersions()).toEqual(versions);
     expect(await rows(p)).toEqual([]);
+    // The refusal is in the run's metrics (one valid EMF document).
+    const doc = JSON.parse(emf[0]!) as Record<string, unknown>;
+    assertValidEmf(doc);
+    expect(doc).toMatchObject({ LabelRoutingRefusals: report.controlPlaneError!.refusedAssignments, LabelRowsApplied: 0, RunFailed: 1 });
   });
 
   it('refuses when a label set by hand in FlyteAdmin would lose its last enabled cluster; nothing written', async () => {
@@ -220,10 +229,20 @@ describe('the routing guard in the sync, before the control plane is written', (
     expect(dry.ok).toBe(true);
     expect(dry.labels?.changes.map((c) => [c.scope, c.action])).toEqual([[`${p}/production`, 'create']]);
     expect(await rows(p)).toEqual([]);
-    const real = await runSync(buildDeps(cfg, log, { secretsManager: awsClient(env) }));
+    const entries: Array<Record<string, unknown> | undefined> = [];
+    const gcfLog = { ...silentLog, info: (m: string, f?: Record<string, unknown>) => void (m === 'sync metrics' && entries.push(f)) };
+    const synced = () => runSync({ ...buildDeps(cfg, log, { secretsManager: awsClient(env) }), metrics: gcfMetrics('scheduled', gcfLog) });
+    const real = await synced();
     expect(real.ok).toBe(true);
     expect(real.labels?.written).toEqual([`${p}/production`]);
     expect((await rows(p)).map((r) => r.label)).toEqual(['gpu']);
+    // Metrics (the Cloud Functions entry): the row written, then found unchanged by the next run.
+    const again = await synced();
+    expect(again.labels?.written).toEqual([]);
+    expect(entries.map((e) => e?.['metrics'])).toEqual([
+      expect.objectContaining({ LabelRowsApplied: 1, LabelRowsUnchanged: 0, LabelRowsForeign: real.labels!.foreign.length, LabelRoutingRefusals: 0 }),
+      expect.objectContaining({ LabelRowsApplied: 0, LabelRowsUnchanged: 1, LabelRowsForeign: again.labels!.foreign.length, LabelRoutingRefusals: 0 }),
+    ]);
   });
 });
 

@@ -125,6 +125,69 @@ describe('rotation metrics', () => {
   });
 });
 
+describe('label metrics', () => {
+  const labels = (over: Partial<NonNullable<SyncReport['labels']>> = {}): NonNullable<SyncReport['labels']> => ({
+    ok: true,
+    dryRun: false,
+    changes: [
+      { scope: 'p/production', project: 'p', domain: 'production', label: 'team1', action: 'create' },
+      { scope: 'p/staging', project: 'p', domain: 'staging', label: 'team1', current: 'gpu', action: 'update' },
+      { scope: 'p/development', project: 'p', domain: 'development', label: 'team1', current: 'team1', action: 'unchanged' },
+    ],
+    foreign: [{ scope: 'q/production', label: 'legacy' }],
+    written: ['p/production', 'p/staging'],
+    failures: [],
+    alreadyBroken: [],
+    ...over,
+  });
+
+  it('count rows applied, unchanged and foreign, and routing refusals, only when labels ran', () => {
+    expect(runMetrics(report({ labels: labels() })).slice(7)).toEqual([
+      { name: 'LabelRowsApplied', unit: 'Count', value: 2 },
+      { name: 'LabelRowsUnchanged', unit: 'Count', value: 1 },
+      { name: 'LabelRowsForeign', unit: 'Count', value: 1 },
+      { name: 'LabelRoutingRefusals', unit: 'Count', value: 0 },
+    ]);
+    // Refused by the routing guard: nothing written, the refusals counted.
+    const refused = report({ controlPlane: undefined, controlPlaneError: { code: 'LABEL_ROUTING', reason: 'refusing', refusedAssignments: 3 }, labels: labels({ dryRun: true, written: [] }) });
+    expect(runMetrics(refused).slice(5)).toEqual([
+      { name: 'RunFailed', unit: 'Count', value: 1 },
+      { name: 'RunDuration', unit: 'Milliseconds', value: 1234 },
+      { name: 'LabelRowsApplied', unit: 'Count', value: 0 },
+      { name: 'LabelRowsUnchanged', unit: 'Count', value: 1 },
+      { name: 'LabelRowsForeign', unit: 'Count', value: 1 },
+      { name: 'LabelRoutingRefusals', unit: 'Count', value: 3 },
+    ]);
+    // FlyteAdmin unreachable: labels ran and failed, zeros are published.
+    expect(runMetrics(report({ labelsError: { code: 'FLYTEADMIN_UNREACHABLE', reason: 'down' } })).map((m) => m.name).slice(7)).toEqual(['LabelRowsApplied', 'LabelRowsUnchanged', 'LabelRowsForeign', 'LabelRoutingRefusals']);
+    // No labels: none of them.
+    expect(runMetrics(report()).map((m) => m.name).filter((n) => n.startsWith('Label'))).toEqual([]);
+  });
+
+  it('keep the EMF document valid on Lambda and the entry shape on Cloud Functions', () => {
+    const lines: string[] = [];
+    lambdaMetrics('scheduled', silentLog, (l) => lines.push(l))(report({ labels: labels() }));
+    const doc = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assertValidEmf(doc);
+    const cw = (doc['_aws'] as { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string; Unit: string }> }> }).CloudWatchMetrics[0]!;
+    expect(cw.Metrics.slice(7)).toEqual([
+      { Name: 'LabelRowsApplied', Unit: 'Count' },
+      { Name: 'LabelRowsUnchanged', Unit: 'Count' },
+      { Name: 'LabelRowsForeign', Unit: 'Count' },
+      { Name: 'LabelRoutingRefusals', Unit: 'Count' },
+    ]);
+    expect(doc).toMatchObject({ LabelRowsApplied: 2, LabelRowsUnchanged: 1, LabelRowsForeign: 1, LabelRoutingRefusals: 0 });
+    const entries: Array<[string, LogFields | undefined]> = [];
+    gcfMetrics('scheduled', { ...silentLog, info: (m: string, f?: LogFields) => void entries.push([m, f]) })(report({ labels: labels() }));
+    expect(entries).toHaveLength(1);
+    expect(entries[0]![1]).toEqual({
+      'logging.googleapis.com/labels': { service: 'flyte-credsync', function: 'scheduled', outcome: 'failed' },
+      runId: 'run-1',
+      metrics: expect.objectContaining({ DataPlanesFailed: 1, LabelRowsApplied: 2, LabelRowsUnchanged: 1, LabelRowsForeign: 1, LabelRoutingRefusals: 0 }),
+    });
+  });
+});
+
 describe('assertValidEmf', () => {
   it('refuses documents CloudWatch would not turn into metrics', () => {
     const ok = { _aws: { Timestamp: 1, CloudWatchMetrics: [{ Namespace: 'N', Dimensions: [['d']], Metrics: [{ Name: 'M', Unit: 'Count' }] }] }, d: 'x', M: 1 };
