@@ -14,16 +14,20 @@ export interface RoutingView {
   clusterConfigs?: unknown;
 }
 
-/** Whether flyteadmin counts a clusterConfigs entry as enabled. */
+/**
+ * Whether flyteadmin counts a clusterConfigs entry as enabled: `enabled: true`, and nothing else
+ * (an `inCluster: true` entry too needs it; flyteadmin's NewListTargets keeps a target valid only
+ * when its config's Enabled is set, pkg/executioncluster/impl/list_targets.go).
+ */
 export function isEnabledEntry(e: unknown): boolean {
   if (!e || typeof e !== 'object') return false;
-  const o = e as { enabled?: unknown; inCluster?: unknown };
-  return o.enabled === true || o.inCluster === true;
+  return (e as { enabled?: unknown }).enabled === true;
 }
 
 /**
  * Each label's enabled members (ids, in order), as flyteadmin sees them: members naming an
- * unknown or disabled cluster are left out; a label with none is absent from the map.
+ * unknown or disabled cluster are left out; a label with none is absent from the map. The one
+ * rule of "does this label route" (the routing guard, lib/labels/guard.ts, uses it too).
  */
 export function enabledLabelMembers(clusters: RoutingView): Map<string, string[]> {
   const configs = Array.isArray(clusters.clusterConfigs) ? (clusters.clusterConfigs as unknown[]) : [];

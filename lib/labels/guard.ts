@@ -9,6 +9,7 @@ import type { RoutingProblem } from './errors.ts';
 import type { LabelAttribute } from './admin.ts';
 import type { LabelAssignment } from './schema.ts';
 import { scopeKey } from './schema.ts';
+import { enabledLabelMembers } from '../controlplane/labels.ts';
 
 /** A label in use somewhere, and where. */
 export interface AssignedLabel {
@@ -47,7 +48,11 @@ export function clustersOf(text: string | undefined): Record<string, unknown> {
   }
 }
 
-/** Why `label` routes nowhere in `clusters` (flyteadmin's own rules), or undefined when it routes. */
+/**
+ * Why `label` routes nowhere in `clusters` (flyteadmin's own rules), or undefined when it routes.
+ * Whether a label has an enabled member is decided by lib/controlplane/labels.ts
+ * (enabledLabelMembers), the same rule the "never empty a label" check uses.
+ */
 export function unroutable(clusters: Record<string, unknown>, label: string): string | undefined {
   if (label !== label.toLowerCase())
     return 'it has upper-case letters: flyteadmin reads labelClusterMap keys lower-cased, so it can never match';
@@ -57,11 +62,12 @@ export function unroutable(clusters: Record<string, unknown>, label: string): st
     const defined = Object.keys(map).sort();
     return `clusters.yaml does not define it (labelClusterMap has ${defined.length ? defined.join(', ') : 'no labels'})`;
   }
-  const configs = Array.isArray(clusters['clusterConfigs']) ? (clusters['clusterConfigs'] as Array<{ name?: unknown; enabled?: unknown }>) : [];
-  const state = new Map(configs.map((c) => [String(c?.name), c?.enabled === true]));
+  if (enabledLabelMembers(clusters).has(label)) return undefined;
+  // Why not, member by member.
+  const configs = Array.isArray(clusters['clusterConfigs']) ? (clusters['clusterConfigs'] as Array<{ name?: unknown }>) : [];
+  const known = new Set(configs.map((c) => String(c?.name)));
   const ids = members.map((m) => String((m as { id?: unknown })?.id));
-  if (ids.some((id) => state.get(id) === true)) return undefined;
-  const why = ids.map((id) => `${id} ${state.has(id) ? 'disabled' : 'not in clusterConfigs'}`);
+  const why = ids.map((id) => `${id} ${known.has(id) ? 'disabled' : 'not in clusterConfigs'}`);
   return `no enabled cluster carries it (${why.length ? why.join(', ') : 'no members'})`;
 }
 

@@ -342,6 +342,7 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
     // Nothing but the apply restarts: waiting for a Deployment it did not restart is waiting in vain.
     timeoutMs: notRestarted.length ? 0 : Math.max(0, timeoutMs),
     restartedSince: since,
+    now: () => deps.now().getTime(),
     ...(deps.sleep ? { sleep: deps.sleep } : {}),
   });
   const waitingFor = result.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`);

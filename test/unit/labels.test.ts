@@ -5,6 +5,7 @@ import { ConfigError } from '../../lib/errors.ts';
 import type { LabelAttribute, LabelScope } from '../../lib/labels/admin.ts';
 import { assignedLabels, checkRouting, unroutable } from '../../lib/labels/guard.ts';
 import { applyLabels, planLabels } from '../../lib/labels/plan.ts';
+import { emptiedLabels, enabledLabelMembers } from '../../lib/controlplane/labels.ts';
 
 const row = (project: string, domain: string, label: string, workflow = '', launchPlan = ''): LabelAttribute => ({ project, domain, workflow, launchPlan, label });
 
@@ -27,6 +28,24 @@ describe('routing guard', () => {
     expect(unroutable(clusters, 'ghosts')).toBe('no enabled cluster carries it (dp9 not in clusterConfigs)');
     expect(unroutable(clusters, 'nope')).toBe('clusters.yaml does not define it (labelClusterMap has ghosts, gpu, team1)');
     expect(unroutable(clusters, 'Team1')).toMatch(/upper-case letters/);
+  });
+
+  it('decides "routes or not" by the same rule as the never-empty check (enabled: true only, inCluster or not)', () => {
+    const withLocal = (local: Record<string, unknown>) => ({
+      ...clusters,
+      labelClusterMap: { ...clusters.labelClusterMap, onprem: [{ id: 'local', weight: 1 }] },
+      clusterConfigs: [...clusters.clusterConfigs, { name: 'local', ...local }],
+    });
+    // An inCluster entry without enabled: true is not a valid target in flyteadmin.
+    const off = withLocal({ inCluster: true });
+    expect(unroutable(off, 'onprem')).toBe('no enabled cluster carries it (local disabled)');
+    expect(enabledLabelMembers(off).has('onprem')).toBe(false);
+    expect(emptiedLabels(withLocal({ inCluster: true, enabled: true }), off)).toEqual(['onprem']);
+    const on = withLocal({ inCluster: true, enabled: true });
+    expect(unroutable(on, 'onprem')).toBeUndefined();
+    // The guard and enabledLabelMembers agree on every defined, lower-case label.
+    for (const c of [clusters, off, on])
+      for (const label of Object.keys(c.labelClusterMap)) expect([label, unroutable(c, label) === undefined]).toEqual([label, enabledLabelMembers(c).has(label)]);
   });
 
   it('refuses configured assignments and the default label that do not route', () => {
