@@ -277,7 +277,8 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(r.body.clusters.find((c: any) => c.id === 'dp2')).toMatchObject({ status: 'failed', code: 'SERVICE_ACCOUNT_MISSING', lastGoodKept: true });
     const ev = await auditLogEvent(failingCreated, 'dp2');
     expect(ev.status).toBe(500);
-    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist') });
+    // The 500 answer carries the failure's stable code, like every other answer.
+    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist'), code: 'KUBERNETES_API' });
     expect(ev.text).not.toMatch(/node_modules|\n\s+at /);
     expect(output).toMatch(/"severity":"ERROR","message":"clusterCreated failed"/);
   });

@@ -11,7 +11,9 @@
  * framework's Express application a final handler of ours ({@link requestErrorAnswer}), and makes
  * the text the framework answers for a failed CloudEvent function a JSON reason too.
  */
+import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { ErrorCode } from '../../errors.ts';
 import { truncate } from '../../util/bounded.ts';
 
 /** The longest reason an answer carries (a request can be megabytes; its echo is not). */
@@ -19,7 +21,20 @@ export const MAX_REASON_CHARS = 500;
 
 export interface Answer {
   status: number;
-  body: { error: string; code: 'EVENT_INVALID' | 'INTERNAL' };
+  body: { error: string; code: ErrorCode | 'INTERNAL' };
+}
+
+/** Per request: the stable code of the failure the function threw (see {@link recordFailureCode}). */
+const failure = new AsyncLocalStorage<{ code?: ErrorCode | 'INTERNAL' }>();
+
+/**
+ * Records the stable code of the error a function is about to throw, so that the framework's 500
+ * answer carries it (`{"error": ..., "code": ...}`) like every other answer. Outside a request
+ * (or before {@link installJsonAnswers}) it does nothing.
+ */
+export function recordFailureCode(code: ErrorCode | 'INTERNAL'): void {
+  const ctx = failure.getStore();
+  if (ctx) ctx.code = code;
 }
 
 const EXPECTED = 'POST a JSON body (resync: {"clusters"?: [...], "dryRun"?: boolean}; the event functions: a CloudEvent)';
@@ -57,14 +72,17 @@ export interface ExpressModule {
 
 type Send = (this: ServerResponse, body?: unknown) => unknown;
 
-/** Express's res.send, except that an error text (status >= 400, not JSON) goes out as {"error": ...}. */
-function jsonErrorSend(res: ServerResponse): Send {
+/**
+ * Express's res.send, except that an error text (status >= 400, not JSON) goes out as
+ * {"error": ..., "code": ...}: the code the function recorded, else `INTERNAL`.
+ */
+function jsonErrorSend(res: ServerResponse, ctx: { code?: ErrorCode | 'INTERNAL' }): Send {
   return function (this: ServerResponse, body?: unknown) {
     const send = (Object.getPrototypeOf(res) as { send: Send }).send;
     const type = String(res.getHeader('Content-Type') ?? '');
     if (res.statusCode >= 400 && typeof body === 'string' && !type.includes('json')) {
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      return send.call(this, JSON.stringify({ error: truncate(body.split('\n')[0]!, MAX_REASON_CHARS) }));
+      return send.call(this, JSON.stringify({ error: truncate(body.split('\n')[0]!, MAX_REASON_CHARS), code: ctx.code ?? 'INTERNAL' }));
     }
     return send.call(this, body);
   };
@@ -76,7 +94,8 @@ function jsonErrorSend(res: ServerResponse): Send {
  *
  * - The final handler answers {@link requestErrorAnswer} (`onRejected` is told, for one log line).
  * - An error text the framework sends (a CloudEvent function that threw answers 500 with the
- *   error's message) is sent as `{"error": ...}` instead, bounded.
+ *   error's message) is sent as `{"error": ..., "code": ...}` instead, bounded, with the code
+ *   the function recorded ({@link recordFailureCode}; `INTERNAL` when none).
  */
 export function installJsonAnswers(express: ExpressModule, onRejected: (a: Answer) => void = () => {}): void {
   const app = express.application as ExpressModule['application'] & { [INSTALLED]?: true };
@@ -84,7 +103,8 @@ export function installJsonAnswers(express: ExpressModule, onRejected: (a: Answe
   const handle = app.handle;
   app.handle = function (req, res, callback) {
     // An own property: Express replaces the response's prototype, not its own properties.
-    Object.defineProperty(res, 'send', { configurable: true, writable: true, value: jsonErrorSend(res) });
+    const ctx: { code?: ErrorCode | 'INTERNAL' } = {};
+    Object.defineProperty(res, 'send', { configurable: true, writable: true, value: jsonErrorSend(res, ctx) });
     const finalHandler = (err?: unknown) => {
       if (res.headersSent) return void res.destroy();
       const a = requestErrorAnswer(err, req);
@@ -94,7 +114,7 @@ export function installJsonAnswers(express: ExpressModule, onRejected: (a: Answe
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
       res.end(JSON.stringify(a.body));
     };
-    return handle.call(this, req, res, callback ?? finalHandler);
+    return failure.run(ctx, () => handle.call(this, req, res, callback ?? finalHandler));
   };
   app[INSTALLED] = true;
 }

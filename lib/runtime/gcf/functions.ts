@@ -23,6 +23,7 @@ import type { SyncReport } from '../../sync/sync.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
 import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../invocation.ts';
 import { parseResyncEvent, resyncLogFields } from '../requests.ts';
+import { recordFailureCode } from './answers.ts';
 import { parseGkeAuditEvent } from './events.ts';
 import { jsonLineLog, SEVERITY } from './log.ts';
 import { gcfMetrics } from './metrics.ts';
@@ -70,6 +71,7 @@ async function cloudEventFunction<T>(name: string, ev: ff.CloudEvent<unknown>, f
       return { gaveUp: true, reason: describeError(err) };
     }
     log.error(`${name} failed`, fields);
+    recordFailureCode(fields.code);
     throw cleanError(err);
   }
 }
