@@ -3,7 +3,6 @@
  * KubeConfig (no files written, fits Lambda). Cloud access (EKS, GKE) plugs in as new
  * `type`s of the access union and new cases here.
  */
-import { dirname } from 'node:path';
 // Its own module, not the package index: the index re-exports every API class, which a bundle that
 // loads this module lazily (the Lambda handlers) would then keep whole.
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
@@ -11,6 +10,7 @@ import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
+import { KubeconfigError, loadKubeconfig } from './kubeconfig.ts';
 import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
@@ -115,27 +115,15 @@ const defaultEnv: AccessEnv = { env: process.env, readFile: readRegularFile };
 export async function connect(what: string, access: ClusterAccess, io: AccessEnv = defaultEnv): Promise<ClusterConnection> {
   switch (access.type) {
     case 'kubeconfig': {
-      const kc = new KubeConfig();
-      if (access.path) {
-        const text = await io.readFile(access.path, FILE_LIMITS.kubeconfig).catch((err: Error) => {
-          throw new AccessError(what, 'access.path', `cannot read kubeconfig ${access.path}: ${err.message}`, { cause: err });
-        });
-        try {
-          kc.loadFromString(text);
-        } catch (err) {
-          throw new AccessError(what, 'access.path', `${access.path} is not a valid kubeconfig: ${(err as Error).message}`, { cause: err });
-        }
-        kc.makePathsAbsolute(dirname(access.path));
-      } else {
-        try {
-          kc.loadFromDefault();
-        } catch (err) {
-          throw new AccessError(what, 'access.path', `cannot load the default kubeconfig: ${(err as Error).message}`, { cause: err });
-        }
+      // Every file it reads (the kubeconfig, $KUBECONFIG's, and those the context's cluster and
+      // user name) is bounded and must be a regular file (./kubeconfig.ts).
+      let kc: KubeConfig;
+      try {
+        kc = await loadKubeconfig(access.path, access.context, io.readFile, io.env);
+      } catch (err) {
+        if (err instanceof KubeconfigError) throw new AccessError(what, err.field, err.message, { cause: err });
+        throw err;
       }
-      if (!kc.getContextObject(access.context))
-        throw new AccessError(what, 'access.context', `kubeconfig ${access.path ?? '(default)'} has no context "${access.context}"`);
-      kc.setCurrentContext(access.context);
       const cluster = kc.getCurrentCluster();
       if (!cluster) throw new AccessError(what, 'access.context', `context "${access.context}" names no cluster`);
       const user = kc.getCurrentUser();

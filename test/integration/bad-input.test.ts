@@ -8,20 +8,28 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { stringify } from 'yaml';
+import { parse, stringify } from 'yaml';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { awsClient, core, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { awsClient, core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
+
+interface KubeconfigDoc {
+  apiVersion: string;
+  kind: string;
+  clusters: Array<{ name: string; cluster: Record<string, unknown> }>;
+  users: Array<{ name: string; user: Record<string, unknown> }>;
+  contexts: Array<{ name: string; context: { cluster: string; user: string } }>;
+}
 let prefix: string;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-bad-input-'));
 
-function credsync(args: string[]) {
+function credsync(args: string[], extraEnv: Record<string, string> = {}) {
   const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
     encoding: 'utf8',
     timeout: 60_000,
     killSignal: 'SIGKILL',
-    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region, ...extraEnv },
   });
   return { code: r.status, signal: r.signal, stdout: r.stdout, stderr: r.stderr };
 }
@@ -137,6 +145,93 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
     );
     const cfg = credsync(['sync', '--config', '/dev/zero']);
     expect([cfg.signal, cfg.code, cfg.stderr]).toEqual([null, 2, 'credsync: cannot read configuration /dev/zero: not a regular file (a character device)\n']);
+    await expectNothingWritten();
+  });
+
+  it('the files a kubeconfig names (certificate-authority, client-certificate, client-key, token-file) and $KUBECONFIG are refused the same way', async () => {
+    // Prepare: a kubeconfig whose contexts name a FIFO, /dev/zero, a directory and a huge file.
+    const fifo = join(dir, 'kc-fifo');
+    execFileSync('mkfifo', [fifo]);
+    const huge = writeOnce('kc-huge-cert', 'a'.repeat(2 * 1024 * 1024));
+    const [dp1] = env.dataPlanes as [string];
+    const base = parse(readFileSync(env.kubeconfig, 'utf8')) as KubeconfigDoc;
+    const cluster = base.clusters.find((c) => c.name === dp1)!.cluster;
+    const user = base.users.find((u) => u.name === base.contexts.find((c) => c.name === dp1)!.context.user)!.user;
+    const special: KubeconfigDoc = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [
+        { name: 'fifo-ca', cluster: { ...cluster, 'certificate-authority': fifo } },
+        { name: 'ok', cluster },
+      ],
+      users: [
+        { name: 'zero-key', user: { ...user, 'client-key': '/dev/zero' } },
+        { name: 'huge-cert', user: { ...user, 'client-certificate': huge } },
+        { name: 'dir-token', user: { 'token-file': dir } },
+      ],
+      contexts: [
+        { name: 'cafifo', context: { cluster: 'fifo-ca', user: 'zero-key' } },
+        { name: 'keyzero', context: { cluster: 'ok', user: 'zero-key' } },
+        { name: 'certhuge', context: { cluster: 'ok', user: 'huge-cert' } },
+        { name: 'tokdir', context: { cluster: 'ok', user: 'dir-token' } },
+      ],
+    };
+    const kc = writeOnce('special-kubeconfig', stringify(special));
+    const file = writeConfig('kc-special.yaml', ['cafifo', 'keyzero', 'certhuge', 'tokdir'].map((ctx) => kubeconfigPlane(ctx, { path: kc, context: ctx })));
+    // Act
+    const r = credsync(['sync', '--config', file]);
+    // Assess: each named, at once, nothing written.
+    expect(r.signal).toBeNull();
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(
+      'credsync: invalid configuration (cluster access):\n' +
+        `  - dataPlanes[cafifo].access.path: kubeconfig ${kc}: cluster "fifo-ca" certificate-authority ${fifo}: not a regular file (a FIFO)\n` +
+        `  - dataPlanes[keyzero].access.path: kubeconfig ${kc}: user "zero-key" client-key /dev/zero: not a regular file (a character device)\n` +
+        `  - dataPlanes[certhuge].access.path: kubeconfig ${kc}: user "huge-cert" client-certificate ${huge}: larger than 1048576 bytes (2097152)\n` +
+        `  - dataPlanes[tokdir].access.path: kubeconfig ${kc}: user "dir-token" token-file ${dir}: not a regular file (a directory)\n`,
+    );
+    // The default kubeconfig ($KUBECONFIG, when access.path is not given) too.
+    const byDefault = writeConfig('kc-default.yaml', [{ id: dp1, access: { type: 'kubeconfig', context: dp1 }, labels: { team1: 1 } }]);
+    const d = credsync(['sync', '--config', byDefault], { KUBECONFIG: `${env.kubeconfig}:/dev/zero` });
+    expect([d.signal, d.code, d.stderr]).toEqual([
+      null,
+      2,
+      `credsync: invalid configuration (cluster access):\n  - dataPlanes[${dp1}].access.path: cannot read kubeconfig /dev/zero (from $KUBECONFIG): not a regular file (a character device)\n`,
+    ]);
+    await expectNothingWritten();
+  });
+
+  it('a kubeconfig whose token-file and certificate-authority are relative to it works, also merged from $KUBECONFIG', async () => {
+    // Prepare: dp1 reached with its flyteadmin token from a token-file next to a second kubeconfig.
+    const [dp1] = env.dataPlanes as [string];
+    const { token } = await filledTokenSecret(env, dp1);
+    const sub = mkdtempSync(join(dir, 'relative-'));
+    writeFileSync(join(sub, 'token'), token + '\n');
+    writeFileSync(join(sub, 'ca.crt'), readFileSync(env.clusters[dp1]!.caFile, 'utf8'));
+    const second: KubeconfigDoc = {
+      apiVersion: 'v1',
+      kind: 'Config',
+      clusters: [{ name: 'by-token', cluster: { server: env.clusters[dp1]!.server, 'certificate-authority': 'ca.crt' } }],
+      users: [{ name: 'by-token', user: { 'token-file': 'token' } }],
+      contexts: [{ name: 'by-token', context: { cluster: 'by-token', user: 'by-token' } }],
+    };
+    const kc2 = join(sub, 'kubeconfig');
+    writeFileSync(kc2, stringify(second));
+    const file = writeConfig('kc-relative.yaml', [{ id: dp1, access: { type: 'kubeconfig', context: 'by-token' }, labels: { team1: 1 } }]);
+    // Act: the context is in the second file of $KUBECONFIG; run from another directory.
+    const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', join(process.cwd(), 'lib/cli/main.ts'), 'sync', '--dry-run', '--json', '--config', file], {
+      encoding: 'utf8',
+      timeout: 60_000,
+      killSignal: 'SIGKILL',
+      cwd: tmpdir(),
+      env: { ...process.env, KUBECONFIG: `${env.kubeconfig}:${kc2}`, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+    });
+    // Assess: it authenticated as the token's ServiceAccount; no token in any output.
+    expect([r.status, r.stderr]).toEqual([0, '']);
+    const report = JSON.parse(r.stdout) as { ok: boolean; clusters: Array<{ id: string; identity?: string }> };
+    expect(report.ok).toBe(true);
+    expect(report.clusters[0]).toMatchObject({ id: dp1, identity: 'system:serviceaccount:flyte:flyteadmin' });
+    expect(r.stdout.includes(token)).toBe(false);
     await expectNothingWritten();
   });
 
