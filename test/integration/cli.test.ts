@@ -198,7 +198,9 @@ describe('credsync CLI', () => {
       const dpSecrets = await Promise.all(['dp1', 'dp2'].map(async (id) => (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`).sort()));
       const store = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
       return {
-        cp: [...cms, ...deps].map((o) => o.metadata?.resourceVersion),
+        cms: cms.map((o) => o.metadata?.resourceVersion),
+        // The generation: a rollout in progress changes a Deployment's resourceVersion through its status.
+        deployments: deps.map((o) => o.metadata?.generation),
         secret: secret?.metadata?.resourceVersion ?? 'absent',
         dpSecrets,
         store: (store.SecretList ?? []).map((s) => s.Name),
