@@ -85,7 +85,8 @@ async function controlPlaneVersions() {
   const cms = await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' })));
   const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' });
   const deps = await Promise.all(['flyteadmin', 'syncresources'].map((name) => apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })));
-  return [...cms.map((x) => x.metadata?.resourceVersion), secret.metadata?.resourceVersion, ...deps.map((d) => d.metadata?.resourceVersion)];
+  // Deployments by generation: a rollout in progress changes their resourceVersion through the status.
+  return [...cms.map((x) => x.metadata?.resourceVersion), secret.metadata?.resourceVersion, ...deps.map((d) => d.metadata?.generation)];
 }
 
 beforeAll(async () => {
