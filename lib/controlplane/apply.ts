@@ -33,7 +33,7 @@ import {
   type ClustersGuard,
   type DataPlaneRouting,
 } from './render.ts';
-import { configChecksum, restartBehind } from './restart.ts';
+import { configChecksum, readDeployments, restartBehind } from './restart.ts';
 
 export interface SecretChange {
   name: string;
@@ -254,10 +254,12 @@ export async function applyControlPlane(
   const at = () => opts.now().toISOString();
   // First without the Lease: a dry run stops here, and so does a run with nothing to write or
   // restart (taking the Lease is a write; a no-op run writes nothing).
+  // The Deployments are read alongside the Secret and the ConfigMaps: a no-op run is one round trip.
+  const templates = readDeployments(api, cp.namespace, cp.deployments);
   const first = await plan(api, cfg, input, opts.guard);
   const firstChecksum = checksumOf(first, cp.configKey);
   const since = opts.restartedSince ? { restartedSince: opts.restartedSince } : {};
-  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, ...since });
+  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, templates: await templates, ...since });
   if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
     return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1);
   const leaseOpts = {

@@ -12,7 +12,7 @@
  */
 import { createHash } from 'node:crypto';
 import { describeError } from '../errors.ts';
-import type { ControlPlaneApi } from '../kube/ports.ts';
+import type { ControlPlaneApi, DeploymentObject } from '../kube/ports.ts';
 
 /** Pod-template annotation holding the checksum of the configuration a Deployment was started with. */
 export const CONFIG_CHECKSUM_ANNOTATION = 'flyte-credsync.io/config-checksum';
@@ -81,14 +81,18 @@ export async function restartBehind(
   namespace: string,
   deployments: readonly string[],
   checksum: string,
-  opts: { at: string; dryRun?: boolean; beforeWrite?: () => Promise<void>; restartedSince?: Date },
+  opts: { at: string; dryRun?: boolean; beforeWrite?: () => Promise<void>; restartedSince?: Date; templates?: DeploymentReads },
 ): Promise<RestartOutcome> {
   const out: RestartOutcome = { restarted: [], upToDate: [], failures: [] };
-  for (const name of deployments) {
+  // The reads are independent: asked at once (one round trip), then decided in order.
+  const reads = opts.templates ?? (await readDeployments(api, namespace, deployments));
+  for (const [i, name] of deployments.entries()) {
     let current: string | undefined;
     let restartedAt: string | undefined;
     try {
-      const d = await api.getDeploymentTemplate(namespace, name);
+      const read = reads[i]!;
+      if (read.status === 'rejected') throw read.reason;
+      const d = read.value;
       if (!d) {
         out.failures.push({ name, reason: `Deployment ${namespace}/${name} does not exist` });
         continue;
@@ -116,6 +120,17 @@ export async function restartBehind(
     }
   }
   return out;
+}
+
+/** Each Deployment's template as read, in the order of `deployments` (a failed read is kept as its error). */
+export type DeploymentReads = PromiseSettledResult<DeploymentObject | undefined>[];
+
+/**
+ * Reads the Deployments' templates at once; a caller may start this alongside other reads and hand
+ * the result to {@link restartBehind} (`templates`).
+ */
+export function readDeployments(api: ControlPlaneApi, namespace: string, deployments: readonly string[]): Promise<DeploymentReads> {
+  return Promise.allSettled(deployments.map((name) => api.getDeploymentTemplate(namespace, name)));
 }
 
 /** Whether a Deployment restarted at `restartedAt` (missing: never) was started before `since` (undefined: no such bound). */
