@@ -68,7 +68,7 @@ import { awsClient, exportAwsEnv, resetControlPlane } from '../test/integration/
 
 const execFileP = promisify(execFile);
 const USAGE =
-  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--skip-invocation] [--json FILE] [--dir STATE_DIR]';
+  'usage: npm run bench -- [--sizes 1,10,50] [--runs 5] [--manual-runs R] [--concurrency C] [--skip-manual] [--skip-invocation] [--lambda-heap-mb MB] [--json FILE] [--dir STATE_DIR]';
 const log = (line: string) => console.error(line);
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
@@ -363,7 +363,7 @@ function invokeCli(configFile: string): Invocation {
  * the handler is loaded from the unzipped `.serverless/scheduled.zip` (`serverless package`) and
  * invoked with a schedule event and a context with 15 minutes left. Wall time is spawn to exit.
  */
-function invokeLambda(dir: string, configFile: string): Invocation {
+function invokeLambda(dir: string, configFile: string, heapMb?: number): Invocation {
   const handler = readdirSync(path.join(dir, 'handlers')).find((f) => /^scheduled\.(c|m)?js$/.test(f));
   if (!handler) throw new Error(`one invocation: no scheduled handler in ${dir}/handlers`);
   const script =
@@ -371,11 +371,12 @@ function invokeLambda(dir: string, configFile: string): Invocation {
     `const h = m.handler ?? m.default?.handler;` +
     `const r = await h({ id: 'bench', time: new Date().toISOString(), 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { getRemainingTimeInMillis: () => 900000 });` +
     `process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS=' + process.resourceUsage().maxRSS + '\\n');` +
+    `process.stderr.write('CREDSYNC_BENCH_MEMORY=' + JSON.stringify(process.memoryUsage()) + '\\n');` +
     // Lambda freezes the process once the handler returns: exit there instead of waiting for idle
     // keep-alive sessions to close.
     `process.exit(r.ok ? 0 : 1);`;
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], {
+  const r = spawnSync(process.execPath, [...(heapMb ? [`--max-old-space-size=${heapMb}`] : []), '--input-type=module', '-e', script], {
     cwd: dir,
     encoding: 'utf8',
     timeout: 600_000,
@@ -385,6 +386,8 @@ function invokeLambda(dir: string, configFile: string): Invocation {
   const ms = performance.now() - t0;
   const m = /CREDSYNC_BENCH_MAXRSS=(\d+)/.exec(r.stderr ?? '');
   if (!m) throw new Error(`one Lambda invocation: no RSS reported (exit ${r.status}): ${(r.stderr ?? String(r.error)).slice(-500)}`);
+  const mem = /CREDSYNC_BENCH_MEMORY=(\{.*\})/.exec(r.stderr ?? '');
+  if (mem) log(`  Lambda invocation memory at the end (bytes): ${mem[1]}`);
   return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
 }
 
@@ -761,6 +764,8 @@ interface Options {
   concurrency?: number;
   skipManual: boolean;
   skipInvocation: boolean;
+  /** V8's old-space cap (MiB) for the Lambda invocation, as a function of limited memory would run it. */
+  lambdaHeapMb?: number;
   json?: string;
   /** State dir of the test environment to use (or start): a separate one keeps tests and benchmark apart. */
   dir?: string;
@@ -776,6 +781,7 @@ function parseOptions(argv: string[]): Options {
       concurrency: { type: 'string' },
       'skip-manual': { type: 'boolean', default: false },
       'skip-invocation': { type: 'boolean', default: false },
+      'lambda-heap-mb': { type: 'string' },
       json: { type: 'string' },
       dir: { type: 'string' },
       help: { type: 'boolean', short: 'h' },
@@ -797,6 +803,7 @@ function parseOptions(argv: string[]): Options {
     ...(values.concurrency !== undefined ? { concurrency: int(values.concurrency, '--concurrency', 1) } : {}),
     skipManual: values['skip-manual'],
     skipInvocation: values['skip-invocation'],
+    ...(values['lambda-heap-mb'] !== undefined ? { lambdaHeapMb: int(values['lambda-heap-mb'], '--lambda-heap-mb', 16) } : {}),
     ...(values.json ? { json: values.json } : {}),
     ...(values.dir ? { dir: path.resolve(values.dir) } : {}),
   };
@@ -957,8 +964,8 @@ async function main(): Promise<number> {
           const lcfg = path.join(os.tmpdir(), `credsync-bench-${tag}-lambda-n${n}.yaml`);
           await writeFile(lcfg, toYaml(benchConfigInput(env, n, lprefix, opts.concurrency)));
           try {
-            const firstInv = invokeLambda(lambdaDir, lcfg);
-            const noopInv = invokeLambda(lambdaDir, lcfg);
+            const firstInv = invokeLambda(lambdaDir, lcfg, opts.lambdaHeapMb);
+            const noopInv = invokeLambda(lambdaDir, lcfg, opts.lambdaHeapMb);
             row.lambdaInvocation = { first: firstInv, noop: noopInv };
             log(`N=${n} one Lambda invocation: first sync ${Math.round(firstInv.ms)} ms, peak RSS ${firstInv.peakRssMiB.toFixed(0)} MiB; no-op ${Math.round(noopInv.ms)} ms, ${noopInv.peakRssMiB.toFixed(0)} MiB`);
           } finally {
