@@ -40,7 +40,7 @@ async function packageWith(params: string[]): Promise<{ file: string; template: 
 let cfnLint: string;
 let plain: { file: string; template: Template };
 let vpc: { file: string; template: Template };
-const VPC_PARAMS = ['vpcSubnetIds=subnet-0a1b2c3d,subnet-4e5f6a7b', 'vpcSecurityGroupIds=sg-0123abcd', 'alarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops'];
+const VPC_PARAMS = ['vpcSubnetIds=subnet-0a1b2c3d,subnet-4e5f6a7b', 'vpcSecurityGroupIds=sg-0123abcd', 'alarmTopicArn=arn:aws:sns:us-east-1:123456789012:ops', 'memorySize=512'];
 
 beforeAll(async () => {
   cfnLint = await ensureCfnLint();
@@ -95,13 +95,15 @@ describe('the generated CloudFormation template', () => {
     });
   });
 
-  it('the VPC parameters put every function in the subnets and security groups given, and none without them', () => {
+  it('the VPC parameters put every function in the subnets and security groups given, and none without them; memorySize sizes them', () => {
     const fns = (t: Template) => Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
     for (const t of [plain.template, vpc.template]) {
       expect(fns(t)).toHaveLength(4);
       for (const [, f] of fns(t))
         expect(f.Properties['VpcConfig']).toEqual({ 'Fn::If': ['InVpc', { SubnetIds: { Ref: 'VpcSubnetIds' }, SecurityGroupIds: { Ref: 'VpcSecurityGroupIds' } }, { Ref: 'AWS::NoValue' }] });
     }
+    // The memorySize parameter (README: 512 beyond about 200 data planes) sizes every function.
+    for (const [t, mb] of [[plain.template, 256], [vpc.template, 512]] as const) for (const [, f] of fns(t)) expect(f.Properties['MemorySize']).toBe(mb);
     expect(plain.template.Parameters['VpcSubnetIds']!.Default).toBe('');
     expect(vpc.template.Parameters['VpcSubnetIds']!.Default).toBe('subnet-0a1b2c3d,subnet-4e5f6a7b');
     expect(vpc.template.Parameters['VpcSecurityGroupIds']!.Default).toBe('sg-0123abcd');
