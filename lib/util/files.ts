@@ -43,17 +43,23 @@ export async function readRegularFile(path: string, maxBytes: number): Promise<s
     const st = await fh.stat();
     if (!st.isFile()) throw new FileRefusedError(`not a regular file (${kindOf(st)})`);
     if (st.size > maxBytes) throw new FileRefusedError(`larger than ${maxBytes} bytes (${st.size})`);
-    const chunks: Buffer[] = [];
+    // One buffer of the file's size plus the byte that shows its end (it grows only if the file
+    // grows while being read). A fixed 64 KiB buffer per read, twice per file, made a sync of 500
+    // kubeconfig data planes hold 77 MB of short-lived buffers at its peak (heaptrack).
+    let buf = Buffer.alloc(Math.min(st.size + 1, maxBytes + 1));
     let total = 0;
     for (;;) {
-      const chunk = Buffer.alloc(Math.min(64 * 1024, maxBytes + 1 - total));
-      const { bytesRead } = await fh.read(chunk, 0, chunk.length, null);
+      if (total === buf.length) {
+        const bigger = Buffer.alloc(Math.min(buf.length * 2, maxBytes + 1));
+        buf.copy(bigger, 0, 0, total);
+        buf = bigger;
+      }
+      const { bytesRead } = await fh.read(buf, total, buf.length - total, null);
       if (bytesRead === 0) break;
-      chunks.push(chunk.subarray(0, bytesRead));
       total += bytesRead;
       if (total > maxBytes) throw new FileRefusedError(`larger than ${maxBytes} bytes`);
     }
-    return Buffer.concat(chunks, total).toString('utf8');
+    return buf.toString('utf8', 0, total);
   } finally {
     await fh.close();
   }
