@@ -38,6 +38,8 @@ export interface VerifyRequest {
    * the SelfSubjectReview is skipped, the access reviews are asked as always. @default false
    */
   identityProven?: boolean;
+  /** Cancels the reviews still asking (their reason is thrown). @default none */
+  signal?: AbortSignal;
 }
 
 /** What a verification found: the identity, and whether it was reviewed now (false: proven before). */
@@ -118,6 +120,7 @@ export function identityProvenBy(
  * @param server the API server URL the credential is checked against (the sync's own view of it)
  * @param stored the store's current record for the data plane, if known: when it proves the
  *   identity ({@link identityProvenBy}), the SelfSubjectReview is skipped (default: none, full review)
+ * @param signal cancels the reviews (default: none)
  * @returns the identity the token authenticated as, and whether it was reviewed now
  * @throws CredentialRejectedError when the credential must not be published; ClusterUnreachableError
  *   or KubernetesApiError when the cluster could not answer
@@ -128,6 +131,7 @@ export function verifyCredential(
   server: string,
   cred: { token: string; caCert: string },
   stored?: CredentialRecord,
+  signal?: AbortSignal,
 ): Promise<Verified> {
   return verify({
     cluster: dp.id,
@@ -137,7 +141,47 @@ export function verifyCredential(
     expectedUser: expectedIdentity(dp),
     checks: [...FLYTEADMIN_CHECKS],
     ...(identityProvenBy(stored, dp, server, cred) ? { identityProven: true } : {}),
+    ...(signal ? { signal } : {}),
   });
+}
+
+/** A verification of the store's current record started before the credential it must match was read. */
+export interface EarlyVerification {
+  /**
+   * The early verification's outcome, when `cred` holds exactly the record's token and CA bytes (it
+   * is then the very verification {@link verifyCredential} would ask for `cred`); otherwise
+   * undefined, and `cred` must be verified by itself.
+   */
+  resultFor(cred: { token: string; caCert: string }): Promise<Verified> | undefined;
+  /** Cancels its reviews if they are still asking and resolves once they have settled; idempotent. */
+  cancel(): Promise<void>;
+}
+
+/**
+ * Starts verifying the store's current record for `dp` now, while the data plane's token Secret
+ * is still being read, so that a run where nothing changed waits for one round trip per data plane
+ * instead of two (the Secret GET, then the reviews). Nothing is skipped: the reviews asked are the
+ * ones {@link verifyCredential} asks for the credential read, and their answer is used only when
+ * the Secret holds exactly the record's bytes. Started only when the record proves its own identity
+ * ({@link identityProvenBy}), the case where the no-op asks the access reviews alone; otherwise
+ * undefined. Callers must {@link EarlyVerification.cancel} it when done (its requests are cancelled,
+ * not abandoned).
+ */
+export function verifyEarly(verify: CredentialVerifier, dp: DataPlane, server: string, stored: CredentialRecord | undefined): EarlyVerification | undefined {
+  if (!stored || !identityProvenBy(stored, dp, server, stored)) return undefined;
+  const ctl = new AbortController();
+  const result = verifyCredential(verify, dp, server, stored, stored, ctl.signal);
+  const settled = result.then(
+    () => undefined,
+    () => undefined,
+  );
+  return {
+    resultFor: (cred) => (cred.token === stored.token && cred.caCert === stored.caCert ? result : undefined),
+    cancel: () => {
+      ctl.abort(new Error('early verification not needed'));
+      return settled;
+    },
+  };
 }
 
 /** A 401 is the token not authenticating: a rejection, whichever review was answered so. */
@@ -161,12 +205,12 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   const identityReviewed = req.identityProven !== true;
   let username = req.expectedUser;
   if (identityReviewed) {
-    username = (await rejecting401(req.cluster, whoAmI(http, req.cluster, req.server))).username ?? '';
+    username = (await rejecting401(req.cluster, whoAmI(http, req.cluster, req.server, undefined, req.signal))).username ?? '';
     if (username !== req.expectedUser)
       throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
   }
   // The permission checks are independent: asked at once.
-  const results = await rejecting401(req.cluster, mayDo(http, req.cluster, req.server, req.checks));
+  const results = await rejecting401(req.cluster, mayDo(http, req.cluster, req.server, req.checks, undefined, req.signal));
   const denied = req.checks
     .filter((_, i) => !results[i])
     .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);

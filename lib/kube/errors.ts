@@ -67,6 +67,8 @@ export interface CallOptions {
  * comes first: the request is cancelled, not left running.
  *
  * @param timeoutMs default {@link CALL_TIMEOUT_MS} (20 s)
+ * @param cancel the caller's own signal (optional): when it aborts, the request is cancelled and its
+ *   reason is thrown as is (the caller asked for it; no error is made up)
  */
 export async function kubeCall<T>(
   cluster: string,
@@ -74,11 +76,14 @@ export async function kubeCall<T>(
   op: string,
   fn: (options: CallOptions) => Promise<T>,
   timeoutMs = CALL_TIMEOUT_MS,
+  cancel?: AbortSignal,
 ): Promise<T> {
-  const signal = callSignal(timeoutMs);
+  const own = callSignal(timeoutMs);
+  const signal = cancel ? AbortSignal.any([own, cancel]) : own;
   try {
     return await fn({ signal, timeoutMs });
   } catch (err) {
+    if (cancel?.aborted && !own.aborted) throw cancel.reason instanceof Error ? cancel.reason : err;
     if (err instanceof CredsyncError) throw err;
     if (signal.aborted) {
       throw deadlineError(`cluster ${cluster}: ${op}`) ?? new ClusterUnreachableError(cluster, server, `${op}: timed out after ${timeoutMs} ms`, { cause: err });

@@ -19,9 +19,10 @@ export interface ReviewedAction {
 
 /**
  * Whom the API server authenticates this connection as.
+ * @param cancel aborts the request (then its reason is thrown)
  * @throws what {@link kubeCall} throws (a 401 is a KubernetesApiError with status 401)
  */
-export async function whoAmI(http: KubeHttp, cluster: string, server: string, timeoutMs?: number): Promise<V1UserInfo> {
+export async function whoAmI(http: KubeHttp, cluster: string, server: string, timeoutMs?: number, cancel?: AbortSignal): Promise<V1UserInfo> {
   const review = await kubeCall(
     cluster,
     server,
@@ -34,12 +35,13 @@ export async function whoAmI(http: KubeHttp, cluster: string, server: string, ti
         body: { apiVersion: 'authentication.k8s.io/v1', kind: 'SelfSubjectReview' },
       }),
     timeoutMs,
+    cancel,
   );
   return review.status?.userInfo ?? {};
 }
 
-/** For each action, in order, whether this connection's identity may do it. */
-export function mayDo(http: KubeHttp, cluster: string, server: string, actions: readonly ReviewedAction[], timeoutMs?: number): Promise<boolean[]> {
+/** For each action, in order, whether this connection's identity may do it. `cancel` aborts the requests. */
+export function mayDo(http: KubeHttp, cluster: string, server: string, actions: readonly ReviewedAction[], timeoutMs?: number, cancel?: AbortSignal): Promise<boolean[]> {
   return Promise.all(
     actions.map(async (a) => {
       const r = await kubeCall(
@@ -60,6 +62,7 @@ export function mayDo(http: KubeHttp, cluster: string, server: string, actions: 
             },
           }),
         timeoutMs,
+        cancel,
       );
       return r.status?.allowed === true;
     }),

@@ -149,7 +149,8 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
   if (!current) reason = 'first';
   else {
     try {
-      ({ username } = await verifyCredential(deps.verify, dp, api.server, current.record));
+      // The store's current record proves its own identity as the sync's no-op does (lib/dataplane/verify.ts).
+      ({ username } = await verifyCredential(deps.verify, dp, api.server, current.record, current.record));
     } catch (err) {
       if (!(err instanceof CredentialRejectedError)) throw err;
       if (state.phase === 'published') throw err; // never mint over an unfinished rotation

@@ -9,7 +9,7 @@ import { randomUUID } from 'node:crypto';
 import { applyControlPlane, type ControlPlaneReport, type PublishedState } from '../controlplane/apply.ts';
 import { auditEvents } from '../controlplane/audit.ts';
 import { readCredential } from '../dataplane/credential.ts';
-import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
+import { verifyCredential, verifyEarly, type CredentialVerifier, type EarlyVerification } from '../dataplane/verify.ts';
 import type { DiscoveryReport } from '../discovery/resolve.ts';
 import type { LabelsAdmin } from '../labels/plan.ts';
 import { startLabelsStep, type LabelsStepReport } from '../labels/run.ts';
@@ -383,19 +383,24 @@ async function syncDataPlane(
   const { log, store, config: cfg } = deps;
   let api: DataPlaneApi | undefined;
   let raw: Awaited<ReturnType<typeof readCredential>> | undefined;
+  let early: EarlyVerification | undefined;
   try {
     api = await deps.dataPlane(dp);
+    // The store's current record (from the run's batch read) may prove the identity of the token
+    // read below, sparing its SelfSubjectReview (lib/dataplane/verify.ts). Unreadable: reviewed in
+    // full (the put below reports why). Its access reviews are asked while the Secret is read, and
+    // count only if the Secret holds the same bytes.
+    const stored = await store.get(dp.id).catch(() => undefined);
+    early = verifyEarly(deps.verify, dp, api.server, stored?.record);
     raw = await readCredential(dp, api, {
       waitMs: Math.max(0, Math.min(cfg.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
       dryRun,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (raw.createdSecret) log.info('created token Secret', { cluster: dp.id, secret: `${dp.namespace}/${dp.tokenSecret}` });
-    // The store's current record (from the run's batch read) may prove the identity of this very
-    // token, sparing its SelfSubjectReview (lib/dataplane/verify.ts). Unreadable: reviewed in full
-    // (the put below reports why).
-    const stored = await store.get(dp.id).catch(() => undefined);
-    const { username, identityReviewed } = await verifyCredential(deps.verify, dp, api.server, raw, stored?.record);
+    const verifying = early?.resultFor(raw);
+    if (!verifying) await early?.cancel();
+    const { username, identityReviewed } = await (verifying ?? verifyCredential(deps.verify, dp, api.server, raw, stored?.record));
     const record = makeRecord({
       clusterId: dp.id,
       endpoint: dp.flyteadminEndpoint ?? api.server,
@@ -424,6 +429,7 @@ async function syncDataPlane(
     log.info('data plane synced', { cluster: dp.id, store: put.outcome, fingerprint: report.fingerprint, identity: identityReviewed ? 'reviewed' : 'proven by the stored record' });
     return { report, record };
   } catch (err) {
+    await early?.cancel();
     const reason = describeError(err);
     log.error('data plane failed', { cluster: dp.id, code: errorCode(err), reason });
     const report: ClusterReport = { id: dp.id, status: 'failed', code: errorCode(err), reason };
@@ -444,7 +450,8 @@ async function storedStillVerifies(deps: SyncDeps, dp: DataPlane, server: string
   try {
     const stored = await deps.store.get(dp.id);
     if (!stored || stored.record.fingerprint === rejectedFingerprint) return false;
-    await verifyCredential(deps.verify, dp, server, stored.record);
+    // The store's current record: its identity was proven when it was made current (no SelfSubjectReview).
+    await verifyCredential(deps.verify, dp, server, stored.record, stored.record);
     return true;
   } catch {
     return false; // unreadable, or rejected too (or the cluster stopped answering): treat as rejected

@@ -9,7 +9,8 @@ import { describe, expect, it } from '@jest/globals';
 import { runSync } from '../../lib/sync/sync.ts';
 import { MemoryStore } from '../../lib/stores/memory.ts';
 import { makeRecord, type CredentialRecord } from '../../lib/stores/types.ts';
-import { identityProvenBy, jwtSubject, type VerifyRequest } from '../../lib/dataplane/verify.ts';
+import { identityProvenBy, jwtSubject, verifyEarly, type CredentialVerifier, type VerifyRequest } from '../../lib/dataplane/verify.ts';
+import { CredentialRejectedError } from '../../lib/errors.ts';
 import { silentLog } from '../../lib/util/log.ts';
 import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
 
@@ -91,14 +92,51 @@ describe('the sync asks the identity review only when the identity is not proven
     expect(w.deps.store.writes).toBe(writes);
   });
 
-  it('a changed token is reviewed in full (only on the data plane where it changed)', async () => {
+  it('a changed token is reviewed in full (only on the data plane where it changed); the early check of the old one is cancelled', async () => {
     const w = world();
     await runSync(w.deps);
     w.proven();
     w.dps.get('dp2')!.seed(fakeToken('dp2', 2));
-    const r = await runSync(w.deps);
-    expect(w.proven()).toEqual([['dp1', true], ['dp2', false]]);
+    const seen: VerifyRequest[] = [];
+    const valid = new Set(['dp1', 'dp2'].flatMap((id) => [fakeToken(id), fakeToken(id, 2)]));
+    const r = await runSync({ ...w.deps, verify: fakeVerifier(valid, seen) });
+    // Asked while the Secrets were read: both stored records. Used: dp1's. dp2's Secret holds a new
+    // token: its early check was cancelled and the new token reviewed in full.
+    const asked = seen.map((q) => [q.cluster, q.token === fakeToken(q.cluster) ? 'stored' : 'new', q.identityProven === true, q.signal?.aborted]);
+    expect(asked.sort()).toEqual([
+      ['dp1', 'stored', true, false],
+      ['dp2', 'new', false, undefined],
+      ['dp2', 'stored', true, true],
+    ]);
     expect(r.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'updated', identityReviewed: true });
+  });
+
+  it('the early check of a revoked stored token does not count when the Secret holds a new, valid one', async () => {
+    const w = world();
+    await runSync(w.deps);
+    w.dps.get('dp1')!.seed(fakeToken('dp1', 2));
+    const valid = new Set(['dp1', 'dp2'].flatMap((id) => (id === 'dp1' ? [fakeToken(id, 2)] : [fakeToken(id)])));
+    const r = await runSync({ ...w.deps, verify: fakeVerifier(valid) });
+    expect(r.ok).toBe(true);
+    expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated'], ['dp2', 'unchanged']]);
+  });
+
+  it('a data plane that cannot be read fails with its own error; its early check is cancelled, not left running', async () => {
+    const w = world();
+    await runSync(w.deps);
+    const pending: VerifyRequest[] = [];
+    // Answers only when cancelled: a check left running would keep this test waiting forever.
+    const hanging: CredentialVerifier = (req) => {
+      pending.push(req);
+      return new Promise((_, reject) => req.signal?.addEventListener('abort', () => reject(req.signal!.reason as Error), { once: true }));
+    };
+    w.dps.get('dp1')!.down = true;
+    w.dps.get('dp2')!.down = true;
+    const r = await runSync({ ...w.deps, verify: hanging });
+    expect(r.ok).toBe(false);
+    // The fake data plane's own failure (a plain ECONNREFUSED error), not the cancelled check's.
+    expect(r.clusters.map((c) => [c.id, c.status, /ECONNREFUSED/.test(c.reason ?? '')])).toEqual([['dp1', 'failed', true], ['dp2', 'failed', true]]);
+    expect(pending.map((q) => [q.cluster, q.signal?.aborted])).toEqual([['dp1', true], ['dp2', true]]);
   });
 
   it('a changed expected ServiceAccount in the configuration is reviewed in full', async () => {
@@ -115,5 +153,35 @@ describe('the sync asks the identity review only when the identity is not proven
     }
     await runSync(deps);
     expect(other.proven()).toEqual([['dp1', false], ['dp2', false]]);
+  });
+});
+
+describe('verifyEarly', () => {
+  const token = fakeToken('dp1');
+  const dp1 = testConfig(['dp1']).dataPlanes[0]!;
+
+  it('starts only for a record that proves its own identity, and answers only for its exact bytes', async () => {
+    const seen: VerifyRequest[] = [];
+    const verify = fakeVerifier(new Set([token]), seen);
+    expect(verifyEarly(verify, dp1, SERVER, undefined)).toBeUndefined();
+    expect(verifyEarly(verify, dp1, 'https://elsewhere.example:6443', record(token))).toBeUndefined();
+    expect(verifyEarly(verify, dp1, SERVER, record('static-token-abcdef'))).toBeUndefined();
+    expect(seen).toEqual([]);
+
+    const early = verifyEarly(verify, dp1, SERVER, record(token))!;
+    expect(seen.map((q) => [q.token === token, q.identityProven])).toEqual([[true, true]]);
+    expect(early.resultFor({ token: fakeToken('dp1', 2), caCert: testCa() })).toBeUndefined();
+    expect(early.resultFor({ token, caCert: testCa() + '\n' })).toBeUndefined();
+    await expect(early.resultFor({ token, caCert: testCa() })).resolves.toEqual({ username: 'system:serviceaccount:flyte:flyteadmin', identityReviewed: false });
+    await early.cancel();
+    expect(seen[0]!.signal?.aborted).toBe(true); // cancelling after it answered changes nothing
+  });
+
+  it('a rejection is the answer for the same bytes, and cancel() settles without an unhandled rejection', async () => {
+    const early = verifyEarly(fakeVerifier(new Set()), dp1, SERVER, record(token))!;
+    await expect(early.resultFor({ token, caCert: testCa() })).rejects.toBeInstanceOf(CredentialRejectedError);
+    await expect(early.cancel()).resolves.toBeUndefined();
+    const unused = verifyEarly(fakeVerifier(new Set()), dp1, SERVER, record(token))!;
+    await expect(unused.cancel()).resolves.toBeUndefined();
   });
 });
