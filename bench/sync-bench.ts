@@ -19,7 +19,8 @@
  * Each sync starts with no open connection (the pooled HTTP/2 sessions are closed first, as in a
  * new function instance) and counts the TLS handshakes it makes. Its critical-path bound is what
  * no amount of concurrency could beat: the store's batch read, plus the slowest data plane's own
- * sequential calls (the sum of their measured latencies), plus the control-plane phase.
+ * calls (the union of their measured spans: sequential calls add up, concurrent ones count once),
+ * plus the control-plane phase.
  *
  * "One invocation" runs the bundled CLI (dist/credsync.mjs, built like the functions) in a new
  * process for a first sync and a no-op re-sync of each size, and reports its wall time and peak RSS;
@@ -113,8 +114,12 @@ interface Counts {
   busyMs: { dataPlane: number; verify: number; store: number; controlPlane: number };
   /** ms from the start of the sync to its first control-plane call (read/verify/store phase). */
   dataPlanePhaseMs?: number;
-  /** Per data plane: the summed latency of its own sequential calls (reads, verification, store put). */
-  chainMs: Map<string, number>;
+  /**
+   * Per data plane: the time spans of its own calls (reads, verification, store put). Its chain is
+   * the length of their union: calls it makes one after another add up, calls it has in flight at
+   * once (the no-op's access reviews asked while its Secret is read) count once.
+   */
+  chainSpans: Map<string, Array<[number, number]>>;
   /** The store's batch read (ms), and whether it fell back to one read per entry. */
   batchMs: number;
   batchFallback: boolean;
@@ -128,7 +133,7 @@ const newCounts = (): Counts => ({
   awsHttp: 0,
   controlPlane: {},
   busyMs: { dataPlane: 0, verify: 0, store: 0, controlPlane: 0 },
-  chainMs: new Map(),
+  chainSpans: new Map(),
   batchMs: 0,
   batchFallback: false,
 });
@@ -146,7 +151,7 @@ interface CallSummary {
   kube: { dataPlane: number; verify: number; controlPlane: number };
   awsHttp: number;
   storeWrites: number;
-  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs' | 'chainMs' | 'batchMs' | 'batchFallback'>;
+  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs' | 'chainSpans' | 'batchMs' | 'batchFallback'>;
 }
 
 function summarize(c: Counts): CallSummary {
@@ -205,10 +210,27 @@ export function countingSecretsManager(env: EnvInfo, c: Pick<Counts, 'aws' | 'aw
   return client;
 }
 
+/** The total length of time spans, overlapping ones counted once (ms). */
+export function unionMs(spans: ReadonlyArray<readonly [number, number]>): number {
+  let total = 0;
+  let end = -Infinity;
+  for (const [s, e] of [...spans].sort((a, b) => a[0] - b[0])) {
+    if (e <= end) continue;
+    total += e - Math.max(s, end);
+    end = e;
+  }
+  return total;
+}
+
 /** The real wiring (buildDeps), with every port counted and each data plane's chain timed. */
 function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): SyncDeps {
   const deps = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
-  const chain = (id: string, ms: number) => c.chainMs.set(id, (c.chainMs.get(id) ?? 0) + ms);
+  const chain = (id: string, ms: number) => {
+    const end = performance.now();
+    const spans = c.chainSpans.get(id) ?? [];
+    spans.push([end - ms, end]);
+    c.chainSpans.set(id, spans);
+  };
   const timed = async <T>(key: keyof Counts['busyMs'], fn: () => Promise<T>, id?: string): Promise<T> => {
     const s = performance.now();
     try {
@@ -437,7 +459,7 @@ async function timedSync(env: EnvInfo, cfg: Config): Promise<SyncRun> {
     bump(c.verify, name, (sentAfter[key] ?? 0) - (sentBefore[key] ?? 0));
   const servers = new Set([cfg.controlPlane.access, ...cfg.dataPlanes.map((d) => d.access)].map((a) => JSON.stringify(a.type === 'kubeconfig' ? a.context : a))).size;
   const dataPlanePhaseMs = c.dataPlanePhaseMs ?? ms;
-  const slowestChainMs = Math.max(0, ...c.chainMs.values());
+  const slowestChainMs = Math.max(0, ...[...c.chainSpans.values()].map(unionMs));
   const boundMs = c.batchMs + slowestChainMs + (ms - dataPlanePhaseMs);
   return {
     ms,
