@@ -184,35 +184,29 @@ export function verifyEarly(verify: CredentialVerifier, dp: DataPlane, server: s
   };
 }
 
-/** A 401 is the token not authenticating: a rejection, whichever review was answered so. */
-async function rejecting401<T>(cluster: string, p: Promise<T>): Promise<T> {
-  try {
-    return await p;
-  } catch (err) {
-    if (statusOf(err) === 401) throw new CredentialRejectedError(cluster, 'the token does not authenticate (HTTP 401)');
-    throw err;
-  }
-}
-
 /**
  * Verifies a data-plane credential with the credential itself: SelfSubjectReview (does it
- * authenticate, and as whom?), unless `req.identityProven`, then one SelfSubjectAccessReview per
- * permission flyteadmin needs (a 401 on any of them is a rejection too).
+ * authenticate, and as whom?), unless `req.identityProven`, and one SelfSubjectAccessReview per
+ * permission flyteadmin needs, all asked at once (one round trip). The answers are judged in that
+ * order, whatever order they came in: a 401 on any of them is a rejection, then the identity, then
+ * the permissions; a cluster that could not answer one of them fails the verification with that error.
  */
 export const verifyWithApiServer: CredentialVerifier = async (req) => {
   // The credential's own requests share the API server's pooled session (no new TLS handshake).
   const http = new KubeHttp(tokenConnection(req.server, req.caPem, req.token));
   const identityReviewed = req.identityProven !== true;
-  let username = req.expectedUser;
-  if (identityReviewed) {
-    username = (await rejecting401(req.cluster, whoAmI(http, req.cluster, req.server, undefined, req.signal))).username ?? '';
-    if (username !== req.expectedUser)
-      throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
-  }
-  // The permission checks are independent: asked at once.
-  const results = await rejecting401(req.cluster, mayDo(http, req.cluster, req.server, req.checks, undefined, req.signal));
+  const [who, may] = await Promise.allSettled([
+    identityReviewed ? whoAmI(http, req.cluster, req.server, undefined, req.signal) : Promise.resolve(undefined),
+    mayDo(http, req.cluster, req.server, req.checks, undefined, req.signal),
+  ]);
+  for (const r of [who, may]) if (r.status === 'rejected' && statusOf(r.reason) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
+  if (who.status === 'rejected') throw who.reason;
+  const username = identityReviewed ? (who.value?.username ?? '') : req.expectedUser;
+  if (username !== req.expectedUser)
+    throw new CredentialRejectedError(req.cluster, `the token authenticates as "${username}", expected "${req.expectedUser}"`);
+  if (may.status === 'rejected') throw may.reason;
   const denied = req.checks
-    .filter((_, i) => !results[i])
+    .filter((_, i) => !may.value[i])
     .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
   if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
   return { username, identityReviewed };
