@@ -98,8 +98,11 @@ describe('servers failing mid-sync', () => {
     const prefix = uniquePrefix('apiserver');
     expect((await runChild(env, writeConfig(env, prefix, [{ id: dp1, labels: { team1: 1 } }, { id: dp2, labels: { team1: 0.5 } }], LEASE))).code).toBe(0);
     const before = await controlState(env);
-    // Act: the child stops itself once it has read dp2's token Secret; the API server is killed; it goes on.
-    const child = startChild(env, change(prefix), { fault: 'stop:after:dataPlane.dp2.getSecret:1' });
+    // Act: the child stops itself as it starts dp2's calls (its token Secret GET, and alongside it
+    // the access reviews of the stored credential, lib/dataplane/verify.ts verifyEarly: neither has
+    // reached the network, which needs the event loop); the API server is killed; it goes on.
+    // (After the GET would be too late: the reviews, asked at the same time, may have been answered.)
+    const child = startChild(env, change(prefix), { fault: 'stop:before:dataPlane.dp2.getSecret:1' });
     await child.waitFor('FAULT');
     await signalServer('kube-apiserver-dp2', 'SIGKILL', { dir: env.dir });
     figures.faults++;
