@@ -10,7 +10,7 @@ import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
-import { KubeconfigError, loadKubeconfig } from './kubeconfig.ts';
+import { KubeconfigError, KubeconfigLoads } from './kubeconfig.ts';
 import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
@@ -54,6 +54,11 @@ export interface AccessEnv {
   env: NodeJS.ProcessEnv;
   /** Reads a file the access names; default: only a regular file of at most `maxBytes` (lib/util/files.ts). */
   readFile: (path: string, maxBytes: number) => Promise<string>;
+  /**
+   * This run's kubeconfig loads, shared by its connections (each kubeconfig read once per run);
+   * without it, each connection reads its kubeconfig anew. See {@link forRun}.
+   */
+  kubeconfigs?: KubeconfigLoads;
   /** AWS credentials for EKS access: the function's own, or `roleArn` assumed. */
   awsCredentials?: (region: string, roleArn?: string) => AwsCredentialIdentityProvider;
   eksClient?: (region: string, credentials: AwsCredentialIdentityProvider, endpoint?: string) => EKSClient;
@@ -111,6 +116,16 @@ export function awsCredentialsFor(region: string, roleArn?: string): AwsCredenti
 
 const defaultEnv: AccessEnv = { env: process.env, readFile: readRegularFile };
 
+/**
+ * `io` (default: the process's environment and {@link readRegularFile}) for one run: its
+ * connections share one {@link KubeconfigLoads}, so a kubeconfig that many clusters name is read,
+ * checked and parsed once per run, and each context resolved once. Make a new one per run (files
+ * change between runs); an `io` that has loads already is returned as it is.
+ */
+export function forRun(io: AccessEnv = defaultEnv): AccessEnv {
+  return io.kubeconfigs ? io : { ...io, kubeconfigs: new KubeconfigLoads(io.readFile, io.env) };
+}
+
 /** Resolves how to reach a cluster. `what` names it in errors ("data plane dp1"). */
 export async function connect(what: string, access: ClusterAccess, io: AccessEnv = defaultEnv): Promise<ClusterConnection> {
   switch (access.type) {
@@ -119,7 +134,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       // user name) is bounded and must be a regular file (./kubeconfig.ts).
       let kc: KubeConfig;
       try {
-        kc = await loadKubeconfig(access.path, access.context, io.readFile, io.env);
+        kc = await (io.kubeconfigs ?? new KubeconfigLoads(io.readFile, io.env)).load(access.path, access.context);
       } catch (err) {
         if (err instanceof KubeconfigError) throw new AccessError(what, err.field, err.message, { cause: err });
         throw err;
@@ -187,7 +202,8 @@ export const CONTROL_PLANE_KEY = 'control plane';
  * Checks every access that needs no network call (kubeconfig and token: files, environment
  * variables, contexts, CA and token shape) of the control plane and every data plane, before
  * anything is read or written, and keeps the connections it made for the sync to use.
- * EKS and GKE access are resolved by the sync (they ask the cloud).
+ * EKS and GKE access are resolved by the sync (they ask the cloud). Clusters that name the same
+ * kubeconfig and context share its load and its KubeConfig ({@link forRun}).
  *
  * @returns the connections, keyed by data plane id and {@link CONTROL_PLANE_KEY}
  * @throws ConfigError (`CONFIG_INVALID`) listing every access that cannot be used, each with the
@@ -200,10 +216,11 @@ export async function checkLocalAccess(cfg: Pick<Config, 'controlPlane' | 'dataP
   ].filter((t) => t.access.type === 'kubeconfig' || t.access.type === 'token');
   const connections = new Map<string, ClusterConnection>();
   const issues: ConfigIssue[] = [];
+  const run = forRun(io);
   await Promise.all(
     targets.map(async (t) => {
       try {
-        connections.set(t.key, await connect(t.what, t.access, io));
+        connections.set(t.key, await connect(t.what, t.access, run));
       } catch (err) {
         if (!(err instanceof AccessError)) throw err;
         issues.push({ path: `${t.path}.${err.field}`, message: err.detail });

@@ -6,7 +6,9 @@
  * `/dev/zero`, a FIFO or a directory is refused at once instead of being read forever.
  *
  * Those files are read once, here, and put inline (`certificate-authority-data`, ...), so nothing
- * reads them later. Relative paths resolve against the kubeconfig's directory, as kubectl does
+ * reads them later; an `auth-provider`'s `tokenFile` (client-node's FileAuth, which reads it again
+ * every 60 s) is read here and then again by a bounded reader. Within a run ({@link KubeconfigLoads})
+ * each kubeconfig is read and parsed once, and each context resolved once. Relative paths resolve against the kubeconfig's directory, as kubectl does
  * (client-node would read a relative `token-file` against the working directory).
  */
 import { homedir } from 'node:os';
@@ -14,7 +16,10 @@ import { delimiter, dirname, resolve } from 'node:path';
 // Its own module, not the package index (see ./access.ts).
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { parse as parseYaml } from 'yaml';
+import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
+import type { User } from '@kubernetes/client-node/dist/config_types.js';
 import { FILE_LIMITS } from '../util/files.ts';
+import { registerSecret } from '../util/redact.ts';
 
 /** A kubeconfig problem, said in a few words (the caller names the cluster and the field). */
 export class KubeconfigError extends Error {
@@ -76,16 +81,64 @@ function toKubeConfig(f: RawFile): KubeConfig {
   return kc;
 }
 
+/** The auth-provider name a user whose `auth-provider` token file is read by {@link BoundedTokenFileAuth} gets (no built-in one matches it). */
+const TOKEN_FILE_PROVIDER = 'flyte-credsync-token-file';
+/** How long a token read from an auth-provider's `tokenFile` is used before the file is read again (client-node's FileAuth and client-go: 60 s). */
+const TOKEN_FILE_REFRESH_MS = 60_000;
+
 /**
- * Loads the kubeconfig at `path`, or the default one (every file of `$KUBECONFIG`, merged as
- * kubectl and client-node merge them; else `~/.kube/config`; else client-node's in-cluster
- * default), selects `context`, and inlines the files its cluster and user name.
- *
- * @param env where `KUBECONFIG` and `HOME` are read (default: process.env)
- * @throws KubeconfigError naming the file and why (not a regular file, too large, unreadable,
- *   not a kubeconfig), or the missing context
+ * The `tokenFile` of the user's `auth-provider` when client-node's FileAuth would be the
+ * authenticator that reads it (it comes after the azure, gcp and exec authenticators and before
+ * oidc), else undefined. FileAuth reads it with readFileSync, unbounded, every 60 s.
  */
-export async function loadKubeconfig(path: string | undefined, context: string, readFile: ReadFile, env: NodeJS.ProcessEnv = process.env): Promise<KubeConfig> {
+function fileAuthPath(user: User): string | undefined {
+  const p = user.authProvider as { name?: unknown; config?: Record<string, unknown> } | undefined;
+  if (!p || user.exec || p.name === 'azure' || p.name === 'gcp' || p.name === 'exec' || p.config?.['exec']) return undefined;
+  const f = p.config?.['tokenFile'];
+  return typeof f === 'string' && f ? f : undefined;
+}
+
+/**
+ * client-node's FileAuth (an `auth-provider` with a `tokenFile`), with the file read like every
+ * other (a regular file within {@link FILE_LIMITS}.token): the first read is the load's, so a bad
+ * file is a configuration error before anything is sent; then the file is read again when the
+ * token is older than 60 s, as FileAuth does. The token is trimmed (a trailing newline is no
+ * header value) and registered for redaction. A path is used as written (FileAuth reads a relative
+ * one against the working directory).
+ */
+class BoundedTokenFileAuth implements Authenticator {
+  private readonly path: string;
+  private readonly readFile: (path: string) => Promise<string>;
+  private token: string;
+  private readAt = Date.now();
+  constructor(path: string, first: string, readFile: (path: string) => Promise<string>) {
+    this.path = path;
+    this.readFile = readFile;
+    this.token = first.trim();
+    registerSecret(this.token);
+  }
+  isAuthProvider(user: User): boolean {
+    return (user.authProvider as { name?: unknown } | undefined)?.name === TOKEN_FILE_PROVIDER;
+  }
+  async applyAuthentication(_user: User, opts: { headers?: Record<string, unknown> }): Promise<void> {
+    if (Date.now() - this.readAt > TOKEN_FILE_REFRESH_MS) {
+      this.token = (await this.readFile(this.path)).trim();
+      this.readAt = Date.now();
+      registerSecret(this.token);
+    }
+    if (this.token) (opts.headers ??= {})['Authorization'] = `Bearer ${this.token}`;
+  }
+}
+
+/** What a kubeconfig source (a path, `$KUBECONFIG`'s files, `~/.kube/config` or client-node's default) loads to, before a context is chosen. */
+interface LoadedFiles {
+  /** The files merged, with relative paths made absolute; never changed after loading (shared by contexts). */
+  kc: KubeConfig;
+  /** user name -> absolute token-file path (later files win, as they do in the merge). */
+  tokenFiles: Map<string, string>;
+}
+
+async function loadFiles(path: string | undefined, readFile: ReadFile, env: NodeJS.ProcessEnv): Promise<LoadedFiles> {
   const files: RawFile[] = [];
   if (path) files.push(await readKubeconfig(path, readFile, ''));
   else if (env['KUBECONFIG']) {
@@ -119,19 +172,24 @@ export async function loadKubeconfig(path: string | undefined, context: string, 
       throw new KubeconfigError('access.path', `cannot load the default kubeconfig: ${(err as Error).message}`, { cause: err });
     }
   }
-  const where = path ?? '(default)';
+  return { kc, tokenFiles };
+}
+
+/** Selects `context` in what {@link loadFiles} loaded (which it does not change) and inlines the files its cluster and user name. */
+async function selectContext(loaded: LoadedFiles, where: string, context: string, readFile: ReadFile): Promise<KubeConfig> {
+  const { kc, tokenFiles } = loaded;
   const ctx = kc.getContextObject(context);
   if (!ctx) throw new KubeconfigError('access.context', `kubeconfig ${where} has no context "${context}"`);
-  kc.setCurrentContext(context);
-  const cluster = kc.getCurrentCluster();
+  const cluster = kc.getCluster(ctx.cluster);
   if (!cluster) throw new KubeconfigError('access.context', `context "${context}" names no cluster`);
-  const user = kc.getCurrentUser();
+  const user = kc.getUser(ctx.user);
 
   const read = async (what: string, file: string, max: number) =>
     readFile(file, max).catch((err: Error) => {
       throw new KubeconfigError('access.path', `kubeconfig ${where}: ${what} ${file}: ${err.message}`, { cause: err });
     });
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
+  let tokenFileAuth: BoundedTokenFileAuth | undefined;
   const newCluster = { ...cluster };
   if (cluster.caFile && !cluster.caData) {
     newCluster.caData = b64(await read(`cluster "${cluster.name}" certificate-authority`, cluster.caFile, FILE_LIMITS.ca));
@@ -149,8 +207,16 @@ export async function loadKubeconfig(path: string | undefined, context: string, 
     }
     const tokenFile = tokenFiles.get(user.name);
     if (tokenFile && !user.token) newUser.token = (await read(`user "${user.name}" token-file`, tokenFile, FILE_LIMITS.token)).trim();
+    const providerFile = fileAuthPath(user);
+    if (providerFile !== undefined) {
+      const what = `user "${user.name}" auth-provider tokenFile`;
+      const first = await read(what, providerFile, FILE_LIMITS.token);
+      (newUser as { authProvider?: unknown }).authProvider = { name: TOKEN_FILE_PROVIDER, config: {} };
+      tokenFileAuth = new BoundedTokenFileAuth(providerFile, first, (f) => read(what, f, FILE_LIMITS.token));
+    }
   }
   const out = new KubeConfig();
+  if (tokenFileAuth) out.addAuthenticator(tokenFileAuth);
   out.loadFromOptions({
     clusters: kc.clusters.map((c) => (c.name === cluster.name ? newCluster : c)),
     users: kc.users.map((u) => (user && u.name === user.name ? newUser! : u)),
@@ -158,4 +224,57 @@ export async function loadKubeconfig(path: string | undefined, context: string, 
     currentContext: context,
   });
   return out;
+}
+
+/**
+ * One run's kubeconfig loads. Each kubeconfig source (a path; `$KUBECONFIG`'s files; the default)
+ * is read, checked and parsed once, and each of its contexts resolved (its files read and
+ * inlined) once, however many clusters name it: data planes that share a kubeconfig share the
+ * work and the resulting KubeConfig (which nothing changes after loading). A failed load fails
+ * every cluster that names it with the same error.
+ *
+ * Keep one per run, never longer: the files may change between runs, and the next run must read
+ * them again.
+ */
+export class KubeconfigLoads {
+  private readonly sources = new Map<string, Promise<LoadedFiles>>();
+  private readonly contexts = new Map<string, Promise<KubeConfig>>();
+  private readonly readFile: ReadFile;
+  private readonly env: NodeJS.ProcessEnv;
+  /**
+   * @param readFile reads a file the kubeconfig names, bounded (lib/util/files.ts readRegularFile)
+   * @param env where `KUBECONFIG` and `HOME` are read (default: process.env)
+   */
+  constructor(readFile: ReadFile, env: NodeJS.ProcessEnv = process.env) {
+    this.readFile = readFile;
+    this.env = env;
+  }
+
+  /** See {@link loadKubeconfig}. */
+  load(path: string | undefined, context: string): Promise<KubeConfig> {
+    const source = path !== undefined && path !== '' ? `path\0${path}` : this.env['KUBECONFIG'] ? `env\0${this.env['KUBECONFIG']}` : `home\0${this.env['HOME'] || homedir()}`;
+    const key = `${source}\0${context}`;
+    let kc = this.contexts.get(key);
+    if (!kc) {
+      let files = this.sources.get(source);
+      if (!files) this.sources.set(source, (files = loadFiles(path, this.readFile, this.env)));
+      kc = files.then((f) => selectContext(f, path ?? '(default)', context, this.readFile));
+      this.contexts.set(key, kc);
+    }
+    return kc;
+  }
+}
+
+/**
+ * Loads the kubeconfig at `path`, or the default one (every file of `$KUBECONFIG`, merged as
+ * kubectl and client-node merge them; else `~/.kube/config`; else client-node's in-cluster
+ * default), selects `context`, and inlines the files its cluster and user name. Reads everything
+ * anew on each call; {@link KubeconfigLoads} shares the work within a run.
+ *
+ * @param env where `KUBECONFIG` and `HOME` are read (default: process.env)
+ * @throws KubeconfigError naming the file and why (not a regular file, too large, unreadable,
+ *   not a kubeconfig), or the missing context
+ */
+export function loadKubeconfig(path: string | undefined, context: string, readFile: ReadFile, env: NodeJS.ProcessEnv = process.env): Promise<KubeConfig> {
+  return new KubeconfigLoads(readFile, env).load(path, context);
 }

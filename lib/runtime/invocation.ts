@@ -17,7 +17,7 @@
  * Each platform adapter (./lambda/, ./gcf/, lib/cli/) only parses its events and passes its own
  * logger behind the redacting {@link Log} port.
  */
-import { checkLocalAccess, connect } from '../clusters/access.ts';
+import { checkLocalAccess, connect, forRun } from '../clusters/access.ts';
 import { ConfigWatcher, parseConfigSource } from '../config/source.ts';
 import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
@@ -130,7 +130,8 @@ export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discover
 export async function doctorInvocation(opts: Pick<PrepareOptions, 'configPath'> = {}): Promise<DoctorReport> {
   const { config: written, store } = await coldStart(opts.configPath);
   const { config } = await resolveDataPlanes(written);
-  return runDoctor({ config, store, connect: (what, access) => connect(what, access) });
+  const run = forRun();
+  return runDoctor({ config, store, connect: (what, access) => connect(what, access, run) });
 }
 
 /** Thrown by an entry point when the sync ran but did not fully succeed. The report was logged. */

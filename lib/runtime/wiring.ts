@@ -5,7 +5,7 @@
  * benchmarks may pass their own clients.
  */
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
-import { connect, CONTROL_PLANE_KEY, type ClusterConnection } from '../clusters/access.ts';
+import { connect, CONTROL_PLANE_KEY, forRun, type ClusterConnection } from '../clusters/access.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { verifyWithApiServer } from '../dataplane/verify.ts';
 import { KubeRotationControlPlane, KubeRotationDataPlane } from '../rotation/kube.ts';
@@ -70,15 +70,18 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
 }
 
 /**
- * Everything {@link runSync} needs for this configuration; `o.store` reuses a store already built.
- * The adapters are rotation's (supersets of the sync's), so every entry point can rotate.
+ * Everything {@link runSync} needs for this configuration, for one run; `o.store` reuses a store
+ * already built. The adapters are rotation's (supersets of the sync's), so every entry point can
+ * rotate. The connections it makes itself (those not in `o.connections`) share one run's
+ * kubeconfig loads (each kubeconfig read once): build new deps for the next run.
  */
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
   const store = buildStore(cfg, o);
   const labels = cfg.labels;
   // Connections checkLocalAccess already made are used as they are.
-  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access)));
-  const controlPlane = async () => new KubeRotationControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access)));
+  const access = forRun();
+  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access, access)));
+  const controlPlane = async () => new KubeRotationControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access, access)));
   return {
     config: cfg,
     log,
