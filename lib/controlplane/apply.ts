@@ -30,6 +30,7 @@ import {
   renderSecretData,
   tokenKey,
   UNROUTED_ANNOTATION,
+  yamlParses,
   type ClustersGuard,
   type DataPlaneRouting,
 } from './render.ts';
@@ -159,11 +160,12 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
     for (const id of unrouted) if (!configured.has(id)) unrouted.delete(id);
   }
   let routing: Map<string, DataPlaneRouting> | undefined;
+  const parse = yamlParses(); // the ConfigMaps usually hold the same text: parsed once
   const configMaps: Plan['configMaps'] = present.map((cm, i) => {
     const name = cp.configMaps[i]!;
     const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
     const oldText = cm.data[cp.configKey];
-    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, ...(guard ? { guard } : {}) }, where);
+    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, parse, ...(guard ? { guard } : {}) }, where);
     routing ??= merged.routing;
     const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
     const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));

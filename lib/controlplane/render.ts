@@ -92,13 +92,65 @@ export interface RenderInput {
   unrouted?: ReadonlySet<string>;
   /** Checks the text about to be written (and the one there now); throws to refuse the write. */
   guard?: ClustersGuard;
+  /** Parses a clusters.yaml text (default: a new {@link yamlParses}); see there. */
+  parse?: YamlParse;
+}
+
+/**
+ * Parses YAML text as `yaml`'s parse does; the tree it returns may be shared and must not be changed.
+ * @throws what `yaml`'s parse throws
+ */
+export type YamlParse = (text: string) => unknown;
+
+/**
+ * A parse of clusters.yaml texts that parses each distinct text once and hands out the same tree
+ * (which no caller changes) for it again. One control-plane plan parses the same text up to eight
+ * times otherwise (each ConfigMap's text for the merge and for the comparison, and again in the
+ * routing guard for the text written and the text there now; a no-op writes the same text, and
+ * both ConfigMaps usually hold the same one): at 50 data planes that was a third of a no-op
+ * run's CPU. Keep one per plan: it holds the trees.
+ *
+ * @param parse the parse it remembers (default: `yaml`'s); a text that fails is not remembered
+ */
+export function yamlParses(parse: YamlParse = parseYaml): YamlParse {
+  const trees = new Map<string, unknown>();
+  return (text) => {
+    if (trees.has(text)) return trees.get(text);
+    const tree: unknown = parse(text);
+    trees.set(text, tree);
+    return tree;
+  };
+}
+
+/**
+ * A deep copy of a parsed YAML tree: arrays and objects are copied (with their prototype, keys as
+ * own properties, shared nodes and cycles kept shared), scalars and any other object (none in a
+ * YAML 1.2 core tree) are kept.
+ */
+export function cloneTree(value: unknown, seen = new Map<object, unknown>()): unknown {
+  if (typeof value !== 'object' || value === null) return value;
+  const done = seen.get(value);
+  if (done !== undefined) return done;
+  if (Array.isArray(value)) {
+    const out: unknown[] = [];
+    seen.set(value, out);
+    for (const v of value) out.push(cloneTree(v, seen));
+    return out;
+  }
+  const proto: unknown = Object.getPrototypeOf(value);
+  if (proto !== null && Object.getPrototypeOf(proto) !== null) return value; // not a plain object
+  const out = Object.create(proto as object | null) as Record<string, unknown>;
+  seen.set(value, out);
+  for (const [k, v] of Object.entries(value)) Object.defineProperty(out, k, { value: cloneTree(v, seen), writable: true, enumerable: true, configurable: true });
+  return out;
 }
 
 /**
  * Called with each clusters.yaml about to be written (and the one there now), before any write and
  * in a dry run too; throws to refuse the whole write (the routing guard, lib/labels/run.ts).
+ * `parse` is the plan's (the texts were parsed by it already).
  */
-export type ClustersGuard = (next: string, before: string | undefined, where: string) => void;
+export type ClustersGuard = (next: string, before: string | undefined, where: string, parse?: YamlParse) => void;
 
 /** Where one configured data plane ends up in the rendered clusters.yaml. */
 export interface DataPlaneRouting {
@@ -147,15 +199,19 @@ export function mergeClustersYaml(
   input: RenderInput,
   where: string,
 ): ClustersYamlResult {
+  const parse = input.parse ?? yamlParses();
   let doc: Record<string, unknown>;
+  let before: unknown;
   try {
-    doc = asObject(existingText ? parseYaml(existingText) : undefined, where);
+    // `before` is the parse, untouched, to compare against; `doc` a copy that is merged into (no
+    // structuredClone: it changes prototypes across realms).
+    before = existingText ? parse(existingText) : undefined;
+    doc = asObject(cloneTree(before), where);
   } catch (err) {
     if (err instanceof CredsyncError) throw err;
     throw new CredsyncError('CONTROL_PLANE_INVALID', `${where} is not valid YAML: ${(err as Error).message}`);
   }
-  // A second, untouched parse to compare against (no structuredClone: it changes prototypes across realms).
-  const before: unknown = (existingText ? parseYaml(existingText) : undefined) ?? {};
+  before ??= {};
   const clusters = asObject(doc['clusters'], `${where}: clusters`);
   const configs = (clusters['clusterConfigs'] ?? []) as unknown;
   if (!Array.isArray(configs)) throw new CredsyncError('CONTROL_PLANE_INVALID', `${where}: clusters.clusterConfigs is not a list`);
@@ -241,7 +297,7 @@ export function mergeClustersYaml(
   const text = changed || existingText === undefined ? stringifyYaml(doc, { lineWidth: 0 }) : existingText;
   // The routing guard first (it names the FlyteAdmin assignments a label change breaks), then the
   // rule that no label that had an enabled member is left with none.
-  input.guard?.(text, existingText, where);
+  input.guard?.(text, existingText, where, parse);
   assertNoEmptiedLabels(asObject((before as Record<string, unknown>)['clusters'], `${where}: clusters`), next, {
     retired: new Set(cfg.controlPlane.retiredLabels),
     where,

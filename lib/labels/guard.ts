@@ -37,10 +37,15 @@ export function rowScope(r: LabelAttribute): string {
   return parts.join('/');
 }
 
-/** The `clusters` mapping of a clusters.yaml text ({} when absent or unreadable: then nothing routes). */
-export function clustersOf(text: string | undefined): Record<string, unknown> {
+/**
+ * The `clusters` mapping of a clusters.yaml text ({} when absent or unreadable: then nothing routes).
+ *
+ * @param parse parses the text (default: `yaml`'s parse; a control-plane plan passes its own, which
+ *   parses each text once: the result is only read)
+ */
+export function clustersOf(text: string | undefined, parse: (text: string) => unknown = parseYaml): Record<string, unknown> {
   try {
-    const doc = text ? (parseYaml(text) as { clusters?: unknown }) : undefined;
+    const doc = text ? (parse(text) as { clusters?: unknown }) : undefined;
     const c = doc?.clusters;
     return c && typeof c === 'object' && !Array.isArray(c) ? (c as Record<string, unknown>) : {};
   } catch {

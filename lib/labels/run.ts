@@ -72,7 +72,7 @@ export interface LabelsStepReport extends LabelsReport {
 /** The labels part of a sync: the guard for the control-plane write, then labels-as-code. */
 export interface LabelsStep {
   /** Throws LabelRoutingError when `next` (a clusters.yaml about to be written) breaks an assigned label. */
-  guard(next: string, before: string | undefined, where: string): void;
+  guard(next: string, before: string | undefined, where: string, parse?: (text: string) => unknown): void;
   /** Plans (dry run) or applies the configured assignments; undefined when none are configured. */
   finish(dryRun: boolean): Promise<{ report?: LabelsStepReport; error?: { code: string; reason: string } }>;
 }
@@ -98,8 +98,8 @@ export async function startLabelsStep(cfg: Config, connect: (() => Promise<Label
   const assigned: AssignedLabel[] = assignedLabels(labels?.assignments ?? [], found);
   const alreadyBroken = new Map<string, RoutingProblem>();
   return {
-    guard(next, before, where) {
-      const r = checkRouting(clustersOf(next), assigned, before === undefined ? undefined : clustersOf(before));
+    guard(next, before, where, parse) {
+      const r = checkRouting(clustersOf(next, parse), assigned, before === undefined ? undefined : clustersOf(before, parse));
       for (const p of r.alreadyBroken) alreadyBroken.set(p.scope, p);
       if (r.refused.length) throw new LabelRoutingError(r.refused.map((p) => ({ ...p, reason: `${p.reason} [${where}]` })));
       if (r.alreadyBroken.length) log.warn('labels in FlyteAdmin that route to every cluster (already before this run)', { labels: r.alreadyBroken.map((p) => `${p.scope}=${p.label}`) });
