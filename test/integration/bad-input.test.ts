@@ -148,7 +148,7 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
     await expectNothingWritten();
   });
 
-  it('the files a kubeconfig names (certificate-authority, client-certificate, client-key, token-file) and $KUBECONFIG are refused the same way', async () => {
+  it('the files a kubeconfig names (certificate-authority, client-certificate, client-key, token-file, an auth-provider tokenFile) and $KUBECONFIG are refused the same way', async () => {
     // Prepare: a kubeconfig whose contexts name a FIFO, /dev/zero, a directory and a huge file.
     const fifo = join(dir, 'kc-fifo');
     execFileSync('mkfifo', [fifo]);
@@ -168,16 +168,18 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
         { name: 'zero-key', user: { ...user, 'client-key': '/dev/zero' } },
         { name: 'huge-cert', user: { ...user, 'client-certificate': huge } },
         { name: 'dir-token', user: { 'token-file': dir } },
+        { name: 'zero-provider', user: { 'auth-provider': { name: 'file', config: { tokenFile: '/dev/zero' } } } },
       ],
       contexts: [
         { name: 'cafifo', context: { cluster: 'fifo-ca', user: 'zero-key' } },
         { name: 'keyzero', context: { cluster: 'ok', user: 'zero-key' } },
         { name: 'certhuge', context: { cluster: 'ok', user: 'huge-cert' } },
         { name: 'tokdir', context: { cluster: 'ok', user: 'dir-token' } },
+        { name: 'provzero', context: { cluster: 'ok', user: 'zero-provider' } },
       ],
     };
     const kc = writeOnce('special-kubeconfig', stringify(special));
-    const file = writeConfig('kc-special.yaml', ['cafifo', 'keyzero', 'certhuge', 'tokdir'].map((ctx) => kubeconfigPlane(ctx, { path: kc, context: ctx })));
+    const file = writeConfig('kc-special.yaml', ['cafifo', 'keyzero', 'certhuge', 'tokdir', 'provzero'].map((ctx) => kubeconfigPlane(ctx, { path: kc, context: ctx })));
     // Act
     const r = credsync(['sync', '--config', file]);
     // Assess: each named, at once, nothing written.
@@ -188,7 +190,8 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
         `  - dataPlanes[cafifo].access.path: kubeconfig ${kc}: cluster "fifo-ca" certificate-authority ${fifo}: not a regular file (a FIFO)\n` +
         `  - dataPlanes[keyzero].access.path: kubeconfig ${kc}: user "zero-key" client-key /dev/zero: not a regular file (a character device)\n` +
         `  - dataPlanes[certhuge].access.path: kubeconfig ${kc}: user "huge-cert" client-certificate ${huge}: larger than 1048576 bytes (2097152)\n` +
-        `  - dataPlanes[tokdir].access.path: kubeconfig ${kc}: user "dir-token" token-file ${dir}: not a regular file (a directory)\n`,
+        `  - dataPlanes[tokdir].access.path: kubeconfig ${kc}: user "dir-token" token-file ${dir}: not a regular file (a directory)\n` +
+        `  - dataPlanes[provzero].access.path: kubeconfig ${kc}: user "zero-provider" auth-provider tokenFile /dev/zero: not a regular file (a character device)\n`,
     );
     // The default kubeconfig ($KUBECONFIG, when access.path is not given) too.
     const byDefault = writeConfig('kc-default.yaml', [{ id: dp1, access: { type: 'kubeconfig', context: dp1 }, labels: { team1: 1 } }]);
@@ -228,6 +231,35 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
     });
     // Assess: it authenticated as the token's ServiceAccount; no token in any output.
     expect([r.status, r.stderr]).toEqual([0, '']);
+    const report = JSON.parse(r.stdout) as { ok: boolean; clusters: Array<{ id: string; identity?: string }> };
+    expect(report.ok).toBe(true);
+    expect(report.clusters[0]).toMatchObject({ id: dp1, identity: 'system:serviceaccount:flyte:flyteadmin' });
+    expect(r.stdout.includes(token)).toBe(false);
+    await expectNothingWritten();
+  });
+
+  it("a kubeconfig user whose auth-provider reads a tokenFile (client-node's file authenticator) syncs against the real server, its token trimmed and never shown", async () => {
+    // Prepare: dp1's flyteadmin token in a file with a trailing newline (client-node sent it as is: no valid header).
+    const [dp1] = env.dataPlanes as [string];
+    const { token } = await filledTokenSecret(env, dp1);
+    const sub = mkdtempSync(join(dir, 'provider-'));
+    writeFileSync(join(sub, 'token'), token + '\n');
+    const kc = join(sub, 'kubeconfig');
+    writeFileSync(
+      kc,
+      stringify({
+        apiVersion: 'v1',
+        kind: 'Config',
+        clusters: [{ name: 'p', cluster: { server: env.clusters[dp1]!.server, 'certificate-authority': env.clusters[dp1]!.caFile } }],
+        users: [{ name: 'p', user: { 'auth-provider': { name: 'file', config: { tokenFile: join(sub, 'token') } } } }],
+        contexts: [{ name: 'by-provider', context: { cluster: 'p', user: 'p' } }],
+      }),
+    );
+    const file = writeConfig('kc-provider.yaml', [kubeconfigPlane(dp1, { path: kc, context: 'by-provider' })]);
+    // Act
+    const r = credsync(['sync', '--dry-run', '--json', '--config', file]);
+    // Assess: authenticated as the token's ServiceAccount; the token in no output.
+    expect([r.code, r.stderr]).toEqual([0, '']);
     const report = JSON.parse(r.stdout) as { ok: boolean; clusters: Array<{ id: string; identity?: string }> };
     expect(report.ok).toBe(true);
     expect(report.clusters[0]).toMatchObject({ id: dp1, identity: 'system:serviceaccount:flyte:flyteadmin' });
