@@ -7,9 +7,10 @@
  *
  * Those files are read once, here, and put inline (`certificate-authority-data`, ...), so nothing
  * reads them later; an `auth-provider`'s `tokenFile` (client-node's FileAuth, which reads it again
- * every 60 s) is read here and then again by a bounded reader. Within a run ({@link KubeconfigLoads})
- * each kubeconfig is read and parsed once, and each context resolved once. Relative paths resolve against the kubeconfig's directory, as kubectl does
- * (client-node would read a relative `token-file` against the working directory).
+ * every 60 s) is read here and then again by a bounded reader. Relative paths resolve against the
+ * kubeconfig's directory, as kubectl does (client-node would read a relative `token-file` against
+ * the working directory). Within a run ({@link KubeconfigLoads}) each kubeconfig is read and
+ * parsed once, and each context resolved once.
  */
 import { homedir } from 'node:os';
 import { delimiter, dirname, resolve } from 'node:path';
