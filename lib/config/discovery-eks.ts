@@ -1,5 +1,5 @@
 /** Configuration of EKS discovery (part of the configuration schema, ./schema.ts). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 export const EksDiscovery = z.strictObject({
   regions: z.array(z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')).min(1),

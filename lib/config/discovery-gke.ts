@@ -1,5 +1,5 @@
 /** Configuration of GKE discovery (part of the configuration schema, ./schema.ts). */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** GKE label keys: lower-case letters, digits, `_` and `-`, starting with a letter, at most 63. */
 export const GKE_LABEL_KEY = /^[a-z][a-z0-9_-]{0,62}$/;

@@ -14,7 +14,7 @@
  *     labels: { team1: 1 }
  * ```
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { renewalProblem, RotationOverride, rotationSettings } from '../rotation/config.ts';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';

@@ -18,7 +18,7 @@
  *     - { project: flytesnacks, domain: development, workflow: core.hello.my_wf, label: team2 }
  * ```
  */
-import { z } from 'zod';
+import * as z from 'zod';
 
 /** Flyte project and domain ids are DNS-1123 labels (flyteadmin's project registration checks it). */
 const FLYTE_ID = /^[a-z0-9]([-a-z0-9]*[a-z0-9])?$/;

@@ -12,7 +12,7 @@
  *     rotation: { mode: tokenRequest, expirationSeconds: 172800 }
  * ```
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import type { Config } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { boundedList } from '../util/bounded.ts';

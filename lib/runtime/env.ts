@@ -14,7 +14,7 @@
  * plane's `access.tokenEnv` names a variable of the user's choosing: that one is read where the
  * access is resolved (lib/clusters/access.ts), from the environment passed to it.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { ConfigError } from '../errors.ts';
 
 export const ENV = {

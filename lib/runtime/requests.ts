@@ -3,7 +3,7 @@
  * the Cloud Functions HTTP POST): `{ clusters?: string[], dryRun?: boolean }`. Malformed input is
  * an {@link EventError} that says what was expected; nothing runs.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventError } from '../errors.ts';
 import { describeIssues } from '../util/bounded.ts';
 

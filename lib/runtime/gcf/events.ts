@@ -3,7 +3,7 @@
  * (../requests.ts): the Cloud Audit Log entry of a GKE `CreateCluster`, delivered by Eventarc or
  * through Pub/Sub. Malformed input is an {@link EventError} that says what was expected.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventError } from '../../errors.ts';
 import { describeIssues } from '../../util/bounded.ts';
 

@@ -3,7 +3,7 @@
  * EventBridge events about a new EKS cluster, and the SQS envelope of the cluster-created retry
  * queue. Malformed input is an {@link EventError} that says what was expected; nothing runs.
  */
-import { z } from 'zod';
+import * as z from 'zod';
 import { EventError } from '../../errors.ts';
 import { describeIssues } from '../../util/bounded.ts';
 
