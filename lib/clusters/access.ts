@@ -3,14 +3,12 @@
  * KubeConfig (no files written, fits Lambda). Cloud access (EKS, GKE) plugs in as new
  * `type`s of the access union and new cases here.
  */
-// Its own module, not the package index: the index re-exports every API class, which a bundle that
-// loads this module lazily (the Lambda handlers) would then keep whole.
-import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import type { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import type { EKSClient } from '@aws-sdk/client-eks';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
-import { KubeconfigError, KubeconfigLoads } from './kubeconfig.ts';
+import type { KubeconfigLoads } from './kubeconfig.ts';
 import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
@@ -58,7 +56,7 @@ export interface AccessEnv {
    * This run's kubeconfig loads, shared by its connections (each kubeconfig read once per run);
    * without it, each connection reads its kubeconfig anew. See {@link forRun}.
    */
-  kubeconfigs?: KubeconfigLoads;
+  kubeconfigs?: Pick<KubeconfigLoads, 'load'>;
   /** AWS credentials for EKS access: the function's own, or `roleArn` assumed. */
   awsCredentials?: (region: string, roleArn?: string) => AwsCredentialIdentityProvider;
   eksClient?: (region: string, credentials: AwsCredentialIdentityProvider, endpoint?: string) => EKSClient;
@@ -123,7 +121,13 @@ const defaultEnv: AccessEnv = { env: process.env, readFile: readRegularFile };
  * change between runs); an `io` that has loads already is returned as it is.
  */
 export function forRun(io: AccessEnv = defaultEnv): AccessEnv {
-  return io.kubeconfigs ? io : { ...io, kubeconfigs: new KubeconfigLoads(io.readFile, io.env) };
+  if (io.kubeconfigs) return io;
+  // Made on the run's first kubeconfig access: ./kubeconfig.ts (client-node) loads only then.
+  let loads: Promise<KubeconfigLoads> | undefined;
+  const kubeconfigs = {
+    load: async (path: string | undefined, context: string) => (await (loads ??= import('./kubeconfig.ts').then((m) => new m.KubeconfigLoads(io.readFile, io.env)))).load(path, context),
+  };
+  return { ...io, kubeconfigs };
 }
 
 /** Resolves how to reach a cluster. `what` names it in errors ("data plane dp1"). */
@@ -131,7 +135,10 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
   switch (access.type) {
     case 'kubeconfig': {
       // Every file it reads (the kubeconfig, $KUBECONFIG's, and those the context's cluster and
-      // user name) is bounded and must be a regular file (./kubeconfig.ts).
+      // user name) is bounded and must be a regular file (./kubeconfig.ts). Loaded on first use:
+      // client-node's KubeConfig (with js-yaml, jsonpath-plus and its OIDC client) serves only
+      // kubeconfig access, so bearer-token access (token, EKS, GKE) never loads it.
+      const { KubeconfigError, KubeconfigLoads } = await import('./kubeconfig.ts');
       let kc: KubeConfig;
       try {
         kc = await (io.kubeconfigs ?? new KubeconfigLoads(io.readFile, io.env)).load(access.path, access.context);

@@ -14,7 +14,8 @@
  */
 import { homedir } from 'node:os';
 import { delimiter, dirname, resolve } from 'node:path';
-// Its own module, not the package index (see ./access.ts).
+// Its own module, not the package index: the index re-exports every API class, which a bundle that
+// loads this module lazily (./access.ts imports it on first kubeconfig access) would keep whole.
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { parse as parseYaml } from 'yaml';
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
