@@ -1,58 +1,78 @@
 // esbuild plugins of the Lambda bundles (serverless.yml custom.esbuild.plugins): the shared ones
-// (./plugins.cjs), and FlyteAdmin's transport kept out of the file every cold start compiles.
+// (./plugins.cjs), Node's built-ins through require(), and each function's chunks in its own zip.
 'use strict';
+const fs = require('node:fs');
 const path = require('node:path');
+const { builtinModules } = require('node:module');
+
+const BUILTINS = new Set(builtinModules);
 
 /**
- * gRPC and protobufjs serve only FlyteAdmin's client (lib/labels/), which loads when `labels` is
- * configured. Bundled into the handler they would still be compiled at every cold start (a third
- * of the file). Each is built instead into a file of its own beside the handler,
- * `handlers/vendor/<name>.cjs` (in every zip), which the handler require()s on first use. Neither
- * shares a module with the handler's bundle (gRPC's .proto loader is left out:
- * grpc-proto-loader-unused.cjs), so no code runs twice and no state is split.
- * `vendor/<name>-meta.json` says what each holds (the packaging test reads it).
+ * The bundles are ES modules; an `import` of a Node built-in there makes Node build the module's
+ * ES facade, which reads every export, getters included: `node:http`'s `WebSocket` and friends
+ * then load Node's internal undici (about 30 ms of a cold start, measured). Each static import of
+ * a built-in is served instead by a one-line CommonJS module that require()s it (the banner in
+ * serverless.yml gives the bundle its `require`), as the CommonJS bundles did.
  */
-const VENDOR = { '@grpc/grpc-js': 'grpc-js', 'protobufjs/light.js': 'protobufjs-light' };
-const built = new Map();
-
-function buildVendor(esbuild, outdir) {
-  if (!built.has(outdir))
-    built.set(
-      outdir,
-      Promise.all(
-        Object.entries(VENDOR).map(async ([pkg, name]) => {
-          const r = await esbuild.build({
-            entryPoints: [require.resolve(pkg)],
-            outfile: path.join(outdir, 'vendor', `${name}.cjs`),
-            bundle: true,
-            platform: 'node',
-            target: 'node22',
-            format: 'cjs',
-            minify: true,
-            keepNames: true,
-            sourcemap: 'external',
-            sourcesContent: false,
-            metafile: true,
-            alias: { '@grpc/proto-loader': path.join(__dirname, 'grpc-proto-loader-unused.cjs') },
-            logLevel: 'warning',
-          });
-          require('node:fs').writeFileSync(path.join(outdir, 'vendor', `${name}-meta.json`), JSON.stringify(r.metafile));
-        }),
-      ),
-    );
-  return built.get(outdir);
-}
-
-const flyteAdminTransportApart = {
-  name: 'flyteadmin-transport-apart',
+const builtinsThroughRequire = {
+  name: 'builtins-through-require',
   setup(build) {
-    const outdir = build.initialOptions.outdir;
-    if (!outdir) throw new Error('flyteadmin-transport-apart needs esbuild outdir');
-    build.onResolve({ filter: /^(@grpc\/grpc-js|protobufjs\/light\.js)$/ }, (args) => ({ path: `./vendor/${VENDOR[args.path]}.cjs`, external: true }));
-    build.onEnd(async (result) => {
-      if (!result.errors.length) await buildVendor(build.esbuild, outdir);
+    build.onResolve({ filter: /^(node:)?[a-z_/0-9]+$/ }, (args) => {
+      const name = args.path.replace(/^node:/, '');
+      if (args.namespace === 'builtin-require' || args.kind !== 'import-statement' || !BUILTINS.has(name)) return undefined;
+      return { path: name, namespace: 'builtin-require' };
+    });
+    build.onLoad({ filter: /.*/, namespace: 'builtin-require' }, (args) => ({
+      contents: `module.exports = require(${JSON.stringify(`node:${args.path}`)});\n`,
+      loader: 'js',
+    }));
+  },
+};
+
+/** Where serverless-esbuild takes files that go into one function's zip only (its ONLY_PREFIX). */
+const ONLY_PREFIX = '__only_';
+
+/**
+ * Code splitting (serverless.yml: `splitting`, `chunkNames: chunks/[name]-[hash]`): what only
+ * some configurations use (the SSM, EKS and STS clients, kubeconfig access, FlyteAdmin's client
+ * with gRPC and protobufjs) is in chunks that load on first use; what the handler loads at once
+ * is its own file plus the shared chunks it imports. serverless-esbuild builds each function on
+ * its own into the same `handlers/` and would put every function's chunks into every zip, so:
+ * - this build's chunks are copied to `__only_<fn>/handlers/chunks/`, which serverless-esbuild
+ *   puts into that function's zip only, at `handlers/chunks/` (where the handler imports them);
+ *   the originals stay in `handlers/chunks/` for `serverless invoke local` and with their source
+ *   maps, and no zip takes them (serverless.yml `!handlers/chunks/**`);
+ * - `handlers/package.json` says the `.js` files there are ES modules (for Lambda and for
+ *   `serverless invoke local`, which require()s the handler);
+ * - what the previous layout left in a kept build folder (`handlers/<fn>.cjs`, and
+ *   `handlers/vendor/`, CommonJS builds of gRPC and protobufjs) is removed, so it cannot end up
+ *   in a zip.
+ * The function is named after its handler file (`handlers/<fn>.ts`), as in serverless.yml.
+ */
+const chunksPerFunction = {
+  name: 'chunks-per-function',
+  setup(build) {
+    const { outdir, entryPoints } = build.initialOptions;
+    if (!outdir || !Array.isArray(entryPoints) || entryPoints.length !== 1) throw new Error('chunks-per-function needs one entry point and esbuild outdir');
+    const fn = path.basename(String(entryPoints[0])).replace(/\.[cm]?[jt]s$/, '');
+    const buildDir = path.dirname(outdir);
+    const own = path.join(buildDir, `${ONLY_PREFIX}${fn}`, path.basename(outdir), 'chunks');
+    build.onStart(() => {
+      fs.rmSync(own, { recursive: true, force: true });
+      fs.rmSync(path.join(outdir, 'vendor'), { recursive: true, force: true });
+      for (const old of [`${fn}.cjs`, `${fn}.cjs.map`]) fs.rmSync(path.join(outdir, old), { force: true });
+    });
+    build.onEnd((result) => {
+      if (result.errors.length || !result.metafile) return;
+      fs.mkdirSync(own, { recursive: true });
+      for (const [out, o] of Object.entries(result.metafile.outputs)) {
+        const file = path.resolve(out);
+        if (file.endsWith('.map') || path.dirname(file) !== path.resolve(outdir, 'chunks')) continue;
+        fs.copyFileSync(file, path.join(own, path.basename(file)));
+      }
+      fs.writeFileSync(path.join(outdir, 'package.json'), '{ "type": "module" }\n');
     });
   },
 };
 
-module.exports = [...require('./plugins.cjs'), flyteAdminTransportApart];
+module.exports = [...require('./plugins.cjs'), builtinsThroughRequire, chunksPerFunction];

@@ -1,13 +1,15 @@
 /**
  * `serverless package` works offline and makes small functions that load only what they need:
- * each zip holds its minified bundle and the configuration (no source map), stays under its ceiling,
- * carries no GCP client, and the packaged handler, unzipped as Lambda runs it, really syncs.
+ * each zip holds its minified ES module bundle, split into the handler's file and chunks, and the
+ * configuration (no source map), stays under its ceiling, carries no GCP client, loads at a cold
+ * start none of what only some configurations use, and the packaged handler, unzipped as Lambda
+ * runs it, really syncs.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { basename, join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile } from './helpers.ts';
 
@@ -20,14 +22,36 @@ const MAX_ZIP_BYTES = 500_000;
  */
 const GCP_PACKAGES = /node_modules\/(@google-cloud\/|google-gax\/|google-auth-library\/)/;
 /**
- * FlyteAdmin's transport, loaded only when labels are configured: in files of their own beside the
- * handler (scripts/bundle/lambda-plugins.cjs), never in the handler's bundle, which every cold start
- * compiles. The Flyte IDL's generated code for the whole IDL is in neither (lib/labels/idl.ts).
+ * What only some configurations use, in chunks loaded on first use, never in what a cold start
+ * loads (the handler's file and the chunks it imports): FlyteAdmin's transport (gRPC, protobufjs;
+ * labels), the SSM client (`CREDSYNC_CONFIG=ssm:`), the EKS client (EKS access and discovery) and
+ * client-node with js-yaml (kubeconfig access). The Flyte IDL's generated code for the whole IDL
+ * is in no chunk at all (lib/labels/idl.ts).
  */
-const VENDOR = ['grpc-js', 'protobufjs-light'];
-const FLYTEADMIN_TRANSPORT = /node_modules\/(@grpc\/|protobufjs\/|@flyteorg\/flyteidl\/gen\/)/;
+const FLYTEADMIN_TRANSPORT = /node_modules\/(@grpc\/grpc-js\/|protobufjs\/)/;
+const ON_FIRST_USE = /node_modules\/(@grpc\/|protobufjs\/|@flyteorg\/flyteidl\/gen\/|@aws-sdk\/client-ssm\/|@aws-sdk\/client-eks\/|@kubernetes\/client-node\/|js-yaml\/)/;
 
-const readMeta = (file: string) => JSON.parse(readFileSync(file, 'utf8')) as { inputs: Record<string, unknown> };
+interface Meta {
+  inputs: Record<string, unknown>;
+  outputs: Record<string, { entryPoint?: string; imports: Array<{ path: string; kind: string }>; inputs: Record<string, unknown> }>;
+}
+const readMeta = (fn: string) => JSON.parse(readFileSync(join('.esbuild/.build/handlers', `${fn}-meta.json`), 'utf8')) as Meta;
+
+/** The bundle's files (no source maps), and those a cold start loads: the handler's file and what it imports statically. */
+function bundleFiles(meta: Meta, fn: string): { all: string[]; atColdStart: string[] } {
+  const all = Object.keys(meta.outputs).filter((o) => !o.endsWith('.map'));
+  const entry = all.find((o) => o.endsWith(`handlers/${fn}.js`))!;
+  const seen = new Set<string>();
+  const todo = [entry];
+  while (todo.length) {
+    const o = todo.pop()!;
+    if (seen.has(o)) continue;
+    seen.add(o);
+    for (const i of meta.outputs[o]!.imports) if (i.kind === 'import-statement' && meta.outputs[i.path]) todo.push(i.path);
+  }
+  return { all, atColdStart: [...seen] };
+}
+const inputsOf = (meta: Meta, outputs: string[]) => outputs.flatMap((o) => Object.keys(meta.outputs[o]!.inputs));
 
 const zipList = (zip: string) =>
   spawnSync('python3', ['-c', 'import sys,zipfile; print("\\n".join(zipfile.ZipFile(sys.argv[1]).namelist()))', zip], { encoding: 'utf8', timeout: 60_000 })
@@ -47,14 +71,16 @@ describe('serverless package', () => {
     expect(r.status).toBe(0);
   }, 620_000);
 
-  it('makes one zip per function, under its ceiling, holding only its bundle and the shipped configuration', () => {
+  it('makes one zip per function, under its ceiling, holding only its bundle, its own chunks and the shipped configuration', () => {
     for (const fn of FUNCTIONS) {
       const zip = join('.serverless', `${fn}.zip`);
       expect(existsSync(zip)).toBe(true);
-      expect(zipList(zip)).toEqual(['config/credsync.yaml', `handlers/${fn}.cjs`, ...VENDOR.map((v) => `handlers/vendor/${v}.cjs`)]);
+      const chunks = bundleFiles(readMeta(fn), fn).all.filter((o) => o.includes('/handlers/chunks/')).map((o) => `handlers/chunks/${basename(o)}`);
+      expect(chunks.length).toBeGreaterThan(5);
+      expect(zipList(zip)).toEqual(['config/credsync.yaml', `handlers/${fn}.js`, 'handlers/package.json', ...chunks].sort());
       expect(statSync(zip).size).toBeLessThanOrEqual(MAX_ZIP_BYTES);
-      // The source map stays beside the bundle, for the release, not in the zip.
-      expect(existsSync(join('.esbuild/.build/handlers', `${fn}.cjs.map`))).toBe(true);
+      // The source maps stay beside the bundle, for the release, not in the zip.
+      expect(existsSync(join('.esbuild/.build/handlers', `${fn}.js.map`))).toBe(true);
     }
     const cfn = JSON.parse(readFileSync('.serverless/cloudformation-template-update-stack.json', 'utf8'));
     const fns = Object.values(cfn.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>).filter((x) => x.Type === 'AWS::Lambda::Function');
@@ -74,24 +100,24 @@ describe('serverless package', () => {
     expect(actions).toContain('secretsmanager:UpdateSecretVersionStage');
   });
 
-  it('no AWS bundle contains a GCP client, google-gax or google-auth-library, and FlyteAdmin\'s transport is apart (esbuild metafiles)', () => {
-    const vendor = VENDOR.map((v) => readMeta(join('.esbuild/.build/handlers/vendor', `${v}-meta.json`)));
+  it('no AWS bundle contains a GCP client, google-gax or google-auth-library, and a cold start loads none of what only some configurations use (esbuild metafiles)', () => {
     for (const fn of FUNCTIONS) {
-      const inputs = Object.keys(readMeta(join('.esbuild/.build/handlers', `${fn}-meta.json`)).inputs);
+      const meta = readMeta(fn);
+      const { all, atColdStart } = bundleFiles(meta, fn);
+      const inputs = inputsOf(meta, all);
+      const loaded = inputsOf(meta, atColdStart);
       expect(inputs.length).toBeGreaterThan(50); // it is the real metafile of a real bundle
-      expect(inputs.filter((f) => f.includes('node_modules/@aws-sdk/client-secrets-manager/')).length).toBeGreaterThan(0);
-      expect(inputs.filter((f) => GCP_PACKAGES.test(f))).toEqual([]);
-      // The client's own code (and its slice of the IDL) is in the bundle, evaluated only with labels.
+      expect(loaded.filter((f) => f.includes('node_modules/@aws-sdk/client-secrets-manager/')).length).toBeGreaterThan(0);
+      expect(Object.keys(meta.inputs).filter((f) => GCP_PACKAGES.test(f))).toEqual([]);
+      expect(loaded.filter((f) => ON_FIRST_USE.test(f))).toEqual([]);
+      // ...but they are in the zip's chunks: FlyteAdmin's client and transport, SSM, EKS, kubeconfig.
       expect(inputs).toContain('lib/labels/flyteidl-subset.ts');
-      expect(inputs.filter((f) => FLYTEADMIN_TRANSPORT.test(f))).toEqual([]);
-    }
-    const [grpc, protobuf] = vendor.map((m) => Object.keys(m.inputs));
-    expect(grpc!.filter((f) => f.includes('node_modules/@grpc/grpc-js/')).length).toBeGreaterThan(20);
-    expect(protobuf!.filter((f) => f.includes('node_modules/protobufjs/')).length).toBeGreaterThan(10);
-    // Nothing in both, nothing from GCP, and neither .proto loader nor the whole generated IDL.
-    expect(grpc!.filter((f) => protobuf!.includes(f))).toEqual([]);
-    for (const inputs of [grpc!, protobuf!]) {
-      expect(inputs.filter((f) => GCP_PACKAGES.test(f) || /node_modules\/(@grpc\/proto-loader|@flyteorg)\//.test(f))).toEqual([]);
+      expect(inputs.filter((f) => f.includes('node_modules/@grpc/grpc-js/')).length).toBeGreaterThan(20);
+      expect(inputs.filter((f) => f.includes('node_modules/protobufjs/')).length).toBeGreaterThan(10);
+      expect(inputs.filter((f) => /node_modules\/(@grpc\/proto-loader|@flyteorg\/flyteidl\/gen)\//.test(f))).toEqual([]);
+      for (const pkg of ['@aws-sdk/client-ssm/', '@aws-sdk/client-eks/', '@kubernetes/client-node/'])
+        expect(inputs.filter((f) => f.includes(`node_modules/${pkg}`)).length).toBeGreaterThan(0);
+      expect(inputs.filter((f) => FLYTEADMIN_TRANSPORT.test(f)).length).toBeGreaterThan(30);
     }
   });
 
@@ -105,31 +131,30 @@ describe('serverless package', () => {
     const unzip = spawnSync('python3', ['-m', 'zipfile', '-e', '.serverless/resync.zip', dir], { encoding: 'utf8', timeout: 60_000 });
     expect(unzip.status).toBe(0);
     const config = writeEnvConfigFile(env, dir, uniquePrefix('zip'), seeded);
-    // With labels: FlyteAdmin's client loads its transport (handlers/vendor/) from the zip and lists the rows.
+    // With labels: FlyteAdmin's client loads its transport (a chunk) from the zip and lists the rows.
     const assignment = { project: 'zip-check', domain: 'development', label: 'team1' };
     writeFileSync(
       config,
       stringifyYaml({ ...parseYaml(readFileSync(config, 'utf8')), labels: { flyteadmin: { endpoint: env.flyteadmin.insecureEndpoint, insecure: true }, assignments: [assignment] } }),
     );
-    // Act: a new process, as the runtime: require the handler and invoke it.
+    // Act: a new process, as the runtime: import the handler and invoke it.
     const script =
-      `require('./handlers/resync.cjs').handler({ dryRun: true }).then((r) => console.log(JSON.stringify({ ok: r.ok, dryRun: r.dryRun, ` +
-      `clusters: r.clusters.map((c) => [c.id, c.status, c.store]), labels: r.labels && r.labels.changes.map((c) => [c.scope, c.label, c.action]), labelsError: r.labelsError, ` +
-      `vendor: Object.keys(require.cache).filter((f) => f.includes('vendor')).map((f) => f.slice(f.indexOf('handlers/'))).sort() })), (e) => { console.error(e.message); process.exit(1); })`;
+      `import('./handlers/resync.js').then((m) => m.handler({ dryRun: true })).then((r) => console.log(JSON.stringify({ ok: r.ok, dryRun: r.dryRun, ` +
+      `clusters: r.clusters.map((c) => [c.id, c.status, c.store]), labels: r.labels && r.labels.changes.map((c) => [c.scope, c.label, c.action]), labelsError: r.labelsError })), ` +
+      `(e) => { console.error(e.message); process.exit(1); })`;
     const r = spawnSync(process.execPath, ['-e', script], {
       cwd: dir,
       encoding: 'utf8',
       timeout: 120_000,
       env: { ...process.env, CREDSYNC_CONFIG: config, POWERTOOLS_LOG_LEVEL: 'ERROR' },
     });
-    // Assess
+    // Assess: with labels, FlyteAdmin's client loaded its transport from the zip's chunks and listed the rows.
     expect({ status: r.status, stderr: r.stderr }).toEqual({ status: 0, stderr: '' });
     expect(JSON.parse(r.stdout.trim().split('\n').at(-1)!)).toEqual({
       ok: true,
       dryRun: true,
       clusters: seeded.map((id) => [id, 'updated', 'created']),
       labels: [['zip-check/development', 'team1', 'create']],
-      vendor: VENDOR.map((v) => `handlers/vendor/${v}.cjs`),
     });
   }, 180_000);
 });
