@@ -17,6 +17,7 @@ import { delimiter, dirname, resolve } from 'node:path';
 // Its own module, not the package index: the index re-exports every API class, which a bundle that
 // loads this module lazily (./access.ts imports it on first kubeconfig access) would keep whole.
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
+import { newClusters, newContexts, newUsers } from '@kubernetes/client-node/dist/config_types.js';
 import { parse as parseYaml } from 'yaml';
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
 import type { User } from '@kubernetes/client-node/dist/config_types.js';
@@ -72,10 +73,17 @@ async function readKubeconfig(path: string, readFile: ReadFile, how: string): Pr
   return { path, doc, tokenFiles };
 }
 
+/**
+ * A KubeConfig of one parsed file, as client-node's `loadFromString` makes it (the same checks of
+ * every cluster, user and context, the same errors) without parsing the file a second time
+ * (`loadFromString` parsed the JSON text of what was parsed here once more, with js-yaml). The
+ * JSON round trip gives client-node the same plain data js-yaml gave it.
+ */
 function toKubeConfig(f: RawFile): KubeConfig {
   const kc = new KubeConfig();
   try {
-    kc.loadFromString(JSON.stringify(f.doc));
+    const obj = JSON.parse(JSON.stringify(f.doc)) as RawFile['doc'];
+    kc.loadFromOptions({ clusters: newClusters(obj.clusters), contexts: newContexts(obj.contexts), users: newUsers(obj.users), currentContext: obj['current-context'] as string });
   } catch (err) {
     throw new KubeconfigError('access.path', `${f.path} is not a valid kubeconfig: ${(err as Error).message}`, { cause: err });
   }
