@@ -14,7 +14,7 @@
  *     labels: { team1: 1 }
  * ```
  */
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import { renewalProblem, RotationOverride, rotationSettings } from '../rotation/config.ts';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
@@ -42,19 +42,16 @@ export const LABEL = /^[a-z0-9]([a-z0-9_.-]{0,61}[a-z0-9])?$/;
 export const SECRET_KEY = /^[-._a-zA-Z0-9]+$/;
 
 const dnsLabel = (what: string) =>
-  z.string().max(63).regex(DNS_LABEL, `${what} must be a DNS-1123 label (lower-case alphanumerics and '-')`);
+  z.string().check(z.maxLength(63), z.regex(DNS_LABEL, `${what} must be a DNS-1123 label (lower-case alphanumerics and '-')`));
 const dnsSubdomain = (what: string) =>
-  z
-    .string()
-    .max(253)
-    .regex(DNS_SUBDOMAIN, `${what} must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')`);
+  z.string().check(z.maxLength(253), z.regex(DNS_SUBDOMAIN, `${what} must be a DNS-1123 subdomain (lower-case alphanumerics, '-' and '.')`));
 const httpsUrl = z.url({ protocol: /^https$/, error: 'must be an https:// URL' });
 
 /** A kubeconfig context (path defaults to $KUBECONFIG, then ~/.kube/config). */
 const kubeconfigAccess = z.strictObject({
   type: z.literal('kubeconfig'),
-  context: z.string().min(1),
-  path: z.string().min(1).optional(),
+  context: z.string().check(z.minLength(1)),
+  path: z.optional(z.string().check(z.minLength(1))),
 });
 
 /** Endpoint + CA + bearer token. The token is read from a file or an environment variable, never inline. */
@@ -62,16 +59,18 @@ const tokenAccess = z
   .strictObject({
     type: z.literal('token'),
     endpoint: httpsUrl,
-    caFile: z.string().min(1).optional(),
-    caData: z.string().min(1).optional(),
-    tokenFile: z.string().min(1).optional(),
-    tokenEnv: z.string().regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name').optional(),
+    caFile: z.optional(z.string().check(z.minLength(1))),
+    caData: z.optional(z.string().check(z.minLength(1))),
+    tokenFile: z.optional(z.string().check(z.minLength(1))),
+    tokenEnv: z.optional(z.string().check(z.regex(/^[A-Za-z_][A-Za-z0-9_]*$/, 'must be an environment variable name'))),
   })
-  .superRefine((v, ctx) => {
-    if (!v.caFile === !v.caData) ctx.addIssue({ code: 'custom', message: 'set exactly one of caFile, caData' });
-    if (!v.tokenFile === !v.tokenEnv)
-      ctx.addIssue({ code: 'custom', message: 'set exactly one of tokenFile, tokenEnv' });
-  });
+  .check(
+    z.superRefine((v, ctx) => {
+      if (!v.caFile === !v.caData) ctx.addIssue({ code: 'custom', message: 'set exactly one of caFile, caData' });
+      if (!v.tokenFile === !v.tokenEnv)
+        ctx.addIssue({ code: 'custom', message: 'set exactly one of tokenFile, tokenEnv' });
+    }),
+  );
 
 /**
  * EKS: endpoint and CA from DescribeCluster, a bearer token presigned from the function's own
@@ -79,20 +78,20 @@ const tokenAccess = z
  */
 const eksAccess = z.strictObject({
   type: z.literal('eks'),
-  clusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name'),
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
-  roleArn: z.string().regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN').optional(),
+  clusterName: z.string().check(z.regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name')),
+  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')),
+  roleArn: z.optional(z.string().check(z.regex(/^arn:aws[a-z-]*:iam::\d{12}:role\/.+$/, 'must be an IAM role ARN'))),
   /** EKS API endpoint override (local emulators only). */
-  eksEndpoint: z.url().optional(),
+  eksEndpoint: z.optional(z.url()),
 });
 
 /** GKE: endpoint and CA from the GKE API, bearer token from application default credentials. */
 const gkeAccess = z.strictObject({
   type: z.literal('gke'),
-  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id'),
+  project: z.string().check(z.regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id')),
   /** Region or zone. */
-  location: z.string().regex(/^[a-z]+-[a-z]+\d+(-[a-z])?$/, 'must be a GCP region or zone such as europe-west1'),
-  clusterName: z.string().regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be a GKE cluster name'),
+  location: z.string().check(z.regex(/^[a-z]+-[a-z]+\d+(-[a-z])?$/, 'must be a GCP region or zone such as europe-west1')),
+  clusterName: z.string().check(z.regex(/^[a-z]([-a-z0-9]{0,38}[a-z0-9])?$/, 'must be a GKE cluster name')),
 });
 
 /** How the sync reaches a cluster: a discriminated union on `type`. */
@@ -101,153 +100,145 @@ export type ClusterAccess = z.infer<typeof ClusterAccess>;
 
 export const KubeClientConfig = z
   .strictObject({
-    qps: z.number().int().min(0).optional(),
-    burst: z.number().int().min(0).optional(),
-    timeout: z
-      .string()
-      .regex(/^\d+(ms|s|m|h)$/, 'must be a Go duration such as 30s')
-      .optional(),
+    qps: z.optional(z.number().check(z.int(), z.gte(0))),
+    burst: z.optional(z.number().check(z.int(), z.gte(0))),
+    timeout: z.optional(z.string().check(z.regex(/^\d+(ms|s|m|h)$/, 'must be a Go duration such as 30s'))),
   })
-  .superRefine((v, ctx) => {
-    if ((v.qps ?? 0) > 0 && (v.burst ?? 0) <= 0)
-      ctx.addIssue({ code: 'custom', path: ['burst'], message: 'must be > 0 when qps > 0 (flyteadmin refuses to start)' });
-  });
+  .check(
+    z.superRefine((v, ctx) => {
+      if ((v.qps ?? 0) > 0 && (v.burst ?? 0) <= 0)
+        ctx.addIssue({ code: 'custom', path: ['burst'], message: 'must be > 0 when qps > 0 (flyteadmin refuses to start)' });
+    }),
+  );
 export type KubeClientConfig = z.infer<typeof KubeClientConfig>;
 
-const weight = z.number().min(0, 'weight must be in [0, 1]').max(1, 'weight must be in [0, 1]');
+const weight = z.number().check(z.gte(0, 'weight must be in [0, 1]'), z.lte(1, 'weight must be in [0, 1]'));
 
 export const DataPlane = z.strictObject({
   /** Cluster id: the name in clusters.yaml, the prefix of `<id>_token`/`<id>_cacert`, the store entry name. */
-  id: z.string().regex(CLUSTER_ID, 'must be lower-case alphanumerics, - or _, start and end alphanumeric, max 63'),
+  id: z.string().check(z.regex(CLUSTER_ID, 'must be lower-case alphanumerics, - or _, start and end alphanumeric, max 63')),
   access: ClusterAccess,
   /** The API server URL as flyteadmin reaches it, when it differs from the one the sync uses. */
-  flyteadminEndpoint: httpsUrl.optional(),
-  namespace: dnsLabel('namespace').default('flyte'),
-  serviceAccount: dnsSubdomain('serviceAccount').default('flyteadmin'),
-  tokenSecret: dnsSubdomain('tokenSecret').default('flyteadmin-token'),
+  flyteadminEndpoint: z.optional(httpsUrl),
+  namespace: z._default(dnsLabel('namespace'), 'flyte'),
+  serviceAccount: z._default(dnsSubdomain('serviceAccount'), 'flyteadmin'),
+  tokenSecret: z._default(dnsSubdomain('tokenSecret'), 'flyteadmin-token'),
   /** Execution label -> weight in [0, 1] (relative; they need not sum to 1). */
-  labels: z
-    .record(z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .'), weight)
-    .default({}),
-  enabled: z.boolean().default(true),
-  kubeClientConfig: KubeClientConfig.optional(),
+  labels: z._default(z.record(z.string().check(z.regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .')), weight), {}),
+  enabled: z._default(z.boolean(), true),
+  kubeClientConfig: z.optional(KubeClientConfig),
   /** The EKS cluster name, when it differs from `id`: matches cluster-created events to this data plane. */
-  eksClusterName: z.string().regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name').optional(),
+  eksClusterName: z.optional(z.string().check(z.regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name'))),
   /** Overrides the top-level `rotation` for this data plane (lib/rotation/config.ts). */
-  rotation: RotationOverride.optional(),
+  rotation: z.optional(RotationOverride),
 });
 export type DataPlane = z.infer<typeof DataPlane>;
 
 export const ControlPlane = z.strictObject({
   access: ClusterAccess,
-  namespace: dnsLabel('namespace').default('flyte'),
-  credentialsSecret: dnsSubdomain('credentialsSecret').default('cluster-credentials'),
-  mountPath: z
-    .string()
-    .regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute path without a trailing slash')
-    .default('/var/run/credentials'),
-  configMaps: z
-    .array(dnsSubdomain('configMap'))
-    .min(1)
-    .default(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config']),
-  configKey: z.string().regex(SECRET_KEY, 'must be a valid ConfigMap data key').default('clusters.yaml'),
-  deployments: z.array(dnsSubdomain('deployment')).default(['flyteadmin', 'syncresources']),
-  defaultExecutionLabel: z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .').optional(),
+  namespace: z._default(dnsLabel('namespace'), 'flyte'),
+  credentialsSecret: z._default(dnsSubdomain('credentialsSecret'), 'cluster-credentials'),
+  mountPath: z._default(z.string().check(z.regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute path without a trailing slash')), '/var/run/credentials'),
+  configMaps: z._default(z.array(dnsSubdomain('configMap')).check(z.minLength(1)), ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config']),
+  configKey: z._default(z.string().check(z.regex(SECRET_KEY, 'must be a valid ConfigMap data key')), 'clusters.yaml'),
+  deployments: z._default(z.array(dnsSubdomain('deployment')), ['flyteadmin', 'syncresources']),
+  defaultExecutionLabel: z.optional(z.string().check(z.regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .'))),
   /**
    * Labels that may be left with no enabled cluster (retired on purpose). Any other label that
    * would be emptied is refused: flyteadmin would send its executions to every enabled cluster.
    */
-  retiredLabels: z.array(z.string().regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .')).default([]),
+  retiredLabels: z._default(z.array(z.string().check(z.regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .'))), []),
   /**
    * The Lease that makes control-plane applies mutually exclusive (lib/controlplane/lease.ts):
    * held for every write and restart of one apply, renewed before each write.
    */
-  lease: z
-    .strictObject({
-      name: dnsSubdomain('lease').default('flyte-credsync'),
+  lease: z.prefault(
+    z.strictObject({
+      name: z._default(dnsSubdomain('lease'), 'flyte-credsync'),
       /** Valid this long without renewal: a run killed holding it delays the next one at most this long. */
-      durationSeconds: z.number().int().min(2).max(300).default(30),
+      durationSeconds: z._default(z.number().check(z.int(), z.gte(2), z.lte(300)), 30),
       /** How long a run waits for another run's Lease before failing with CONTROL_PLANE_BUSY. */
-      waitSeconds: z.number().int().min(0).max(900).default(90),
-    })
-    .prefault({}),
+      waitSeconds: z._default(z.number().check(z.int(), z.gte(0), z.lte(900)), 90),
+    }),
+    {},
+  ),
 });
 export type ControlPlane = z.infer<typeof ControlPlane>;
 
 export const AwsStore = z.strictObject({
-  region: z.string().regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1'),
+  region: z.string().check(z.regex(/^[a-z]{2}(-[a-z]+)+-\d+$/, 'must be an AWS region such as us-east-1')),
   /** Prefix of every secret name; the cluster id is appended. */
-  prefix: z
-    .string()
-    .regex(/^[A-Za-z0-9/_+=.@-]{0,400}$/, "may contain only A-Z a-z 0-9 / _ + = . @ -")
-    .default('flyte-credsync/'),
-  kmsKeyId: z.string().min(1).optional(),
-  tags: z.record(z.string().min(1).max(128), z.string().max(256)).default({}),
+  prefix: z._default(z.string().check(z.regex(/^[A-Za-z0-9/_+=.@-]{0,400}$/, "may contain only A-Z a-z 0-9 / _ + = . @ -")), 'flyte-credsync/'),
+  kmsKeyId: z.optional(z.string().check(z.minLength(1))),
+  tags: z._default(z.record(z.string().check(z.minLength(1), z.maxLength(128)), z.string().check(z.maxLength(256))), {}),
   /** Endpoint override (local emulators only). */
-  endpoint: z.url().optional(),
+  endpoint: z.optional(z.url()),
 });
 export type AwsStore = z.infer<typeof AwsStore>;
 
 export const GcpStore = z.strictObject({
-  project: z.string().regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id'),
+  project: z.string().check(z.regex(/^[a-z][a-z0-9-]{4,28}[a-z0-9]$/, 'must be a GCP project id')),
   /** Prepended to the cluster id to make each secret id (A-Z a-z 0-9 _ - only). */
-  prefix: z.string().regex(/^[A-Za-z0-9_-]{0,190}$/, 'may contain only A-Z a-z 0-9 _ -').default('flyte-credsync-'),
-  labels: z
-    .record(
-      z.string().regex(/^[a-z][a-z0-9_-]{0,62}$/, 'label keys: lower-case, start with a letter, max 63'),
-      z.string().regex(/^[a-z0-9_-]{0,63}$/, 'label values: lower-case, digits, _ or -, max 63'),
-    )
-    .default({}),
+  prefix: z._default(z.string().check(z.regex(/^[A-Za-z0-9_-]{0,190}$/, 'may contain only A-Z a-z 0-9 _ -')), 'flyte-credsync-'),
+  labels: z._default(
+    z.record(
+      z.string().check(z.regex(/^[a-z][a-z0-9_-]{0,62}$/, 'label keys: lower-case, start with a letter, max 63')),
+      z.string().check(z.regex(/^[a-z0-9_-]{0,63}$/, 'label values: lower-case, digits, _ or -, max 63')),
+    ),
+    {},
+  ),
   /** Emulator address host:port (local testing only; plaintext gRPC). */
-  emulatorHost: z.string().regex(/^[^:\s]+:\d+$/, 'must be host:port').optional(),
+  emulatorHost: z.optional(z.string().check(z.regex(/^[^:\s]+:\d+$/, 'must be host:port'))),
 });
 export type GcpStore = z.infer<typeof GcpStore>;
 
-export const Store = z
-  .strictObject({ aws: AwsStore.optional(), gcp: GcpStore.optional() })
-  .refine((s) => (s.aws === undefined) !== (s.gcp === undefined), {
+export const Store = z.strictObject({ aws: z.optional(AwsStore), gcp: z.optional(GcpStore) }).check(
+  z.refine((s) => (s.aws === undefined) !== (s.gcp === undefined), {
     message: 'configure exactly one secret store: store.aws or store.gcp',
-  });
+  }),
+);
 export type Store = z.infer<typeof Store>;
 
 export const Config = z.strictObject({
     controlPlane: ControlPlane,
     store: Store,
-    dataPlanes: z.array(DataPlane).default([]),
+    dataPlanes: z._default(z.array(DataPlane), []),
     /** Data planes found in the cloud instead of (or besides) written out; a written entry wins. */
-    discovery: z.strictObject({ eks: EksDiscovery.optional(), gke: GkeDiscovery.optional() }).optional(),
+    discovery: z.optional(z.strictObject({ eks: z.optional(EksDiscovery), gke: z.optional(GkeDiscovery) })),
     /**
      * Data planes read and verified at once. Each data plane is usually its own API server, so 32
      * suits 50 to 500 of them; the control plane is not touched in that phase, and the store is
      * read in batches and backs off when throttled.
      */
-    concurrency: z.number().int().min(1).max(128).default(32),
+    concurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(128)), 32),
     /** How long to wait for the token controller to fill a newly created token Secret. */
-    tokenWaitSeconds: z.number().int().min(1).max(600).default(60),
+    tokenWaitSeconds: z._default(z.number().check(z.int(), z.gte(1), z.lte(600)), 60),
     /** Execution-cluster labels as code, and how to reach FlyteAdmin (lib/labels/schema.ts). */
-    labels: Labels.optional(),
+    labels: z.optional(Labels),
     /** Real rotation for every data plane (lib/rotation/config.ts); absent: the plain sync. */
-    rotation: RotationOverride.optional(),
+    rotation: z.optional(RotationOverride),
     /**
      * A data plane whose credential is rejected (it no longer authenticates, or lacks flyteadmin's
      * rights): `unroute` (default) keeps its credential for aborts but disables it and takes it out
      * of every label until it verifies again; `keep` leaves its routing as it was.
      */
-    onCredentialRejected: z.enum(['unroute', 'keep']).default('unroute'),
+    onCredentialRejected: z._default(z.enum(['unroute', 'keep']), 'unroute'),
   })
-  .superRefine((cfg, ctx) => {
-    // A bounded token must be renewable in time under the schedule (rotation.runEvery).
-    const global = rotationSettings(cfg.rotation, undefined);
-    const globalProblem = global && renewalProblem(global);
-    if (globalProblem) ctx.addIssue({ code: 'custom', path: ['rotation'], message: globalProblem });
-    cfg.dataPlanes.forEach((dp, i) => {
-      const s = rotationSettings(cfg.rotation, dp.rotation);
-      const problem = dp.rotation && s && renewalProblem(s);
-      if (problem) ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'rotation'], message: problem });
-      if (s && dp.tokenSecret.length > 240)
-        ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'tokenSecret'], message: 'at most 240 characters when rotating (generation objects are named <tokenSecret>-<n>)' });
-    });
-  });
+  .check(
+    z.superRefine((cfg, ctx) => {
+      // A bounded token must be renewable in time under the schedule (rotation.runEvery).
+      const global = rotationSettings(cfg.rotation, undefined);
+      const globalProblem = global && renewalProblem(global);
+      if (globalProblem) ctx.addIssue({ code: 'custom', path: ['rotation'], message: globalProblem });
+      cfg.dataPlanes.forEach((dp, i) => {
+        const s = rotationSettings(cfg.rotation, dp.rotation);
+        const problem = dp.rotation && s && renewalProblem(s);
+        if (problem) ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'rotation'], message: problem });
+        if (s && dp.tokenSecret.length > 240)
+          ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'tokenSecret'], message: 'at most 240 characters when rotating (generation objects are named <tokenSecret>-<n>)' });
+      });
+    }),
+  );
 export type Config = z.infer<typeof Config>;
 
 /**

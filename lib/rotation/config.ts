@@ -12,7 +12,7 @@
  *     rotation: { mode: tokenRequest, expirationSeconds: 172800 }
  * ```
  */
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import type { Config } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { boundedList } from '../util/bounded.ts';
@@ -31,7 +31,7 @@ export function durationSeconds(text: string): number {
   return Number(m[1]) * UNIT_SECONDS[m[2]!]!;
 }
 
-const duration = z.string().regex(DURATION, 'must be a duration such as 30m, 6h or 7d');
+const duration = z.string().check(z.regex(DURATION, 'must be a duration such as 30m, 6h or 7d'));
 
 /** The minimum TokenRequest lifetime the API server accepts. */
 export const MIN_TOKEN_SECONDS = 600;
@@ -39,15 +39,15 @@ export const MIN_TOKEN_SECONDS = 600;
 /** Every field optional: what a data plane may override. */
 export const RotationOverride = z.strictObject({
   /** `secret`: a new token Secret per generation; `tokenRequest`: a bounded token bound to a per-generation Secret. */
-  mode: z.enum(['secret', 'tokenRequest']).optional(),
+  mode: z.optional(z.enum(['secret', 'tokenRequest'])),
   /** Rotate when the live credential is older than this; `off`: only on demand (`credsync rotate --now`). */
-  every: z.union([z.literal('off'), duration]).optional(),
+  every: z.optional(z.union([z.literal('off'), duration])),
   /** tokenRequest mode: the token's lifetime (renewed at two thirds of it). */
-  expirationSeconds: z.number().int().min(MIN_TOKEN_SECONDS).max(31_536_000).optional(),
+  expirationSeconds: z.optional(z.number().check(z.int(), z.gte(MIN_TOKEN_SECONDS), z.lte(31_536_000))),
   /** How long a run waits for flyteadmin and syncresources to roll out before it leaves the revoke to the next run. */
-  rolloutTimeoutSeconds: z.number().int().min(10).max(3600).optional(),
+  rolloutTimeoutSeconds: z.optional(z.number().check(z.int(), z.gte(10), z.lte(3600))),
   /** How often the scheduled function runs (serverless.yml `rotationSchedule`): what renewal in time is checked against. */
-  runEvery: duration.optional(),
+  runEvery: z.optional(duration),
 });
 export type RotationOverride = z.infer<typeof RotationOverride>;
 

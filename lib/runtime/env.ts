@@ -14,7 +14,7 @@
  * plane's `access.tokenEnv` names a variable of the user's choosing: that one is read where the
  * access is resolved (lib/clusters/access.ts), from the environment passed to it.
  */
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import { ConfigError } from '../errors.ts';
 
 export const ENV = {
@@ -27,23 +27,19 @@ export const ENV = {
 export type LogLevel = 'debug' | 'info' | 'warn' | 'error';
 
 const positiveSeconds = z
-  .string()
-  .trim()
-  .regex(/^\d+$/, 'must be a whole number of seconds')
-  .transform(Number)
-  .refine((n) => n > 0 && n <= 31_536_000, 'must be between 1 and 31536000 seconds');
+  .pipe(z.string().check(z.trim(), z.regex(/^\d+$/, 'must be a whole number of seconds')), z.transform(Number))
+  .check(z.refine((n) => n > 0 && n <= 31_536_000, 'must be between 1 and 31536000 seconds'));
 
 const RuntimeEnv = z.object({
-  [ENV.config]: z.string().min(1, 'must be a file path').optional(),
-  [ENV.logLevel]: z
-    .string()
-    .trim()
-    .toLowerCase()
-    .pipe(z.enum(['debug', 'info', 'warn', 'warning', 'error'], { error: 'must be debug, info, warn or error' }))
-    .transform((v): LogLevel => (v === 'warning' ? 'warn' : v))
-    .optional(),
-  [ENV.eventMaxAgeSeconds]: positiveSeconds.optional(),
-  [ENV.timeoutSeconds]: positiveSeconds.optional(),
+  [ENV.config]: z.optional(z.string().check(z.minLength(1, 'must be a file path'))),
+  [ENV.logLevel]: z.optional(
+    z.pipe(
+      z.pipe(z.string().check(z.trim(), z.toLowerCase()), z.enum(['debug', 'info', 'warn', 'warning', 'error'], { error: 'must be debug, info, warn or error' })),
+      z.transform((v): LogLevel => (v === 'warning' ? 'warn' : v)),
+    ),
+  ),
+  [ENV.eventMaxAgeSeconds]: z.optional(positiveSeconds),
+  [ENV.timeoutSeconds]: z.optional(positiveSeconds),
 });
 
 export interface RuntimeEnv {

@@ -3,7 +3,7 @@
  * the Cloud Functions HTTP POST): `{ clusters?: string[], dryRun?: boolean }`. Malformed input is
  * an {@link EventError} that says what was expected; nothing runs.
  */
-import * as z from 'zod';
+import * as z from '../util/zod.ts';
 import { EventError } from '../errors.ts';
 import { describeIssues } from '../util/bounded.ts';
 
@@ -12,8 +12,8 @@ export const MAX_RESYNC_CLUSTERS = 10_000;
 
 /** Manual resync: `{ clusters?: string[], dryRun?: boolean }`. Unknown keys are errors. */
 export const ResyncEvent = z.strictObject({
-  clusters: z.array(z.string().min(1).max(253)).min(1).max(MAX_RESYNC_CLUSTERS).optional(),
-  dryRun: z.boolean().optional(),
+  clusters: z.optional(z.array(z.string().check(z.minLength(1), z.maxLength(253))).check(z.minLength(1), z.maxLength(MAX_RESYNC_CLUSTERS))),
+  dryRun: z.optional(z.boolean()),
 });
 export type ResyncEvent = z.infer<typeof ResyncEvent>;
 

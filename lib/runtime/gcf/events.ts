@@ -3,7 +3,7 @@
  * (../requests.ts): the Cloud Audit Log entry of a GKE `CreateCluster`, delivered by Eventarc or
  * through Pub/Sub. Malformed input is an {@link EventError} that says what was expected.
  */
-import * as z from 'zod';
+import * as z from '../../util/zod.ts';
 import { EventError } from '../../errors.ts';
 import { describeIssues } from '../../util/bounded.ts';
 
@@ -30,22 +30,18 @@ export const GKE_CREATE_METHODS = [
 export const AUDIT_LOG_WRITTEN = 'google.cloud.audit.log.v1.written';
 export const PUBSUB_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
 
-const AuditLogEntry = z
-  .object({
-    protoPayload: z
-      .object({
-        methodName: z.string().min(1),
-        serviceName: z.string().optional(),
-        resourceName: z.string().optional(),
-        status: z.object({ code: z.number().int().optional(), message: z.string().optional() }).loose().optional(),
-      })
-      .loose(),
-    resource: z.object({ type: z.string().optional(), labels: z.record(z.string(), z.string()).optional() }).loose().optional(),
-    operation: z.object({ id: z.string().optional(), first: z.boolean().optional(), last: z.boolean().optional() }).loose().optional(),
-  })
-  .loose();
+const AuditLogEntry = z.looseObject({
+  protoPayload: z.looseObject({
+    methodName: z.string().check(z.minLength(1)),
+    serviceName: z.optional(z.string()),
+    resourceName: z.optional(z.string()),
+    status: z.optional(z.looseObject({ code: z.optional(z.number().check(z.int())), message: z.optional(z.string()) })),
+  }),
+  resource: z.optional(z.looseObject({ type: z.optional(z.string()), labels: z.optional(z.record(z.string(), z.string())) })),
+  operation: z.optional(z.looseObject({ id: z.optional(z.string()), first: z.optional(z.boolean()), last: z.optional(z.boolean()) })),
+});
 
-const PubsubMessage = z.object({ data: z.string(), attributes: z.record(z.string(), z.string()).optional(), messageId: z.string().optional() }).loose();
+const PubsubMessage = z.looseObject({ data: z.string(), attributes: z.optional(z.record(z.string(), z.string())), messageId: z.optional(z.string()) });
 
 const EXPECTED_GKE_EVENT =
   `expected a Pub/Sub push body or "${PUBSUB_PUBLISHED}" CloudEvent ({"message": {"data": base64 of a Cloud Audit Log entry}}), ` +

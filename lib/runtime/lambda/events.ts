@@ -3,13 +3,13 @@
  * EventBridge events about a new EKS cluster, and the SQS envelope of the cluster-created retry
  * queue. Malformed input is an {@link EventError} that says what was expected; nothing runs.
  */
-import * as z from 'zod';
+import * as z from '../../util/zod.ts';
 import { EventError } from '../../errors.ts';
 import { describeIssues } from '../../util/bounded.ts';
 
 /** EKS cluster names have at most 100 characters; a region a few dozen. */
-const EksName = z.string().min(1).max(100);
-const Region = z.string().max(64);
+const EksName = z.string().check(z.minLength(1), z.maxLength(100));
+const Region = z.string().check(z.maxLength(64));
 
 export interface ClusterEvent {
   /** The EKS cluster name the event is about. */
@@ -19,28 +19,28 @@ export interface ClusterEvent {
   region?: string;
 }
 
-const CloudTrailCreate = z.object({
+const CloudTrailCreate = z.looseObject({
   source: z.literal('aws.eks'),
   'detail-type': z.literal('AWS API Call via CloudTrail'),
-  region: Region.optional(),
-  detail: z.object({
+  region: z.optional(Region),
+  detail: z.looseObject({
     eventSource: z.literal('eks.amazonaws.com'),
     eventName: z.literal('CreateCluster'),
-    requestParameters: z.object({ name: EksName }).loose(),
-    errorCode: z.string().optional(),
-  }).loose(),
-}).loose();
+    requestParameters: z.looseObject({ name: EksName }),
+    errorCode: z.optional(z.string()),
+  }),
+});
 
-const StateChange = z.object({
+const StateChange = z.looseObject({
   source: z.literal('aws.eks'),
-  'detail-type': z.string().regex(/cluster state change/i),
-  region: Region.optional(),
-  detail: z.object({
-    clusterName: EksName.optional(),
-    name: EksName.optional(),
+  'detail-type': z.string().check(z.regex(/cluster state change/i)),
+  region: z.optional(Region),
+  detail: z.looseObject({
+    clusterName: z.optional(EksName),
+    name: z.optional(EksName),
     status: z.string(),
-  }).loose(),
-}).loose();
+  }),
+});
 
 /**
  * Reads an EventBridge event about a new EKS cluster: the CloudTrail record of CreateCluster,
@@ -73,9 +73,9 @@ export function parseClusterEvent(event: unknown): ClusterEvent | undefined {
   );
 }
 
-const SqsEvent = z.object({
-  Records: z.array(z.object({ eventSource: z.literal('aws:sqs'), body: z.string(), messageId: z.string().optional() }).loose()).min(1),
-}).loose();
+const SqsEvent = z.looseObject({
+  Records: z.array(z.looseObject({ eventSource: z.literal('aws:sqs'), body: z.string(), messageId: z.optional(z.string()) })).check(z.minLength(1)),
+});
 
 /**
  * The retry queue of the AWS cluster-created function (serverless.yml): an SQS event whose one
