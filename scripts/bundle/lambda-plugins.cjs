@@ -33,15 +33,17 @@ const builtinsThroughRequire = {
 const ONLY_PREFIX = '__only_';
 
 /**
- * Code splitting (serverless.yml: `splitting`, `chunkNames: chunks/[name]-[hash]`): what only
- * some configurations use (the SSM, EKS and STS clients, kubeconfig access, FlyteAdmin's client
- * with gRPC and protobufjs) is in chunks that load on first use; what the handler loads at once
- * is its own file plus the shared chunks it imports. serverless-esbuild builds each function on
- * its own into the same `handlers/` and would put every function's chunks into every zip, so:
- * - this build's chunks are copied to `__only_<fn>/handlers/chunks/`, which serverless-esbuild
- *   puts into that function's zip only, at `handlers/chunks/` (where the handler imports them);
- *   the originals stay in `handlers/chunks/` for `serverless invoke local` and with their source
- *   maps, and no zip takes them (serverless.yml `!handlers/chunks/**`);
+ * Code splitting (serverless.yml: `splitting`): what only some configurations use (the SSM, EKS
+ * and STS clients, kubeconfig access, FlyteAdmin's client with gRPC and protobufjs) is in chunks
+ * that load on first use; what the handler loads at once is its own file plus the shared chunks
+ * it imports. serverless-esbuild builds each function on its own into the same `handlers/` and
+ * would put every function's chunks into every zip, so:
+ * - each function's chunks go to `handlers/chunks/<fn>/` (set here: two builds may give
+ *   different chunks the same name, and neither may overwrite the other's);
+ * - they are copied to `__only_<fn>/handlers/chunks/<fn>/`, which serverless-esbuild puts into
+ *   that function's zip only, at `handlers/chunks/<fn>/` (where the handler imports them); the
+ *   originals stay for `serverless invoke local` and with their source maps, and no zip takes
+ *   them (serverless.yml `!handlers/chunks/**`);
  * - `handlers/package.json` says the `.js` files there are ES modules (for Lambda and for
  *   `serverless invoke local`, which require()s the handler);
  * - what the previous layout left in a kept build folder (`handlers/<fn>.cjs`, and
@@ -55,19 +57,19 @@ const chunksPerFunction = {
     const { outdir, entryPoints } = build.initialOptions;
     if (!outdir || !Array.isArray(entryPoints) || entryPoints.length !== 1) throw new Error('chunks-per-function needs one entry point and esbuild outdir');
     const fn = path.basename(String(entryPoints[0])).replace(/\.[cm]?[jt]s$/, '');
-    const buildDir = path.dirname(outdir);
-    const own = path.join(buildDir, `${ONLY_PREFIX}${fn}`, path.basename(outdir), 'chunks');
+    build.initialOptions.chunkNames = `chunks/${fn}/[name]-[hash]`;
+    const chunks = path.join(outdir, 'chunks', fn);
+    const own = path.join(path.dirname(outdir), `${ONLY_PREFIX}${fn}`, path.basename(outdir), 'chunks', fn);
     build.onStart(() => {
-      fs.rmSync(own, { recursive: true, force: true });
-      fs.rmSync(path.join(outdir, 'vendor'), { recursive: true, force: true });
+      for (const dir of [chunks, own, path.join(outdir, 'vendor')]) fs.rmSync(dir, { recursive: true, force: true });
       for (const old of [`${fn}.cjs`, `${fn}.cjs.map`]) fs.rmSync(path.join(outdir, old), { force: true });
     });
     build.onEnd((result) => {
       if (result.errors.length || !result.metafile) return;
       fs.mkdirSync(own, { recursive: true });
-      for (const [out, o] of Object.entries(result.metafile.outputs)) {
+      for (const out of Object.keys(result.metafile.outputs)) {
         const file = path.resolve(out);
-        if (file.endsWith('.map') || path.dirname(file) !== path.resolve(outdir, 'chunks')) continue;
+        if (file.endsWith('.map') || path.dirname(file) !== path.resolve(chunks)) continue;
         fs.copyFileSync(file, path.join(own, path.basename(file)));
       }
       fs.writeFileSync(path.join(outdir, 'package.json'), '{ "type": "module" }\n');

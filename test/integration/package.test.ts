@@ -9,7 +9,7 @@ import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { basename, join } from 'node:path';
+import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile } from './helpers.ts';
 
@@ -75,12 +75,18 @@ describe('serverless package', () => {
     for (const fn of FUNCTIONS) {
       const zip = join('.serverless', `${fn}.zip`);
       expect(existsSync(zip)).toBe(true);
-      const chunks = bundleFiles(readMeta(fn), fn).all.filter((o) => o.includes('/handlers/chunks/')).map((o) => `handlers/chunks/${basename(o)}`);
+      const chunks = bundleFiles(readMeta(fn), fn).all.filter((o) => o.includes('/handlers/chunks/')).map((o) => o.slice(o.indexOf('handlers/chunks/')));
+      expect(chunks.every((c) => c.startsWith(`handlers/chunks/${fn}/`))).toBe(true);
       expect(chunks.length).toBeGreaterThan(5);
       expect(zipList(zip)).toEqual(['config/credsync.yaml', `handlers/${fn}.js`, 'handlers/package.json', ...chunks].sort());
       expect(statSync(zip).size).toBeLessThanOrEqual(MAX_ZIP_BYTES);
       // The source maps stay beside the bundle, for the release, not in the zip.
       expect(existsSync(join('.esbuild/.build/handlers', `${fn}.js.map`))).toBe(true);
+      // Unzipped on its own, as Lambda runs it, the handler loads (its chunks are there and match it).
+      const dir = mkdtempSync(join(tmpdir(), `credsync-zip-${fn}-`));
+      expect(spawnSync('python3', ['-m', 'zipfile', '-e', zip, dir], { encoding: 'utf8', timeout: 60_000 }).status).toBe(0);
+      const load = spawnSync(process.execPath, ['-e', `import('./handlers/${fn}.js').then((m) => console.log(typeof m.handler))`], { cwd: dir, encoding: 'utf8', timeout: 60_000 });
+      expect({ fn, status: load.status, stdout: load.stdout.trim(), stderr: load.stderr }).toEqual({ fn, status: 0, stdout: 'function', stderr: '' });
     }
     const cfn = JSON.parse(readFileSync('.serverless/cloudformation-template-update-stack.json', 'utf8'));
     const fns = Object.values(cfn.Resources as Record<string, { Type: string; Properties: Record<string, unknown> }>).filter((x) => x.Type === 'AWS::Lambda::Function');
