@@ -46,9 +46,9 @@ const ONLY_PREFIX = '__only_';
  *   them (serverless.yml `!handlers/chunks/**`);
  * - `handlers/package.json` says the `.js` files there are ES modules (for Lambda and for
  *   `serverless invoke local`, which require()s the handler);
- * - what the previous layout left in a kept build folder (`handlers/<fn>.cjs`, and
- *   `handlers/vendor/`, CommonJS builds of gRPC and protobufjs) is removed, so it cannot end up
- *   in a zip.
+ * - what an earlier package left in a kept build folder is removed, so it cannot end up in a
+ *   zip: this function's copied chunks (whatever their layout), and the CommonJS layout's
+ *   `handlers/<fn>.cjs` and `handlers/vendor/` (builds of gRPC and protobufjs).
  * The function is named after its handler file (`handlers/<fn>.ts`), as in serverless.yml.
  */
 const chunksPerFunction = {
@@ -59,9 +59,10 @@ const chunksPerFunction = {
     const fn = path.basename(String(entryPoints[0])).replace(/\.[cm]?[jt]s$/, '');
     build.initialOptions.chunkNames = `chunks/${fn}/[name]-[hash]`;
     const chunks = path.join(outdir, 'chunks', fn);
-    const own = path.join(path.dirname(outdir), `${ONLY_PREFIX}${fn}`, path.basename(outdir), 'chunks', fn);
+    const ownChunks = path.join(path.dirname(outdir), `${ONLY_PREFIX}${fn}`, path.basename(outdir), 'chunks');
+    const own = path.join(ownChunks, fn);
     build.onStart(() => {
-      for (const dir of [chunks, own, path.join(outdir, 'vendor')]) fs.rmSync(dir, { recursive: true, force: true });
+      for (const dir of [chunks, ownChunks, path.join(outdir, 'vendor')]) fs.rmSync(dir, { recursive: true, force: true });
       for (const old of [`${fn}.cjs`, `${fn}.cjs.map`]) fs.rmSync(path.join(outdir, old), { force: true });
     });
     build.onEnd((result) => {
