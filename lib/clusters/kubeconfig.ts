@@ -17,10 +17,9 @@ import { delimiter, dirname, resolve } from 'node:path';
 // Its own module, not the package index: the index re-exports every API class, which a bundle that
 // loads this module lazily (./access.ts imports it on first kubeconfig access) would keep whole.
 import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
-import { newClusters, newContexts, newUsers } from '@kubernetes/client-node/dist/config_types.js';
+import { newClusters, newContexts, newUsers, type User } from '@kubernetes/client-node/dist/config_types.js';
 import { parse as parseYaml } from 'yaml';
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
-import type { User } from '@kubernetes/client-node/dist/config_types.js';
 import { FILE_LIMITS } from '../util/files.ts';
 import { registerSecret } from '../util/redact.ts';
 
