@@ -225,19 +225,24 @@ export const Config = z.strictObject({
     onCredentialRejected: z._default(z.enum(['unroute', 'keep']), 'unroute'),
   })
   .check(
-    z.superRefine((cfg, ctx) => {
-      // A bounded token must be renewable in time under the schedule (rotation.runEvery).
-      const global = rotationSettings(cfg.rotation, undefined);
-      const globalProblem = global && renewalProblem(global);
-      if (globalProblem) ctx.addIssue({ code: 'custom', path: ['rotation'], message: globalProblem });
-      cfg.dataPlanes.forEach((dp, i) => {
-        const s = rotationSettings(cfg.rotation, dp.rotation);
-        const problem = dp.rotation && s && renewalProblem(s);
-        if (problem) ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'rotation'], message: problem });
-        if (s && dp.tokenSecret.length > 240)
-          ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'tokenSecret'], message: 'at most 240 characters when rotating (generation objects are named <tokenSecret>-<n>)' });
-      });
-    }),
+    z.superRefine(
+      (cfg, ctx) => {
+        // A bounded token must be renewable in time under the schedule (rotation.runEvery).
+        const global = rotationSettings(cfg.rotation, undefined);
+        const globalProblem = global && renewalProblem(global);
+        if (globalProblem) ctx.addIssue({ code: 'custom', path: ['rotation'], message: globalProblem });
+        cfg.dataPlanes.forEach((dp, i) => {
+          const s = rotationSettings(cfg.rotation, dp.rotation);
+          const problem = dp.rotation && s && renewalProblem(s);
+          if (problem) ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'rotation'], message: problem });
+          if (s && dp.tokenSecret.length > 240)
+            ctx.addIssue({ code: 'custom', path: ['dataPlanes', i, 'tokenSecret'], message: 'at most 240 characters when rotating (generation objects are named <tokenSecret>-<n>)' });
+        });
+      },
+      // Only on fields that passed: zod runs an object's checks after a field's non-aborting issue
+      // (a duration that does not match), and these read the durations.
+      { when: (payload) => payload.issues.length === 0 },
+    ),
   );
 export type Config = z.infer<typeof Config>;
 

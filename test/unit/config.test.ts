@@ -66,6 +66,17 @@ describe('config', () => {
     expect(got.some((g) => g.startsWith('dataPlanes[1].labels.Team'))).toBe(true);
   });
 
+  it('rejects a malformed rotation duration as a configuration error naming the field (global and per data plane), not a crash', () => {
+    const cfg = base() as Record<string, unknown>;
+    cfg['rotation'] = { every: '7x', runEvery: '6h' };
+    (cfg['dataPlanes'] as Array<Record<string, unknown>>)[0]!['rotation'] = { mode: 'tokenRequest', every: '1' };
+    expect(issues(cfg)).toEqual(['dataPlanes[0].rotation.every: must be a duration such as 30m, 6h or 7d', 'rotation.every: must be a duration such as 30m, 6h or 7d']);
+    // With valid durations, the checks across fields still run.
+    cfg['rotation'] = { every: '7d', runEvery: '2d' };
+    (cfg['dataPlanes'] as Array<Record<string, unknown>>)[0]!['rotation'] = { mode: 'tokenRequest', expirationSeconds: 3600 };
+    expect(issues(cfg)).toEqual([expect.stringMatching(/^dataPlanes\[0\]\.rotation: /)]);
+  });
+
   it('rejects a negative weight, naming the label', () => {
     const cfg = base();
     (cfg.dataPlanes[0] as Record<string, unknown>)['labels'] = { team1: -0.5 };
