@@ -19,7 +19,7 @@ import type { DataPlane } from '../config/schema.ts';
 import { CredentialRejectedError } from '../errors.ts';
 import { statusOf } from '../kube/errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
-import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
+import { mayDo, rbacResource, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import { fingerprint, type CredentialRecord } from '../stores/types.ts';
 
 /** A permission flyteadmin needs, checked with a SelfSubjectAccessReview. */
@@ -207,7 +207,7 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
   if (may.status === 'rejected') throw may.reason;
   const denied = req.checks
     .filter((_, i) => !may.value[i])
-    .map((c) => `${c.verb} ${c.resource}${c.group ? '.' + c.group : ''}`);
+    .map((c) => `${c.verb} ${rbacResource(c)}${c.group ? '.' + c.group : ''}`);
   if (denied.length) throw new CredentialRejectedError(req.cluster, `${username} may not ${denied.join(', ')}`);
   return { username, identityReviewed };
 };

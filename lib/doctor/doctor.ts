@@ -27,7 +27,7 @@ import type { ClusterConnection } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
 import { describeError, errorCode } from '../errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
-import { mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
+import { mayDo, rbacResource, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
 import type { FlyteAdminClient } from '../labels/admin.ts';
@@ -85,9 +85,9 @@ export function dataPlanePermissions(dp: Config['dataPlanes'][number], rotation?
       ? [
           { verb: 'get', group: '', resource: 'secrets', namespace: ns, for: 'rotation' as const },
           { verb: 'delete', group: '', resource: 'secrets', namespace: ns, for: 'rotation' as const },
-          // The subresource in RBAC's own notation (resource/subresource), which is how RBAC matches it.
+          // TokenRequest is the `token` subresource: asked as such, so that webhook authorizers (EKS, GKE) understand it too.
           ...(rotation.mode === 'tokenRequest'
-            ? [{ verb: 'create', group: '', resource: 'serviceaccounts/token', namespace: ns, name: dp.serviceAccount, for: 'rotation' as const }]
+            ? [{ verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token', namespace: ns, name: dp.serviceAccount, for: 'rotation' as const }]
             : []),
         ]
       : []),
@@ -124,7 +124,7 @@ export function controlPlanePermissions(cp: Config['controlPlane'], rotating = f
 }
 
 const describePermission = (p: Permission) =>
-  `${p.verb} ${p.resource}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
+  `${p.verb} ${rbacResource(p)}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
 
 export interface DoctorDeps {
   config: Config;

@@ -12,10 +12,20 @@ import type { KubeHttp } from './http2.ts';
 export interface ReviewedAction {
   verb: string;
   group: string;
+  /** The resource alone (`serviceaccounts`), never `resource/subresource`: see {@link subresource}. */
   resource: string;
+  /**
+   * A subresource (`token` of `serviceaccounts`), in its own field as the API defines it. RBAC
+   * matches either form, but a webhook authorizer (EKS, GKE) is asked about what the review
+   * names: a resource called `serviceaccounts/token` does not exist there. Default: none.
+   */
+  subresource?: string;
   namespace?: string;
   name?: string;
 }
+
+/** An action in RBAC's notation: `serviceaccounts/token` for a subresource. */
+export const rbacResource = (a: Pick<ReviewedAction, 'resource' | 'subresource'>): string => (a.subresource ? `${a.resource}/${a.subresource}` : a.resource);
 
 /**
  * Whom the API server authenticates this connection as.
@@ -40,7 +50,10 @@ export async function whoAmI(http: KubeHttp, cluster: string, server: string, ti
   return review.status?.userInfo ?? {};
 }
 
-/** For each action, in order, whether this connection's identity may do it. `cancel` aborts the requests. */
+/**
+ * For each action, in order, whether this connection's identity may do it. `cancel` aborts the requests.
+ * @throws what {@link kubeCall} throws (a 401 is a KubernetesApiError with status 401)
+ */
 export function mayDo(http: KubeHttp, cluster: string, server: string, actions: readonly ReviewedAction[], timeoutMs?: number, cancel?: AbortSignal): Promise<boolean[]> {
   return Promise.all(
     actions.map(async (a) => {
@@ -57,7 +70,14 @@ export function mayDo(http: KubeHttp, cluster: string, server: string, actions: 
               apiVersion: 'authorization.k8s.io/v1',
               kind: 'SelfSubjectAccessReview',
               spec: {
-                resourceAttributes: { verb: a.verb, group: a.group, resource: a.resource, namespace: a.namespace, ...(a.name ? { name: a.name } : {}) },
+                resourceAttributes: {
+                  verb: a.verb,
+                  group: a.group,
+                  resource: a.resource,
+                  ...(a.subresource ? { subresource: a.subresource } : {}),
+                  namespace: a.namespace,
+                  ...(a.name ? { name: a.name } : {}),
+                },
               },
             },
           }),
