@@ -7,36 +7,50 @@
 import { truncate } from './util/bounded.ts';
 import { redact } from './util/redact.ts';
 
-export type ErrorCode =
-  | 'CONFIG_INVALID'
-  | 'CONFIG_NOT_FOUND'
-  | 'EVENT_INVALID'
-  | 'UNKNOWN_DATA_PLANE'
-  | 'CLUSTER_UNREACHABLE'
-  | 'CLUSTER_NOT_READY'
-  | 'CLUSTER_ACCESS_DENIED'
-  | 'SERVICE_ACCOUNT_MISSING'
-  | 'TOKEN_SECRET_INVALID'
-  | 'TOKEN_NOT_ISSUED'
-  | 'CREDENTIAL_REJECTED'
-  | 'STORE_NOT_OWNED'
-  | 'STORE_ERROR'
-  | 'CONTROL_PLANE_INVALID'
-  | 'CONTROL_PLANE_CONFLICT'
-  | 'CONTROL_PLANE_TOO_LARGE'
-  | 'CONTROL_PLANE_BUSY'
-  | 'LABEL_WOULD_EMPTY'
-  | 'KUBERNETES_API'
-  | 'UNSUPPORTED'
-  | 'DEADLINE'
-  | 'FLYTEADMIN_UNREACHABLE'
-  | 'FLYTEADMIN_AUTH'
-  | 'FLYTEADMIN_API'
-  | 'LABEL_ROUTING'
-  | 'ROLLOUT_INCOMPLETE'
-  | 'ROTATION_NOT_CONFIGURED'
-  | 'ROTATION_NOT_ENABLED'
-  | 'ROLLBACK_IMPOSSIBLE';
+/**
+ * Every stable code, in the order README's "Error codes" table lists them (a unit test holds the
+ * two together). `INTERNAL` is what {@link errorCode} gives an error that is not a
+ * {@link CredsyncError} (a bug, or a library's error that was not wrapped).
+ */
+export const ERROR_CODES = [
+  'CONFIG_INVALID',
+  'CONFIG_NOT_FOUND',
+  'EVENT_INVALID',
+  'UNKNOWN_DATA_PLANE',
+  'CLUSTER_UNREACHABLE',
+  'CLUSTER_NOT_READY',
+  'CLUSTER_ACCESS_DENIED',
+  'SERVICE_ACCOUNT_MISSING',
+  'TOKEN_SECRET_INVALID',
+  'TOKEN_NOT_ISSUED',
+  'CREDENTIAL_REJECTED',
+  'STORE_NOT_OWNED',
+  'STORE_ERROR',
+  'CONTROL_PLANE_INVALID',
+  'CONTROL_PLANE_CONFLICT',
+  'CONTROL_PLANE_TOO_LARGE',
+  'CONTROL_PLANE_BUSY',
+  'LABEL_WOULD_EMPTY',
+  'KUBERNETES_API',
+  'UNSUPPORTED',
+  'DEADLINE',
+  'FLYTEADMIN_UNREACHABLE',
+  'FLYTEADMIN_AUTH',
+  'FLYTEADMIN_API',
+  'LABEL_ROUTING',
+  'ROLLOUT_INCOMPLETE',
+  'ROTATION_NOT_CONFIGURED',
+  'ROTATION_NOT_ENABLED',
+  'ROLLBACK_IMPOSSIBLE',
+  'INTERNAL',
+] as const;
+
+export type ErrorCode = (typeof ERROR_CODES)[number];
+
+/** Whether a code (as a report carries it, a string) is one of {@link ERROR_CODES}. */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && (ERROR_CODES as readonly string[]).includes(code);
+}
 
 /** The longest message an error carries: whatever it quotes, an error stays short. */
 export const MAX_MESSAGE_CHARS = 8192;
@@ -173,6 +187,6 @@ export function describeError(err: unknown): string {
 }
 
 /** The stable code of an error: its own for a {@link CredsyncError}, `INTERNAL` for anything else. */
-export function errorCode(err: unknown): ErrorCode | 'INTERNAL' {
+export function errorCode(err: unknown): ErrorCode {
   return err instanceof CredsyncError ? err.code : 'INTERNAL';
 }

@@ -63,7 +63,7 @@ export function formatReport(r: SyncReport): string {
         ? `  ${r.dryRun ? 'would restart' : 'restarted'}: ${cp.restarted.join(', ')}`
         : '  no restart (nothing changed)',
     );
-    for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: ${f.reason}`);
+    for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: [${f.code}] ${f.reason}`);
   }
   if (r.audit) {
     lines.push(`audit: ${r.audit.recorded.length} Event(s) recorded for run ${r.runId}${r.audit.recorded.length ? ` (${r.audit.recorded.join(', ')})` : ''}`);

@@ -15,7 +15,7 @@
  */
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
-import { CredsyncError, describeError } from '../errors.ts';
+import { CredsyncError, describeError, errorCode, type ErrorCode } from '../errors.ts';
 import { parseConfigText } from './load.ts';
 import type { Config } from './schema.ts';
 import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
@@ -78,8 +78,8 @@ export interface ConfigState {
   config: Config;
   version: string;
   source: string;
-  /** A newer version that was refused, with why (the last good one is `version`). */
-  refused?: { version: string; reason: string };
+  /** A newer version that was refused, with why and its stable code (the last good one is `version`). */
+  refused?: { version: string; reason: string; code: ErrorCode };
 }
 
 /**
@@ -113,7 +113,7 @@ export class ConfigWatcher {
       t = await this.read();
     } catch (err) {
       if (!this.last) throw err;
-      return { ...this.last, refused: { version: 'unknown', reason: `cannot read the configuration: ${describeError(err)}` } };
+      return { ...this.last, refused: { version: 'unknown', reason: `cannot read the configuration: ${describeError(err)}`, code: errorCode(err) } };
     }
     if (this.last && this.last.version === t.version) return stripRefused(this.last);
     if (this.last?.refused?.version === t.version) return this.last;
@@ -123,7 +123,7 @@ export class ConfigWatcher {
       return this.last;
     } catch (err) {
       if (!this.last) throw err;
-      this.last = { ...stripRefused(this.last), refused: { version: t.version, reason: describeError(err) } };
+      this.last = { ...stripRefused(this.last), refused: { version: t.version, reason: describeError(err), code: errorCode(err) } };
       return this.last;
     }
   }

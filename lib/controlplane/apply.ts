@@ -34,7 +34,7 @@ import {
   type ClustersGuard,
   type DataPlaneRouting,
 } from './render.ts';
-import { configChecksum, readDeployments, restartBehind } from './restart.ts';
+import { configChecksum, readDeployments, restartBehind, type RestartFailure } from './restart.ts';
 
 export interface SecretChange {
   name: string;
@@ -66,7 +66,7 @@ export interface ControlPlaneReport {
   /** Deployments restarted (or that would be, in a dry run): those behind `checksum`. */
   restarted: string[];
   /** Deployments whose restart failed, with the reason. */
-  restartFailures: Array<{ name: string; reason: string }>;
+  restartFailures: RestartFailure[];
   /** The checksum of what the control plane holds (restart.ts); the Deployments carry it once restarted. */
   checksum: string;
   /** Each configured data plane, as the control plane holds it. */
@@ -325,7 +325,7 @@ export async function applyControlPlane(
 function report(
   p: Plan,
   restarted: string[],
-  failures: Array<{ name: string; reason: string }>,
+  failures: RestartFailure[],
   checksum: string,
   applied: boolean,
   attempts: number,

@@ -11,7 +11,7 @@
  * {@link restartBehind}, so every restart sets the checksum and the next run sees it up to date.
  */
 import { createHash } from 'node:crypto';
-import { describeError } from '../errors.ts';
+import { describeError, errorCode, type ErrorCode } from '../errors.ts';
 import type { ControlPlaneApi, DeploymentObject } from '../kube/ports.ts';
 
 /** Pod-template annotation holding the checksum of the configuration a Deployment was started with. */
@@ -53,13 +53,20 @@ export function configChecksum(c: RenderedConfiguration): string {
   return 'sha256:' + h.digest('hex');
 }
 
+/** A Deployment that could not be read or restarted (`KUBERNETES_API` when it does not exist). */
+export interface RestartFailure {
+  name: string;
+  code: ErrorCode;
+  reason: string;
+}
+
 export interface RestartOutcome {
   /** Deployments restarted (in a dry run: that would be). */
   restarted: string[];
   /** Deployments already at the checksum. */
   upToDate: string[];
-  /** Deployments that could not be read or restarted, with a secret-free reason. */
-  failures: Array<{ name: string; reason: string }>;
+  /** Deployments that could not be read or restarted, with a stable code and a secret-free reason. */
+  failures: RestartFailure[];
 }
 
 /**
@@ -94,13 +101,13 @@ export async function restartBehind(
       if (read.status === 'rejected') throw read.reason;
       const d = read.value;
       if (!d) {
-        out.failures.push({ name, reason: `Deployment ${namespace}/${name} does not exist` });
+        out.failures.push({ name, code: 'KUBERNETES_API', reason: `Deployment ${namespace}/${name} does not exist` });
         continue;
       }
       current = d.templateAnnotations[CONFIG_CHECKSUM_ANNOTATION];
       restartedAt = d.templateAnnotations[RESTARTED_AT_ANNOTATION];
     } catch (err) {
-      out.failures.push({ name, reason: describeError(err) });
+      out.failures.push({ name, code: errorCode(err), reason: describeError(err) });
       continue;
     }
     if (current === checksum && !startedBefore(restartedAt, opts.restartedSince)) {
@@ -116,7 +123,7 @@ export async function restartBehind(
       await api.restartDeployment(namespace, name, opts.at, { [CONFIG_CHECKSUM_ANNOTATION]: checksum });
       out.restarted.push(name);
     } catch (err) {
-      out.failures.push({ name, reason: describeError(err) });
+      out.failures.push({ name, code: errorCode(err), reason: describeError(err) });
     }
   }
   return out;

@@ -23,10 +23,11 @@ import { runDoctor, type DoctorReport } from '../doctor/doctor.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { describeCloudCluster, matchDataPlane, type CloudCluster } from '../discovery/match.ts';
 import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts';
-import { CredsyncError, describeError, RetryLaterError } from '../errors.ts';
+import { CredsyncError, describeError, isErrorCode, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { runSync, type ConfigInfo, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import { withDeadline } from '../util/abort.ts';
+import { MAX_ECHO_ITEMS } from '../util/bounded.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
 import { buildDeps, buildStore, configReader, type ConfigReaderOverrides, type WiringOverrides } from './wiring.ts';
@@ -134,17 +135,44 @@ export async function doctorInvocation(opts: Pick<PrepareOptions, 'configPath'> 
   return runDoctor({ config, store, connect: (what, access) => connect(what, access, run) });
 }
 
-/** Thrown by an entry point when the sync ran but did not fully succeed. The report was logged. */
+/** One failure of a sync report: its stable code and a short line naming what failed. */
+export interface SyncFailure {
+  code: string;
+  line: string;
+}
+
+/**
+ * Every failure of a report, in the order the sync meets them: a refused configuration, the
+ * failed data planes (in report order), the control plane, its restarts, the execution-cluster
+ * labels, the rotation.
+ */
+export function syncFailures(report: SyncReport): SyncFailure[] {
+  const cfg = report.config;
+  return [
+    ...(cfg?.refused ? [{ code: cfg.refused.code, line: `configuration ${cfg.source} version ${cfg.refused.version} refused (ran version ${cfg.version}): ${cfg.refused.reason}` }] : []),
+    ...report.clusters.filter((c) => c.status === 'failed').map((c) => ({ code: c.code ?? 'INTERNAL', line: `${c.id} [${c.code}] ${c.reason}` })),
+    ...(report.controlPlaneError ? [{ code: report.controlPlaneError.code, line: `control plane [${report.controlPlaneError.code}] ${report.controlPlaneError.reason}` }] : []),
+    ...(report.controlPlane?.restartFailures ?? []).map((f) => ({ code: f.code, line: `restart ${f.name} [${f.code}] ${f.reason}` })),
+    ...(report.labelsError ? [{ code: report.labelsError.code, line: `labels [${report.labelsError.code}] ${report.labelsError.reason}` }] : []),
+    ...(report.labels?.failures ?? []).map((f) => ({ code: f.code, line: `label ${f.scope} [${f.code}] ${f.reason}` })),
+    ...(report.rotationError ? [{ code: report.rotationError.code, line: `rotation [${report.rotationError.code}] ${report.rotationError.reason}` }] : []),
+  ];
+}
+
+/**
+ * Thrown by an entry point when the sync ran but did not fully succeed. The report was logged.
+ * Its `code` is the code of the first failure ({@link syncFailures}: e.g. the first failed data
+ * plane's `CREDENTIAL_REJECTED`, or the control plane's `CONTROL_PLANE_BUSY`). The message lists
+ * the first 20 failures (then how many more; bounded like every message), the report all of them.
+ */
 export class SyncFailedError extends CredsyncError {
   readonly report: SyncReport;
   constructor(report: SyncReport) {
-    const failed = report.clusters.filter((c) => c.status === 'failed').map((c) => `${c.id} [${c.code}] ${c.reason}`);
-    const cp = report.controlPlaneError ? [`control plane [${report.controlPlaneError.code}] ${report.controlPlaneError.reason}`] : [];
-    const restarts = (report.controlPlane?.restartFailures ?? []).map((f) => `restart ${f.name}: ${f.reason}`);
-    const refused = report.config?.refused
-      ? [`configuration ${report.config.source} version ${report.config.refused.version} refused (ran version ${report.config.version}): ${report.config.refused.reason}`]
-      : [];
-    super('KUBERNETES_API', `sync failed: ${[...refused, ...failed, ...cp, ...restarts].join('; ')}`);
+    const failures = syncFailures(report);
+    const first = failures[0]?.code;
+    const shown = failures.slice(0, MAX_ECHO_ITEMS).map((f) => f.line);
+    if (failures.length > MAX_ECHO_ITEMS) shown.push(`and ${failures.length - MAX_ECHO_ITEMS} more failures (see the report)`);
+    super(isErrorCode(first) ? first : 'INTERNAL', `sync failed: ${shown.join('; ') || 'the report is not ok'}`);
     this.name = 'SyncFailedError';
     this.report = report;
   }

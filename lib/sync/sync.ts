@@ -50,8 +50,8 @@ export interface ConfigInfo {
   /** A path, `ssm:NAME` or `gcpsm:projects/P/secrets/S`. */
   source: string;
   version: string;
-  /** A newer version that was refused (the run used `version`): the run is not ok. */
-  refused?: { version: string; reason: string };
+  /** A newer version that was refused (the run used `version`), with why and its stable code: the run is not ok. */
+  refused?: { version: string; reason: string; code: string };
 }
 
 export interface SyncOptions {

@@ -54,7 +54,7 @@ describe('configuration from SSM Parameter Store (moto)', () => {
     // Version 3 is not valid: refused, version 2 keeps running, and the run says so and fails.
     await put(configText(prefix, 5).replace('concurrency: 5', 'concurrency: 5\nconcurency: 6'));
     const third = await syncInvocation(silentLog, { configPath: `ssm:${name}` });
-    expect(third.config).toMatchObject({ source: `ssm:${name}`, version: '2', refused: { version: '3' } });
+    expect(third.config).toMatchObject({ source: `ssm:${name}`, version: '2', refused: { version: '3', code: 'CONFIG_INVALID' } });
     expect(third.config!.refused!.reason).toBe(`invalid configuration (ssm:${name} version 3):\n  - <root>: unknown key(s): concurency`);
     expect(third.clusters.map((c) => c.status)).toEqual(env.dataPlanes.map(() => 'unchanged'));
     expect(third.ok).toBe(false);

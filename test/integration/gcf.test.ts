@@ -275,10 +275,13 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(r.status).toBe(500);
     expect(r.body.ok).toBe(false);
     expect(r.body.clusters.find((c: any) => c.id === 'dp2')).toMatchObject({ status: 'failed', code: 'SERVICE_ACCOUNT_MISSING', lastGoodKept: true });
+    // The report with the failure's stable code (that of what failed) and a short reason on top.
+    expect(r.body.code).toBe('SERVICE_ACCOUNT_MISSING');
+    expect(r.body.error).toMatch(/^sync failed: dp2 \[SERVICE_ACCOUNT_MISSING\] data plane dp2: ServiceAccount flyte\/ghost does not exist/);
     const ev = await auditLogEvent(failingCreated, 'dp2');
     expect(ev.status).toBe(500);
     // The 500 answer carries the failure's stable code, like every other answer.
-    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist'), code: 'KUBERNETES_API' });
+    expect(ev.body).toEqual({ error: expect.stringContaining('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist'), code: 'SERVICE_ACCOUNT_MISSING' });
     expect(ev.text).not.toMatch(/node_modules|\n\s+at /);
     expect(output).toMatch(/"severity":"ERROR","message":"clusterCreated failed"/);
   });
@@ -295,7 +298,7 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(r.body).toEqual({ gaveUp: true, reason: expect.stringMatching(/^sync failed: dp2 \[SERVICE_ACCOUNT_MISSING\] data plane dp2: ServiceAccount flyte\/ghost does not exist/) });
     const line = failingCreated.printed.split('\n').find((l) => l.includes(`"eventId":"${id}"`) && l.includes('giving up'));
     expect(line).toBeDefined();
-    expect(JSON.parse(line!)).toMatchObject({ severity: 'ERROR', message: 'giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', code: 'KUBERNETES_API' });
+    expect(JSON.parse(line!)).toMatchObject({ severity: 'ERROR', message: 'giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', code: 'SERVICE_ACCOUNT_MISSING' });
     expect(JSON.parse(line!).ageSeconds).toBeGreaterThanOrEqual(7 * 3600);
   });
 

@@ -155,6 +155,8 @@ describe('Lambda handlers', () => {
       // Assess: a failed invocation, naming the cluster, with the report (the healthy one synced).
       expect(err).toBeInstanceOf(SyncFailedError);
       expect((err as Error).message).toBe('sync failed: dp2 [SERVICE_ACCOUNT_MISSING] data plane dp2: ServiceAccount flyte/ghost does not exist; install the Flyte data-plane chart (it creates it) before syncing');
+      // Its code is that of what failed, not a generic one.
+      expect((err as InstanceType<typeof SyncFailedError>).code).toBe('SERVICE_ACCOUNT_MISSING');
       expect((err as InstanceType<typeof SyncFailedError>).report.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated'], ['dp2', 'failed']]);
     } finally {
       process.env['CREDSYNC_CONFIG'] = configFile;

@@ -239,7 +239,7 @@ describe('rotation, secret mode, AWS Secrets Manager (moto)', () => {
     const r = await runSync(flaky, { rotateNow: true });
     // Assess: reported, not waited for in vain, nothing revoked.
     expect(r.ok).toBe(false);
-    expect(r.controlPlane?.restartFailures).toEqual([{ name: 'syncresources', reason: 'simulated: PATCH of syncresources refused' }]);
+    expect(r.controlPlane?.restartFailures).toEqual([{ name: 'syncresources', code: 'KUBERNETES_API', reason: 'simulated: PATCH of syncresources refused' }]);
     expect(r.rotationError?.reason).toMatch(/syncresources: a restart after the new credential was published.*nothing revoked/);
     expect(rot(r)).toMatchObject({ generation: 2, phase: 'published', rollout: { complete: false } });
     expect((await whoAmI(env, DP, t1)).user).toBeDefined();

@@ -320,9 +320,10 @@ describe('runSync (core, in-memory fakes)', () => {
     expect(r.ok).toBe(false);
     expect(r.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'updated']]);
     expect(r.controlPlane!.restarted).toEqual(['flyteadmin']);
-    expect(r.controlPlane!.restartFailures).toEqual([{ name: 'syncresources', reason: 'Error: deployments.apps "syncresources" not found' }]);
+    // A foreign error (the fake's plain Error; the real client's are wrapped as KUBERNETES_API): INTERNAL.
+    expect(r.controlPlane!.restartFailures).toEqual([{ name: 'syncresources', code: 'INTERNAL', reason: 'Error: deployments.apps "syncresources" not found' }]);
     const { finish } = await import('../../lib/runtime/invocation.ts');
-    expect(() => finish(silentLog, r)).toThrow('sync failed: restart syncresources: Error: deployments.apps "syncresources" not found');
+    expect(() => finish(silentLog, r)).toThrow('sync failed: restart syncresources [INTERNAL] Error: deployments.apps "syncresources" not found');
   });
 
   it('--cluster limits reads to the selected data planes but renders all from the store', async () => {

@@ -7,7 +7,8 @@
  *   clusterCreated  CloudEvent (the GKE CreateCluster audit-log entry, by Eventarc or a log sink
  *                   routed to Pub/Sub): syncs that data plane; any other cluster is ignored.
  *   resync          HTTP POST {"clusters"?: [...], "dryRun"?: bool}: 200 + report, 500 + report
- *                   when the sync failed, 400 for bad input. Deployed --no-allow-unauthenticated.
+ *                   with `code` and `error` (SyncFailedError's) when the sync failed, 400 for bad
+ *                   input. Deployed --no-allow-unauthenticated.
  *
  * A CloudEvent function that throws answers 500, and a trigger deployed with --retry then
  * redelivers the event with backoff: that is how a cluster still being created is retried later
@@ -20,10 +21,11 @@
 import type * as ff from '@google-cloud/functions-framework';
 import { CredsyncError, describeError, errorCode, EventError } from '../../errors.ts';
 import type { SyncReport } from '../../sync/sync.ts';
+import { truncate } from '../../util/bounded.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
 import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../invocation.ts';
 import { parseResyncEvent, resyncLogFields } from '../requests.ts';
-import { recordFailureCode } from './answers.ts';
+import { MAX_REASON_CHARS, recordFailureCode } from './answers.ts';
 import { parseGkeAuditEvent } from './events.ts';
 import { jsonLineLog, SEVERITY } from './log.ts';
 import { gcfMetrics } from './metrics.ts';
@@ -127,8 +129,11 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
       ...deadline,
     });
     log.info('sync report', { report });
-    if (!report.ok) log.error('resync failed', { reason: new SyncFailedError(report).message });
-    return reply(report.ok ? 200 : 500, report);
+    if (report.ok) return reply(200, report);
+    // The report, with the failure's stable code and a short reason on top, like every other error answer.
+    const failed = new SyncFailedError(report);
+    log.error('resync failed', { code: failed.code, reason: failed.message });
+    return reply(500, { ...report, error: truncate(failed.message, MAX_REASON_CHARS), code: failed.code });
   } catch (err) {
     // Bad input: a malformed body, or data planes that are not configured (runSync checks before any work).
     const bad = err instanceof EventError || errorCode(err) === 'UNKNOWN_DATA_PLANE';
