@@ -207,7 +207,19 @@ export interface UpOptions {
   /** State dir (default `.testenv/` at the repository root). */
   dir?: string;
   log?: Log;
+  /** How the servers' ports are chosen, per attempt (default {@link freePorts}; tests). */
+  ports?: (n: number) => Promise<number[]>;
 }
+
+/**
+ * A server found its port taken: between choosing a free port and binding it, another process
+ * (another environment starting, or any outgoing connection, whose local port comes from the
+ * same ephemeral range) took it. etcd and kube-apiserver say `bind: address already in use`,
+ * Node `EADDRINUSE`, moto `Address already in use`.
+ */
+const PORT_TAKEN = /EADDRINUSE|address already in use/i;
+/** Starts tried when a port was taken (each on new ports). */
+const START_ATTEMPTS = 3;
 
 export interface DirOptions {
   dir?: string;
@@ -824,22 +836,30 @@ export async function up(opts: UpOptions = {}): Promise<EnvInfo> {
 
   const binaries = await ensureBinaries({ log });
   const tStart = Date.now();
-  await fs.mkdir(path.join(dir, 'logs'), { recursive: true, mode: 0o700 });
-  await fs.chmod(dir, 0o700);
-  const launcher = new Launcher(dir);
-  try {
-    return await start(dir, dataPlaneCount, binaries, launcher, log, t0, tStart);
-  } catch (err) {
-    log(`test environment failed to start; stopping what was started (logs kept in ${path.join(dir, 'logs')})`);
-    await stopProcesses(launcher.running.map((r) => r.rec), log).catch((e: Error) => log(e.message));
-    await fs.rm(pidsFile(dir), { force: true });
-    throw err;
+  for (let attempt = 1; ; attempt++) {
+    await fs.mkdir(path.join(dir, 'logs'), { recursive: true, mode: 0o700 });
+    await fs.chmod(dir, 0o700);
+    const launcher = new Launcher(dir);
+    try {
+      const ports = await (opts.ports ?? freePorts)(10 + dataPlaneCount + 1);
+      return await start(dir, dataPlaneCount, ports, binaries, launcher, log, t0, tStart);
+    } catch (err) {
+      const retry = attempt < START_ATTEMPTS && PORT_TAKEN.test((err as Error).message);
+      log(`test environment failed to start; stopping what was started${retry ? '' : ` (logs kept in ${path.join(dir, 'logs')})`}`);
+      await stopProcesses(launcher.running.map((r) => r.rec), log).catch((e: Error) => log(e.message));
+      await fs.rm(pidsFile(dir), { force: true });
+      if (!retry) throw err;
+      // Nothing of this attempt is reused (etcd's data names its ports): a clean directory.
+      log(`${(err as Error).message.split('\n')[0]}: a port was taken before its server bound it; starting again on new ports (attempt ${attempt + 1} of ${START_ATTEMPTS})`);
+      await fs.rm(dir, { recursive: true, force: true });
+    }
   }
 }
 
 async function start(
   dir: string,
   dataPlaneCount: number,
+  ports: number[],
   binaries: Binaries,
   launcher: Launcher,
   log: Log,
@@ -848,7 +868,7 @@ async function start(
 ): Promise<EnvInfo> {
   const dataPlanes = Array.from({ length: dataPlaneCount }, (_, i) => `dp${i + 1}`);
   const names = [CONTROL_PLANE, ...dataPlanes];
-  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, faInsecure, faSecure, faToken, kwokPort, ...apiPorts] = await freePorts(10 + names.length);
+  const [etcdClient, etcdPeer, motoPort, gcpPort, webhookPort, gkePort, faInsecure, faSecure, faToken, kwokPort, ...apiPorts] = ports;
 
   const clusters: Record<string, ClusterInfo> = {};
   names.forEach((name, i) => {

@@ -7,6 +7,7 @@
 import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
+import { createServer, type AddressInfo } from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { afterAll, describe, expect, it } from '@jest/globals';
@@ -32,7 +33,7 @@ import {
 } from '@aws-sdk/client-secrets-manager';
 import { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { credentials } from '@grpc/grpc-js';
-import { adminKubeConfig, down, loadTestEnv, readEnv, readProcessRecords, up, type EnvInfo } from '../env/testenv.ts';
+import { adminKubeConfig, down, freePorts, loadTestEnv, readEnv, readProcessRecords, up, type EnvInfo } from '../env/testenv.ts';
 import { deploymentRolledOut } from '../env/seed.ts';
 import { apiCode } from './helpers.ts';
 
@@ -403,10 +404,32 @@ describe('test environment: down', () => {
     if (dir && existsSync(dir)) await down({ dir, log: () => {} });
   });
 
-  it('stops every process of an environment and removes its state (separate 1-data-plane env)', async () => {
+  it('starts again on new ports when a port is taken before its server binds it; down stops every process and removes the state (separate 1-data-plane env)', async () => {
     dir = await mkdtemp(path.join(os.tmpdir(), 'credsync-testenv-'));
     await rm(dir, { recursive: true });
-    const small = await up({ dir, dataPlanes: 1, log: () => {} });
+    // Prepare: the first choice of ports gives moto (the third) one that another process holds,
+    // as when another environment or an outgoing connection takes it between choice and bind.
+    const holder = createServer();
+    await new Promise<void>((resolve, reject) => holder.once('error', reject).listen(0, '127.0.0.1', resolve));
+    const taken = (holder.address() as AddressInfo).port;
+    let choices = 0;
+    const ports = async (n: number) => {
+      const p = await freePorts(n);
+      if (choices++ === 0) p[2] = taken;
+      return p;
+    };
+    const lines: string[] = [];
+    let small: EnvInfo;
+    try {
+      // Act
+      small = await up({ dir, dataPlanes: 1, log: (l) => lines.push(l), ports });
+    } finally {
+      holder.close();
+    }
+    // Assess: the second attempt, on other ports, is the environment.
+    expect(choices).toBe(2);
+    expect(lines.some((l) => /a port was taken before its server bound it; starting again on new ports \(attempt 2 of 3\)$/.test(l))).toBe(true);
+    expect(small.aws.endpoint).not.toBe(`http://127.0.0.1:${taken}`);
     expect(small.dataPlanes).toEqual(['dp1']);
     expect((await readEnv({ dir }))?.startedAt).toBe(small.startedAt);
     const procs = await readProcessRecords(dir);
