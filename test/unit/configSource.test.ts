@@ -78,6 +78,7 @@ describe('ConfigWatcher', () => {
     s.next();
     const r = await w.current();
     expect(r.version).toBe('1');
-    expect(r.refused).toEqual({ version: 'unknown', reason: 'cannot read the configuration: Error: ParameterNotFound' });
+    // The reader's own error's code (a plain Error here: INTERNAL; wiring.ts's readers throw CONFIG_NOT_FOUND).
+    expect(r.refused).toEqual({ version: 'unknown', reason: 'cannot read the configuration: Error: ParameterNotFound', code: 'INTERNAL' });
   });
 });

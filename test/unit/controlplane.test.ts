@@ -36,7 +36,7 @@ describe('config checksum (restart intent from state)', () => {
     const cp = new FakeControlPlane();
     cp.deployments.set('flyte/syncresources', { [CONFIG_CHECKSUM_ANNOTATION]: 'sha256:abc' });
     const dry = await restartBehind(cp, 'flyte', ['flyteadmin', 'syncresources', 'ghost'], 'sha256:abc', { at: 'T', dryRun: true });
-    expect(dry).toEqual({ restarted: ['flyteadmin'], upToDate: ['syncresources'], failures: [{ name: 'ghost', reason: 'Deployment flyte/ghost does not exist' }] });
+    expect(dry).toEqual({ restarted: ['flyteadmin'], upToDate: ['syncresources'], failures: [{ name: 'ghost', code: 'KUBERNETES_API', reason: 'Deployment flyte/ghost does not exist' }] });
     expect(cp.restarts).toEqual([]);
     const r = await restartBehind(cp, 'flyte', ['flyteadmin', 'syncresources'], 'sha256:abc', { at: 'T' });
     expect(r.restarted).toEqual(['flyteadmin']);
