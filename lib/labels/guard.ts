@@ -10,6 +10,7 @@ import type { LabelAttribute } from './admin.ts';
 import type { LabelAssignment } from './schema.ts';
 import { scopeKey } from './schema.ts';
 import { enabledLabelMembers } from '../controlplane/labels.ts';
+import type { YamlParse } from '../controlplane/render.ts';
 
 /** A label in use somewhere, and where. */
 export interface AssignedLabel {
@@ -43,7 +44,7 @@ export function rowScope(r: LabelAttribute): string {
  * @param parse parses the text (default: `yaml`'s parse; a control-plane plan passes its own, which
  *   parses each text once: the result is only read)
  */
-export function clustersOf(text: string | undefined, parse: (text: string) => unknown = parseYaml): Record<string, unknown> {
+export function clustersOf(text: string | undefined, parse: YamlParse = parseYaml): Record<string, unknown> {
   try {
     const doc = text ? (parse(text) as { clusters?: unknown }) : undefined;
     const c = doc?.clusters;

@@ -13,6 +13,7 @@ import { LabelRoutingError, type RoutingProblem } from './errors.ts';
 import { assignedLabels, checkRouting, clustersOf, unroutable, type AssignedLabel } from './guard.ts';
 import { applyLabels, type LabelsAdmin, type LabelsReport } from './plan.ts';
 import type { FlyteAdminConnection } from './schema.ts';
+import type { YamlParse } from '../controlplane/render.ts';
 
 /**
  * A FlyteAdmin client for the configuration's `labels.flyteadmin`: TLS with its CA (or plaintext
@@ -72,7 +73,7 @@ export interface LabelsStepReport extends LabelsReport {
 /** The labels part of a sync: the guard for the control-plane write, then labels-as-code. */
 export interface LabelsStep {
   /** Throws LabelRoutingError when `next` (a clusters.yaml about to be written) breaks an assigned label. */
-  guard(next: string, before: string | undefined, where: string, parse?: (text: string) => unknown): void;
+  guard(next: string, before: string | undefined, where: string, parse?: YamlParse): void;
   /** Plans (dry run) or applies the configured assignments; undefined when none are configured. */
   finish(dryRun: boolean): Promise<{ report?: LabelsStepReport; error?: { code: string; reason: string } }>;
 }
