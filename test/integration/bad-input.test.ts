@@ -120,6 +120,13 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
     await expectNothingWritten();
   });
 
+  it('a malformed rotation duration is a configuration error naming the field, not a crash', async () => {
+    const file = writeConfig('rotation.yaml', [{ ...kubeconfigPlane(env.dataPlanes[0]!), rotation: { every: '7x' } }]);
+    const r = credsync(['sync', '--config', file]);
+    expect([r.code, r.stdout, r.stderr]).toEqual([2, '', `credsync: invalid configuration (${file}):\n  - dataPlanes[0].rotation.every: must be a duration such as 30m, 6h or 7d\n`]);
+    await expectNothingWritten();
+  });
+
   it('a special file or a huge one is refused at once, never read (/dev/zero, a FIFO, a directory, 2 MB of token)', async () => {
     const fifo = join(dir, 'fifo');
     execFileSync('mkfifo', [fifo]);
