@@ -8,7 +8,7 @@ import { truncate } from './util/bounded.ts';
 import { redact } from './util/redact.ts';
 
 /**
- * Every stable code, in the order README's "Error codes" table lists them (a unit test holds the
+ * Every stable code, in the order docs/error-codes.md's table lists them (a unit test holds the
  * two together). `INTERNAL` is what {@link errorCode} gives an error that is not a
  * {@link CredsyncError} (a bug, or a library's error that was not wrapped).
  */

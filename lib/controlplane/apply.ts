@@ -124,7 +124,7 @@ export function checkObjectSizes(p: Pick<Plan, 'secret' | 'configMaps'>, records
     'CONTROL_PLANE_TOO_LARGE',
     `control plane: ${tooBig.join('; ')}, over Kubernetes' limit of ${MAX_OBJECT_DATA_BYTES} bytes (1 MiB) per object, ` +
       `for ${records.size} data planes (${shown}; about ${perPlane} bytes each). Nothing was written. ` +
-      'Serve fewer data planes from this control plane (README "Limits").',
+      'Serve fewer data planes from this control plane (docs/operations.md "Limits").',
   );
 }
 

@@ -124,7 +124,7 @@ export interface GkeInfo extends GkeServiceAccountInfo {
   server: string;
   /** <server>/token: the keys' token_uri. */
   tokenEndpoint: string;
-  /** What google-auth-library posts to and signs for, whatever token_uri says (see NOTES.md). */
+  /** What google-auth-library posts to and signs for, whatever token_uri says (see docs/testing.md). */
   googleTokenUrl: string;
   /** The scope GKE's review requires of a token. */
   scope: string;
@@ -159,7 +159,7 @@ export interface FlyteAdminInfo {
   logFile: string;
 }
 
-/** Real rollouts on the control plane: kube-scheduler + KWOK nodes (see NOTES.md "Rollouts"). */
+/** Real rollouts on the control plane: kube-scheduler + KWOK nodes (see docs/testing.md "Rollouts"). */
 export interface RolloutsInfo {
   /** The simulated nodes KWOK manages (annotation kwok.x-k8s.io/node=fake). */
   nodes: string[];

@@ -14,10 +14,10 @@ import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile } from './helpers.ts';
 
 const FUNCTIONS = ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation'];
-/** Issue #9: each function zip at most 0.5 MB (README "What each zip holds"). */
+/** Issue #9: each function zip at most 0.5 MB (docs/deploy-aws.md "What each zip holds"). */
 const MAX_ZIP_BYTES = 500_000;
 /**
- * What an AWS function must never carry (README "What each zip holds"): the GCP clients, their
+ * What an AWS function must never carry (docs/deploy-aws.md "What each zip holds"): the GCP clients, their
  * gRPC layer google-gax, google-auth-library.
  */
 const GCP_PACKAGES = /node_modules\/(@google-cloud\/|google-gax\/|google-auth-library\/)/;

@@ -2,7 +2,7 @@
  * The CloudFormation template `serverless package` generates, validated as AWS would see it:
  * cfn-lint (PyPI, installed into a cached virtualenv like moto) reports zero errors and zero
  * warnings, with and without the VPC and alarm-topic parameters; the IAM statements keep the
- * least-privilege promises of the README; the alarms read the metrics the functions publish.
+ * least-privilege promises of docs/permissions.md; the alarms read the metrics the functions publish.
  */
 import { beforeAll, describe, expect, it } from '@jest/globals';
 import { spawn } from 'node:child_process';
@@ -69,7 +69,7 @@ describe('the generated CloudFormation template', () => {
     }
   });
 
-  it('IAM keeps the README\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but the retry queue\'s own messages', () => {
+  it('IAM keeps docs/permissions.md\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but the retry queue\'s own messages', () => {
     const all = statements(plain.template);
     expect(all.every((s) => s.Effect === 'Allow')).toBe(true);
     for (const s of all) for (const a of actions(s)) expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no `*`, no `svc:*`, no `Get*`
@@ -102,7 +102,7 @@ describe('the generated CloudFormation template', () => {
       for (const [, f] of fns(t))
         expect(f.Properties['VpcConfig']).toEqual({ 'Fn::If': ['InVpc', { SubnetIds: { Ref: 'VpcSubnetIds' }, SecurityGroupIds: { Ref: 'VpcSecurityGroupIds' } }, { Ref: 'AWS::NoValue' }] });
     }
-    // The memorySize parameter (README: 512 beyond about 200 data planes) sizes every function.
+    // The memorySize parameter (docs/operations.md "Limits": 512 for more headroom) sizes every function.
     for (const [t, mb] of [[plain.template, 256], [vpc.template, 512]] as const) for (const [, f] of fns(t)) expect(f.Properties['MemorySize']).toBe(mb);
     expect(plain.template.Parameters['VpcSubnetIds']!.Default).toBe('');
     expect(vpc.template.Parameters['VpcSubnetIds']!.Default).toBe('subnet-0a1b2c3d,subnet-4e5f6a7b');

@@ -1,9 +1,10 @@
 /**
  * Stable codes: a failed sync carries the code of what failed (SyncFailedError), its message stays
- * bounded and secret-free, and README's "Error codes" table lists exactly the codes there are.
+ * bounded and secret-free, and the table of docs/error-codes.md lists exactly the codes there are.
  */
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
 import { ERROR_CODES, isErrorCode, MAX_MESSAGE_CHARS } from '../../lib/errors.ts';
 import { SyncFailedError, syncFailures } from '../../lib/runtime/invocation.ts';
 import type { ClusterReport, SyncReport } from '../../lib/sync/sync.ts';
@@ -99,11 +100,10 @@ describe('SyncFailedError: the code of what failed', () => {
   });
 });
 
-describe('README "Error codes"', () => {
-  it('lists exactly the codes of lib/errors.ts, in the same order', () => {
-    const readme = readFileSync('README.md', 'utf8');
-    const section = readme.split('\n## Error codes\n')[1]!.split('\n## ')[0]!;
-    const documented = [...section.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
+describe('docs/error-codes.md', () => {
+  it('its table lists exactly the codes of lib/errors.ts, in the same order', () => {
+    const page = readFileSync(fileURLToPath(new URL('../../docs/error-codes.md', import.meta.url)), 'utf8');
+    const documented = [...page.matchAll(/^\| `([A-Z_]+)` \|/gm)].map((m) => m[1]);
     expect(documented).toEqual([...ERROR_CODES]);
     expect(documented.every(isErrorCode)).toBe(true);
     expect(isErrorCode('NOT_A_CODE')).toBe(false);

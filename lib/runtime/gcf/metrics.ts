@@ -2,7 +2,7 @@
  * Metrics of a run on Google Cloud Functions: one structured log entry per run, `message`
  * "sync metrics", with the run's metrics (lib/runtime/metrics.ts) under `metrics` and entry labels
  * (`logging.googleapis.com/labels`: service, function, outcome) that Cloud Logging indexes. A
- * log-based metric turns them into Cloud Monitoring metrics (README: "Metrics and alarms").
+ * log-based metric turns them into Cloud Monitoring metrics (docs/operations.md "Metrics").
  */
 import type { Log } from '../../util/log.ts';
 import { runMetrics, type MetricsSink } from '../metrics.ts';
