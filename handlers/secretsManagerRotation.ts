@@ -2,13 +2,13 @@
  * AWS Secrets Manager rotation function: `aws secretsmanager rotate-secret` and Secrets Manager's
  * own schedule invoke it four times per rotation (createSecret, setSecret, testSecret,
  * finishSecret); each step drives the same rotation as the scheduled function
- * (lib/rotation/secretsmanager.ts). A failed step throws, which Secrets Manager records as a
+ * (lib/sync/secretsmanager.ts). A failed step throws, which Secrets Manager records as a
  * failed rotation; the next attempt's createSecret clears what it left in AWSPENDING.
  */
 import type { Context } from 'aws-lambda';
 import { prepare } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
-import { parseRotationEvent, rotationProtocolStep, type StepResult } from '../lib/rotation/secretsmanager.ts';
+import { parseRotationEvent, rotationProtocolStep, type StepResult } from '../lib/sync/secretsmanager.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<StepResult> {
   const ev = parseRotationEvent(event);

@@ -1,7 +1,7 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
 import { formatLabels } from '../labels/plan.ts';
 import type { SyncReport } from '../sync/sync.ts';
-import type { DataPlaneStatus } from '../rotation/commands.ts';
+import type { DataPlaneStatus } from '../rotation/status.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
 
 /** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */

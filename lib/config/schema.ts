@@ -15,10 +15,10 @@
  * ```
  */
 import * as z from '../util/zod.ts';
-import { renewalProblem, RotationOverride, rotationSettings } from '../rotation/config.ts';
+import { renewalProblem, RotationOverride, rotationSettings } from './rotation.ts';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
-import { Labels } from '../labels/schema.ts';
+import { Labels } from './labels.ts';
 
 /** A zod issue as a person reads it (record-key problems carry their own message one level down). */
 export function issueMessage(i: z.core.$ZodIssue): string {
@@ -129,7 +129,7 @@ export const DataPlane = z.strictObject({
   kubeClientConfig: z.optional(KubeClientConfig),
   /** The EKS cluster name, when it differs from `id`: matches cluster-created events to this data plane. */
   eksClusterName: z.optional(z.string().check(z.regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name'))),
-  /** Overrides the top-level `rotation` for this data plane (lib/rotation/config.ts). */
+  /** Overrides the top-level `rotation` for this data plane (./rotation.ts). */
   rotation: z.optional(RotationOverride),
 });
 export type DataPlane = z.infer<typeof DataPlane>;
@@ -213,9 +213,9 @@ export const Config = z.strictObject({
     concurrency: z._default(z.number().check(z.int(), z.gte(1), z.lte(128)), 32),
     /** How long to wait for the token controller to fill a newly created token Secret. */
     tokenWaitSeconds: z._default(z.number().check(z.int(), z.gte(1), z.lte(600)), 60),
-    /** Execution-cluster labels as code, and how to reach FlyteAdmin (lib/labels/schema.ts). */
+    /** Execution-cluster labels as code, and how to reach FlyteAdmin (./labels.ts). */
     labels: z.optional(Labels),
-    /** Real rotation for every data plane (lib/rotation/config.ts); absent: the plain sync. */
+    /** Real rotation for every data plane (./rotation.ts); absent: the plain sync. */
     rotation: z.optional(RotationOverride),
     /**
      * A data plane whose credential is rejected (it no longer authenticates, or lacks flyteadmin's

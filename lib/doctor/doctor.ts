@@ -32,9 +32,9 @@ import type { SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
 import type { FlyteAdminClient } from '../labels/admin.ts';
 import { connectFlyteAdmin } from '../labels/run.ts';
-import type { FlyteAdminConnection } from '../labels/schema.ts';
-import type { RotationSettings } from '../rotation/config.ts';
-import { settingsFor } from '../rotation/rotate.ts';
+import type { FlyteAdminConnection } from '../config/labels.ts';
+import type { RotationSettings } from '../config/rotation.ts';
+import { settingsFor } from '../rotation/config.ts';
 
 export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized';
 export const CHECKS: readonly CheckName[] = ['access', 'reachable', 'tls', 'identity', 'authorized'];

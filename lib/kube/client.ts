@@ -1,10 +1,16 @@
 /**
- * @kubernetes/client-node adapters of the ports in ./ports.ts. Each call names the cluster and
- * the operation in its errors (see kubeCall) and never echoes request or response secrets.
+ * @kubernetes/client-node adapters of the ports in ./ports.ts, one class per side: a data plane
+ * (token Secrets, and rotation's per-generation Secrets and TokenRequests) and the control plane
+ * (the credentials Secret, ConfigMaps, restarts, Events, the Lease, and the rollout reads of
+ * rotation). Each call names the cluster and the operation in its errors (see kubeCall) and never
+ * echoes request or response secrets.
  */
 import { randomBytes } from 'node:crypto';
-import type { V1ConfigMap, V1Deployment, V1Lease, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import { readFile } from 'node:fs/promises';
+import type { V1ConfigMap, V1Deployment, V1Lease, V1PodList, V1ReplicaSetList, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
+import { CredsyncError } from '../errors.ts';
+import { registerSecret } from '../util/redact.ts';
 import { kubeCall, statusOf, type CallOptions } from './errors.ts';
 import { KubeHttp } from './http2.ts';
 import {
@@ -15,9 +21,15 @@ import {
   type ControlPlaneApi,
   type DataPlaneApi,
   type DeploymentObject,
+  type DeploymentView,
   type LeaseObject,
+  type PodView,
+  type ReplicaSetView,
+  type RolloutApi,
+  type RotationDataPlaneApi,
   type SecretObject,
 } from './ports.ts';
+
 const FIELD_MANAGER = 'flyte-credsync';
 /** The `reportingController` of every audit Event the sync records. */
 export const AUDIT_CONTROLLER = 'flyte-credsync.io/sync';
@@ -26,6 +38,7 @@ const seg = encodeURIComponent;
 const secretsPath = (ns: string) => `/api/v1/namespaces/${seg(ns)}/secrets`;
 const leasePath = (ns: string, name?: string) => `/apis/coordination.k8s.io/v1/namespaces/${seg(ns)}/leases${name === undefined ? '' : `/${seg(name)}`}`;
 const configMapPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/configmaps/${seg(name)}`;
+const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${seg(ns)}/deployments/${seg(name)}`;
 
 function fromV1Secret(s: V1Secret): SecretObject {
   const data: Record<string, Buffer> = {};
@@ -121,10 +134,12 @@ abstract class KubeCluster {
   readonly server: string;
   protected readonly cluster: string;
   protected readonly http: KubeHttp;
+  protected readonly conn: ClusterConnection;
 
   constructor(cluster: string, conn: ClusterConnection) {
     this.cluster = cluster;
     this.server = conn.server;
+    this.conn = conn;
     this.http = new KubeHttp(conn);
   }
 
@@ -146,8 +161,7 @@ abstract class KubeCluster {
   }
 }
 
-export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
-
+export class KubeDataPlane extends KubeCluster implements DataPlaneApi, RotationDataPlaneApi {
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
       await this.call(`create Secret ${namespace}/${name}`, (o) =>
@@ -181,9 +195,76 @@ export class KubeDataPlane extends KubeCluster implements DataPlaneApi {
     );
     return sa !== undefined;
   }
+
+  // Rotation (lib/rotation): per-generation Secrets, TokenRequests bound to them, revocation.
+
+  async createBindingSecret(namespace: string, name: string, labels: Record<string, string>): Promise<{ uid: string }> {
+    try {
+      const s = await this.call(`create Secret ${namespace}/${name}`, (o) =>
+        this.http.request<V1Secret>({
+          ...o,
+          method: 'POST',
+          path: secretsPath(namespace) + WRITE_QUERY,
+          body: { apiVersion: 'v1', kind: 'Secret', metadata: { name, namespace, labels }, type: 'Opaque' },
+        }),
+      );
+      return { uid: s.metadata!.uid! };
+    } catch (err) {
+      if (statusOf(err) !== 409) throw err;
+      const existing = await this.getSecret(namespace, name);
+      if (!existing?.uid) throw err;
+      return { uid: existing.uid };
+    }
+  }
+
+  async requestToken(namespace: string, serviceAccount: string, opts: { expirationSeconds: number; bound: { name: string; uid: string } }): Promise<{ token: string; expiresAt: string }> {
+    const tr = await this.call(`create ServiceAccount ${namespace}/${serviceAccount} token`, (o) =>
+      this.http.request<{ status?: { token?: string; expirationTimestamp?: string } }>({
+        ...o,
+        method: 'POST',
+        path: `/api/v1/namespaces/${seg(namespace)}/serviceaccounts/${seg(serviceAccount)}/token${WRITE_QUERY}`,
+        body: {
+          apiVersion: 'authentication.k8s.io/v1',
+          kind: 'TokenRequest',
+          spec: {
+            audiences: [],
+            expirationSeconds: opts.expirationSeconds,
+            boundObjectRef: { apiVersion: 'v1', kind: 'Secret', name: opts.bound.name, uid: opts.bound.uid },
+          },
+        },
+      }),
+    );
+    const token = tr.status?.token;
+    const expires = tr.status?.expirationTimestamp;
+    if (!token || !expires) throw new CredsyncError('TOKEN_NOT_ISSUED', `data plane ${this.cluster}: TokenRequest for ${namespace}/${serviceAccount} returned no token`);
+    registerSecret(token);
+    return { token, expiresAt: new Date(expires).toISOString() };
+  }
+
+  async deleteSecret(namespace: string, name: string): Promise<'deleted' | 'absent'> {
+    try {
+      await this.call(`delete Secret ${namespace}/${name}`, (o) => this.http.request({ ...o, method: 'DELETE', path: `${secretsPath(namespace)}/${seg(name)}` }));
+      return 'deleted';
+    } catch (err) {
+      if (statusOf(err) === 404) return 'absent';
+      throw err;
+    }
+  }
+
+  async caPem(): Promise<string> {
+    const c = 'kubeConfig' in this.conn ? this.conn.kubeConfig.getCurrentCluster() : undefined;
+    const pem = !('kubeConfig' in this.conn) ? this.conn.caPem : c?.caData ? Buffer.from(c.caData, 'base64').toString('utf8') : c?.caFile ? await readFile(c.caFile, 'utf8') : '';
+    if (!pem.includes('-----BEGIN CERTIFICATE-----'))
+      throw new CredsyncError('CONFIG_INVALID', `data plane ${this.cluster}: the connection has no CA certificate to hand to flyteadmin (tokenRequest mode needs one)`);
+    return pem;
+  }
 }
 
-export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
+function selectorOf(d: V1Deployment): string {
+  return Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+}
+
+export class KubeControlPlane extends KubeCluster implements ControlPlaneApi, RolloutApi {
   constructor(conn: ClusterConnection) {
     super('control-plane', conn);
   }
@@ -231,7 +312,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
 
   async getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined> {
     const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
-      this.http.request<V1Deployment>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
+      this.http.request<V1Deployment>({ ...o, method: 'GET', path: deploymentPath(namespace, name) }),
     );
     return d && { name, namespace, templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) } };
   }
@@ -241,7 +322,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
       this.http.request({
         ...o,
         method: 'PATCH',
-        path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}${WRITE_QUERY}`,
+        path: deploymentPath(namespace, name) + WRITE_QUERY,
         contentType: 'application/merge-patch+json',
         body: { spec: { template: { metadata: { annotations: { ...annotations, 'kubectl.kubernetes.io/restartedAt': at } } } } },
       }),
@@ -288,5 +369,51 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi {
     return this.call(`update Lease ${lease.namespace}/${lease.name}`, (o) =>
       this.http.request<V1Lease>({ ...o, method: 'PUT', path: leasePath(lease.namespace, lease.name) + WRITE_QUERY, body: toV1Lease(lease) }).then(fromV1Lease),
     );
+  }
+
+  // The rollout reads of rotation's wait (lib/rotation/rollout.ts).
+
+  async getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined> {
+    const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
+      this.http.request<V1Deployment>({ ...o, method: 'GET', path: deploymentPath(namespace, name) }),
+    );
+    if (!d) return undefined;
+    const restartedAt = d.spec?.template?.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'];
+    const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
+    return {
+      name,
+      generation: d.metadata?.generation ?? 0,
+      observedGeneration: d.status?.observedGeneration ?? 0,
+      replicas: d.spec?.replicas ?? 1,
+      statusReplicas: d.status?.replicas ?? 0,
+      updatedReplicas: d.status?.updatedReplicas ?? 0,
+      readyReplicas: d.status?.readyReplicas ?? 0,
+      availableReplicas: d.status?.availableReplicas ?? 0,
+      ...(restartedAt ? { restartedAt } : {}),
+      ...(revision ? { revision } : {}),
+      selector: selectorOf(d),
+    };
+  }
+
+  async listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]> {
+    const list = await this.call(`list ReplicaSets ${namespace}`, (o) =>
+      this.http.request<V1ReplicaSetList>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/replicasets?labelSelector=${seg(selector)}` }),
+    );
+    return list.items.map((r) => ({
+      name: r.metadata?.name ?? '',
+      ...(r.metadata?.annotations?.['deployment.kubernetes.io/revision'] ? { revision: r.metadata.annotations['deployment.kubernetes.io/revision'] } : {}),
+      ...(r.metadata?.labels?.['pod-template-hash'] ? { templateHash: r.metadata.labels['pod-template-hash'] } : {}),
+    }));
+  }
+
+  async listPods(namespace: string, selector: string): Promise<PodView[]> {
+    const list = await this.call(`list Pods ${namespace}`, (o) =>
+      this.http.request<V1PodList>({ ...o, method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods?labelSelector=${seg(selector)}` }),
+    );
+    return list.items.map((p) => ({
+      name: p.metadata?.name ?? '',
+      ...(p.metadata?.labels?.['pod-template-hash'] ? { templateHash: p.metadata.labels['pod-template-hash'] } : {}),
+      terminating: !!p.metadata?.deletionTimestamp,
+    }));
   }
 }

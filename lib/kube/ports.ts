@@ -104,3 +104,63 @@ export interface ControlPlaneApi {
   /** Records an audit Event (events.k8s.io/v1, `create events` in the namespace). */
   createEvent(event: AuditEvent): Promise<void>;
 }
+
+/** Rotation's operations on a data plane, as the sync's identity there. */
+export interface RotationDataPlaneApi {
+  readonly server: string;
+  /**
+   * Creates an Opaque Secret to bind tokenRequest tokens to (labelled as ours).
+   * @returns its uid, also when it already existed (a re-run)
+   */
+  createBindingSecret(namespace: string, name: string, labels: Record<string, string>): Promise<{ uid: string }>;
+  /** TokenRequest for the ServiceAccount, bound to the Secret `bound` (deleting it revokes the token). */
+  requestToken(
+    namespace: string,
+    serviceAccount: string,
+    opts: { expirationSeconds: number; bound: { name: string; uid: string } },
+  ): Promise<{ token: string; expiresAt: string }>;
+  /** Deletes a Secret; `absent` when it was already gone. */
+  deleteSecret(namespace: string, name: string): Promise<'deleted' | 'absent'>;
+  /** The PEM CA the sync trusts for this API server (what flyteadmin must trust too). */
+  caPem(): Promise<string>;
+}
+
+/** What the wait reads of a Deployment. */
+export interface DeploymentView {
+  name: string;
+  generation: number;
+  observedGeneration: number;
+  /** spec.replicas */
+  replicas: number;
+  /** status.replicas, updatedReplicas, readyReplicas, availableReplicas */
+  statusReplicas: number;
+  updatedReplicas: number;
+  readyReplicas: number;
+  availableReplicas: number;
+  /** The pod template's `kubectl.kubernetes.io/restartedAt`, if any. */
+  restartedAt?: string;
+  /** The `deployment.kubernetes.io/revision` annotation. */
+  revision?: string;
+  /** spec.selector.matchLabels as a label selector string. */
+  selector: string;
+}
+
+export interface PodView {
+  name: string;
+  /** Its ReplicaSet's `pod-template-hash` label. */
+  templateHash?: string;
+  terminating: boolean;
+}
+
+export interface ReplicaSetView {
+  name: string;
+  revision?: string;
+  templateHash?: string;
+}
+
+/** The reads the wait makes on the control plane. */
+export interface RolloutApi {
+  getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined>;
+  listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]>;
+  listPods(namespace: string, selector: string): Promise<PodView[]>;
+}

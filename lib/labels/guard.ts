@@ -7,8 +7,8 @@
 import { parse as parseYaml } from 'yaml';
 import type { RoutingProblem } from './errors.ts';
 import type { LabelAttribute } from './admin.ts';
-import type { LabelAssignment } from './schema.ts';
-import { scopeKey } from './schema.ts';
+import type { LabelAssignment } from '../config/labels.ts';
+import { scopeKey } from '../config/labels.ts';
 import { enabledLabelMembers } from '../controlplane/labels.ts';
 import type { YamlParse } from '../controlplane/render.ts';
 

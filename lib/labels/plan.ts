@@ -7,7 +7,7 @@
 import { describeError, errorCode } from '../errors.ts';
 import type { LabelAttribute, LabelScope } from './admin.ts';
 import { rowScope } from './guard.ts';
-import { scopeKey, type LabelAssignment } from './schema.ts';
+import { scopeKey, type LabelAssignment } from '../config/labels.ts';
 
 /** The FlyteAdmin calls labels-as-code needs (FlyteAdminClient; a fake in unit tests). */
 export interface LabelsAdmin {

@@ -12,7 +12,7 @@ import type { FlyteAdminClient, LabelAttribute } from './admin.ts';
 import { LabelRoutingError, type RoutingProblem } from './errors.ts';
 import { assignedLabels, checkRouting, clustersOf, unroutable, type AssignedLabel } from './guard.ts';
 import { applyLabels, type LabelsAdmin, type LabelsReport } from './plan.ts';
-import type { FlyteAdminConnection } from './schema.ts';
+import type { FlyteAdminConnection } from '../config/labels.ts';
 import type { YamlParse } from '../controlplane/render.ts';
 
 /**

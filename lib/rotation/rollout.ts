@@ -5,46 +5,7 @@
  * older ReplicaSet is left (terminating ones included: they may still use the old token).
  */
 import { startedBefore } from '../controlplane/restart.ts';
-
-/** What the wait reads of a Deployment. */
-export interface DeploymentView {
-  name: string;
-  generation: number;
-  observedGeneration: number;
-  /** spec.replicas */
-  replicas: number;
-  /** status.replicas, updatedReplicas, readyReplicas, availableReplicas */
-  statusReplicas: number;
-  updatedReplicas: number;
-  readyReplicas: number;
-  availableReplicas: number;
-  /** The pod template's `kubectl.kubernetes.io/restartedAt`, if any. */
-  restartedAt?: string;
-  /** The `deployment.kubernetes.io/revision` annotation. */
-  revision?: string;
-  /** spec.selector.matchLabels as a label selector string. */
-  selector: string;
-}
-
-export interface PodView {
-  name: string;
-  /** Its ReplicaSet's `pod-template-hash` label. */
-  templateHash?: string;
-  terminating: boolean;
-}
-
-export interface ReplicaSetView {
-  name: string;
-  revision?: string;
-  templateHash?: string;
-}
-
-/** The reads the wait makes on the control plane. */
-export interface RolloutApi {
-  getDeployment(namespace: string, name: string): Promise<DeploymentView | undefined>;
-  listReplicaSets(namespace: string, selector: string): Promise<ReplicaSetView[]>;
-  listPods(namespace: string, selector: string): Promise<PodView[]>;
-}
+import type { RolloutApi } from '../kube/ports.ts';
 
 export interface DeploymentRollout {
   name: string;

@@ -13,14 +13,15 @@ import type { Config, DataPlane } from '../config/schema.ts';
 import { readCredential } from '../dataplane/credential.ts';
 import { verifyCredential, type CredentialVerifier } from '../dataplane/verify.ts';
 import { CredentialRejectedError, CredsyncError, describeError } from '../errors.ts';
-import type { DataPlaneApi } from '../kube/ports.ts';
-import { makeRecord, shortFingerprint, type CredentialRecord, type StoredCredential } from '../stores/types.ts';
-import type { Log } from '../util/log.ts';
-import { dueAt, rotationSettings, type RotationSettings } from './config.ts';
-import type { RotationDataPlaneApi, RotationStore, RotationView } from './ports.ts';
+import type { RotationSettings } from '../config/rotation.ts';
 import { startedBefore } from '../controlplane/restart.ts';
-import { waitForRollouts, type RolloutApi, type RolloutResult } from './rollout.ts';
-import { objectName, type GenerationInfo, type RotationState } from './state.ts';
+import type { DataPlaneApi, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
+import type { GenerationInfo, RotationState } from '../stores/rotation.ts';
+import { makeRecord, shortFingerprint, type CredentialRecord, type RotationMarkers, type RotationView, type StoredCredential } from '../stores/types.ts';
+import type { Log } from '../util/log.ts';
+import { dueAt } from './config.ts';
+import { waitForRollouts, type RolloutResult } from './rollout.ts';
+import { objectName } from './state.ts';
 
 /** Labels on every per-generation object rotation makes on a data plane. */
 export const GENERATION_LABEL = 'flyte-credsync/generation';
@@ -30,7 +31,7 @@ export interface RotationDeps {
   config: Config;
   dataPlane(dp: DataPlane): Promise<DataPlaneApi & RotationDataPlaneApi>;
   verify: CredentialVerifier;
-  store: RotationStore;
+  store: RotationMarkers;
   log: Log;
   now: () => Date;
   sleep?: (ms: number) => Promise<void>;
@@ -81,11 +82,6 @@ export interface PrepareOptions {
 }
 
 const generationOf = (s: StoredCredential | undefined) => s?.record.generation?.generation ?? 0;
-
-/** The settings for a data plane, or undefined when it does not rotate. */
-export function settingsFor(cfg: Config, dp: DataPlane): RotationSettings | undefined {
-  return rotationSettings(cfg.rotation, dp.rotation);
-}
 
 /** The state as stored, or the one implied by an entry from before rotation (or no entry). */
 function initialState(view: RotationView | undefined): RotationState {
@@ -311,7 +307,7 @@ export async function revokeObject(api: RotationDataPlaneApi, dp: DataPlane, g: 
 export interface FinishDeps {
   config: Config;
   dataPlane(dp: DataPlane): Promise<RotationDataPlaneApi>;
-  store: RotationStore;
+  store: RotationMarkers;
   rollouts: RolloutApi;
   log: Log;
   now: () => Date;

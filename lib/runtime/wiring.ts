@@ -8,9 +8,9 @@ import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import { connect, CONTROL_PLANE_KEY, forRun, type ClusterConnection } from '../clusters/access.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { verifyWithApiServer } from '../dataplane/verify.ts';
-import { KubeRotationControlPlane, KubeRotationDataPlane } from '../rotation/kube.ts';
-import { AwsRotationStore, GcpRotationStore } from '../rotation/stores.ts';
-import type { GcpSecretManagerApi } from '../stores/gcp.ts';
+import { KubeControlPlane, KubeDataPlane } from '../kube/client.ts';
+import { AwsSecretsManagerStore } from '../stores/aws.ts';
+import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
 import { importOptional } from '../util/optional.ts';
@@ -48,13 +48,16 @@ export async function gcpSecretManagerClient(emulatorHost?: string): Promise<Gcp
   });
 }
 
-/** The configured secret store (AWS Secrets Manager or GCP Secret Manager), or `o.store`. */
-export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
+/**
+ * The configured secret store (AWS Secrets Manager or GCP Secret Manager), or `o.store`. The
+ * adapters keep rotation's markers too (lib/stores/types.ts RotationMarkers).
+ */
+export function buildStore(cfg: Pick<Config, 'store'>, o: WiringOverrides = {}): SecretStore {
   if (o.store) return o.store;
   const gcp = cfg.store.gcp;
   if (gcp) {
     const client = o.gcpSecretManager ?? (() => gcpSecretManagerClient(gcp.emulatorHost));
-    return new GcpRotationStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
+    return new GcpSecretManagerStore(client, { project: gcp.project, prefix: gcp.prefix, labels: gcp.labels });
   }
   const aws = cfg.store.aws!;
   // Throttling (ThrottlingException and the like) is retried by the SDK with backoff; adaptive
@@ -62,7 +65,7 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
   const client =
     o.secretsManager ??
     new SecretsManagerClient({ region: aws.region, retryMode: 'adaptive', maxAttempts: 6, requestHandler: AWS_REQUEST_HANDLER, ...(aws.endpoint ? { endpoint: aws.endpoint } : {}) });
-  return new AwsRotationStore(client, {
+  return new AwsSecretsManagerStore(client, {
     prefix: aws.prefix,
     ...(aws.kmsKeyId ? { kmsKeyId: aws.kmsKeyId } : {}),
     tags: aws.tags,
@@ -71,8 +74,8 @@ export function buildStore(cfg: Config, o: WiringOverrides = {}): SecretStore {
 
 /**
  * Everything {@link runSync} needs for this configuration, for one run; `o.store` reuses a store
- * already built. The adapters are rotation's (supersets of the sync's), so every entry point can
- * rotate. The connections it makes itself (those not in `o.connections`) share one run's
+ * already built. The store and Kubernetes adapters keep rotation's markers and make its calls
+ * too, so every entry point can rotate. The connections it makes itself (those not in `o.connections`) share one run's
  * kubeconfig loads (each kubeconfig read once): build new deps for the next run.
  */
 export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncDeps {
@@ -80,8 +83,8 @@ export function buildDeps(cfg: Config, log: Log, o: WiringOverrides = {}): SyncD
   const labels = cfg.labels;
   // Connections checkLocalAccess already made are used as they are.
   const access = forRun();
-  const dataPlane = async (dp: DataPlane) => new KubeRotationDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access, access)));
-  const controlPlane = async () => new KubeRotationControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access, access)));
+  const dataPlane = async (dp: DataPlane) => new KubeDataPlane(dp.id, o.connections?.get(dp.id) ?? (await connect(`data plane ${dp.id}`, dp.access, access)));
+  const controlPlane = async () => new KubeControlPlane(o.connections?.get(CONTROL_PLANE_KEY) ?? (await connect('control plane', cfg.controlPlane.access, access)));
   return {
     config: cfg,
     log,

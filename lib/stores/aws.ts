@@ -7,7 +7,12 @@
  * A run reads every entry in batches ({@link AwsSecretsManagerStore.readEntries}): ListSecrets
  * filtered by the name prefix (names, tags and deletion dates, 100 a page) gives ownership, and
  * BatchGetSecretValue (20 a call) the current values.
+ *
+ * Rotation markers ({@link RotationMarkers}): the staging labels AWSPENDING / AWSCURRENT /
+ * AWSPREVIOUS and the tag `flyte-credsync-rotation`; the adapter also answers Secrets Manager's own
+ * rotation protocol ({@link RotationProtocol}).
  */
+import { createHash } from 'node:crypto';
 import {
   BatchGetSecretValueCommand,
   ListSecretsCommand,
@@ -17,6 +22,8 @@ import {
   PutSecretValueCommand,
   ResourceExistsException,
   ResourceNotFoundException,
+  TagResourceCommand,
+  UpdateSecretVersionStageCommand,
   type DescribeSecretCommandOutput,
   type SecretsManagerClient,
 } from '@aws-sdk/client-secrets-manager';
@@ -25,7 +32,19 @@ import { mapBounded } from '../util/log.ts';
 import { registerSecret } from '../util/redact.ts';
 import { CALL_TIMEOUT_MS, callSignal, deadlineError } from '../util/abort.ts';
 import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
-import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
+import { decodeState, encodeState, STATE_KEY, type RotationState } from './rotation.ts';
+import {
+  CLUSTER_KEY,
+  MANAGED_BY_KEY,
+  MANAGED_BY_VALUE,
+  serializeRecord,
+  toStored,
+  type CredentialRecord,
+  type RotationMarkers,
+  type RotationProtocol,
+  type RotationView,
+  type StoredCredential,
+} from './types.ts';
 
 export interface AwsStoreOptions {
   /** Prepended to the cluster id to name each secret. @default "flyte-credsync/" */
@@ -44,7 +63,12 @@ const BATCH_PARALLEL = 4;
 /** AWS secret names: 1-512 of A-Z a-z 0-9 / _ + = . @ - */
 const AWS_NAME = /^[A-Za-z0-9/_+=.@-]{1,512}$/;
 
-export class AwsSecretsManagerStore extends VersionedStore {
+/** A ClientRequestToken (32-64 characters) that is the same for the same value. */
+function requestToken(value: string): string {
+  return `credsync-${createHash('sha256').update(value).digest('hex').slice(0, 40)}`;
+}
+
+export class AwsSecretsManagerStore extends VersionedStore implements RotationMarkers, RotationProtocol {
   readonly kind = 'aws-secrets-manager';
   protected readonly client: SecretsManagerClient;
   protected readonly opts: AwsStoreOptions;
@@ -213,5 +237,105 @@ export class AwsSecretsManagerStore extends VersionedStore {
     const name = this.entryName(clusterId);
     const out = await this.call('PutSecretValue', name, (o) => this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value }), o));
     return out.VersionId;
+  }
+
+  // Rotation markers (see RotationMarkers in ./types.ts): staging labels and the state tag.
+
+  private async versionValue(name: string, versionId: string): Promise<{ value: string; versionId: string } | undefined> {
+    const v = await this.call('GetSecretValue', name, (o) => this.client.send(new GetSecretValueCommand({ SecretId: name, VersionId: versionId }), o));
+    return v.SecretString === undefined ? undefined : { value: v.SecretString, versionId };
+  }
+
+  async view(clusterId: string): Promise<RotationView | undefined> {
+    const name = this.entryName(clusterId);
+    const d = await this.describeOwned(name);
+    if (!d) return undefined;
+    const byStage = (stage: string) => Object.entries(d.VersionIdsToStages ?? {}).find(([, stages]) => stages.includes(stage))?.[0];
+    const read = async (stage: string): Promise<StoredCredential | undefined> => {
+      const id = byStage(stage);
+      return id ? toStored(this.kind, name, await this.versionValue(name, id)) : undefined;
+    };
+    // RotateSecret labels its ClientRequestToken AWSPENDING before the rotation function's
+    // createSecret has put a value there: such a version is not staged yet.
+    const pendingValue = read('AWSPENDING').catch((err: unknown) => {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    });
+    const [current, pending, previous] = await Promise.all([read('AWSCURRENT'), pendingValue, read('AWSPREVIOUS')]);
+    const tag = d.Tags?.find((t) => t.Key === STATE_KEY)?.Value;
+    return {
+      ...(current ? { current } : {}),
+      ...(pending ? { pending } : {}),
+      ...(previous ? { previous } : {}),
+      ...(tag ? { state: decodeState(this.kind, name, tag) } : {}),
+    };
+  }
+
+  /**
+   * What Secrets Manager's rotation protocol needs of a secret of ours, by ARN or name (one
+   * DescribeSecret): the data plane it belongs to (its `flyte-credsync-cluster` tag), whether
+   * rotation is enabled on it, and the staging labels of each version.
+   * @returns undefined when the secret does not exist
+   * @throws StoreOwnershipError when it is not ours
+   */
+  async rotationInfo(secretId: string): Promise<{ clusterId?: string; rotationEnabled: boolean; stages: Record<string, string[]> } | undefined> {
+    const d = await this.describeOwned(secretId);
+    if (!d) return undefined;
+    const clusterId = d.Tags?.find((t) => t.Key === CLUSTER_KEY)?.Value;
+    return { ...(clusterId ? { clusterId } : {}), rotationEnabled: d.RotationEnabled === true, stages: d.VersionIdsToStages ?? {} };
+  }
+
+  /** @param token the version id to use (Secrets Manager's ClientRequestToken); default: derived from the value */
+  async stage(record: CredentialRecord, token?: string): Promise<string> {
+    const name = this.entryName(record.clusterId);
+    const value = serializeRecord(record);
+    token ??= requestToken(value);
+    if (!(await this.describeOwned(name))) throw new StoreError(this.kind, `secret ${name} does not exist: nothing to stage a pending version on`);
+    const out = await this.call('PutSecretValue', name, (o) =>
+      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token!, VersionStages: ['AWSPENDING'] }), o),
+    );
+    return out.VersionId ?? token!;
+  }
+
+  async putFirst(record: CredentialRecord, state: RotationState): Promise<string> {
+    const value = serializeRecord(record);
+    const created = await this.createOwned(record, value, { extraTags: { [STATE_KEY]: encodeState(state) }, versionId: requestToken(value) });
+    if (created !== 'exists' && created.versionId) return created.versionId;
+    // Created meanwhile (another run): a plain put, then the state.
+    const put = await this.put(record);
+    await this.setState(record.clusterId, state);
+    return put.versionId!;
+  }
+
+  async promote(clusterId: string, versionId: string, state: RotationState): Promise<void> {
+    const name = this.entryName(clusterId);
+    const d = await this.describeOwned(name);
+    const current = Object.entries(d?.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
+    if (current !== versionId) {
+      // Secrets Manager moves AWSPREVIOUS to the version that loses AWSCURRENT.
+      await this.call('UpdateSecretVersionStage', name, (o) =>
+        this.client.send(
+          new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSCURRENT', MoveToVersionId: versionId, ...(current ? { RemoveFromVersionId: current } : {}) }),
+          o,
+        ),
+      );
+    }
+    await this.setState(clusterId, state);
+    await this.discard(clusterId, versionId);
+  }
+
+  async discard(clusterId: string, versionId: string): Promise<void> {
+    const name = this.entryName(clusterId);
+    const d = await this.describeOwned(name);
+    if (!(d?.VersionIdsToStages?.[versionId] ?? []).includes('AWSPENDING')) return;
+    await this.call('UpdateSecretVersionStage', name, (o) =>
+      this.client.send(new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId }), o),
+    );
+  }
+
+  async setState(clusterId: string, state: RotationState): Promise<void> {
+    const name = this.entryName(clusterId);
+    if (!(await this.describeOwned(name))) throw new StoreError(this.kind, `secret ${name} does not exist: no rotation state to set`);
+    await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: STATE_KEY, Value: encodeState(state) }] }), o));
   }
 }

@@ -3,6 +3,8 @@
  * one secret per cluster named `<prefix><clusterId>`, labelled `managed-by=flyte-credsync`
  * (a secret of that name without the label is refused), no new version when the value is
  * unchanged, and earlier versions kept (Secret Manager never drops a version by itself).
+ * Rotation markers ({@link RotationMarkers}): version aliases `current`, `pending`, `previous` and
+ * the annotation `flyte-credsync-rotation`.
  */
 import type { protos, SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { CredsyncError, StoreError, StoreOwnershipError } from '../errors.ts';
@@ -10,7 +12,8 @@ import { mapBounded } from '../util/log.ts';
 import { registerSecret } from '../util/redact.ts';
 import { CALL_TIMEOUT_MS, deadlineError, gaxCall } from '../util/abort.ts';
 import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
-import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, type CredentialRecord } from './types.ts';
+import { decodeState, encodeState, STATE_KEY, type RotationState } from './rotation.ts';
+import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, serializeRecord, toStored, type CredentialRecord, type RotationMarkers, type RotationView } from './types.ts';
 
 export interface GcpStoreOptions {
   project: string;
@@ -36,6 +39,8 @@ export type GcpSecret = protos.google.cloud.secretmanager.v1.ISecret;
  * version is the newest one but not in use, so `latest` is read only while there is no alias.
  */
 export const CURRENT_ALIAS = 'current';
+const PENDING_ALIAS = 'pending';
+const PREVIOUS_ALIAS = 'previous';
 
 /** Secrets read at once by a batch read (Secret Manager has no batch access of values). */
 const ACCESS_PARALLEL = 16;
@@ -46,7 +51,7 @@ const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const grpcCode = (err: unknown) => (err as { code?: unknown })?.code;
 
-export class GcpSecretManagerStore extends VersionedStore {
+export class GcpSecretManagerStore extends VersionedStore implements RotationMarkers {
   readonly kind = 'gcp-secret-manager';
   private readonly connect: () => Promise<GcpSecretManagerApi>;
   private client: Promise<GcpSecretManagerApi> | undefined;
@@ -213,6 +218,83 @@ export class GcpSecretManagerStore extends VersionedStore {
         },
         o,
       ),
+    );
+  }
+
+  // Rotation markers (see RotationMarkers in ./types.ts): version aliases and the state annotation.
+
+  async view(clusterId: string): Promise<RotationView | undefined> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    if (!secret) return undefined;
+    const aliases = secret.versionAliases ?? {};
+    const read = async (alias: string) => (aliases[alias] !== undefined ? toStored(this.kind, name, await this.access(name, String(aliases[alias]))) : undefined);
+    const [current, pending, previous] = await Promise.all([
+      aliases[CURRENT_ALIAS] !== undefined ? read(CURRENT_ALIAS) : toStored(this.kind, name, await this.access(name, 'latest')),
+      read(PENDING_ALIAS),
+      read(PREVIOUS_ALIAS),
+    ]);
+    const text = secret.annotations?.[STATE_KEY];
+    return {
+      ...(current ? { current } : {}),
+      ...(pending ? { pending } : {}),
+      ...(previous ? { previous } : {}),
+      ...(text ? { state: decodeState(this.kind, name, text) } : {}),
+    };
+  }
+
+  async stage(record: CredentialRecord): Promise<string> {
+    const name = this.path(record.clusterId);
+    const value = serializeRecord(record);
+    const secret = await this.ownedSecret(name);
+    const aliases: Record<string, unknown> = { ...(secret?.versionAliases ?? {}) };
+    const pendingId = aliases[PENDING_ALIAS];
+    if (pendingId !== undefined && (await this.access(name, String(pendingId)))?.value === value) return String(pendingId);
+    // Pin `current` before adding: the new version becomes `latest`, which must not count.
+    if (aliases[CURRENT_ALIAS] === undefined) {
+      const latest = await this.access(name, 'latest');
+      if (latest) await this.setAliases(name, { ...aliases, [CURRENT_ALIAS]: latest.versionId });
+      if (latest) aliases[CURRENT_ALIAS] = latest.versionId;
+    }
+    const [v] = await this.call('AddSecretVersion', name, (api, o) => api.addSecretVersion({ parent: name, payload: { data: Buffer.from(value, 'utf8') } }, o));
+    const versionId = v.name!.split('/').at(-1)!;
+    await this.setAliases(name, { ...aliases, [PENDING_ALIAS]: versionId });
+    return versionId;
+  }
+
+  async putFirst(record: CredentialRecord, state: RotationState): Promise<string> {
+    const put = await this.put(record);
+    const name = this.path(record.clusterId);
+    const secret = await this.ownedSecret(name);
+    await this.setAliases(name, { ...(secret?.versionAliases ?? {}), [CURRENT_ALIAS]: put.versionId }, { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) });
+    return put.versionId!;
+  }
+
+  async promote(clusterId: string, versionId: string, state: RotationState): Promise<void> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    const aliases: Record<string, unknown> = { ...(secret?.versionAliases ?? {}) };
+    const current = aliases[CURRENT_ALIAS] ?? (await this.access(name, 'latest'))?.versionId;
+    if (current !== undefined && String(current) !== versionId) aliases[PREVIOUS_ALIAS] = current;
+    aliases[CURRENT_ALIAS] = versionId;
+    if (String(aliases[PENDING_ALIAS]) === versionId) delete aliases[PENDING_ALIAS];
+    await this.setAliases(name, aliases, { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) });
+  }
+
+  async discard(clusterId: string, versionId: string): Promise<void> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    const aliases: Record<string, unknown> = { ...(secret?.versionAliases ?? {}) };
+    if (String(aliases[PENDING_ALIAS]) !== versionId) return;
+    delete aliases[PENDING_ALIAS];
+    await this.setAliases(name, aliases);
+  }
+
+  async setState(clusterId: string, state: RotationState): Promise<void> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    await this.call('UpdateSecret', name, (api, o) =>
+      api.updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) } }, updateMask: { paths: ['annotations'] } }, o),
     );
   }
 }

@@ -4,11 +4,16 @@
  * - an entry without our ownership marker is refused ({@link StoreOwnershipError});
  * - the same value writes nothing; a new value adds a version and keeps the previous one;
  * - "not found" is `undefined`, whatever the backend calls it.
+ *
+ * Rotation (lib/rotation) asks more of an entry: the {@link RotationMarkers} (a pending version,
+ * promotion, the rotation state; ./rotation.ts), which every adapter keeps in its backend's terms.
+ * A caller asks the store for that capability ({@link canRotate}, {@link hasRotationProtocol}),
+ * never for its class.
  */
 import { createHash } from 'node:crypto';
 import { StoreError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
-import { parseGeneration, serializeGeneration, type GenerationInfo } from '../rotation/state.ts';
+import { parseGeneration, serializeGeneration, type GenerationInfo, type RotationState } from './rotation.ts';
 
 export const MANAGED_BY_KEY = 'managed-by';
 export const MANAGED_BY_VALUE = 'flyte-credsync';
@@ -90,6 +95,89 @@ export interface SecretStore {
    * failed and entries are read one by one instead.
    */
   batch?(clusterIds: readonly string[], onFallback?: (err: unknown) => void): Promise<SecretStore>;
+}
+
+/** A data plane's entry as rotation sees it (undefined parts are absent). */
+export interface RotationView {
+  current?: StoredCredential;
+  pending?: StoredCredential;
+  previous?: StoredCredential;
+  state?: RotationState;
+}
+
+/**
+ * The rotation markers of the port: a pending version, promotion, and the rotation state, kept in
+ * each backend's own terms:
+ * - AWS Secrets Manager: the staging labels AWSPENDING / AWSCURRENT / AWSPREVIOUS, moved with
+ *   UpdateSecretVersionStage; the state in the tag `flyte-credsync-rotation`. A pending version is
+ *   written with a ClientRequestToken derived from its value, so staging the same record twice
+ *   writes one version.
+ * - GCP Secret Manager: version aliases `current`, `pending`, `previous` (UpdateSecret with the
+ *   `version_aliases` mask; the local emulator supports them too) and the annotation
+ *   `flyte-credsync-rotation`; promotion sets aliases and state in one UpdateSecret.
+ * - In memory: the same, for unit tests.
+ *
+ * The first credential of a data plane is never staged: there is nothing to protect yet, and
+ * Secrets Manager makes a secret's first version AWSCURRENT whatever label it is given. It is
+ * verified first and then stored as current ({@link RotationMarkers.putFirst}).
+ */
+export interface RotationMarkers {
+  /**
+   * The entry's versions and state; undefined when there is no entry.
+   * @throws StoreOwnershipError when the entry is not ours
+   */
+  view(clusterId: string): Promise<RotationView | undefined>;
+  /**
+   * Adds `record` as the pending version of an entry that has a current one; staging the same
+   * record again returns the same version.
+   * @returns the pending version's id
+   */
+  stage(record: CredentialRecord): Promise<string>;
+  /**
+   * Stores a data plane's first credential (already verified) as current, with `state`.
+   * @returns its version id
+   */
+  putFirst(record: CredentialRecord, state: RotationState): Promise<string>;
+  /**
+   * Makes version `versionId` current (the current one becomes previous; a rollback promotes the
+   * previous one), drops its pending marker if any, and stores `state`: as good as one step (a run killed in between finds the
+   * version current and the state behind, which rotation repairs).
+   */
+  promote(clusterId: string, versionId: string, state: RotationState): Promise<void>;
+  /** Drops the pending marker from `versionId` (the version itself is kept, as every version). */
+  discard(clusterId: string, versionId: string): Promise<void>;
+  /** Replaces the rotation state. */
+  setState(clusterId: string, state: RotationState): Promise<void>;
+}
+
+/** A store that keeps rotation markers: every adapter the runtime builds. */
+export type RotatingStore = SecretStore & RotationMarkers;
+
+/** Whether a store keeps rotation markers (every adapter does; a wrapper or a test's plain fake may not). */
+export function canRotate(s: SecretStore): s is RotatingStore {
+  const r = s as Partial<RotationMarkers>;
+  return typeof r.view === 'function' && typeof r.stage === 'function' && typeof r.promote === 'function';
+}
+
+/**
+ * A backend that runs its own rotation protocol (AWS Secrets Manager's four steps, which
+ * lib/sync/secretsManagerRotation.ts answers): what the protocol needs of a secret of ours.
+ */
+export interface RotationProtocol {
+  /**
+   * By ARN or name: the data plane it belongs to (its `flyte-credsync-cluster` tag), whether
+   * rotation is enabled on it, and the staging labels of each version.
+   * @returns undefined when the secret does not exist
+   * @throws StoreOwnershipError when it is not ours
+   */
+  rotationInfo(secretId: string): Promise<{ clusterId?: string; rotationEnabled: boolean; stages: Record<string, string[]> } | undefined>;
+  /** {@link RotationMarkers.stage} with the version id the protocol chose (its ClientRequestToken). */
+  stage(record: CredentialRecord, versionId?: string): Promise<string>;
+}
+
+/** Whether a store runs its backend's own rotation protocol (the AWS Secrets Manager adapter does). */
+export function hasRotationProtocol(s: SecretStore): s is RotatingStore & RotationProtocol {
+  return canRotate(s) && typeof (s as Partial<RotationProtocol>).rotationInfo === 'function';
 }
 
 /** sha256 over token and CA (NUL-separated), `sha256:<hex>`: safe to show, changes whenever either does. */

@@ -1,12 +1,14 @@
 /**
- * One contract every SecretStore adapter must honour, run against each (the in-memory fake,
- * moto's Secrets Manager, later GCP's emulator). Each harness says how to look behind the
- * adapter (raw values, version counts) and how to plant an entry someone else owns.
+ * One contract every SecretStore adapter must honour, rotation markers included, run against each
+ * as the runtime builds it (lib/runtime/wiring.ts buildStore: moto's Secrets Manager, GCP's
+ * emulator; the in-memory fake for unit tests). Each harness says how to look behind the adapter
+ * (raw values, version counts) and how to plant an entry someone else owns.
  */
 import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { StoreOwnershipError } from '../../lib/errors.ts';
-import { makeRecord, type CredentialRecord, type SecretStore } from '../../lib/stores/types.ts';
+import type { RotationState } from '../../lib/stores/rotation.ts';
+import { canRotate, makeRecord, type CredentialRecord, type SecretStore } from '../../lib/stores/types.ts';
 
 export interface StoreHarness {
   store: SecretStore;
@@ -21,14 +23,17 @@ export interface StoreHarness {
 
 const CA = '-----BEGIN CERTIFICATE-----\nMIIBfake\n-----END CERTIFICATE-----\n';
 
-/** A credential record for the store tests (a fake CA: the store never parses it). */
-export function record(clusterId: string, token: string): CredentialRecord {
+/** A credential record for the store tests (a fake CA: the store never parses it); `generation` as rotation mints it. */
+export function record(clusterId: string, token: string, generation?: number): CredentialRecord {
   return makeRecord({
     clusterId,
     endpoint: `https://${clusterId}.example:6443`,
     token,
     caCert: CA,
     source: { server: `https://${clusterId}.example:6443`, namespace: 'flyte', serviceAccount: 'flyteadmin', secret: 'flyteadmin-token', secretUid: 'u-1' },
+    ...(generation !== undefined
+      ? { generation: { generation, mode: 'secret' as const, object: `flyteadmin-token-${generation}`, objectUid: `u-${generation}`, issuedAt: '2026-12-01T00:00:00.000Z' } }
+      : {}),
   });
 }
 
@@ -140,6 +145,104 @@ export function secretStoreContract(name: string, harness: () => Promise<StoreHa
       await h.store.put(record(c, 'token-new-aaaaaaaa'));
       expect(await view.put(record(c, 'token-new-aaaaaaaa'))).toMatchObject({ outcome: 'unchanged' });
       expect(await h.versionCount(c)).toBe(2);
+    });
+      describe('rotation markers', () => {
+      const idle = (generation: number, highest = generation): RotationState => ({ phase: 'idle', generation, highest });
+      const published = (generation: number, revoke: number): RotationState => ({ phase: 'published', generation, highest: generation, publishedAt: '2026-12-01T01:00:00.000Z', revoke });
+      const rotating = async () => {
+        const h = await harness();
+        if (!canRotate(h.store)) throw new Error(`${h.store.kind} keeps no rotation markers`);
+        return { ...h, store: h.store };
+      };
+
+      it('the store keeps them (the capability the core asks for)', async () => {
+        expect(canRotate((await harness()).store)).toBe(true);
+      });
+
+      it('putFirst stores the first credential as current with its state; view and get agree', async () => {
+        const h = await rotating();
+        const c = id();
+        const first = record(c, 'token-gen1-aaaaaaaa', 1);
+        expect(await h.store.view(c)).toBeUndefined();
+        const v1 = await h.store.putFirst(first, published(1, 0));
+        const view = await h.store.view(c);
+        expect(view?.current).toEqual({ record: first, versionId: v1 });
+        expect(view?.pending).toBeUndefined();
+        expect(view?.state).toEqual(published(1, 0));
+        expect((await h.store.get(c))?.versionId).toBe(v1);
+      });
+
+      it('stage adds a pending version that is not current; the same record again writes nothing', async () => {
+        const h = await rotating();
+        const c = id();
+        const v1 = await h.store.putFirst(record(c, 'token-gen1-aaaaaaaa', 1), idle(1));
+        const v2 = await h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2));
+        expect(v2).not.toBe(v1);
+        expect(await h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2))).toBe(v2);
+        expect(await h.versionCount(c)).toBe(2);
+        const view = await h.store.view(c);
+        expect(view?.current?.versionId).toBe(v1);
+        expect(view?.pending).toEqual({ record: record(c, 'token-gen2-bbbbbbbb', 2), versionId: v2 });
+        // The sync's read is the current version, not the newest.
+        expect((await h.store.get(c))?.record.token).toBe('token-gen1-aaaaaaaa');
+        const batch = await h.store.batch?.([c]);
+        if (batch) expect((await batch.get(c))?.versionId).toBe(v1);
+      });
+
+      it('promote makes the pending version current and the current one previous, with the state', async () => {
+        const h = await rotating();
+        const c = id();
+        const v1 = await h.store.putFirst(record(c, 'token-gen1-aaaaaaaa', 1), idle(1));
+        const v2 = await h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2));
+        await h.store.promote(c, v2, published(2, 1));
+        const view = await h.store.view(c);
+        expect(view?.current?.versionId).toBe(v2);
+        expect(view?.previous?.versionId).toBe(v1);
+        expect(view?.pending).toBeUndefined();
+        expect(view?.state).toEqual(published(2, 1));
+        expect((await h.store.get(c))?.record.token).toBe('token-gen2-bbbbbbbb');
+        expect(JSON.parse((await h.currentRaw(c))!).token).toBe('token-gen2-bbbbbbbb');
+      });
+
+      it('a rollback promotes the previous version back: the one rolled back from becomes previous', async () => {
+        const h = await rotating();
+        const c = id();
+        const v1 = await h.store.putFirst(record(c, 'token-gen1-aaaaaaaa', 1), idle(1));
+        const v2 = await h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2));
+        await h.store.promote(c, v2, published(2, 1));
+        await h.store.promote(c, v1, published(1, 2));
+        const view = await h.store.view(c);
+        expect(view?.current?.versionId).toBe(v1);
+        expect(view?.previous?.versionId).toBe(v2);
+        expect((await h.store.get(c))?.record.token).toBe('token-gen1-aaaaaaaa');
+        expect(await h.versionCount(c)).toBe(2);
+      });
+
+      it('discard drops the pending marker and keeps the version; setState replaces the state', async () => {
+        const h = await rotating();
+        const c = id();
+        const v1 = await h.store.putFirst(record(c, 'token-gen1-aaaaaaaa', 1), idle(1));
+        const v2 = await h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2));
+        await h.store.discard(c, v2);
+        await h.store.setState(c, idle(1, 2));
+        const view = await h.store.view(c);
+        expect(view?.pending).toBeUndefined();
+        expect(view?.current?.versionId).toBe(v1);
+        expect(view?.state).toEqual(idle(1, 2));
+        expect(await h.versionCount(c)).toBe(2);
+        expect((await h.store.get(c))?.versionId).toBe(v1);
+      });
+
+      it('refuses the markers of an entry it does not own, and leaves it untouched', async () => {
+        const h = await rotating();
+        const c = id();
+        await h.addForeign(c, 'someone else');
+        await expect(h.store.view(c)).rejects.toBeInstanceOf(StoreOwnershipError);
+        await expect(h.store.stage(record(c, 'token-gen2-bbbbbbbb', 2))).rejects.toBeInstanceOf(StoreOwnershipError);
+        await expect(h.store.setState(c, idle(2))).rejects.toBeInstanceOf(StoreOwnershipError);
+        expect(await h.currentRaw(c)).toBe('someone else');
+        expect(await h.versionCount(c)).toBe(1);
+      });
     });
   });
 }

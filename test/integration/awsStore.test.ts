@@ -1,14 +1,15 @@
-/** The SecretStore contract against moto's Secrets Manager, through the real AWS SDK v3 client. */
+/** The SecretStore contract against moto's Secrets Manager, through the real AWS SDK v3 client, on the store the runtime builds. */
 import { describe, expect, it } from '@jest/globals';
 import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, ListSecretVersionIdsCommand, ResourceNotFoundException } from '@aws-sdk/client-secrets-manager';
 import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
+import { buildStore } from '../../lib/runtime/wiring.ts';
 import { awsClient, loadTestEnv, uniquePrefix } from './helpers.ts';
 
 secretStoreContract('AWS Secrets Manager (moto)', async () => {
   const client = awsClient(loadTestEnv());
   const prefix = uniquePrefix('contract');
-  const store = new AwsSecretsManagerStore(client, { prefix, tags: { team: 'platform' } });
+  const store = buildStore({ store: { aws: { region: loadTestEnv().aws.region, prefix, tags: { team: 'platform' } } } }, { secretsManager: client });
   const raw = async (c: string, stage: string) => {
     try {
       return (await client.send(new GetSecretValueCommand({ SecretId: prefix + c, VersionStage: stage }))).SecretString;

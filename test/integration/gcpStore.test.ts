@@ -1,8 +1,8 @@
-/** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC. */
+/** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC, on the store the runtime builds. */
 import { describe, expect, it } from '@jest/globals';
 import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
-import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
+import { buildStore, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { loadTestEnv } from './helpers.ts';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { randomBytes } from 'node:crypto';
@@ -12,7 +12,7 @@ secretStoreContract('GCP Secret Manager (emulator)', async () => {
   const client = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
   const project = env.gcp.project;
   const prefix = `it-contract-${randomBytes(4).toString('hex')}-`;
-  const store = new GcpSecretManagerStore(client, { project, prefix, labels: { team: 'platform' } });
+  const store = buildStore({ store: { gcp: { project, prefix, labels: { team: 'platform' } } } }, { gcpSecretManager: client });
   const secret = (c: string) => `projects/${project}/secrets/${prefix}${c}`;
   const versions = async (c: string) => {
     try {

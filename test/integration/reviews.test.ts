@@ -9,7 +9,7 @@ import { dataPlanePermissions } from '../../lib/doctor/doctor.ts';
 import { closeAllSessions, KubeHttp } from '../../lib/kube/http2.ts';
 import { mayDo, type ReviewedAction } from '../../lib/kube/reviews.ts';
 import { parseConfig } from '../../lib/config/load.ts';
-import { settingsFor } from '../../lib/rotation/rotate.ts';
+import { settingsFor } from '../../lib/rotation/config.ts';
 import { adminKubeConfig, loadTestEnv, restrictedKubeconfig, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;

@@ -20,10 +20,13 @@ import { CancelRotateSecretCommand, DescribeSecretCommand, GetSecretValueCommand
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { runSync, type SyncDeps, type SyncReport } from '../../lib/sync/sync.ts';
 import { buildDeps, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
-import { rollback, rotationStatus } from '../../lib/rotation/commands.ts';
-import { AwsRotationStore, GcpRotationStore } from '../../lib/rotation/stores.ts';
-import { mintNext, settingsFor } from '../../lib/rotation/rotate.ts';
-import type { RotationStore } from '../../lib/rotation/ports.ts';
+import { rotationStatus } from '../../lib/rotation/status.ts';
+import { rollback } from '../../lib/sync/rollback.ts';
+import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
+import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
+import { settingsFor } from '../../lib/rotation/config.ts';
+import { mintNext } from '../../lib/rotation/rotate.ts';
+import type { RotatingStore } from '../../lib/stores/types.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import { ConfigError, CredsyncError } from '../../lib/errors.ts';
@@ -289,12 +292,12 @@ describe('rotation, secret mode, AWS Secrets Manager (moto)', () => {
 
     // Killed between stage and promote: the store throws where promote would have written.
     const d = deps(cfg);
-    const store = d.store as AwsRotationStore;
+    const store = d.store as AwsSecretsManagerStore;
     const crashing = Object.assign(Object.create(Object.getPrototypeOf(store)), store, {
       promote: async () => {
         throw new CredsyncError('STORE_ERROR', 'simulated crash before promote');
       },
-    }) as AwsRotationStore;
+    }) as AwsSecretsManagerStore;
     const killed = await runSync({ ...d, store: crashing }, { rotateNow: true });
     expect(killed.ok).toBe(false);
     expect((await awsRecord(who.prefix, 'AWSPENDING')).generation?.generation).toBe(2);
@@ -373,7 +376,7 @@ describe('rotation, secret mode, AWS Secrets Manager (moto)', () => {
     const name = `${who.tokenSecret}-2`;
     await c.createNamespacedSecret({ namespace: 'flyte', body: { metadata: { name, annotations: { 'kubernetes.io/service-account.name': who.sa } }, type: 'kubernetes.io/service-account-token' } });
     const { token, ca } = await filledTokenSecret(env, DP, name);
-    const store = deps(cfg).store as AwsRotationStore;
+    const store = deps(cfg).store as AwsSecretsManagerStore;
     await store.stage(
       makeRecord({
         clusterId: DP, endpoint: env.clusters[DP]!.server, token, caCert: ca,
@@ -626,7 +629,7 @@ describe.each([
       cfg = rotConfig(who, rotation);
       d = () => deps(cfg);
     }
-    const view = () => (d().store as unknown as RotationStore).view(DP);
+    const view = () => (d().store as unknown as RotatingStore).view(DP);
     const gen = (s: { record: { generation?: { generation: number } } } | undefined) => s?.record.generation?.generation;
 
     // 1. Generation 1.
@@ -655,7 +658,7 @@ describe.each([
     const dep = d();
     const api = await dep.rotation!.dataPlane(cfg.dataPlanes[0]!);
     const stuck = await mintNext(dep, cfg.dataPlanes[0]!, api, settingsFor(cfg, cfg.dataPlanes[0]!)!, 3);
-    await (dep.store as unknown as RotationStore).stage(stuck);
+    await (dep.store as unknown as RotatingStore).stage(stuck);
     await api.deleteSecret('flyte', `${who.tokenSecret}-3`);
     expect(await refused(stuck.token)).toBe(401);
     expect(rot(await runSync(d()))).toMatchObject({ generation: 2, rotated: false, discardedPending: 3 });
@@ -776,7 +779,7 @@ describe('rotation, GCP Secret Manager (emulator): version aliases and annotatio
     expect(s1.annotations?.['flyte-credsync-rotation']).toBe('phase=idle gen=1 max=1');
 
     // A staged version is the newest, yet the plain read (what renders the control plane) keeps `current`.
-    const store = d().store as GcpRotationStore;
+    const store = d().store as GcpSecretManagerStore;
     const cur = (await store.get(DP))!;
     await store.stage({ ...cur.record, generation: { ...cur.record.generation!, generation: 9 } });
     expect((await store.get(DP))!.versionId).toBe(cur.versionId);

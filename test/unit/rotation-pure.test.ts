@@ -3,9 +3,12 @@
  * and the rollout wait against an in-memory control plane.
  */
 import { describe, expect, it } from '@jest/globals';
-import { dueAt, durationSeconds, renewalProblem, rotationSettings } from '../../lib/rotation/config.ts';
-import { rolloutGap, waitForRollouts, type DeploymentView, type PodView, type ReplicaSetView, type RolloutApi } from '../../lib/rotation/rollout.ts';
-import { decodeState, encodeState, objectName, type RotationState } from '../../lib/rotation/state.ts';
+import { durationSeconds, renewalProblem, rotationSettings } from '../../lib/config/rotation.ts';
+import type { DeploymentView, PodView, ReplicaSetView, RolloutApi } from '../../lib/kube/ports.ts';
+import { dueAt } from '../../lib/rotation/config.ts';
+import { rolloutGap, waitForRollouts } from '../../lib/rotation/rollout.ts';
+import { objectName } from '../../lib/rotation/state.ts';
+import { decodeState, encodeState, type RotationState } from '../../lib/stores/rotation.ts';
 import { StoreError } from '../../lib/errors.ts';
 
 describe('rotation settings', () => {

@@ -5,9 +5,8 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { runSync, type SyncDeps } from '../../lib/sync/sync.ts';
-import { MemoryRotationStore } from '../../lib/rotation/stores.ts';
-import type { RotationDataPlaneApi } from '../../lib/rotation/ports.ts';
-import type { DeploymentView, RolloutApi } from '../../lib/rotation/rollout.ts';
+import type { DeploymentView, RolloutApi, RotationDataPlaneApi } from '../../lib/kube/ports.ts';
+import { MemoryStore } from '../../lib/stores/memory.ts';
 import { silentLog } from '../../lib/util/log.ts';
 import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
 
@@ -72,7 +71,7 @@ function world(rotation: Record<string, unknown> = { mode: 'secret', every: 'off
   const valid = new Set<string>();
   const dp = new RotatingDataPlane('dp1', valid);
   const cp = new RollingControlPlane();
-  const store = new MemoryRotationStore();
+  const store = new MemoryStore();
   let clock = Date.parse('2026-12-01T00:00:00Z');
   const deps: SyncDeps = {
     config: testConfig(['dp1'], { rotation }),

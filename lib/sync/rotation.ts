@@ -1,28 +1,18 @@
 /**
- * Where rotation plugs into the sync (lib/sync/sync.ts): a rotating data plane's step replaces
+ * Where rotation plugs into the sync (./sync.ts): a rotating data plane's step replaces
  * "read the token Secret, verify, store" with {@link prepareRotation}, and after the control
  * plane is applied (which restarts what started before the publication) {@link finishStep} waits
  * for the rollout and revokes.
  */
+import type { RotationSettings } from '../config/rotation.ts';
 import type { DataPlane } from '../config/schema.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
-import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
-import { shortFingerprint, type CredentialRecord, type SecretStore } from '../stores/types.ts';
-import type { ClusterReport, SyncDeps } from '../sync/sync.ts';
-import type { RotationSettings } from './config.ts';
-import type { RotationDataPlaneApi, RotationStore } from './ports.ts';
-import { finishRotations, prepareRotation, type PreparedRotation } from './rotate.ts';
-import type { RolloutApi } from './rollout.ts';
-import { isRotationStore } from './stores.ts';
+import { finishRotations, prepareRotation, type PreparedRotation } from '../rotation/rotate.ts';
+import { canRotate, shortFingerprint, type CredentialRecord, type RotatingStore, type SecretStore } from '../stores/types.ts';
+import type { ClusterReport, SyncDeps } from './types.ts';
 
-/** The adapters rotation adds to the sync's (the runtime's wiring provides them). */
-export interface RotationAdapters {
-  dataPlane(dp: DataPlane): Promise<DataPlaneApi & RotationDataPlaneApi>;
-  controlPlane(): Promise<ControlPlaneApi & RolloutApi>;
-}
-
-function rotationStore(store: SecretStore): SecretStore & RotationStore {
-  if (!isRotationStore(store)) throw new CredsyncError('UNSUPPORTED', `store ${store.kind} cannot rotate credentials`);
+function rotationStore(store: SecretStore): RotatingStore {
+  if (!canRotate(store)) throw new CredsyncError('UNSUPPORTED', `store ${store.kind} cannot rotate credentials`);
   return store;
 }
 

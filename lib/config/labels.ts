@@ -1,7 +1,7 @@
 /**
  * The `labels` section of the configuration: which execution-cluster label each project/domain
  * (optionally workflow) uses, and how to reach FlyteAdmin to set it. Validated strictly, like the
- * rest of the configuration (lib/config/schema.ts embeds it).
+ * rest of the configuration (./schema.ts embeds it).
  *
  * @example
  * ```yaml

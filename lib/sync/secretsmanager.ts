@@ -15,12 +15,11 @@
  *   rollout that does not complete in the invocation leaves the revoke to the next run.
  */
 import { CredsyncError, describeError } from '../errors.ts';
+import { requireRotation, settingsFor } from '../rotation/config.ts';
+import { mintNext, revokeObject, verifyGeneration } from '../rotation/rotate.ts';
+import { CLUSTER_KEY, hasRotationProtocol } from '../stores/types.ts';
 import { truncate } from '../util/bounded.ts';
-import { CLUSTER_KEY } from '../stores/types.ts';
-import { runSync, type SyncDeps, type SyncReport } from '../sync/sync.ts';
-import { mintNext, revokeObject, settingsFor, verifyGeneration } from './rotate.ts';
-import { AwsRotationStore } from './stores.ts';
-import { requireRotation } from './config.ts';
+import { runSync, type SyncDeps, type SyncReport } from './sync.ts';
 
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
 
@@ -85,7 +84,7 @@ function checkProtocol(ev: RotationEvent, info: { rotationEnabled: boolean; stag
  */
 export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, opts: { deadline?: number } = {}): Promise<StepResult> {
   const store = deps.store;
-  if (!(store instanceof AwsRotationStore) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
+  if (!hasRotationProtocol(store) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
   const info = await store.rotationInfo(ev.SecretId);
   if (!info) throw new CredsyncError('STORE_ERROR', `secret ${truncate(ev.SecretId)} does not exist`);
   const dp = deps.config.dataPlanes.find((d) => d.id === info.clusterId);
