@@ -29,9 +29,9 @@ export class MemoryStore extends VersionedStore implements RotationMarkers {
     return this.prefix + clusterId;
   }
 
-  /** Test helper: an entry of that name that flyte-credsync does not own. */
-  addForeign(clusterId: string, value = 'not ours'): void {
-    this.entries.set(this.entryName(clusterId), { tags: { owner: 'someone-else' }, versions: [{ id: 'v1', value }] });
+  /** Test helper: an entry of that name that flyte-credsync does not own (tags: no ownership marker by default). */
+  addForeign(clusterId: string, value = 'not ours', tags: Record<string, string> = { owner: 'someone-else' }): void {
+    this.entries.set(this.entryName(clusterId), { tags, versions: [{ id: 'v1', value }] });
   }
 
   protected owned(name: string): Entry | undefined {

@@ -8,12 +8,18 @@ import { describe, expect, it } from '@jest/globals';
 import { randomBytes } from 'node:crypto';
 import { StoreOwnershipError } from '../../lib/errors.ts';
 import type { RotationState } from '../../lib/stores/rotation.ts';
-import { canRotate, makeRecord, type CredentialRecord, type SecretStore } from '../../lib/stores/types.ts';
+import { canRotate, MANAGED_BY_KEY, MANAGED_BY_VALUE, makeRecord, type CredentialRecord, type SecretStore } from '../../lib/stores/types.ts';
 
 export interface StoreHarness {
   store: SecretStore;
-  /** Creates an entry for this cluster that flyte-credsync does not own. */
+  /** Creates an entry for this cluster that flyte-credsync does not own (no ownership marker at all). */
   addForeign(clusterId: string, value: string): Promise<void>;
+  /**
+   * Creates an entry for this cluster carrying `marker` (a tag, a label) and our cluster marker, as
+   * another tool (or a hand) would: the same key as ours with another value, or a near miss.
+   * @returns 'refused' when the backend itself refuses such a marker (then no such entry can exist)
+   */
+  addMarked(clusterId: string, value: string, marker: { key: string; value: string }): Promise<'created' | 'refused'>;
   /** The raw current value, bypassing the adapter. */
   currentRaw(clusterId: string): Promise<string | undefined>;
   /** The raw previous value (AWSPREVIOUS, the version before the latest, ...). */
@@ -36,6 +42,26 @@ export function record(clusterId: string, token: string, generation?: number): C
       : {}),
   });
 }
+
+/**
+ * Ownership markers that are not ours: flyte-credsync owns an entry only when it carries exactly
+ * `managed-by=flyte-credsync` (the key and the value byte for byte). Another tool's value under the
+ * same key, the same value in another case, with whitespace around it or as a prefix, and our
+ * value under a key in another case are someone else's.
+ */
+export const FOREIGN_MARKERS: ReadonlyArray<{ key: string; value: string; what: string; everywhere: boolean }> = [
+  // Valid on every backend (GCP labels: lower-case keys and values, no spaces): each backend must hold them.
+  { key: MANAGED_BY_KEY, value: 'terraform', what: "another tool's marker under our key", everywhere: true },
+  { key: MANAGED_BY_KEY, value: 'external-secrets', what: "another tool's marker under our key", everywhere: true },
+  { key: MANAGED_BY_KEY, value: `${MANAGED_BY_VALUE}-legacy`, what: 'our value as the prefix of another', everywhere: true },
+  { key: MANAGED_BY_KEY, value: '', what: 'our key with an empty value', everywhere: true },
+  // Near misses that some backends cannot even hold.
+  { key: MANAGED_BY_KEY, value: 'Flyte-Credsync', what: 'our value in another case', everywhere: false },
+  { key: MANAGED_BY_KEY, value: MANAGED_BY_VALUE.toUpperCase(), what: 'our value in upper case', everywhere: false },
+  { key: MANAGED_BY_KEY, value: ` ${MANAGED_BY_VALUE} `, what: 'our value with spaces around it', everywhere: false },
+  { key: MANAGED_BY_KEY, value: `${MANAGED_BY_VALUE} `, what: 'our value with a trailing space', everywhere: false },
+  { key: 'Managed-By', value: MANAGED_BY_VALUE, what: 'our value under our key in another case', everywhere: false },
+];
 
 export function secretStoreContract(name: string, harness: () => Promise<StoreHarness>): void {
   describe(`SecretStore contract: ${name}`, () => {
@@ -96,6 +122,32 @@ export function secretStoreContract(name: string, harness: () => Promise<StoreHa
       await expect(h.store.get(c)).rejects.toBeInstanceOf(StoreOwnershipError);
       await expect(h.store.put(record(c, 'token-one-aaaaaaaa'))).rejects.toThrow(/not managed by flyte-credsync/);
       expect(await h.currentRaw(c)).toBe('someone else');
+      expect(await h.versionCount(c)).toBe(1);
+    });
+
+    it.each(FOREIGN_MARKERS)('refuses an entry marked $key="$value" ($what): read, write, dry run and batch view, and leaves it untouched', async (marker) => {
+      // Prepare: an entry under our name, with our cluster marker, and a marker that is not exactly ours.
+      const h = await harness();
+      const c = id();
+      const planted = await h.addMarked(c, 'another tool value', { key: marker.key, value: marker.value });
+      if (planted === 'refused') {
+        // The backend cannot hold such a marker (GCP label keys and values are lower case, without spaces).
+        expect(marker.everywhere).toBe(false);
+        expect(await h.currentRaw(c)).toBeUndefined();
+        return;
+      }
+      // Act and Assess: every path refuses it as not ours, and nothing is written.
+      await expect(h.store.get(c)).rejects.toBeInstanceOf(StoreOwnershipError);
+      await expect(h.store.put(record(c, 'token-one-aaaaaaaa'), { dryRun: true })).rejects.toBeInstanceOf(StoreOwnershipError);
+      await expect(h.store.put(record(c, 'token-one-aaaaaaaa'))).rejects.toThrow(/not managed by flyte-credsync/);
+      if (h.store.batch) {
+        const fallbacks: unknown[] = [];
+        const view = await h.store.batch([c], (err) => fallbacks.push(err));
+        expect(fallbacks).toEqual([]);
+        await expect(view.get(c)).rejects.toBeInstanceOf(StoreOwnershipError);
+        await expect(view.put(record(c, 'token-one-aaaaaaaa'))).rejects.toBeInstanceOf(StoreOwnershipError);
+      }
+      expect(await h.currentRaw(c)).toBe('another tool value');
       expect(await h.versionCount(c)).toBe(1);
     });
 

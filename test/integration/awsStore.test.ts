@@ -4,6 +4,7 @@ import { CreateSecretCommand, DescribeSecretCommand, GetSecretValueCommand, List
 import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
 import { buildStore } from '../../lib/runtime/wiring.ts';
+import { CLUSTER_KEY } from '../../lib/stores/types.ts';
 import { awsClient, loadTestEnv, uniquePrefix } from './helpers.ts';
 
 secretStoreContract('AWS Secrets Manager (moto)', async () => {
@@ -21,6 +22,11 @@ secretStoreContract('AWS Secrets Manager (moto)', async () => {
   return {
     store,
     addForeign: async (c, v) => void (await client.send(new CreateSecretCommand({ Name: prefix + c, SecretString: v, Tags: [{ Key: 'owner', Value: 'other' }] }))),
+    // Tags hold any case and spaces: every marker can be planted.
+    addMarked: async (c, v, m) => {
+      await client.send(new CreateSecretCommand({ Name: prefix + c, SecretString: v, Tags: [{ Key: m.key, Value: m.value }, { Key: CLUSTER_KEY, Value: c }] }));
+      return 'created';
+    },
     currentRaw: (c) => raw(c, 'AWSCURRENT'),
     previousRaw: (c) => raw(c, 'AWSPREVIOUS'),
     versionCount: async (c) => (await client.send(new ListSecretVersionIdsCommand({ SecretId: prefix + c }))).Versions?.length ?? 0,

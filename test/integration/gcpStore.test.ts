@@ -3,6 +3,7 @@ import { describe, expect, it } from '@jest/globals';
 import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
 import { buildStore, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
+import { CLUSTER_KEY } from '../../lib/stores/types.ts';
 import { loadTestEnv } from './helpers.ts';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +36,17 @@ secretStoreContract('GCP Secret Manager (emulator)', async () => {
     addForeign: async (c, value) => {
       await client.createSecret({ parent: `projects/${project}`, secretId: prefix + c, secret: { replication: { automatic: {} }, labels: { owner: 'other' } } });
       await client.addSecretVersion({ parent: secret(c), payload: { data: Buffer.from(value) } });
+    },
+    addMarked: async (c, value, m) => {
+      try {
+        await client.createSecret({ parent: `projects/${project}`, secretId: prefix + c, secret: { replication: { automatic: {} }, labels: { [m.key]: m.value, [CLUSTER_KEY]: c } } });
+      } catch (err) {
+        // INVALID_ARGUMENT: GCP label keys and values are lower case, digits, _ and - (the emulator accepts the others).
+        if ((err as { code?: number }).code === 3) return 'refused';
+        throw err;
+      }
+      await client.addSecretVersion({ parent: secret(c), payload: { data: Buffer.from(value) } });
+      return 'created';
     },
     currentRaw: (c) => raw(c, 0),
     previousRaw: (c) => raw(c, 1),
