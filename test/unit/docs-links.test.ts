@@ -128,6 +128,25 @@ export function linkProblems(page: string, root = ROOT, markdown = readFileSync(
   return problems;
 }
 
+/** Folders of the repository whose files the pages name in inline code (`lib/sync/sync.ts`). */
+const CODE_ROOTS = ['lib/', 'test/', 'scripts/', 'handlers/', 'functions/', 'deploy/', 'bench/', 'config/', 'events/', 'docs/'];
+/** Named in the pages but made by a build, not in the repository. */
+const BUILT = new Set(['handlers/package.json']);
+
+/** Repository paths a page names in inline code outside code blocks, placeholders (`<fn>`, `*`, `$X`) left out. */
+export function namedPaths(markdown: string): Link[] {
+  const out: Link[] = [];
+  prose(markdown).forEach((line, i) => {
+    for (const m of line.matchAll(/`([^`]+)`/g)) {
+      for (const word of m[1]!.split(/\s+/)) {
+        const p = word.replace(/^[("']+|[)"',;:.]+$/g, '');
+        if (CODE_ROOTS.some((r) => p.startsWith(r)) && !/[<>*${}]/.test(p)) out.push({ line: i + 1, target: p });
+      }
+    }
+  });
+  return out;
+}
+
 describe('README.md and docs/*.md: links', () => {
   it('cover README and at least the docs/ pages the README maps', () => {
     const pages = docPages();
@@ -137,6 +156,15 @@ describe('README.md and docs/*.md: links', () => {
 
   it('every relative link names an existing file inside the repository, and every #anchor a heading of its target', () => {
     expect(docPages().flatMap((p) => linkProblems(p))).toEqual([]);
+  });
+
+  it('every file or folder of the repository named in inline code exists (a moved file is renamed in the pages too)', () => {
+    const missing = docPages().flatMap((page) =>
+      namedPaths(readFileSync(path.join(ROOT, page), 'utf8'))
+        .filter(({ target }) => !BUILT.has(target) && !existsSync(path.join(ROOT, target)))
+        .map(({ line, target }) => `${page}:${line}: ${target}`),
+    );
+    expect(missing).toEqual([]);
   });
 
   it('every docs/ page is reachable from the README', () => {
@@ -189,6 +217,7 @@ describe('the link checker itself', () => {
     const results = linkProblems(page, ROOT, text);
     // Assess
     expect(found).toEqual(['1:a.md', '5:https://example.com/#x']);
+    expect(namedPaths('see `lib/sync/sync.ts`, (`lib/rotation/`) and `handlers/<fn>.js`\n```\nlib/gone.ts\n```').map((l) => l.target)).toEqual(['lib/sync/sync.ts', 'lib/rotation/']);
     expect(results).toEqual([
       `${page}:1: no-such-page.md: no such file`,
       `${page}:2: configuration.md#no-such-heading: no heading with anchor #no-such-heading in docs/configuration.md`,
