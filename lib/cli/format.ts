@@ -1,5 +1,6 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
 import { formatLabels } from '../labels/plan.ts';
+import { formatOwnership } from '../controlplane/owners.ts';
 import type { SyncReport } from '../sync/sync.ts';
 import type { DataPlaneStatus } from '../rotation/status.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
@@ -55,9 +56,20 @@ export function formatReport(r: SyncReport): string {
         (s.changed.length ? `; changed ${s.changed.join(', ')}` : ''),
     );
     for (const c of cp.configMaps) {
+      if (cp.mode === 'gitops') {
+        lines.push(`  ConfigMap ${c.name}: not written (mode gitops: the chart's)`);
+        continue;
+      }
       lines.push(`  ConfigMap ${c.name}: ${c.action}${c.disabledClusters.length ? ` (kept disabled: ${c.disabledClusters.join(', ')})` : ''}`);
       if (c.diff) lines.push(...c.diff.trimEnd().split('\n').map((l) => '    ' + l));
     }
+    if (cp.drift) {
+      lines.push(`  ✗ [${cp.drift.code}] clusters.yaml differs from the configuration (${cp.drift.count}):`);
+      lines.push(...cp.drift.items.map((i) => `      - ${i}`));
+      lines.push(`    commit these flyte-core values${cp.drift.valuesTruncated ? ' (cut short: credsync export-values writes them whole)' : ''}, then helm upgrade (or let Argo CD / Flux sync):`);
+      lines.push(...cp.drift.values.trimEnd().split('\n').map((l) => '      ' + l));
+    }
+    lines.push(...formatOwnership(cp.owners ?? [], { indent: '  ' }));
     lines.push(
       cp.restarted.length
         ? `  ${r.dryRun ? 'would restart' : 'restarted'}: ${cp.restarted.join(', ')}`

@@ -136,6 +136,14 @@ export type DataPlane = z.infer<typeof DataPlane>;
 
 export const ControlPlane = z.strictObject({
   access: ClusterAccess,
+  /**
+   * Who writes clusters.yaml (docs/helm-gitops.md). `owner` (default): credsync writes the
+   * credentials Secret and clusters.yaml in every configured ConfigMap. `gitops`: the chart (Helm,
+   * Argo CD, Flux) owns clusters.yaml and credsync never writes the ConfigMaps: it writes only the
+   * Secret, checks the ConfigMaps against its rendering and fails the run with CONTROL_PLANE_DRIFT
+   * and the values to commit when they differ.
+   */
+  mode: z._default(z.enum(['owner', 'gitops']), 'owner'),
   namespace: z._default(dnsLabel('namespace'), 'flyte'),
   credentialsSecret: z._default(dnsSubdomain('credentialsSecret'), 'cluster-credentials'),
   mountPath: z._default(z.string().check(z.regex(/^\/[^\s]*[^/\s]$|^\/$/, 'must be an absolute path without a trailing slash')), '/var/run/credentials'),

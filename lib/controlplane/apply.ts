@@ -34,7 +34,9 @@ import {
   type ClustersGuard,
   type DataPlaneRouting,
 } from './render.ts';
-import { configChecksum, readDeployments, restartBehind, type RestartFailure } from './restart.ts';
+import { configChecksum, readDeployments, restartBehind, type DeploymentReads, type RestartFailure } from './restart.ts';
+import { assessOwnership, type ObjectOwnership } from './owners.ts';
+import { checkDrift, clustersMapping, routingOf, type DriftReport } from './drift.ts';
 
 export interface SecretChange {
   name: string;
@@ -73,6 +75,18 @@ export interface ControlPlaneReport {
   published: Record<string, PublishedState>;
   applied: boolean;
   attempts: number;
+  /** Set in mode gitops: clusters.yaml was only read and checked (`drift`), never written. */
+  mode?: 'gitops';
+  /**
+   * Mode gitops: how the ConfigMaps' clusters.yaml differs from the configured rendering, and the
+   * values to commit (lib/controlplane/drift.ts); absent when it does not. A drift fails the run.
+   */
+  drift?: DriftReport;
+  /**
+   * Each object credsync writes or patches (the Secret, the ConfigMaps, the Deployments) that
+   * another tool manages, or that needs another mode (./owners.ts); absent when there is none.
+   */
+  owners?: ObjectOwnership[];
 }
 
 /** What the apply renders from, besides the configuration. */
@@ -89,6 +103,8 @@ interface Plan {
   secret: { object: SecretObject; change: SecretChange };
   configMaps: Array<{ object: ConfigMapObject; change: ConfigMapChange }>;
   published: Record<string, PublishedState>;
+  /** Mode gitops: the ConfigMaps' drift from the configured rendering. */
+  drift?: DriftReport;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -153,7 +169,8 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
   // between the two writes), unless they verified this run.
   const configured = new Set(cfg.dataPlanes.map((d) => d.id));
   const unrouted = new Set<string>();
-  if (cfg.onCredentialRejected === 'unroute') {
+  // (Mode gitops: nothing is taken out of routing; clusters.yaml is the chart's.)
+  if (cfg.onCredentialRejected === 'unroute' && cp.mode !== 'gitops') {
     for (const cm of present) for (const id of parseIdList(cm.annotations, UNROUTED_ANNOTATION)) unrouted.add(id);
     for (const id of input.rejected ?? []) unrouted.add(id);
     for (const id of input.verified ?? []) unrouted.delete(id);
@@ -161,24 +178,38 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
   }
   let routing: Map<string, DataPlaneRouting> | undefined;
   const parse = yamlParses(); // the ConfigMaps usually hold the same text: parsed once
-  const configMaps: Plan['configMaps'] = present.map((cm, i) => {
-    const name = cp.configMaps[i]!;
-    const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
-    const oldText = cm.data[cp.configKey];
-    const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, parse, ...(guard ? { guard } : {}) }, where);
-    routing ??= merged.routing;
-    const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
-    const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
-    return {
-      object: { ...cm, annotations, data: { ...cm.data, [cp.configKey]: merged.text } },
-      change: {
-        name,
-        action: merged.changed || annotationsChanged ? 'update' : 'none',
-        diff: merged.changed ? createTwoFilesPatch(`${name}/${cp.configKey}`, `${name}/${cp.configKey}`, oldText ?? '', merged.text, 'current', 'desired') : '',
-        disabledClusters: merged.disabled,
-      },
-    };
-  });
+  const gitops = cp.mode === 'gitops';
+  // Mode gitops: the ConfigMaps are the chart's, read and never written (their drift is checked
+  // below, once the Secret's keys are known); routing is what the first one holds.
+  if (gitops) {
+    let live: Record<string, unknown> = {};
+    try {
+      live = clustersMapping(present[0]?.data[cp.configKey], parse);
+    } catch {
+      // not YAML: nothing is routed; the drift check names it
+    }
+    routing = routingOf(live, cfg.dataPlanes.map((d) => d.id));
+  }
+  const configMaps: Plan['configMaps'] = gitops
+    ? present.map((cm) => ({ object: cm, change: { name: cm.name, action: 'none', diff: '', disabledClusters: [] } }))
+    : present.map((cm, i) => {
+      const name = cp.configMaps[i]!;
+      const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
+      const oldText = cm.data[cp.configKey];
+      const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, parse, ...(guard ? { guard } : {}) }, where);
+      routing ??= merged.routing;
+      const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
+      const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
+      return {
+        object: { ...cm, annotations, data: { ...cm.data, [cp.configKey]: merged.text } },
+        change: {
+          name,
+          action: merged.changed || annotationsChanged ? 'update' : 'none',
+          diff: merged.changed ? createTwoFilesPatch(`${name}/${cp.configKey}`, `${name}/${cp.configKey}`, oldText ?? '', merged.text, 'current', 'desired') : '',
+          disabledClusters: merged.disabled,
+        },
+      };
+    });
   const secretData = renderSecretData(existingSecret?.data ?? {}, input.records);
   const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length > 0;
   const object: SecretObject = existingSecret
@@ -191,6 +222,16 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
         annotations: {},
         data: secretData.data,
       };
+  const drift = gitops
+    ? checkDrift({
+        cfg,
+        records: input.records,
+        configMaps: present.map((cm) => ({ name: cm.name, text: cm.data[cp.configKey] })),
+        secretKeys: new Set(Object.keys(secretData.data)),
+        parse,
+        ...(guard ? { guard } : {}),
+      })
+    : undefined;
   const published: Record<string, PublishedState> = {};
   for (const dp of cfg.dataPlanes) {
     const token = secretData.data[tokenKey(dp.id)], ca = secretData.data[caKey(dp.id)];
@@ -212,6 +253,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
     },
     configMaps,
     published,
+    ...(drift ? { drift } : {}),
   };
   checkObjectSizes(planned, input.records);
   return planned;
@@ -219,12 +261,28 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
 
 const changes = (p: Plan) => p.secret.change.action !== 'none' || p.configMaps.some((c) => c.change.action !== 'none');
 
-/** The checksum of what a plan renders: what the control plane holds once it is written. */
-function checksumOf(p: Plan, configKey: string): string {
+/**
+ * The checksum of what a plan renders: what the control plane holds once it is written. In mode
+ * gitops only the Secret's: the chart owns clusters.yaml, and its own config checksum rolls the
+ * Deployments out when clusters.yaml changes (a second restart by credsync would be a fight).
+ */
+function checksumOf(p: Plan, cp: Config['controlPlane']): string {
   return configChecksum({
     secretData: p.secret.object.data,
-    clustersYaml: Object.fromEntries(p.configMaps.map((c) => [c.object.name, c.object.data[configKey] ?? ''])),
+    clustersYaml: cp.mode === 'gitops' ? {} : Object.fromEntries(p.configMaps.map((c) => [c.object.name, c.object.data[cp.configKey] ?? ''])),
   });
+}
+
+/** Who else manages each object the apply writes or patches (./owners.ts), from the plan's reads and the Deployments'. */
+function ownershipOf(p: Plan, cp: Config['controlPlane'], existingSecret: boolean, templates: DeploymentReads): ObjectOwnership[] {
+  const out: ObjectOwnership[] = [];
+  if (existingSecret) out.push(assessOwnership(`Secret ${cp.namespace}/${cp.credentialsSecret}`, 'secret', p.secret.object, cp.mode));
+  for (const c of p.configMaps) out.push(assessOwnership(`ConfigMap ${cp.namespace}/${c.object.name}`, 'configmap', c.object, cp.mode));
+  cp.deployments.forEach((name, i) => {
+    const r = templates[i];
+    if (r?.status === 'fulfilled' && r.value) out.push(assessOwnership(`Deployment ${cp.namespace}/${name}`, 'deployment', { labels: r.value.labels ?? {}, annotations: r.value.annotations ?? {} }, cp.mode));
+  });
+  return out.filter((o) => o.owners.length || o.severity !== 'ok');
 }
 
 /**
@@ -259,11 +317,12 @@ export async function applyControlPlane(
   // The Deployments are read alongside the Secret and the ConfigMaps: a no-op run is one round trip.
   const templates = readDeployments(api, cp.namespace, cp.deployments);
   const first = await plan(api, cfg, input, opts.guard);
-  const firstChecksum = checksumOf(first, cp.configKey);
+  const firstChecksum = checksumOf(first, cp);
+  const owners = ownershipOf(first, cp, first.secret.change.action !== 'create', await templates);
   const since = opts.restartedSince ? { restartedSince: opts.restartedSince } : {};
   const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, templates: await templates, ...since });
   if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
-    return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1);
+    return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1, cp.mode, owners);
   const leaseOpts = {
     namespace: cp.namespace,
     name: cp.lease.name,
@@ -299,14 +358,14 @@ export async function applyControlPlane(
           p = await plan(api, cfg, input, opts.guard);
           if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
         }
-        const checksum = checksumOf(p, cp.configKey);
+        const checksum = checksumOf(p, cp);
         const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), beforeWrite: () => lease.renew(), ...since });
         const written: Plan = {
           ...p,
           secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
           configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
         };
-        return report(written, r.restarted, r.failures, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt);
+        return report(written, r.restarted, r.failures, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
       } catch (err) {
         if (!(err instanceof ConflictError) && !(err instanceof LeaseLostError)) throw err;
         if (attempt >= MAX_ATTEMPTS)
@@ -329,6 +388,8 @@ function report(
   checksum: string,
   applied: boolean,
   attempts: number,
+  mode: Config['controlPlane']['mode'],
+  owners: ObjectOwnership[],
 ): ControlPlaneReport {
   return {
     secret: p.secret.change,
@@ -339,5 +400,8 @@ function report(
     published: p.published,
     applied,
     attempts,
+    ...(mode === 'gitops' ? { mode } : {}),
+    ...(p.drift ? { drift: p.drift } : {}),
+    ...(owners.length ? { owners } : {}),
   };
 }

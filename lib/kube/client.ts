@@ -314,7 +314,15 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi, Ro
     const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
       this.http.request<V1Deployment>({ ...o, method: 'GET', path: deploymentPath(namespace, name) }),
     );
-    return d && { name, namespace, templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) } };
+    return (
+      d && {
+        name,
+        namespace,
+        templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) },
+        labels: { ...(d.metadata?.labels ?? {}) },
+        annotations: { ...(d.metadata?.annotations ?? {}) },
+      }
+    );
   }
 
   async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}): Promise<void> {

@@ -35,6 +35,9 @@ export interface DeploymentObject {
   namespace: string;
   /** spec.template.metadata.annotations */
   templateAnnotations: Record<string, string>;
+  /** metadata.labels / annotations: who else manages it (lib/controlplane/owners.ts). */
+  labels?: Record<string, string>;
+  annotations?: Record<string, string>;
 }
 
 /** A coordination.k8s.io/v1 Lease (times as RFC 3339 micro-time strings). */

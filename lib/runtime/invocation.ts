@@ -152,6 +152,7 @@ export function syncFailures(report: SyncReport): SyncFailure[] {
     ...(cfg?.refused ? [{ code: cfg.refused.code, line: `configuration ${cfg.source} version ${cfg.refused.version} refused (ran version ${cfg.version}): ${cfg.refused.reason}` }] : []),
     ...report.clusters.filter((c) => c.status === 'failed').map((c) => ({ code: c.code ?? 'INTERNAL', line: `${c.id} [${c.code}] ${c.reason}` })),
     ...(report.controlPlaneError ? [{ code: report.controlPlaneError.code, line: `control plane [${report.controlPlaneError.code}] ${report.controlPlaneError.reason}` }] : []),
+    ...(report.controlPlane?.drift ? [{ code: report.controlPlane.drift.code, line: `control plane [${report.controlPlane.drift.code}] clusters.yaml differs from the configuration in ${report.controlPlane.drift.count} way(s): ${report.controlPlane.drift.items.slice(0, 3).join('; ')}${report.controlPlane.drift.count > 3 ? '; ...' : ''}` }] : []),
     ...(report.controlPlane?.restartFailures ?? []).map((f) => ({ code: f.code, line: `restart ${f.name} [${f.code}] ${f.reason}` })),
     ...(report.labelsError ? [{ code: report.labelsError.code, line: `labels [${report.labelsError.code}] ${report.labelsError.reason}` }] : []),
     ...(report.labels?.failures ?? []).map((f) => ({ code: f.code, line: `label ${f.scope} [${f.code}] ${f.reason}` })),

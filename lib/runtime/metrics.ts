@@ -20,9 +20,12 @@
  * | `LabelRowsUnchanged`     | Count        | configured label rows FlyteAdmin already held                |
  * | `LabelRowsForeign`       | Count        | label rows in FlyteAdmin the configuration does not list (left alone) |
  * | `LabelRoutingRefusals`   | Count        | label assignments the routing guard refused (the control plane was not written) |
+ * | `ControlPlaneDrift`      | Count        | mode gitops: differences between the ConfigMaps' clusters.yaml and the configured rendering (0: none) |
  *
  * The four label metrics are published when labels ran: the labels step reported (or failed), or
  * the routing guard refused the control-plane write.
+ *
+ * `ControlPlaneDrift` is published in mode gitops only, on every run that read the control plane.
  *
  * A dry run publishes nothing: it changes nothing and would blur the alarms.
  */
@@ -53,6 +56,7 @@ export function runMetrics(r: SyncReport): RunMetric[] {
     { name: 'RunDuration', unit: 'Milliseconds', value: r.durationMs },
     ...rotationMetrics(r),
     ...labelMetrics(r),
+    ...(r.controlPlane?.mode === 'gitops' ? [{ name: 'ControlPlaneDrift', unit: 'Count' as const, value: r.controlPlane.drift?.count ?? 0 }] : []),
   ];
 }
 

@@ -152,6 +152,10 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     });
     for (const c of controlPlane.configMaps)
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
+    if (controlPlane.drift)
+      log.error('clusters.yaml drifted from the configuration (mode gitops): commit the values below', { code: controlPlane.drift.code, drift: controlPlane.drift.items, values: controlPlane.drift.values });
+    for (const o of controlPlane.owners ?? [])
+      if (o.severity !== 'ok') log.warn('object managed by another tool', { object: o.object, owners: o.owners.map((x) => x.name), consequence: o.consequence, ...(o.advice ? { advice: o.advice } : {}) });
     if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
   } catch (err) {
     controlPlaneError = { code: errorCode(err), reason: describeError(err), ...(err instanceof LabelRoutingError ? { refusedAssignments: err.problems.length } : {}) };
@@ -159,7 +163,8 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   }
 
   // 6. Labels as code, once the clusters.yaml they route by is in place.
-  const labelsOutcome = await labels.finish(dryRun || controlPlaneError !== undefined);
+  // (Mode gitops: not when an assigned label routes nowhere in the chart's clusters.yaml.)
+  const labelsOutcome = await labels.finish(dryRun || controlPlaneError !== undefined || controlPlane?.drift?.routing === true);
   if (labelsOutcome.error) log.error('execution-cluster labels not applied', labelsOutcome.error);
   // 6. Rotations: restart if needed, wait for the rollout, then revoke the previous generations.
   let rotationError: SyncReport['rotationError'];
@@ -178,6 +183,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const ok =
     clusters.every((c) => c.status !== 'failed') &&
     !controlPlaneError &&
+    !controlPlane?.drift &&
     (controlPlane?.restartFailures.length ?? 0) === 0 &&
     !rotationError &&
     !opts.configInfo?.refused &&

@@ -122,6 +122,7 @@ describe('the generated CloudFormation template', () => {
       ['ScheduledRunFailedAlarm', 'AWS/Lambda', 'Errors', [{ Name: 'FunctionName', Value: 'flyte-credsync-dev-scheduled' }], topic],
       ['DataPlanesFailedAlarm', 'FlyteCredsync', 'DataPlanesFailed', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['CredentialOverdueAlarm', 'FlyteCredsync', 'RotationsOverdue', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
+      ['ControlPlaneDriftAlarm', 'FlyteCredsync', 'ControlPlaneDrift', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['ClusterCreatedDeadLetterAlarm', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ClusterCreatedDeadLetterQueue', 'QueueName'] } }], topic],
     ]);
     expect(vpc.template.Parameters['AlarmTopicArn']!.Default).toBe('arn:aws:sns:us-east-1:123456789012:ops');
