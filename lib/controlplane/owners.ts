@@ -11,7 +11,8 @@
  * - **Argo CD**: the annotation `argocd.argoproj.io/tracking-id: <app>:<group>/<kind>:<ns>/<name>`
  *   (tracking method `annotation`, the default since Argo CD 3.0, and `annotation+label`), or the
  *   label `app.kubernetes.io/instance: <app>` (tracking method `label`, the default before 3.0; a
- *   label many charts set too, so it counts only on an object no Helm release marks). Argo CD can be
+ *   label many charts set too, so it counts only on an object no Helm release or Flux marks and whose
+ *   `app.kubernetes.io/managed-by`, if any, is `Helm`: a chart Argo CD rendered). Argo CD can be
  *   told to track with another label; `argocd.argoproj.io/instance` is the one its docs show.
  * - **Flux**: the labels `kustomize.toolkit.fluxcd.io/name` / `namespace` (kustomize-controller) and
  *   `helm.toolkit.fluxcd.io/name` / `namespace` (helm-controller, on every object of the release).
@@ -70,9 +71,11 @@ export function detectOwners(meta: ObjectMeta): ObjectOwner[] {
   }
   const release = annotations[HELM_RELEASE_NAME];
   if (release) out.push({ tool: 'helm', name: `Helm release ${qualified(annotations[HELM_RELEASE_NAMESPACE], release)}`, marker: HELM_RELEASE_NAME });
-  if (!release && !tracking) {
-    // Label tracking: the instance label names the application. On an object a Helm release marks,
-    // the same label is the chart's own (the release name), so only without the release annotations.
+  const managedBy = labels[HELM_MANAGED_BY];
+  if (!release && !tracking && !out.length && (managedBy === undefined || managedBy === 'Helm')) {
+    // Label tracking: the instance label names the application. The same label is a chart's own
+    // (the release name) on an object a Helm release marks, and another tool's when a Flux marker or
+    // a managed-by label naming another tool is there: only without those.
     for (const key of ARGOCD_INSTANCE_LABELS) {
       const app = labels[key];
       if (app) {

@@ -20,6 +20,11 @@
  * execution-cluster labels are configured, FlyteAdmin is checked too: its OAuth2 token is fetched
  * (when auth is configured) and the labels are read once (ListMatchableAttributes); nothing is
  * written there either.
+ *
+ * **owners**: who else manages each object the sync writes on the control plane (the credentials
+ * Secret, the ConfigMaps, the Deployments): their Helm, Argo CD and Flux markers, read as metadata
+ * only (the Secret's data is never fetched), the consequence, and the `controlPlane.mode` to
+ * choose (lib/controlplane/owners.ts).
  */
 import * as net from 'node:net';
 import * as tls from 'node:tls';
@@ -35,6 +40,8 @@ import { connectFlyteAdmin } from '../labels/run.ts';
 import type { FlyteAdminConnection } from '../config/labels.ts';
 import type { RotationSettings } from '../config/rotation.ts';
 import { settingsFor } from '../rotation/config.ts';
+import { assessOwnership, formatOwnership, type ObjectOwnership } from '../controlplane/owners.ts';
+import { readMetadata } from '../kube/metadata.ts';
 
 export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized';
 export const CHECKS: readonly CheckName[] = ['access', 'reachable', 'tls', 'identity', 'authorized'];
@@ -60,6 +67,18 @@ export interface DoctorReport {
   store: CheckResult & { kind: string };
   /** When execution-cluster labels are configured: FlyteAdmin answers, and authenticates the sync. */
   flyteadmin?: CheckResult & { endpoint: string };
+  /** Who else manages the objects the sync writes on the control plane, and what that means in this mode. */
+  owners: OwnersCheck;
+}
+
+export interface OwnersCheck {
+  /** No object is a problem (another tool owns the Secret, a ConfigMap or Deployment is missing), and all could be read. */
+  ok: boolean;
+  mode: Config['controlPlane']['mode'];
+  /** Each object, in the order Secret, ConfigMaps, Deployments. */
+  objects: ObjectOwnership[];
+  /** Why the objects could not be read (then `objects` is empty). */
+  error?: string;
 }
 
 /** A permission the sync needs, as a SelfSubjectAccessReview asks it. */
@@ -275,10 +294,47 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
       return { check: 'store' as const, kind: deps.store.kind, ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` };
     }
   })();
+  const owners = checkOwners(deps);
   const clusters = [await control, ...(await dataPlanes)];
   const s = await store;
   const fa = await flyteadmin;
-  return { ok: clusters.every((c) => c.ok) && s.ok && (fa?.ok ?? true), clusters, store: s, ...(fa ? { flyteadmin: fa } : {}) };
+  const o = await owners;
+  return { ok: clusters.every((c) => c.ok) && s.ok && (fa?.ok ?? true) && o.ok, clusters, store: s, ...(fa ? { flyteadmin: fa } : {}), owners: o };
+}
+
+/**
+ * Reads the metadata (never the data) of the Secret, the ConfigMaps and the Deployments the sync
+ * writes, and assesses who else manages each (lib/controlplane/owners.ts).
+ */
+export async function checkOwners(deps: DoctorDeps): Promise<OwnersCheck> {
+  const cp = deps.config.controlPlane;
+  const ns = cp.namespace;
+  try {
+    const conn = await deps.connect('control plane', cp.access);
+    const http = new KubeHttp(conn);
+    const read = (kind: 'Secret' | 'ConfigMap' | 'Deployment', name: string) => readMetadata(http, 'control plane', conn.server, kind, ns, name, deps.timeoutMs ?? 10_000);
+    const [secret, cms, deployments] = await Promise.all([
+      read('Secret', cp.credentialsSecret),
+      Promise.all(cp.configMaps.map((n) => read('ConfigMap', n))),
+      Promise.all(cp.deployments.map((n) => read('Deployment', n))),
+    ]);
+    const objects: ObjectOwnership[] = [];
+    const secretName = `Secret ${ns}/${cp.credentialsSecret}`;
+    objects.push(secret ? assessOwnership(secretName, 'secret', secret, cp.mode) : { object: secretName, role: 'secret', owners: [], severity: 'ok', consequence: 'not created yet (the first sync creates it)' });
+    cp.configMaps.forEach((n, i) => {
+      const name = `ConfigMap ${ns}/${n}`;
+      const m = cms[i];
+      objects.push(m ? assessOwnership(name, 'configmap', m, cp.mode) : { object: name, role: 'configmap', owners: [], severity: 'problem', consequence: 'does not exist: the sync fails (it comes with the flyte-core chart; check controlPlane.configMaps)' });
+    });
+    cp.deployments.forEach((n, i) => {
+      const name = `Deployment ${ns}/${n}`;
+      const m = deployments[i];
+      objects.push(m ? assessOwnership(name, 'deployment', m, cp.mode) : { object: name, role: 'deployment', owners: [], severity: 'problem', consequence: 'does not exist: its restart fails (check controlPlane.deployments)' });
+    });
+    return { ok: objects.every((o) => o.severity !== 'problem'), mode: cp.mode, objects };
+  } catch (err) {
+    return { ok: false, mode: cp.mode, objects: [], error: `[${errorCode(err)}] ${describeError(err)}` };
+  }
 }
 
 /**
@@ -316,6 +372,14 @@ export function formatDoctor(r: DoctorReport): string {
   }
   lines.push(`${r.store.ok ? '✓' : '✗'} store ${r.store.kind}: ${r.store.detail}`);
   if (r.flyteadmin) lines.push(`${r.flyteadmin.ok ? '✓' : '✗'} flyteadmin ${r.flyteadmin.endpoint}: ${r.flyteadmin.detail}`);
-  lines.push('', r.ok ? 'doctor: everything the sync needs is in place' : 'doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
+  const warned = r.owners.objects.some((o) => o.severity !== 'ok');
+  lines.push(`${r.owners.ok ? (warned ? '!' : '✓') : '✗'} owners (controlPlane.mode: ${r.owners.mode}): ${r.owners.error ?? 'who else writes what the sync writes on the control plane'}`);
+  lines.push(...formatOwnership(r.owners.objects, { all: true, indent: '    ' }));
+  lines.push(
+    '',
+    r.ok
+      ? `doctor: everything the sync needs is in place${warned ? '; another tool writes what the sync writes (see ! above)' : ''}`
+      : 'doctor: PROBLEMS FOUND (see ✗ above); nothing was changed',
+  );
   return lines.join('\n');
 }

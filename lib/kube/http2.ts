@@ -47,6 +47,8 @@ export interface KubeRequest {
   body?: unknown;
   /** @default application/json */
   contentType?: string;
+  /** What to ask the answer as (e.g. only an object's metadata: `PartialObjectMetadata`). @default application/json */
+  accept?: string;
   /** Aborts the request. */
   signal?: AbortSignal;
   /** @default 20000 */
@@ -342,7 +344,7 @@ export class KubeHttp {
         stream = session.request({
           ':method': req.method,
           ':path': path,
-          accept: 'application/json',
+          accept: req.accept ?? 'application/json',
           'user-agent': 'flyte-credsync',
           ...auth,
           ...(payload ? { 'content-type': req.contentType ?? 'application/json', 'content-length': payload.length } : {}),

@@ -24,6 +24,9 @@ describe('detectOwners', () => {
       { tool: 'argocd', name: 'Argo CD application flyte (label tracking)', marker: 'app.kubernetes.io/instance' },
     ]);
     expect(detectOwners({ labels: { 'argocd.argoproj.io/instance': 'cp' } })[0]!.name).toBe('Argo CD application cp (label tracking)');
+    // The recommended label on objects another tool declares it manages, or a Flux object: not Argo CD's.
+    expect(detectOwners({ labels: { 'app.kubernetes.io/instance': 'flyte', 'app.kubernetes.io/managed-by': 'kustomize' } })).toEqual([]);
+    expect(detectOwners({ labels: { 'app.kubernetes.io/instance': 'flyte', 'kustomize.toolkit.fluxcd.io/name': 'apps' } }).map((o) => o.tool)).toEqual(['flux']);
   });
 
   it('Flux: a HelmRelease (before the Helm release it runs) and a Kustomization', () => {
