@@ -67,14 +67,14 @@ class RollingControlPlane extends FakeControlPlane implements RolloutApi {
   }
 }
 
-function world(rotation: Record<string, unknown> = { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 10 }) {
+function world(rotation: Record<string, unknown> = { mode: 'secret', every: 'off', rolloutTimeoutSeconds: 10 }, extra: Record<string, unknown> = {}, clustersYaml?: string) {
   const valid = new Set<string>();
   const dp = new RotatingDataPlane('dp1', valid);
-  const cp = new RollingControlPlane();
+  const cp = new RollingControlPlane(clustersYaml);
   const store = new MemoryStore();
   let clock = Date.parse('2026-12-01T00:00:00Z');
   const deps: SyncDeps = {
-    config: testConfig(['dp1'], { rotation }),
+    config: testConfig(['dp1'], { rotation, ...extra }),
     log: silentLog,
     store,
     verify: fakeVerifier(valid),
@@ -104,6 +104,26 @@ describe('rotation state machine (in-memory)', () => {
     const v = await w.store.view('dp1');
     expect([v?.current?.record.generation?.generation, v?.previous?.record.generation?.generation, v?.pending]).toEqual([2, 1, undefined]);
     expect(v?.state).toMatchObject({ phase: 'idle', generation: 2, highest: 2, revoked: { generation: 1 } });
+  });
+
+  it('mode gitops: rotation writes only the Secret, restarts onto it, then revokes; the chart\'s ConfigMaps are never written', async () => {
+    // Prepare: the chart's clusters.yaml already lists dp1 (the exported values).
+    const chart =
+      'clusters:\n  labelClusterMap:\n    team1:\n      - id: dp1\n        weight: 1\n  clusterConfigs:\n    - name: dp1\n      endpoint: https://dp1.example:6443\n      enabled: true\n' +
+      '      auth:\n        tokenPath: /var/run/credentials/dp1_token\n        certPath: /var/run/credentials/dp1_cacert\n';
+    const w = world(undefined, { controlPlane: { access: { type: 'kubeconfig', context: 'control' }, mode: 'gitops' } }, chart);
+    const first = await runSync(w.deps);
+    expect([first.ok, first.controlPlane!.drift]).toEqual([true, undefined]);
+    const restarts = w.cp.restarts.length;
+    // Act
+    const r = await runSync(w.deps, { rotateNow: true });
+    // Assess
+    expect(r.ok).toBe(true);
+    expect(rot(r)).toMatchObject({ generation: 2, rotated: true, revoked: 1, rollout: { complete: true } });
+    expect(w.cp.restarts.length).toBe(restarts + 2);
+    expect(w.dp.deleted).toEqual(['flyteadmin-token-1']);
+    expect(w.cp.writes.every((x) => x.endsWith('Secret cluster-credentials'))).toBe(true);
+    expect(w.cp.clustersYaml()).toBe(chart);
   });
 
   it('a dry run reports what it would rotate and writes nothing', async () => {
