@@ -9,12 +9,11 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import type { ClusterAccess } from '../config/schema.ts';
 import { describeEksCluster, eksToken, EksTokenCache } from './eks.ts';
 import type { KubeconfigLoads } from './kubeconfig.ts';
-import { CLOUD_PLATFORM_SCOPE, defaultClusterManager, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
+import { defaultClusterManager, defaultGoogleAuth, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
 import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
-import { AWS_REQUEST_HANDLER, CALL_TIMEOUT_MS } from '../util/abort.ts';
-import { importOptional } from '../util/optional.ts';
+import { AWS_REQUEST_HANDLER } from '../util/abort.ts';
 import { registerSecret } from '../util/redact.ts';
 
 /**
@@ -64,19 +63,6 @@ export interface AccessEnv {
   /** GKE: the cluster API and the token source (default: @google-cloud/container and application default credentials). */
   gkeClusters?: () => Promise<GkeClusterApi>;
   googleAuth?: () => Promise<AccessTokenSource>;
-}
-
-let defaultGoogleAuth: Promise<AccessTokenSource> | undefined;
-/** The process's GoogleAuth (application default credentials), loaded on first GKE use. */
-function defaultGoogleAuthClient(): Promise<AccessTokenSource> {
-  if (!defaultGoogleAuth) {
-    const p = importOptional('google-auth-library', 'GKE access', () => import('google-auth-library')).then(
-      (m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], clientOptions: { transporterOptions: { timeout: CALL_TIMEOUT_MS } } }),
-    );
-    p.catch(() => defaultGoogleAuth === p && (defaultGoogleAuth = undefined));
-    defaultGoogleAuth = p;
-  }
-  return defaultGoogleAuth;
 }
 
 const sharedEksTokens = new EksTokenCache();
@@ -194,7 +180,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
     }
     case 'gke': {
       const clusters = await (io.gkeClusters ?? defaultClusterManager)();
-      const auth = await (io.googleAuth ?? defaultGoogleAuthClient)();
+      const auth = await (io.googleAuth ?? defaultGoogleAuth)();
       const info = await describeGkeCluster(clusters, access.project, access.location, access.clusterName, what);
       const token = await gkeAccessToken(auth);
       return tokenConnection(info.endpoint, info.caPem, token);

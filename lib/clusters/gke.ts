@@ -1,12 +1,12 @@
 /**
- * GKE access: endpoint and CA from the GKE API (@google-cloud/container getCluster), bearer
+ * GKE access: endpoint and CA from the GKE API (getCluster, over gRPC: lib/gcp/grpc.ts), bearer
  * token from google-auth-library (application default credentials, or a given auth client).
  * google-auth-library caches the access token and renews it before it expires (its
  * eagerRefreshThresholdMillis, 5 minutes by default); the sync asks it for a token each run.
  */
 import type { ClusterManagerClient } from '@google-cloud/container';
 import { ClusterNotReadyError, CredsyncError } from '../errors.ts';
-import { deadlineError, gaxCall } from '../util/abort.ts';
+import { CALL_TIMEOUT_MS, deadlineError, gaxCall } from '../util/abort.ts';
 import { importOptional } from '../util/optional.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -21,17 +21,40 @@ export type GkeClusterApi = Pick<ClusterManagerClient, 'getCluster'>;
 
 let clusterManager: Promise<ClusterManagerClient> | undefined;
 
+/** GKE's API endpoint (gRPC over TLS). */
+export const GKE_API_ENDPOINT = 'container.googleapis.com:443';
+
 /**
  * The one GKE API client of the process (application default credentials), created on first
- * use: access and discovery share it, and the heavy library loads only when GKE is configured.
+ * use: access and discovery share it, and its gRPC client (lib/gcp/grpc.ts) loads only when GKE
+ * is configured. It has the calls of @google-cloud/container's ClusterManagerClient that the sync
+ * makes (getCluster, listClusters), and only those.
  */
 export function defaultClusterManager(): Promise<ClusterManagerClient> {
   if (!clusterManager) {
-    const p = importOptional('@google-cloud/container', 'GKE access or discovery', () => import('@google-cloud/container')).then((m) => new m.ClusterManagerClient());
+    const p = import('../gcp/grpc.ts').then(
+      (m) => m.clusterManagerOverGrpc({ endpoint: GKE_API_ENDPOINT, auth: defaultGoogleAuth }) as unknown as ClusterManagerClient,
+    );
     p.catch(() => clusterManager === p && (clusterManager = undefined));
     clusterManager = p;
   }
   return clusterManager;
+}
+
+let googleAuth: Promise<AccessTokenSource> | undefined;
+/**
+ * The process's GoogleAuth (application default credentials, cloud-platform scope), loaded on
+ * first use: GKE access tokens, and the access tokens of the GKE and Secret Manager API calls.
+ */
+export function defaultGoogleAuth(): Promise<AccessTokenSource> {
+  if (!googleAuth) {
+    const p = importOptional('google-auth-library', 'GKE access or GCP Secret Manager', () => import('google-auth-library')).then(
+      (m) => new m.GoogleAuth({ scopes: [CLOUD_PLATFORM_SCOPE], clientOptions: { transporterOptions: { timeout: CALL_TIMEOUT_MS } } }),
+    );
+    p.catch(() => googleAuth === p && (googleAuth = undefined));
+    googleAuth = p;
+  }
+  return googleAuth;
 }
 
 export interface GkeClusterInfo {

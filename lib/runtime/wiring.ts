@@ -13,7 +13,7 @@ import { AwsSecretsManagerStore } from '../stores/aws.ts';
 import { GcpSecretManagerStore, type GcpSecretManagerApi } from '../stores/gcp.ts';
 import type { SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
-import { importOptional } from '../util/optional.ts';
+import { defaultGoogleAuth } from '../clusters/gke.ts';
 import type { SyncDeps } from '../sync/sync.ts';
 import { CredsyncError } from '../errors.ts';
 import { fileReader, type ConfigReader, type ConfigSource } from '../config/source.ts';
@@ -33,19 +33,19 @@ export interface WiringOverrides {
   connections?: ReadonlyMap<string, ClusterConnection>;
 }
 
-/** A GCP Secret Manager client: application default credentials, or plaintext gRPC to an emulator. */
+/** GCP Secret Manager's API endpoint (gRPC over TLS). */
+export const SECRET_MANAGER_ENDPOINT = 'secretmanager.googleapis.com:443';
+
+/**
+ * A GCP Secret Manager client (lib/gcp/grpc.ts, loaded on first use): application default
+ * credentials over TLS, or plaintext gRPC without credentials to an emulator (`host:port`).
+ */
 export async function gcpSecretManagerClient(emulatorHost?: string): Promise<GcpSecretManagerApi> {
-  const { SecretManagerServiceClient } = await importOptional('@google-cloud/secret-manager', 'store.gcp', () => import('@google-cloud/secret-manager'));
-  if (!emulatorHost) return new SecretManagerServiceClient();
-  const { credentials } = await importOptional('@grpc/grpc-js', 'store.gcp.emulatorHost', () => import('@grpc/grpc-js'));
-  const i = emulatorHost.lastIndexOf(':');
-  return new SecretManagerServiceClient({
-    apiEndpoint: emulatorHost.slice(0, i),
-    port: Number(emulatorHost.slice(i + 1)),
-    sslCreds: credentials.createInsecure(),
-    // Without it google-auth probes the GCE metadata server for the universe domain.
-    universeDomain: 'googleapis.com',
-  });
+  const { secretManagerOverGrpc } = await import('../gcp/grpc.ts');
+  const api = emulatorHost
+    ? secretManagerOverGrpc({ endpoint: emulatorHost, insecure: true })
+    : secretManagerOverGrpc({ endpoint: SECRET_MANAGER_ENDPOINT, auth: defaultGoogleAuth });
+  return api as unknown as GcpSecretManagerApi;
 }
 
 /**

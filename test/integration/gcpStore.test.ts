@@ -1,19 +1,22 @@
-/** The SecretStore contract against the GCP Secret Manager emulator, through the real @google-cloud/secret-manager client over plaintext gRPC, on the store the runtime builds. */
+/**
+ * The SecretStore contract against the GCP Secret Manager emulator, through the store's own gRPC
+ * client (lib/gcp/grpc.ts, what every entry point uses) over plaintext gRPC, on the store the runtime
+ * builds; what it wrote is read back with Google's own client (@google-cloud/secret-manager).
+ */
 import { describe, expect, it } from '@jest/globals';
 import { record, secretStoreContract } from '../contract/secretStore.ts';
 import { GcpSecretManagerStore } from '../../lib/stores/gcp.ts';
 import { buildStore, gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
 import { CLUSTER_KEY } from '../../lib/stores/types.ts';
-import { loadTestEnv } from './helpers.ts';
-import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
+import { googleSecretManager, loadTestEnv } from './helpers.ts';
 import { randomBytes } from 'node:crypto';
 
 secretStoreContract('GCP Secret Manager (emulator)', async () => {
   const env = loadTestEnv();
-  const client = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+  const client = await googleSecretManager(env);
   const project = env.gcp.project;
   const prefix = `it-contract-${randomBytes(4).toString('hex')}-`;
-  const store = buildStore({ store: { gcp: { project, prefix, labels: { team: 'platform' } } } }, { gcpSecretManager: client });
+  const store = buildStore({ store: { gcp: { project, prefix, labels: { team: 'platform' } } } }, { gcpSecretManager: await gcpSecretManagerClient(env.gcp.secretManagerEndpoint) });
   const secret = (c: string) => `projects/${project}/secrets/${prefix}${c}`;
   const versions = async (c: string) => {
     try {
@@ -57,9 +60,9 @@ secretStoreContract('GCP Secret Manager (emulator)', async () => {
 describe('GCP Secret Manager store options (emulator)', () => {
   it('creates each secret with the configured labels and the ownership labels', async () => {
     const env = loadTestEnv();
-    const client = (await gcpSecretManagerClient(env.gcp.secretManagerEndpoint)) as SecretManagerServiceClient;
+    const client = await googleSecretManager(env);
     const prefix = `it-options-${randomBytes(4).toString('hex')}-`;
-    const store = new GcpSecretManagerStore(client, { project: env.gcp.project, prefix, labels: { team: 'platform', cost: 'flyte' } });
+    const store = new GcpSecretManagerStore(await gcpSecretManagerClient(env.gcp.secretManagerEndpoint), { project: env.gcp.project, prefix, labels: { team: 'platform', cost: 'flyte' } });
     await store.put(record('dp1', 'token-dp1-aaaaaaaa'));
     const [secret] = await client.getSecret({ name: `projects/${env.gcp.project}/secrets/${prefix}dp1` });
     expect(secret.labels).toEqual({ team: 'platform', cost: 'flyte', 'managed-by': 'flyte-credsync', 'flyte-credsync-cluster': 'dp1' });

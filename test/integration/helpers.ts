@@ -8,6 +8,7 @@ import { ApiException, AppsV1Api, PatchStrategy, setHeaderOptions, Authenticatio
 import { toPem } from '../../lib/clusters/access.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
 import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
 import { stringify as stringifyYaml } from 'yaml';
 import { parseConfig } from '../../lib/config/load.ts';
@@ -30,6 +31,20 @@ export function tokenKubeConfig(server: string, caPem: string, token: string): K
 
 export const INITIAL_CLUSTERS_YAML = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n';
 export const CONFIG_MAPS = ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'];
+
+/**
+ * Google's own Secret Manager client (@google-cloud/secret-manager) on the env's emulator: the
+ * reference a test checks what lib/gcp/grpc.ts wrote against, and the calls it does not make
+ * (listSecretVersions, ...).
+ */
+export async function googleSecretManager(env: EnvInfo): Promise<SecretManagerServiceClient> {
+  const { SecretManagerServiceClient } = await import('@google-cloud/secret-manager');
+  const { credentials } = await import('@grpc/grpc-js');
+  const host = env.gcp.secretManagerEndpoint;
+  const i = host.lastIndexOf(':');
+  // universeDomain: without it google-auth probes the GCE metadata server for the universe domain.
+  return new SecretManagerServiceClient({ apiEndpoint: host.slice(0, i), port: Number(host.slice(i + 1)), sslCreds: credentials.createInsecure(), universeDomain: 'googleapis.com' });
+}
 
 export function awsClient(env: EnvInfo): SecretsManagerClient {
   return new SecretsManagerClient({
