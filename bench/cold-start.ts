@@ -8,10 +8,13 @@
  * Packages first (`serverless package`, `scripts/build.mjs`), unzips each `.serverless/<fn>.zip`
  * into a temporary directory and loads the handler from there, as the Lambda runtime does (an ES
  * module handler with import(), a CommonJS one with require());
- * the Cloud Functions bundle is required from `dist/gcf/` (its one dependency, the Functions
- * Framework, resolves from this checkout's node_modules, as it would from its own).
+ * each Cloud Function is imported from its deploy source `dist/gcf/<fn>/` after the Functions
+ * Framework's server module, as the framework's main.js loads them (the framework, the function's
+ * one dependency, resolves from this checkout's node_modules, as it would from its own); the
+ * framework alone is a target too.
  * Reports the wall time of the whole process (median, min–max) and its peak RSS. `--compare DIR`
- * adds the zips of another checkout's `DIR/.serverless/` (e.g. main's) to the same rounds.
+ * adds the zips of another checkout's `DIR/.serverless/` (e.g. main's) and its `DIR/dist/gcf/` to
+ * the same rounds.
  *
  * `--env DIR` (a running local environment, `npm run testenv -- up --dir DIR`) also times process
  * start to the end of a first invocation of each `resync` function (this checkout's and the
@@ -38,6 +41,11 @@ const { values } = parseArgs({
   },
 });
 const runs = Number(values.runs);
+
+/** Bytes of every file under `dir`. */
+function treeBytes(dir: string): number {
+  return readdirSync(dir, { withFileTypes: true }).reduce((a, e) => a + (e.isDirectory() ? treeBytes(path.join(dir, e.name)) : e.isFile() ? statSync(path.join(dir, e.name)).size : 0), 0);
+}
 if (!Number.isInteger(runs) || runs < 1) throw new Error('--runs must be an integer >= 1');
 
 function run(cmd: string, args: string[], what: string): void {
@@ -53,7 +61,8 @@ if (!values['skip-package']) {
 
 const work = mkdtempSync(path.join(tmpdir(), 'credsync-cold-'));
 try {
-  type Target = { name: string; cwd: string; require?: string; size?: string; invoke?: boolean };
+  /** `preload`: a module required first (the Functions Framework's server, as its main.js does). */
+  type Target = { name: string; cwd: string; require?: string; preload?: string; size?: string; invoke?: boolean };
   const targets: Target[] = [{ name: 'node -e 0 (empty Node start)', cwd: work }];
   const empty = path.join(work, 'empty');
   mkdirSync(empty);
@@ -62,6 +71,7 @@ try {
   targets.push({ name: 'empty handler (CommonJS)', cwd: empty, require: './handler.cjs' });
   targets.push({ name: 'empty handler (ES module)', cwd: empty, require: './handler.mjs' });
   const lambdaTargets = (from: string, label: string) => {
+    if (label && !statSync(path.join(from, '.serverless'), { throwIfNoEntry: false })) return console.error(`${from}: no .serverless/, no Lambda zips to compare`);
     for (const zip of readdirSync(path.join(from, '.serverless')).filter((f) => f.endsWith('.zip')).sort()) {
       const fn = zip.replace(/\.zip$/, '');
       const dir = path.join(work, `${label}${fn}`);
@@ -73,8 +83,21 @@ try {
   };
   lambdaTargets(root, '');
   if (values.compare) lambdaTargets(path.resolve(values.compare), 'compared: ');
-  const gcfBytes = readdirSync(path.join(root, 'dist/gcf')).reduce((a, f) => a + (statSync(path.join(root, 'dist/gcf', f)).isFile() ? statSync(path.join(root, 'dist/gcf', f)).size : 0), 0);
-  targets.push({ name: 'Cloud Functions dist/gcf', cwd: path.join(root, 'dist/gcf'), require: './index.js', size: `${(gcfBytes / 1024).toFixed(0)} KiB (index.js + package.json)` });
+  // Google Cloud Functions: each function's deploy source dist/gcf/<fn>/ (or, in a compared
+  // checkout from before, the one bundle dist/gcf/index.js). The framework's main.js loads its
+  // server module (Express and the rest) before it loads the function, so every Cloud Functions
+  // target loads that first, and "Functions Framework alone" is what a function adds to.
+  const frameworkServer = path.join(root, 'node_modules/@google-cloud/functions-framework/build/src/server.js');
+  targets.push({ name: 'Functions Framework alone (its server module)', cwd: work, preload: frameworkServer });
+  const gcfTargets = (from: string, label: string) => {
+    const dir = path.join(from, 'dist/gcf');
+    const one = path.join(dir, 'index.js');
+    const sources = statSync(one, { throwIfNoEntry: false }) ? [{ fn: 'dist/gcf (one bundle)', dir }] : readdirSync(dir).sort().map((fn) => ({ fn, dir: path.join(dir, fn) }));
+    for (const { fn, dir: src } of sources)
+      targets.push({ name: `${label}Cloud Functions ${fn}`, cwd: src, require: './index.js', preload: frameworkServer, size: `${(treeBytes(src) / 1024).toFixed(0)} KiB source` });
+  };
+  gcfTargets(root, '');
+  if (values.compare) gcfTargets(path.resolve(values.compare), 'compared: ');
 
   // The first invocations' configuration: the environment's first two data planes (seeded with a
   // filled token Secret), kubeconfig access, moto as the store, a prefix of this run (a dry run
@@ -116,12 +139,13 @@ try {
       // As the Lambda runtime loads a handler: an ES module (.mjs, or .js under "type": "module") with
       // import(), a CommonJS one with require(). A first invocation ends when the handler returns
       // (Lambda freezes the process there: exit instead of waiting for idle connections).
+      const preload = t.preload ? `require(${JSON.stringify(t.preload)}); ` : '';
       const load = !t.require ? '' : t.require.endsWith('.cjs') ? `Promise.resolve(require(${JSON.stringify(t.require)}))` : `import(${JSON.stringify(pathToFileURL(path.join(t.cwd, t.require)).href)})`;
-      const script = !t.require
+      const script = preload + (!t.require
         ? done
         : t.invoke
           ? `${load}.then((m) => m.handler({ dryRun: true })).then((r) => { if (!r.ok) throw new Error('sync not ok'); ${done}; process.exit(0); }, (e) => { console.error(e.message); process.exit(1); })`
-          : `${load}.then(() => { ${done}; })`;
+          : `${load}.then(() => { ${done}; })`);
       const t0 = performance.now();
       const p = spawnSync(process.execPath, ['-e', script], { cwd: t.cwd, encoding: 'utf8', timeout: 60_000, env: { PATH: process.env['PATH'] ?? '', ...(t.invoke ? invokeEnv : {}) } });
       const ms = performance.now() - t0;
@@ -142,16 +166,21 @@ try {
   const cpuBase = median(results.get(targets[0]!.name)!.cpuMs);
   const [l1, l5] = loadavg();
   console.log(`cold start, ${runs} rounds (targets interleaved), node ${process.version}; ${new Date().toISOString()}; load average ${l1!.toFixed(1)} (1 min), ${l5!.toFixed(1)} (5 min)`);
-  console.log('| target | size | wall ms median (min–max) | above empty Node | CPU ms median (above empty Node) | peak RSS MiB (median) |');
-  console.log('| --- | --- | --- | --- | --- | --- |');
+  const fw = results.get('Functions Framework alone (its server module)')!;
+  const [fwMs, fwCpu] = [median(fw.ms), median(fw.cpuMs)];
+  const signed = (x: number) => `${x >= 0 ? '+' : ''}${x.toFixed(0)}`;
+  console.log('| target | size | wall ms median (min–max) | above empty Node | CPU ms median (above empty Node) | above the Functions Framework alone (wall / CPU ms) | peak RSS MiB (median) |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- |');
   const out: Record<string, unknown> = {};
   for (const t of targets) {
     const r = results.get(t.name)!;
     const m = median(r.ms);
     const c = median(r.cpuMs);
-    out[t.name] = { ...r, medianMs: m, aboveEmptyMs: m - base, medianCpuMs: c, cpuAboveEmptyMs: c - cpuBase, size: t.size };
+    const loads = !!(t.require || t.preload);
+    const gcf = !!(t.preload && t.require);
+    out[t.name] = { ...r, medianMs: m, aboveEmptyMs: m - base, medianCpuMs: c, cpuAboveEmptyMs: c - cpuBase, ...(gcf ? { aboveFrameworkMs: m - fwMs, cpuAboveFrameworkMs: c - fwCpu } : {}), size: t.size };
     console.log(
-      `| ${t.name} | ${t.size ?? '–'} | ${m.toFixed(0)} (${Math.min(...r.ms).toFixed(0)}–${Math.max(...r.ms).toFixed(0)}) | ${t.require ? `${m >= base ? '+' : ''}${(m - base).toFixed(0)}` : '–'} | ${c.toFixed(0)}${t.require ? ` (${c >= cpuBase ? '+' : ''}${(c - cpuBase).toFixed(0)})` : ''} | ${median(r.rssMiB).toFixed(0)} |`,
+      `| ${t.name} | ${t.size ?? '–'} | ${m.toFixed(0)} (${Math.min(...r.ms).toFixed(0)}–${Math.max(...r.ms).toFixed(0)}) | ${loads ? signed(m - base) : '–'} | ${c.toFixed(0)}${loads ? ` (${signed(c - cpuBase)})` : ''} | ${gcf ? `${signed(m - fwMs)} / ${signed(c - fwCpu)}` : '–'} | ${median(r.rssMiB).toFixed(0)} |`,
     );
   }
   if (values.json) writeFileSync(values.json, JSON.stringify({ date: new Date().toISOString(), runs, node: process.version, loadavg: loadavg(), results: out }, null, 2) + '\n');

@@ -1,7 +1,8 @@
 /**
  * `npm run gcf -- --target=resync|scheduled|clusterCreated [--port=8080]`: runs one Google Cloud
- * Functions entry point locally, in the real Functions Framework, from the bundle in dist/gcf
- * (built first by the npm script), bound to 127.0.0.1 only (scripts/gcf-loopback.cjs).
+ * Functions entry point locally, in the real Functions Framework, from its deploy source
+ * dist/gcf/<target>/ (built first by the npm script), bound to 127.0.0.1 only
+ * (scripts/gcf-loopback.cjs).
  *
  * With CREDSYNC_CONFIG unset, it writes a configuration for the running local environment
  * (`npm run testenv -- up`): its control plane and data planes, and the GCP Secret Manager
@@ -13,8 +14,11 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { readEnv, REPO_ROOT } from '../test/env/testenv.ts';
 
+const FUNCTIONS = ['resync', 'scheduled', 'clusterCreated'];
 const args = process.argv.slice(2);
-if (!args.some((a) => a.startsWith('--target'))) {
+const targetArg = args.findIndex((a) => a === '--target' || a.startsWith('--target='));
+const target = targetArg < 0 ? undefined : args[targetArg]!.includes('=') ? args[targetArg]!.split('=')[1] : args[targetArg + 1];
+if (!target || !FUNCTIONS.includes(target)) {
   process.stderr.write('usage: npm run gcf -- --target=resync|scheduled|clusterCreated [--port=8080]\n');
   process.exit(2);
 }
@@ -48,7 +52,7 @@ const child = spawn(
     '--require',
     path.join(REPO_ROOT, 'scripts', 'gcf-loopback.cjs'),
     path.join(REPO_ROOT, 'node_modules', '@google-cloud', 'functions-framework', 'build', 'src', 'main.js'),
-    `--source=${path.join(REPO_ROOT, 'dist', 'gcf')}`,
+    `--source=${path.join(REPO_ROOT, 'dist', 'gcf', target)}`,
     ...args,
   ],
   { stdio: 'inherit', env },

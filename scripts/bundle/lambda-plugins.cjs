@@ -79,3 +79,5 @@ const chunksPerFunction = {
 };
 
 module.exports = [...require('./plugins.cjs'), builtinsThroughRequire, chunksPerFunction];
+// For the Google Cloud Functions bundles (./gcf-plugins.cjs).
+module.exports.builtinsThroughRequire = builtinsThroughRequire;

@@ -1,6 +1,6 @@
 /**
- * The Google Cloud Functions entry points, in the real Functions Framework server: the bundle
- * (dist/gcf, built here by scripts/build.mjs) loaded by the framework's own CLI on a free
+ * The Google Cloud Functions entry points, in the real Functions Framework server: each function's
+ * deploy source (dist/gcf/<function>/, built here by scripts/build.mjs) loaded by the framework's own CLI on a free
  * 127.0.0.1 port, driven over HTTP the way Cloud Functions drives it (JSON for `resync`,
  * binary-mode CloudEvents for the others), against the local environment with the GCP Secret
  * Manager emulator as the store.
@@ -36,9 +36,9 @@ const servers: Server[] = [];
 /** Everything the servers printed and every response body: checked for secrets at the end. */
 let output = '';
 
-/** Starts `functions-framework --target=... --source=dist/gcf --port=0`, bound to 127.0.0.1 (scripts/gcf-loopback.cjs). */
+/** Starts `functions-framework --target=T --source=dist/gcf/T --port=0`, bound to 127.0.0.1 (scripts/gcf-loopback.cjs). */
 async function startFunction(target: string, configFile: string): Promise<Server> {
-  const child = spawn(process.execPath, ['--require', './scripts/gcf-loopback.cjs', FRAMEWORK_MAIN, `--target=${target}`, '--source=dist/gcf', '--port=0'], {
+  const child = spawn(process.execPath, ['--require', './scripts/gcf-loopback.cjs', FRAMEWORK_MAIN, `--target=${target}`, `--source=dist/gcf/${target}`, '--port=0'], {
     env: { ...process.env, CREDSYNC_CONFIG: configFile, CREDSYNC_LOG_LEVEL: 'debug' },
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -300,6 +300,26 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ severity: 'ERROR', message: 'giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', code: 'SERVICE_ACCOUNT_MISSING' });
     expect(JSON.parse(line!).ageSeconds).toBeGreaterThanOrEqual(7 * 3600);
+  });
+
+  it('a deploy source carries nothing of AWS: an AWS configuration fails with CONFIG_INVALID, saying where AWS runs', async () => {
+    // Prepare: resync with AWS Secrets Manager as the store (the Cloud Function's AWS SDK is a stand-in).
+    const file = join(mkdtempSync(join(tmpdir(), 'credsync-gcf-aws-')), 'credsync.yaml');
+    writeFileSync(
+      file,
+      stringify({
+        controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig } },
+        store: { aws: { region: env.aws.region, prefix: `${prefix}aws/`, endpoint: env.aws.endpoint } },
+        dataPlanes: [dataPlane('dp1')],
+      }),
+    );
+    const aws = await startFunction('resync', file);
+    // Act
+    const r = await postJson(aws, { dryRun: true });
+    // Assess
+    expect(r.status).toBe(500);
+    expect(r.body.code).toBe('CONFIG_INVALID');
+    expect(r.body.error).toMatch(/SecretsManagerClient is from the AWS SDK, which the Google Cloud Functions package does not include/);
   });
 
   it('tokens and CA keys never appear in any output or response', async () => {

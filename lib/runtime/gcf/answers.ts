@@ -65,7 +65,7 @@ export function requestErrorAnswer(err: unknown, req: Pick<IncomingMessage, 'met
   return bad(400, hasBody ? `the request is not an event this function reads: ${EXPECTED}` : `the request has no body: ${EXPECTED}`);
 }
 
-/** The parts of Express this module touches (the framework's own copy, see functions/index.ts). */
+/** The parts of Express this module touches (the framework's own copy, see functions/framework.ts). */
 export interface ExpressModule {
   application: { handle: (this: unknown, req: IncomingMessage, res: ServerResponse, callback?: (err?: unknown) => void) => unknown };
 }

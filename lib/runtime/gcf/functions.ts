@@ -1,5 +1,5 @@
 /**
- * The Google Cloud Functions (2nd gen) entry points; functions/index.ts registers them with the
+ * The Google Cloud Functions (2nd gen) entry points; functions/<name>.ts registers each with the
  * Functions Framework. Thin, like handlers/ on Lambda: parse the event (./events.ts), run the
  * shared invocation path (../invocation.ts), shape the result.
  *
@@ -23,7 +23,8 @@ import { CredsyncError, describeError, errorCode, EventError } from '../../error
 import type { SyncReport } from '../../sync/sync.ts';
 import { truncate } from '../../util/bounded.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
-import { deadlineIn, finish, SyncFailedError, syncCreatedCluster, syncInvocation, type ClusterCreatedResult } from '../invocation.ts';
+import { deadlineIn } from '../deadline.ts';
+import type { ClusterCreatedResult } from '../invocation.ts';
 import { parseResyncEvent, resyncLogFields } from '../requests.ts';
 import { MAX_REASON_CHARS, recordFailureCode } from './answers.ts';
 import { parseGkeAuditEvent } from './events.ts';
@@ -41,6 +42,12 @@ function runtimeEnv(): RuntimeEnv {
   if (env instanceof CredsyncError) throw env;
   return env;
 }
+
+/**
+ * The sync and everything it uses, loaded on the first invocation: a cold start loads only what
+ * parses events and logs (bench/cold-start.ts measures both).
+ */
+const invocation = () => import('../invocation.ts');
 
 export const log = jsonLineLog(env instanceof CredsyncError ? {} : { level: SEVERITY[env.logLevel] });
 
@@ -89,6 +96,7 @@ function cleanError(err: unknown): Error {
 export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
   return cloudEventFunction('scheduled', ev, async () => {
     log.info('scheduled rotation', { eventId: ev?.id, time: ev?.time });
+    const { finish, syncInvocation } = await invocation();
     return finish(log, await syncInvocation(log, { metrics: gcfMetrics('scheduled', log), ...invocationDeadline() }));
   });
 }
@@ -103,6 +111,7 @@ export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventO
       log.info('event ignored', { reason, eventId: ev?.id });
       return { ignored: true, reason };
     }
+    const { syncCreatedCluster } = await invocation();
     return syncCreatedCluster({ cloud: 'gke', ...c }, { log, metrics: gcfMetrics('clusterCreated', log), ...deadline });
   });
 }
@@ -122,6 +131,7 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
     const deadline = invocationDeadline();
     const r = parseResyncEvent(req.body);
     log.info('manual resync', resyncLogFields(r));
+    const { syncInvocation, SyncFailedError } = await invocation();
     const report = await syncInvocation(log, {
       metrics: gcfMetrics('resync', log),
       ...(r.clusters ? { clusters: r.clusters } : {}),
