@@ -4,6 +4,8 @@ import { formatOwnership } from '../controlplane/owners.ts';
 import type { SyncReport } from '../sync/sync.ts';
 import type { DataPlaneStatus } from '../rotation/status.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
+import type { DrainReport } from '../lifecycle/drain.ts';
+import type { RetireReport } from '../lifecycle/reports.ts';
 
 /** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */
 export function formatReport(r: SyncReport): string {
@@ -14,6 +16,10 @@ export function formatReport(r: SyncReport): string {
   lines.push('');
   lines.push('data planes:');
   for (const c of r.clusters) {
+    if (c.retire) {
+      lines.push(`  ${c.retire.error ? '✗' : '⏏'} ${c.id}: ${formatRetire(c.retire)}`);
+      continue;
+    }
     if (c.status === 'failed') {
       lines.push(`  ✗ ${c.id}: failed [${c.code}] ${c.reason}`);
       const held = c.published?.credential;
@@ -37,6 +43,11 @@ export function formatReport(r: SyncReport): string {
     if (!p?.unrouted) continue;
     const kept = p.keptInLabels.length ? `; kept in ${p.keptInLabels.join(', ')} (its last enabled member)` : '';
     lines.push(`  ! ${c.id}: out of routing until its credential verifies again${kept}`);
+  }
+  for (const c of r.clusters) {
+    if (c.retire && c.drain?.unfinished === undefined) continue;
+    if (c.drain) lines.push(`  ⏾ ${c.id}: ${formatDrain(c.drain)}`);
+    else if (c.published?.drainingSince) lines.push(`  ⏾ ${c.id}: draining since ${c.published.drainingSince} (disabled, in no label; credential kept for aborts)`);
   }
   if (r.discovery) {
     lines.push('');
@@ -89,6 +100,31 @@ export function formatReport(r: SyncReport): string {
   return lines.join('\n');
 }
 
+/** One line on a retiring or retired data plane. */
+export function formatRetire(r: RetireReport): string {
+  const parts = [r.wouldRetire ? 'would retire now' : r.phase === 'retired' ? 'retired' : `retiring (${r.phase})`, `decided ${r.decidedAt}`];
+  if (r.forced) parts.push(`FORCED (${r.forced.reason}) with ${r.forced.unfinished ?? 'an unknown number of'} unfinished execution(s)`);
+  if (r.revoke === 'done') parts.push(`credential revoked${r.revokedObjects ? ` (${r.revokedObjects.join(', ')} deleted)` : ''}`);
+  if (r.revoke === 'skipped') parts.push(`credential NOT revoked: ${r.revokeSkipped ?? 'the data plane did not answer'}`);
+  if (r.deletionDate) parts.push(`store entry deleted for good after ${r.deletionDate} (restorable until then)`);
+  if (r.error) parts.push(`NOT finished [${r.error.code}] ${r.error.reason}`);
+  return parts.join('; ');
+}
+
+/** One line on a draining data plane: since when, what still runs there. */
+export function formatDrain(d: DrainReport): string {
+  const parts = [`draining since ${d.since}`];
+  if (d.error) parts.push(`executions NOT counted [${d.error.code}] ${d.error.reason}`);
+  else if (d.unfinished === 0) parts.push('no unfinished execution');
+  else {
+    const o = d.executions?.[0];
+    const age = o?.ageSeconds !== undefined ? `, ${Math.floor(o.ageSeconds / 3600)}h${String(Math.floor((o.ageSeconds % 3600) / 60)).padStart(2, '0')}m old` : '';
+    parts.push(`${d.unfinished} unfinished execution(s)${o ? `, oldest ${o.namespace}/${o.executionId} (${o.phase}${age})` : ''}`);
+  }
+  if (d.maxDrainTimeElapsed) parts.push('maxDrainTime elapsed');
+  return parts.join('; ');
+}
+
 /** One line on what rotation did for a data plane. */
 function formatRotation(r: RotationReport): string {
   const parts = [`generation ${r.generation} (${r.mode})`];
@@ -117,6 +153,7 @@ export function formatStatus(list: DataPlaneStatus[]): string {
       for (const p of s.pending) lines.push(`    outstanding: ${p}`);
       if (s.lastRevoked) lines.push(`    last revoked: generation ${s.lastRevoked.generation} at ${s.lastRevoked.at}`);
     }
+    if (s.drain) lines.push(`    ${formatDrain(s.drain)}`);
   }
   return lines.join('\n');
 }

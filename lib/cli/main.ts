@@ -8,6 +8,8 @@
  *   credsync rotate [--cluster ID ...] [--now] [--dry-run]   (rotation: lib/rotation)
  *   credsync rollback --cluster ID
  *   credsync status [--cluster ID ...]
+ *   credsync drain --cluster ID ... [--cancel] [--dry-run]   (docs/data-plane-lifecycle.md)
+ *   credsync retire --cluster ID ... [--force] [--dry-run]
  *
  * Exit codes: 0 every cluster synced (doctor: every check passed); 1 the sync ran with failures
  * (doctor: a check failed); 2 usage or configuration error (rotate or rollback of a data plane
@@ -19,6 +21,7 @@ import { formatDoctor } from '../doctor/doctor.ts';
 import { doctorInvocation, prepare, syncInvocation } from '../runtime/invocation.ts';
 import { rotationStatus } from '../rotation/status.ts';
 import { rollback } from '../sync/rollback.ts';
+import { drainStatus } from '../lifecycle/status.ts';
 import { truncate } from '../util/bounded.ts';
 import { lineLog, silentLog } from '../util/log.ts';
 import { formatReport, formatStatus } from './format.ts';
@@ -29,6 +32,8 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
        credsync rotate   [--config FILE] [--now] [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
        credsync rollback [--config FILE] --cluster ID [--json] [--verbose]
        credsync status   [--config FILE] [--cluster ID ...] [--json]
+       credsync drain    [--config FILE] --cluster ID ... [--cancel] [--dry-run] [--timeout SECONDS] [--json] [--verbose]
+       credsync retire   [--config FILE] --cluster ID ... [--force] [--dry-run] [--timeout SECONDS] [--json] [--verbose]
        credsync doctor   [--config FILE] [--json]
        credsync labels plan|apply [--config FILE] [--json] [--verbose]
        credsync export-values [--config FILE] [--out FILE] [--verbose]
@@ -38,7 +43,14 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   rotate          the same; with --now every selected rotating data plane gets a new generation
   rollback        make the previous version current again if it still verifies, publish, restart,
                   wait for the rollout and revoke the generation rolled back from
-  status          per data plane: generation, age, expiry, what is outstanding (reads the store only)
+  drain           take data planes out of every label and disable them (no new executions;
+                  aborts keep working), keep their credentials published, verified and rotated;
+                  recorded on the control plane, no configuration change; --cancel undoes it
+  retire          retire draining data planes now (every sync retires one once nothing runs there):
+                  removed from the control plane, restarted, credential revoked, store entry
+                  scheduled for deletion; --force: whatever still runs there (reported)
+  status          per data plane: generation, age, expiry, what is outstanding (from the store);
+                  per draining one: since when, unfinished executions and the oldest (counted there)
   doctor          check, without changing anything, that every cluster is reachable, its TLS
                   verifies and the sync's identity is authorized there, and that the store answers
 
@@ -47,6 +59,8 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   --cluster ID    only this data plane (repeatable)
   --timeout SECONDS  sync, rotate: end the run by then, with a report; calls still waiting are
                   aborted (default 600)
+  --force         retire: even with executions unfinished (they can no longer be aborted)
+  --cancel        drain: stop draining (a data plane draining by configuration stays draining)
   --now           rotate whatever the credential's age (a compromised token)
   --json          print the report as JSON on stdout
   --verbose       debug logging on stderr
@@ -58,18 +72,18 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
 `;
 
 /** Errors of the configuration or the command line: exit code 2, nothing was touched. */
-const CONFIG_ERRORS: readonly string[] = ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE', 'ROTATION_NOT_CONFIGURED'];
+const CONFIG_ERRORS: readonly string[] = ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE', 'ROTATION_NOT_CONFIGURED', 'DATA_PLANE_NOT_DRAINING'];
 
 /** The CLI's run deadline when --timeout is not given: no run waits longer on an unresponsive server. */
 export const DEFAULT_CLI_TIMEOUT_SECONDS = 600;
 
-const COMMANDS = '`sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`';
+const COMMANDS = '`sync`, `rotate`, `rollback`, `drain`, `retire`, `status`, `doctor`, `labels plan|apply` and `export-values`';
 
 /** What is wrong with a command line that parsed, or undefined. Echoes are bounded. */
-function usageError(positionals: string[], values: { config?: string[]; cluster?: string[]; timeout?: string; 'dry-run'?: boolean; now?: boolean }): string | undefined {
+function usageError(positionals: string[], values: { config?: string[]; cluster?: string[]; timeout?: string; 'dry-run'?: boolean; now?: boolean; cancel?: boolean; force?: boolean }): string | undefined {
   const [command, ...rest] = positionals;
   if (command === undefined) return `no command given (the commands are ${COMMANDS})`;
-  if (!['sync', 'rotate', 'rollback', 'status', 'doctor', 'labels', 'export-values'].includes(command)) return `unknown command "${truncate(command)}" (the commands are ${COMMANDS})`;
+  if (!['sync', 'rotate', 'rollback', 'drain', 'retire', 'status', 'doctor', 'labels', 'export-values'].includes(command)) return `unknown command "${truncate(command)}" (the commands are ${COMMANDS})`;
   if (command === 'labels' && rest[0] !== 'plan' && rest[0] !== 'apply')
     return rest[0] === undefined ? 'labels needs plan or apply' : `unknown labels command "${truncate(rest[0])}" (plan or apply)`;
   const extra = command === 'labels' ? rest.slice(1) : rest;
@@ -79,10 +93,14 @@ function usageError(positionals: string[], values: { config?: string[]; cluster?
   if (values.config?.[0] === '') return '--config needs a file path';
   if (values.now && command !== 'rotate') return '--now is for rotate only';
   if (command === 'rollback' && values.cluster?.length !== 1) return 'rollback needs exactly one --cluster ID';
+  if (command === 'drain' && !values.cluster?.length) return 'drain needs --cluster ID (repeatable)';
+  if (values.cancel && command !== 'drain') return '--cancel is for drain only';
+  if (command === 'retire' && !values.cluster?.length) return 'retire needs --cluster ID (repeatable)';
+  if (values.force && command !== 'retire') return '--force is for retire only';
   if (command === 'doctor' && (values['dry-run'] || values.cluster || values.timeout !== undefined))
     return 'doctor takes only --config and --json (it changes nothing anyway)';
   if (values.cluster?.some((c) => c.trim() === '')) return '--cluster needs a data plane id (got an empty one)';
-  if (values.timeout !== undefined && command !== 'sync' && command !== 'rotate') return '--timeout is for sync and rotate';
+  if (values.timeout !== undefined && command !== 'sync' && command !== 'rotate' && command !== 'drain' && command !== 'retire') return '--timeout is for sync, rotate, drain and retire';
   if (values.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(values.timeout)) return `--timeout must be a whole number of seconds from 1 to 999999 (got "${truncate(values.timeout, 20)}")`;
   return undefined;
 }
@@ -115,6 +133,8 @@ export async function main(
         cluster: { type: 'string', multiple: true },
         timeout: { type: 'string' },
         now: { type: 'boolean', default: false },
+        cancel: { type: 'boolean', default: false },
+        force: { type: 'boolean', default: false },
         json: { type: 'boolean', default: false },
         verbose: { type: 'boolean', default: false },
         out: { type: 'string' },
@@ -147,7 +167,7 @@ export async function main(
       return fail(e);
     }
   }
-  const progress = progressLine(err, !args.values.json && (command === 'sync' || command === 'rotate'));
+  const progress = progressLine(err, !args.values.json && (command === 'sync' || command === 'rotate' || command === 'drain' || command === 'retire'));
   const write = (l: string) => {
     progress.end();
     err.write(l + '\n');
@@ -169,9 +189,14 @@ export async function main(
     if (command === 'status' || command === 'rollback') {
       const { deps } = await prepare(log, configPath);
       if (command === 'status') {
-        const status = await rotationStatus(deps, args.values.cluster ? { clusters: args.values.cluster } : {});
+        const only = args.values.cluster ? { clusters: args.values.cluster } : {};
+        const [status, drains] = await Promise.all([rotationStatus(deps, only), drainStatus(deps, only)]);
+        for (const s of status) {
+          const d = drains.get(s.id);
+          if (d) s.drain = d;
+        }
         out(args.values.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
-        return status.some((s) => s.error) ? 1 : 0;
+        return status.some((s) => s.error || s.drain?.error) ? 1 : 0;
       }
       const report = await rollback(deps, args.values.cluster![0]!);
       out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
@@ -184,6 +209,9 @@ export async function main(
       ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
       ...(args.values.now ? { rotateNow: true } : {}),
       ...(command === 'rotate' ? { requireRotation: true } : {}),
+      // A drain is a sync of those data planes that also records the drain with its routing change.
+      ...(command === 'drain' ? { [args.values.cancel ? 'undrain' : 'drain']: args.values.cluster! } : {}),
+      ...(command === 'retire' ? { retire: { clusters: args.values.cluster!, force: args.values.force } } : {}),
       deadline: Date.now() + Number(args.values.timeout ?? DEFAULT_CLI_TIMEOUT_SECONDS) * 1000,
     });
     progress.end();

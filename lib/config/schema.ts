@@ -15,7 +15,7 @@
  * ```
  */
 import * as z from '../util/zod.ts';
-import { renewalProblem, RotationOverride, rotationSettings } from './rotation.ts';
+import { DURATION, renewalProblem, RotationOverride, rotationSettings } from './rotation.ts';
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
 import { Labels } from './labels.ts';
@@ -126,6 +126,15 @@ export const DataPlane = z.strictObject({
   /** Execution label -> weight in [0, 1] (relative; they need not sum to 1). */
   labels: z._default(z.record(z.string().check(z.regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .')), weight), {}),
   enabled: z._default(z.boolean(), true),
+  /**
+   * `draining`: out of every label and `enabled: false` in clusters.yaml (no new executions; aborts
+   * of running ones keep working), its credential still published, verified and rotated, until it
+   * is retired (docs/data-plane-lifecycle.md). `credsync drain --cluster ID` drains without a
+   * configuration change (a control-plane annotation).
+   */
+  state: z._default(z.enum(['active', 'draining']), 'active'),
+  /** Draining longer than this (`<n>s|m|h|d`): retired even with executions unfinished, reported as forced. */
+  maxDrainTime: z.optional(z.string().check(z.regex(DURATION, 'must be a duration such as 30m, 6h or 7d'))),
   kubeClientConfig: z.optional(KubeClientConfig),
   /** The EKS cluster name, when it differs from `id`: matches cluster-created events to this data plane. */
   eksClusterName: z.optional(z.string().check(z.regex(/^[0-9A-Za-z][A-Za-z0-9_-]{0,99}$/, 'must be an EKS cluster name'))),
@@ -231,6 +240,19 @@ export const Config = z.strictObject({
      * of every label until it verifies again; `keep` leaves its routing as it was.
      */
     onCredentialRejected: z._default(z.enum(['unroute', 'keep']), 'unroute'),
+    /** Retiring drained data planes (docs/data-plane-lifecycle.md). */
+    lifecycle: z.prefault(
+      z.strictObject({
+        /**
+         * The retired data plane's store entry can be restored this many days (AWS Secrets Manager's
+         * RecoveryWindowInDays, 7 to 30; on GCP its versions are disabled, and may be deleted after it).
+         */
+        recoveryWindowDays: z._default(z.number().check(z.int(), z.gte(7), z.lte(30)), 30),
+        /** How long a retirement waits for flyteadmin and syncresources to roll out before revoking (the next run resumes). */
+        rolloutTimeoutSeconds: z._default(z.number().check(z.int(), z.gte(10), z.lte(3600)), 180),
+      }),
+      {},
+    ),
   })
   .check(
     z.superRefine(
@@ -270,7 +292,8 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
     if (prev !== undefined) out.push({ path: ['dataPlanes', i, 'id'], message: `duplicate id "${id}" (also dataPlanes.${prev})` });
     else seen.set(id, i);
   });
-  const enabled = dps.filter((d) => d && d['enabled'] !== false);
+  // A draining data plane is disabled in clusters.yaml, whatever `enabled` says.
+  const enabled = dps.filter((d) => d && d['enabled'] !== false && d['state'] !== 'draining');
   const labels = new Set(
     enabled.flatMap((d) => (d?.['labels'] && typeof d['labels'] === 'object' ? Object.keys(d['labels'] as object) : [])),
   );
@@ -282,7 +305,7 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
   if (typeof def === 'string' && !labels.has(def) && !discovers)
     out.push({ path: ['controlPlane', 'defaultExecutionLabel'], message: `label "${def}" names no cluster (no enabled data plane carries it)` });
   if (dps.length && !enabled.length)
-    out.push({ path: ['dataPlanes'], message: 'at least one data plane must be enabled (flyteadmin refuses to start otherwise)' });
+    out.push({ path: ['dataPlanes'], message: 'at least one data plane must be enabled and not draining (flyteadmin refuses to start otherwise)' });
   const cms = Array.isArray(cfg.controlPlane?.configMaps) ? (cfg.controlPlane!.configMaps as unknown[]) : [];
   cms.forEach((n, i) => {
     if (cms.indexOf(n) !== i) out.push({ path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${String(n)}"` });

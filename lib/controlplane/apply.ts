@@ -24,8 +24,11 @@ import { silentLog, type Log } from '../util/log.ts';
 import { acquireLease, LeaseLostError, type HeldLease } from './lease.ts';
 import {
   caKey,
+  DRAINING_ANNOTATION,
+  formatDrainList,
   MANAGED_ANNOTATION,
   mergeClustersYaml,
+  parseDrainList,
   parseIdList,
   renderSecretData,
   tokenKey,
@@ -44,6 +47,8 @@ export interface SecretChange {
   /** Data keys added / changed (names only, never values). */
   added: string[];
   changed: string[];
+  /** Data keys removed: retiring data planes' (names only). */
+  removed?: string[];
 }
 
 export interface ConfigMapChange {
@@ -60,6 +65,8 @@ export interface PublishedState extends DataPlaneRouting {
   credential?: string;
   /** Out of routing because its credential was rejected and has not verified since. */
   unrouted: boolean;
+  /** Draining (configuration `state: draining`, or `credsync drain`) since this time: disabled, in no label. */
+  drainingSince?: string;
 }
 
 export interface ControlPlaneReport {
@@ -97,6 +104,12 @@ export interface ApplyInput {
   rejected?: ReadonlySet<string>;
   /** Data planes whose credential verified this run (back in routing if they were out). */
   verified?: ReadonlySet<string>;
+  /** Data planes to start draining now (`credsync drain`): recorded in DRAINING_ANNOTATION. */
+  drain?: ReadonlySet<string>;
+  /** Data planes whose `credsync drain` is cancelled (`--cancel`); one draining by configuration stays draining. */
+  undrain?: ReadonlySet<string>;
+  /** Data planes retiring (lib/sync/retire.ts): entry, labels and Secret keys removed. */
+  retired?: ReadonlySet<string>;
 }
 
 interface Plan {
@@ -152,7 +165,29 @@ function setIdList(annotations: Record<string, string>, key: string, ids: Iterab
   return out;
 }
 
-async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?: ClustersGuard): Promise<Plan> {
+/**
+ * Which configured data planes drain, and since when: those a ConfigMap's DRAINING_ANNOTATION
+ * records (the earliest time of either ConfigMap: a run may have died between the two writes),
+ * those the configuration drains, and `input.drain`, less `input.undrain` (unless configured so).
+ * A newly draining one, or one recorded without a time, drains since `at`.
+ */
+export function drainingSince(cfg: Config, present: readonly ConfigMapObject[], input: Pick<ApplyInput, 'drain' | 'undrain'>, at: string): Map<string, string> {
+  const configured = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
+  const since = new Map<string, string>();
+  for (const cm of present)
+    for (const [id, t] of parseDrainList(cm.annotations)) {
+      if (!configured.has(id)) continue;
+      const prev = since.get(id);
+      if (prev === undefined || (t && (!prev || t < prev))) since.set(id, t);
+    }
+  for (const id of input.undrain ?? []) if (configured.get(id)?.state !== 'draining') since.delete(id);
+  for (const dp of cfg.dataPlanes) if (dp.state === 'draining' && !since.has(dp.id)) since.set(dp.id, at);
+  for (const id of input.drain ?? []) if (configured.has(id) && !since.has(id)) since.set(id, at);
+  for (const [id, t] of since) if (!t) since.set(id, at);
+  return since;
+}
+
+async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: string, guard?: ClustersGuard): Promise<Plan> {
   const cp = cfg.controlPlane;
   const [existingSecret, ...cms] = await Promise.all([
     api.getSecret(cp.namespace, cp.credentialsSecret),
@@ -176,6 +211,10 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
     for (const id of input.verified ?? []) unrouted.delete(id);
     for (const id of unrouted) if (!configured.has(id)) unrouted.delete(id);
   }
+  // Mode gitops: the chart's ConfigMaps hold routing, so nothing drains here (lib/sync/retire.ts refuses it).
+  const drainSince = cfg.controlPlane.mode === 'gitops' ? new Map<string, string>() : drainingSince(cfg, present, input, at);
+  const draining = new Set(drainSince.keys());
+  const drainValue = formatDrainList(drainSince);
   let routing: Map<string, DataPlaneRouting> | undefined;
   const parse = yamlParses(); // the ConfigMaps usually hold the same text: parsed once
   const gitops = cp.mode === 'gitops';
@@ -196,10 +235,12 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
       const name = cp.configMaps[i]!;
       const where = `ConfigMap ${cp.namespace}/${name} key ${cp.configKey}`;
       const oldText = cm.data[cp.configKey];
-      const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, parse, ...(guard ? { guard } : {}) }, where);
+      const merged = mergeClustersYaml(oldText, parseIdList(cm.annotations, MANAGED_ANNOTATION), cfg, { records: input.records, unrouted, draining, ...(input.retired ? { retired: input.retired } : {}), parse, ...(guard ? { guard } : {}) }, where);
       routing ??= merged.routing;
       const annotations = setIdList(setIdList(cm.annotations, MANAGED_ANNOTATION, merged.managed), UNROUTED_ANNOTATION, unrouted);
-      const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
+      if (drainValue) annotations[DRAINING_ANNOTATION] = drainValue;
+      else delete annotations[DRAINING_ANNOTATION];
+      const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION, DRAINING_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
       return {
         object: { ...cm, annotations, data: { ...cm.data, [cp.configKey]: merged.text } },
         change: {
@@ -210,8 +251,8 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
         },
       };
     });
-  const secretData = renderSecretData(existingSecret?.data ?? {}, input.records);
-  const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length > 0;
+  const secretData = renderSecretData(existingSecret?.data ?? {}, input.records, input.retired);
+  const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length + secretData.removed.length > 0;
   const object: SecretObject = existingSecret
     ? { ...existingSecret, data: secretData.data }
     : {
@@ -239,6 +280,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
       ...(routing?.get(dp.id) ?? { listed: false, enabled: false, labels: [], keptInLabels: [] }),
       ...(token && ca ? { credential: shortFingerprint(fingerprint(token.toString('utf8'), ca.toString('utf8'))) } : {}),
       unrouted: unrouted.has(dp.id),
+      ...(drainSince.has(dp.id) ? { drainingSince: drainSince.get(dp.id)! } : {}),
     };
   }
   const planned: Plan = {
@@ -249,6 +291,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, guard?
         action: !existingSecret ? 'create' : secretChanged ? 'update' : 'none',
         added: secretData.added,
         changed: secretData.changed,
+        ...(secretData.removed.length ? { removed: secretData.removed } : {}),
       },
     },
     configMaps,
@@ -316,7 +359,7 @@ export async function applyControlPlane(
   // restart (taking the Lease is a write; a no-op run writes nothing).
   // The Deployments are read alongside the Secret and the ConfigMaps: a no-op run is one round trip.
   const templates = readDeployments(api, cp.namespace, cp.deployments);
-  const first = await plan(api, cfg, input, opts.guard);
+  const first = await plan(api, cfg, input, at(), opts.guard);
   const firstChecksum = checksumOf(first, cp);
   const owners = ownershipOf(first, cp, first.secret.change.action !== 'create', await templates);
   const since = opts.restartedSince ? { restartedSince: opts.restartedSince } : {};
@@ -339,7 +382,7 @@ export async function applyControlPlane(
   try {
     for (let attempt = 1; ; attempt++) {
       try {
-        let p = await plan(api, cfg, input, opts.guard);
+        let p = await plan(api, cfg, input, at(), opts.guard);
         if (changes(p)) {
           const s = p.secret;
           if (s.change.action !== 'none') {
@@ -355,7 +398,7 @@ export async function applyControlPlane(
             writtenMaps.set(c.change.name, c.change);
           }
           // Read back: everything must now be exactly what one rendering says.
-          p = await plan(api, cfg, input, opts.guard);
+          p = await plan(api, cfg, input, at(), opts.guard);
           if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
         }
         const checksum = checksumOf(p, cp);

@@ -19,6 +19,36 @@ import { assertNoEmptiedLabels, enabledLabelMembers, isEnabledEntry } from './la
 export const MANAGED_ANNOTATION = 'flyte-credsync.io/managed-clusters';
 /** ConfigMap annotation: data planes out of routing until their credential verifies again (see RenderInput.unrouted). */
 export const UNROUTED_ANNOTATION = 'flyte-credsync.io/unrouted-clusters';
+/**
+ * ConfigMap annotation: the data planes draining and since when, `<id>@<RFC 3339 time>` comma-separated
+ * (see RenderInput.draining). Written with the routing change it causes, so a drain requested from the
+ * command line (`credsync drain`) needs no configuration change and survives every later run.
+ */
+export const DRAINING_ANNOTATION = 'flyte-credsync.io/draining-clusters';
+
+const ISO_TIME = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,9})?Z$/;
+
+/**
+ * The DRAINING_ANNOTATION of a ConfigMap: id -> since. An id whose time is missing or not a time
+ * (a hand edit) is draining with an unknown start (`''`): the next write records the run's time.
+ */
+export function parseDrainList(annotations: Record<string, string>): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const item of (annotations[DRAINING_ANNOTATION] ?? '').split(',')) {
+    const s = item.trim();
+    if (!s) continue;
+    const at = s.indexOf('@');
+    const id = at < 0 ? s : s.slice(0, at);
+    const since = at < 0 ? '' : s.slice(at + 1);
+    if (id) out.set(id, ISO_TIME.test(since) ? since : '');
+  }
+  return out;
+}
+
+/** The DRAINING_ANNOTATION value for `since` (id -> time), sorted by id; '' when none drains. */
+export function formatDrainList(since: ReadonlyMap<string, string>): string {
+  return [...since].sort(([a], [b]) => a.localeCompare(b)).map(([id, t]) => `${id}@${t}`).join(',');
+}
 
 export interface ClusterConfigEntry {
   name: string;
@@ -50,10 +80,19 @@ export const parseManaged = (annotations: Record<string, string>) => parseIdList
 export function renderSecretData(
   existing: Record<string, Buffer>,
   records: ReadonlyMap<string, CredentialRecord>,
-): { data: Record<string, Buffer>; added: string[]; changed: string[] } {
+  /** Data planes retiring: their keys are removed (lib/stores/lifecycle.ts). */
+  retired: ReadonlySet<string> = new Set(),
+): { data: Record<string, Buffer>; added: string[]; changed: string[]; removed: string[] } {
   const data: Record<string, Buffer> = { ...existing };
   const added: string[] = [];
   const changed: string[] = [];
+  const removed: string[] = [];
+  for (const id of [...retired].sort())
+    for (const key of [tokenKey(id), caKey(id)])
+      if (key in data) {
+        delete data[key];
+        removed.push(key);
+      }
   for (const [id, r] of [...records].sort(([a], [b]) => a.localeCompare(b))) {
     for (const [key, value] of [
       [tokenKey(id), Buffer.from(r.token, 'utf8')],
@@ -65,7 +104,7 @@ export function renderSecretData(
       data[key] = value;
     }
   }
-  return { data, added, changed };
+  return { data, added, changed, removed };
 }
 
 function desiredEntry(dp: DataPlane, endpoint: string, mountPath: string): ClusterConfigEntry {
@@ -90,6 +129,17 @@ export interface RenderInput {
    * label, unless a label would be left without an enabled member (then kept there; see keptInLabels).
    */
   unrouted?: ReadonlySet<string>;
+  /**
+   * Data planes draining: kept in clusterConfigs with their credentials (aborts of their running
+   * executions still work) but disabled and in no label, never kept in one (unlike `unrouted`):
+   * a drain that would empty a label is refused like any other change that does.
+   */
+  draining?: ReadonlySet<string>;
+  /**
+   * Data planes retiring (lib/stores/lifecycle.ts): their clusterConfigs entry and label
+   * memberships are removed, and they are no longer ours (not in MANAGED_ANNOTATION).
+   */
+  retired?: ReadonlySet<string>;
   /** Checks the text about to be written (and the one there now); throws to refuse the write. */
   guard?: ClustersGuard;
   /** Parses a clusters.yaml text (default: a new {@link yamlParses}); see there. */
@@ -217,6 +267,8 @@ export function mergeClustersYaml(
   if (!Array.isArray(configs)) throw new CredsyncError('CONTROL_PLANE_INVALID', `${where}: clusters.clusterConfigs is not a list`);
   const labelMap = asObject(clusters['labelClusterMap'], `${where}: clusters.labelClusterMap`);
   const unrouted = input.unrouted ?? new Set<string>();
+  const draining = input.draining ?? new Set<string>();
+  const retired = input.retired ?? new Set<string>();
 
   const existingEntries = new Map<string, ClusterConfigEntry>();
   for (const raw of configs as unknown[]) {
@@ -226,10 +278,11 @@ export function mergeClustersYaml(
   const configured = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
   const desired = new Map<string, ClusterConfigEntry>();
   for (const dp of cfg.dataPlanes) {
+    if (retired.has(dp.id)) continue;
     const endpoint = dp.flyteadminEndpoint ?? input.records.get(dp.id)?.endpoint ?? existingEntries.get(dp.id)?.endpoint;
     if (typeof endpoint !== 'string') continue; // no credential ever: not listed yet
     const e = desiredEntry(dp, endpoint, cfg.controlPlane.mountPath);
-    if (unrouted.has(dp.id)) e.enabled = false;
+    if (unrouted.has(dp.id) || draining.has(dp.id)) e.enabled = false;
     desired.set(dp.id, e);
   }
   const removed = new Set([...managedBefore].filter((id) => !configured.has(id)));
@@ -240,6 +293,7 @@ export function mergeClustersYaml(
   for (const raw of configs as unknown[]) {
     const entry = raw as ClusterConfigEntry;
     const d = desired.get(entry.name);
+    if (retired.has(entry.name) && configured.has(entry.name)) continue; // retiring: removed
     if (d && !placed.has(entry.name)) {
       out.push(d);
       placed.add(entry.name);
@@ -256,7 +310,7 @@ export function mergeClustersYaml(
   const desiredLabels = new Map<string, LabelEntry[]>();
   for (const id of [...desired.keys()].sort()) {
     const dp = configured.get(id)!;
-    if (!dp.enabled || unrouted.has(id)) continue;
+    if (!dp.enabled || unrouted.has(id) || draining.has(id)) continue;
     for (const [label, weight] of Object.entries(dp.labels)) {
       const list = desiredLabels.get(label) ?? [];
       list.push({ id, weight });
@@ -279,7 +333,7 @@ export function mergeClustersYaml(
   for (const id of [...unrouted].sort()) {
     const dp = configured.get(id);
     const entry = desired.get(id);
-    if (!dp || !entry || !dp.enabled) continue;
+    if (!dp || !entry || !dp.enabled || draining.has(id)) continue;
     for (const [label, weight] of Object.entries(dp.labels).sort(([a], [b]) => a.localeCompare(b))) {
       if (enabledLabelMembers({ labelClusterMap: { [label]: newLabels[label] ?? [] }, clusterConfigs: out }).has(label)) continue;
       newLabels[label] = [...(newLabels[label] ?? []), { id, weight }];
@@ -304,7 +358,7 @@ export function mergeClustersYaml(
   });
 
   const managed = new Set<string>();
-  for (const e of out) if (configured.has(e.name) || managedBefore.has(e.name)) managed.add(e.name);
+  for (const e of out) if ((configured.has(e.name) && !retired.has(e.name)) || managedBefore.has(e.name)) managed.add(e.name);
 
   const routing = new Map<string, DataPlaneRouting>();
   for (const id of configured.keys()) {

@@ -22,6 +22,7 @@ import {
   type DataPlaneApi,
   type DeploymentObject,
   type DeploymentView,
+  type FlyteWorkflowView,
   type LeaseObject,
   type PodView,
   type ReplicaSetView,
@@ -161,7 +162,40 @@ abstract class KubeCluster {
   }
 }
 
+/** FlyteWorkflows listed per page (the API server's chunking; `continue` for the rest). */
+const FLYTE_WORKFLOW_PAGE = 500;
+
+interface FlyteWorkflowList {
+  metadata?: { continue?: string };
+  items?: Array<{ metadata?: { name?: string; namespace?: string; labels?: Record<string, string>; creationTimestamp?: string }; status?: { phase?: unknown } }>;
+}
+
 export class KubeDataPlane extends KubeCluster implements DataPlaneApi, RotationDataPlaneApi {
+  async listFlyteWorkflows(): Promise<FlyteWorkflowView[]> {
+    const out: FlyteWorkflowView[] = [];
+    let cont: string | undefined;
+    do {
+      const query = `?limit=${FLYTE_WORKFLOW_PAGE}${cont ? `&continue=${seg(cont)}` : ''}`;
+      const page = await this.read('list FlyteWorkflows (all namespaces)', (o) =>
+        this.http.request<FlyteWorkflowList>({ ...o, method: 'GET', path: `/apis/flyte.lyft.com/v1alpha1/flyteworkflows${query}` }),
+      );
+      // 404: the resource does not exist here (no Flyte CRD): nothing can run.
+      if (!page) return out;
+      for (const w of page.items ?? []) {
+        const name = w.metadata?.name ?? '';
+        const phase = w.status?.phase;
+        out.push({
+          namespace: w.metadata?.namespace ?? '',
+          name,
+          executionId: w.metadata?.labels?.['execution-id'] ?? name,
+          ...(typeof phase === 'number' ? { phase } : {}),
+          ...(w.metadata?.creationTimestamp ? { createdAt: new Date(w.metadata.creationTimestamp).toISOString() } : {}),
+        });
+      }
+      cont = page.metadata?.continue || undefined;
+    } while (cont);
+    return out;
+  }
   async createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'> {
     try {
       await this.call(`create Secret ${namespace}/${name}`, (o) =>

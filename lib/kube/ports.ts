@@ -60,6 +60,24 @@ export interface DataPlaneApi {
   /** Creates a kubernetes.io/service-account-token Secret; `exists` when someone else created it first. */
   createTokenSecret(namespace: string, name: string, serviceAccount: string): Promise<'created' | 'exists'>;
   serviceAccountExists(namespace: string, name: string): Promise<boolean>;
+  /**
+   * Every FlyteWorkflow (`flyteworkflows.flyte.lyft.com`, v1alpha1) in every namespace, as far as
+   * draining looks at them (lib/lifecycle/executions.ts). Needs `list flyteworkflows` cluster-wide
+   * (deploy/dataplane-lifecycle-rbac.yaml). Optional: unit-test fakes may leave it out.
+   */
+  listFlyteWorkflows?(): Promise<FlyteWorkflowView[]>;
+}
+
+/** One FlyteWorkflow object (one execution) on a data plane. */
+export interface FlyteWorkflowView {
+  namespace: string;
+  name: string;
+  /** The `execution-id` label flyteadmin sets (the object's name when it is absent). */
+  executionId: string;
+  /** `status.phase` (an integer; absent before flytepropeller first writes a status). */
+  phase?: number;
+  /** metadata.creationTimestamp, RFC 3339. */
+  createdAt?: string;
 }
 
 /**

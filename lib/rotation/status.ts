@@ -7,6 +7,7 @@ import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { RotationState } from '../stores/rotation.ts';
 import { canRotate, shortFingerprint, type SecretStore } from '../stores/types.ts';
 import { dueAt, settingsFor } from './config.ts';
+import type { DrainReport } from '../lifecycle/drain.ts';
 
 /** What the status reads: the configuration and the store. */
 export interface StatusDeps {
@@ -33,6 +34,8 @@ export interface DataPlaneStatus {
   pending: string[];
   lastRevoked?: { generation: number; at: string };
   error?: { code: string; reason: string };
+  /** Draining: since when, its unfinished executions (lib/lifecycle/status.ts; the CLI adds it). */
+  drain?: DrainReport;
 }
 
 /** Per data plane, what the store says (no cluster is contacted; nothing is written). */

@@ -21,6 +21,8 @@
  * | `LabelRowsForeign`       | Count        | label rows in FlyteAdmin the configuration does not list (left alone) |
  * | `LabelRoutingRefusals`   | Count        | label assignments the routing guard refused (the control plane was not written) |
  * | `ControlPlaneDrift`      | Count        | mode gitops: differences between the ConfigMaps' clusters.yaml and the configured rendering (0: none) |
+ * | `DataPlanesDraining`     | Count        | data planes draining (lib/lifecycle/drain.ts; only when one drains) |
+ * | `DrainingUnfinishedExecutions` | Count  | unfinished executions counted on the draining data planes (only when one drains) |
  *
  * The four label metrics are published when labels ran: the labels step reported (or failed), or
  * the routing guard refused the control-plane write.
@@ -57,6 +59,16 @@ export function runMetrics(r: SyncReport): RunMetric[] {
     ...rotationMetrics(r),
     ...labelMetrics(r),
     ...(r.controlPlane?.mode === 'gitops' ? [{ name: 'ControlPlaneDrift', unit: 'Count' as const, value: r.controlPlane.drift?.count ?? 0 }] : []),
+    ...drainMetrics(r),
+  ];
+}
+
+function drainMetrics(r: SyncReport): RunMetric[] {
+  const drains = r.clusters.flatMap((c) => (c.drain ? [c.drain] : []));
+  if (!drains.length) return [];
+  return [
+    { name: 'DataPlanesDraining', unit: 'Count', value: drains.length },
+    { name: 'DrainingUnfinishedExecutions', unit: 'Count', value: drains.reduce((a, d) => a + (d.unfinished ?? 0), 0) },
   ];
 }
 

@@ -15,6 +15,7 @@
 import { createHash } from 'node:crypto';
 import {
   BatchGetSecretValueCommand,
+  DeleteSecretCommand,
   ListSecretsCommand,
   CreateSecretCommand,
   DescribeSecretCommand,
@@ -45,6 +46,7 @@ import {
   type RotationView,
   type StoredCredential,
 } from './types.ts';
+import { decodeRetire, encodeRetire, LIFECYCLE_KEY, type LifecycleStore, type LifecycleView, type RetireState } from './lifecycle.ts';
 
 export interface AwsStoreOptions {
   /** Prepended to the cluster id to name each secret. @default "flyte-credsync/" */
@@ -68,7 +70,7 @@ function requestToken(value: string): string {
   return `credsync-${createHash('sha256').update(value).digest('hex').slice(0, 40)}`;
 }
 
-export class AwsSecretsManagerStore extends VersionedStore implements RotationMarkers, RotationProtocol {
+export class AwsSecretsManagerStore extends VersionedStore implements RotationMarkers, RotationProtocol, LifecycleStore {
   readonly kind = 'aws-secrets-manager';
   protected readonly client: SecretsManagerClient;
   protected readonly opts: AwsStoreOptions;
@@ -337,5 +339,42 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
     const name = this.entryName(clusterId);
     if (!(await this.describeOwned(name))) throw new StoreError(this.kind, `secret ${name} does not exist: no rotation state to set`);
     await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: STATE_KEY, Value: encodeState(state) }] }), o));
+  }
+
+  /** DescribeSecret of an owned secret, pending deletion or not (retirement reads both). */
+  private async describeAny(name: string): Promise<DescribeSecretCommandOutput | undefined> {
+    let d: DescribeSecretCommandOutput;
+    try {
+      d = await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
+    } catch (err) {
+      if (err instanceof ResourceNotFoundException) return undefined;
+      throw err;
+    }
+    if (!(d.Tags ?? []).some((t) => t.Key === MANAGED_BY_KEY && t.Value === MANAGED_BY_VALUE))
+      throw new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
+    return d;
+  }
+
+  async lifecycle(clusterId: string): Promise<LifecycleView | undefined> {
+    const name = this.entryName(clusterId);
+    const d = await this.describeAny(name);
+    if (!d) return undefined;
+    const tag = d.Tags?.find((t) => t.Key === LIFECYCLE_KEY)?.Value;
+    return { ...(tag ? { state: decodeRetire(this.kind, name, tag) } : {}), ...(d.DeletedDate ? { scheduledDeletion: new Date(d.DeletedDate).toISOString() } : {}) };
+  }
+
+  async setLifecycle(clusterId: string, state: RetireState): Promise<void> {
+    const name = this.entryName(clusterId);
+    await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: LIFECYCLE_KEY, Value: encodeRetire(state) }] }), o));
+  }
+
+  async scheduleDeletion(clusterId: string, recoveryDays: number, now: Date): Promise<string> {
+    const name = this.entryName(clusterId);
+    const d = await this.describeAny(name);
+    if (!d) return now.toISOString();
+    // Already scheduled (a run killed after the call): DescribeSecret's DeletedDate is when it goes.
+    if (d.DeletedDate) return new Date(d.DeletedDate).toISOString();
+    const out = await this.call('DeleteSecret', name, (o) => this.client.send(new DeleteSecretCommand({ SecretId: name, RecoveryWindowInDays: recoveryDays }), o));
+    return (out.DeletionDate ? new Date(out.DeletionDate) : new Date(now.getTime() + recoveryDays * 86_400_000)).toISOString();
   }
 }

@@ -14,6 +14,7 @@ import { CALL_TIMEOUT_MS, deadlineError, gaxCall } from '../util/abort.ts';
 import { VersionedStore, type EntrySnapshot, type RawEntry } from './base.ts';
 import { decodeState, encodeState, STATE_KEY, type RotationState } from './rotation.ts';
 import { CLUSTER_KEY, MANAGED_BY_KEY, MANAGED_BY_VALUE, serializeRecord, toStored, type CredentialRecord, type RotationMarkers, type RotationView } from './types.ts';
+import { decodeRetire, encodeRetire, LIFECYCLE_KEY, type LifecycleStore, type LifecycleView, type RetireState } from './lifecycle.ts';
 
 export interface GcpStoreOptions {
   project: string;
@@ -29,7 +30,9 @@ export const GCP_SECRET_ID = /^[A-Za-z0-9_-]{1,255}$/;
 /** The subset of the generated client the adapter calls (so a fake is a handful of functions). */
 export type GcpSecretManagerApi = Pick<SecretManagerServiceClient, 'getSecret' | 'createSecret' | 'addSecretVersion' | 'accessSecretVersion' | 'updateSecret'> &
   /** Optional: the batch read of a run (without it, each entry is read on its own). */
-  Partial<Pick<SecretManagerServiceClient, 'listSecrets'>>;
+  Partial<Pick<SecretManagerServiceClient, 'listSecrets'>> &
+  /** Optional: retirement's scheduled deletion (lib/stores/lifecycle.ts). */
+  Partial<Pick<SecretManagerServiceClient, 'listSecretVersions' | 'disableSecretVersion'>>;
 
 /** The secret's metadata as the adapter reads it. */
 export type GcpSecret = protos.google.cloud.secretmanager.v1.ISecret;
@@ -51,7 +54,7 @@ const NOT_FOUND = 5;
 const ALREADY_EXISTS = 6;
 const grpcCode = (err: unknown) => (err as { code?: unknown })?.code;
 
-export class GcpSecretManagerStore extends VersionedStore implements RotationMarkers {
+export class GcpSecretManagerStore extends VersionedStore implements RotationMarkers, LifecycleStore {
   readonly kind = 'gcp-secret-manager';
   private readonly connect: () => Promise<GcpSecretManagerApi>;
   private client: Promise<GcpSecretManagerApi> | undefined;
@@ -296,5 +299,48 @@ export class GcpSecretManagerStore extends VersionedStore implements RotationMar
     await this.call('UpdateSecret', name, (api, o) =>
       api.updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [STATE_KEY]: encodeState(state) } }, updateMask: { paths: ['annotations'] } }, o),
     );
+  }
+
+  /** The entry's versions that are still enabled (names). */
+  private async enabledVersions(name: string): Promise<string[]> {
+    const [versions] = await this.call('ListSecretVersions', name, (api, o) => {
+      if (!api.listSecretVersions) throw new StoreError(this.kind, 'this client cannot list secret versions');
+      return api.listSecretVersions({ parent: name }, o);
+    });
+    return versions.filter((v) => v.state === 'ENABLED' || v.state === 1).flatMap((v) => (v.name ? [v.name] : []));
+  }
+
+  async lifecycle(clusterId: string): Promise<LifecycleView | undefined> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    if (!secret) return undefined;
+    const text = secret.annotations?.[LIFECYCLE_KEY];
+    const state = text ? decodeRetire(this.kind, name, text) : undefined;
+    // Scheduled: the marker says so and no version is enabled any more.
+    const scheduled = state?.phase === 'deleting' && state.deleteAfter && (await this.enabledVersions(name)).length === 0;
+    return { ...(state ? { state } : {}), ...(scheduled ? { scheduledDeletion: state.deleteAfter! } : {}) };
+  }
+
+  async setLifecycle(clusterId: string, state: RetireState): Promise<void> {
+    const name = this.path(clusterId);
+    const secret = await this.ownedSecret(name);
+    await this.call('UpdateSecret', name, (api, o) =>
+      api.updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [LIFECYCLE_KEY]: encodeRetire(state) } }, updateMask: { paths: ['annotations'] } }, o),
+    );
+  }
+
+  /**
+   * Secret Manager has no recovery window for a deleted secret: every version is disabled instead
+   * (nothing can read the credential; `gcloud secrets versions enable` undoes it) and the marker's
+   * `deleteAfter` (set by the caller) says from when it may be deleted for good.
+   */
+  async scheduleDeletion(clusterId: string, recoveryDays: number, now: Date): Promise<string> {
+    const name = this.path(clusterId);
+    for (const v of await this.enabledVersions(name))
+      await this.call('DisableSecretVersion', v, (api, o) => {
+        if (!api.disableSecretVersion) throw new StoreError(this.kind, 'this client cannot disable secret versions');
+        return api.disableSecretVersion({ name: v }, o);
+      });
+    return new Date(now.getTime() + recoveryDays * 86_400_000).toISOString();
   }
 }

@@ -8,13 +8,16 @@ import { registerSecret } from '../util/redact.ts';
 import { VersionedStore, type RawEntry } from './base.ts';
 import { decodeState, encodeState, type RotationState } from './rotation.ts';
 import { MANAGED_BY_KEY, MANAGED_BY_VALUE, serializeRecord, toStored, type CredentialRecord, type RotationMarkers, type RotationView, type StoredCredential } from './types.ts';
+import { decodeRetire, encodeRetire, LIFECYCLE_KEY, type LifecycleStore, type LifecycleView, type RetireState } from './lifecycle.ts';
 
 interface Entry {
   tags: Record<string, string>;
+  /** Scheduled for deletion (retirement): when it goes for good. */
+  deletionDate?: string;
   versions: Array<{ id: string; value: string }>;
 }
 
-export class MemoryStore extends VersionedStore implements RotationMarkers {
+export class MemoryStore extends VersionedStore implements RotationMarkers, LifecycleStore {
   readonly kind = 'memory';
   readonly entries = new Map<string, Entry>();
   writes = 0;
@@ -155,6 +158,31 @@ export class MemoryStore extends VersionedStore implements RotationMarkers {
     if (!this.owned(this.entryName(clusterId))) throw new StoreError(this.kind, `secret ${this.entryName(clusterId)} does not exist: no rotation state to set`);
     this.writes++;
     this.marks(clusterId).state = encodeState(state);
+  }
+
+  async lifecycle(clusterId: string): Promise<LifecycleView | undefined> {
+    const name = this.entryName(clusterId);
+    const e = this.owned(name);
+    if (!e) return undefined;
+    const text = e.tags[LIFECYCLE_KEY];
+    return { ...(text ? { state: decodeRetire(this.kind, name, text) } : {}), ...(e.deletionDate ? { scheduledDeletion: e.deletionDate } : {}) };
+  }
+
+  async setLifecycle(clusterId: string, state: RetireState): Promise<void> {
+    const e = this.owned(this.entryName(clusterId));
+    if (!e) return;
+    this.writes++;
+    e.tags[LIFECYCLE_KEY] = encodeRetire(state);
+  }
+
+  async scheduleDeletion(clusterId: string, recoveryDays: number, now: Date): Promise<string> {
+    const e = this.owned(this.entryName(clusterId));
+    if (!e) return now.toISOString();
+    if (!e.deletionDate) {
+      this.writes++;
+      e.deletionDate = new Date(now.getTime() + recoveryDays * 86_400_000).toISOString();
+    }
+    return e.deletionDate;
   }
 }
 

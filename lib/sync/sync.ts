@@ -25,6 +25,7 @@ import type { AuditReport, ClusterReport, SyncDeps, SyncOptions, SyncReport } fr
 
 // The sync's ports and reports live in ./types.ts; its callers import them from here.
 export type { AuditReport, ClusterReport, ClusterStatus, ConfigInfo, RotationAdapters, SyncDeps, SyncOptions, SyncReport } from './types.ts';
+import { finishRetirements, planLifecycle } from './retire.ts';
 
 /**
  * One sync: read and verify the selected data planes (at most `config.concurrency` at once), store
@@ -58,11 +59,14 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const runId = randomUUID();
   const dryRun = opts.dryRun ?? false;
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
-  const unknown = (opts.clusters ?? []).filter((c) => !known.has(c));
+  const unknown = [...new Set([...(opts.clusters ?? []), ...(opts.drain ?? []), ...(opts.undrain ?? []), ...(opts.retire?.clusters ?? [])])].filter((c) => !known.has(c));
   if (unknown.length)
     throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   if (opts.rotateNow || opts.requireRotation) requireRotation(cfg, opts.rotateNow ? 'rotate --now' : 'rotate', opts.clusters);
-  const selected = opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes;
+  // Draining data planes: what still runs there, and which retire this run (before anything is synced:
+  // a retiring one is no longer synced, and the control plane is rendered without it).
+  const lifecycle = await planLifecycle(deps, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
+  const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id));
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
 
@@ -113,7 +117,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   // run nothing was stored, so this run's verified credentials overlay the store.
   const records = new Map<string, CredentialRecord>();
   const byId = new Map(reports.map((r) => [r.report.id, r.report]));
-  await mapBounded(cfg.dataPlanes, cfg.concurrency, async (dp) => {
+  await mapBounded(cfg.dataPlanes.filter((d) => !lifecycle.retiring.has(d.id)), cfg.concurrency, async (dp) => {
     const current = pending.get(dp.id);
     if (current) return void records.set(dp.id, current);
     try {
@@ -142,7 +146,10 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     // A rotation published (now or by a run that did not finish it) needs every Deployment started
     // after its publication: the apply restarts those that were not, with the checksum.
     const published = reports.flatMap((r) => (r.prepared?.state.phase === 'published' && r.prepared.state.publishedAt ? [Date.parse(r.prepared.state.publishedAt)] : []));
-    controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified }, {
+    const drain = opts.drain?.length ? { drain: new Set(opts.drain) } : {};
+    const undrain = opts.undrain?.length ? { undrain: new Set(opts.undrain) } : {};
+    const retired = lifecycle.retiring.size ? { retired: new Set(lifecycle.retiring.keys()) } : {};
+    controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified, ...drain, ...undrain, ...retired }, {
       dryRun,
       now,
       log,
@@ -171,8 +178,25 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   if (!dryRun && !controlPlaneError)
     rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])), opts.deadline === undefined ? undefined : opts.deadline - clock());
 
-  const clusters = reports.map((r) => r.report);
+  // 7. Retirements: wait for the rollout without them, revoke, schedule the store entry's deletion.
+  if (!dryRun && !controlPlaneError) await finishRetirements(deps, lifecycle, opts.deadline === undefined ? undefined : opts.deadline - clock());
+  const retireFailed = [...lifecycle.reports.values()].some((r) => r.error);
+
+  const wanted = new Set((opts.clusters?.length ? opts.clusters : cfg.dataPlanes.map((d) => d.id)));
+  const clusters: ClusterReport[] = [
+    ...reports.map((r) => r.report),
+    ...cfg.dataPlanes
+      .filter((d) => lifecycle.retiring.has(d.id) && wanted.has(d.id))
+      .map((d): ClusterReport => {
+        const retire = lifecycle.reports.get(d.id)!;
+        return { id: d.id, status: retire.phase === 'retired' ? 'retired' : 'retiring', retire };
+      }),
+  ];
   for (const c of clusters) {
+    const drain = lifecycle.drains.get(c.id);
+    if (drain) c.drain = drain;
+    const retire = lifecycle.reports.get(c.id);
+    if (retire) c.retire = retire;
     const held = controlPlane?.published[c.id];
     if (!held) continue;
     c.published = held;
@@ -186,6 +210,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     !controlPlane?.drift &&
     (controlPlane?.restartFailures.length ?? 0) === 0 &&
     !rotationError &&
+    !retireFailed &&
     !opts.configInfo?.refused &&
     !labelsOutcome.error &&
     (labelsOutcome.report?.ok ?? true);

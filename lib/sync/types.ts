@@ -12,6 +12,8 @@ import type { LabelsStepReport } from '../labels/run.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
 import type { PutOutcome, SecretStore } from '../stores/types.ts';
 import type { Log } from '../util/log.ts';
+import type { DrainReport } from '../lifecycle/drain.ts';
+import type { RetireReport, RetireRequest } from '../lifecycle/reports.ts';
 
 export interface SyncDeps {
   config: Config;
@@ -68,9 +70,24 @@ export interface SyncOptions {
    * `clusters`) when none has (default false: such data planes are synced as usual).
    */
   requireRotation?: boolean;
+  /**
+   * Data planes to start draining (`credsync drain`): recorded on the control plane with the
+   * routing change (lib/controlplane/render.ts DRAINING_ANNOTATION). Refused like any write when
+   * it would empty a label in use. Must be configured (else `UNKNOWN_DATA_PLANE`).
+   */
+  drain?: string[];
+  /** Data planes whose `credsync drain` is cancelled (`credsync drain --cancel`). */
+  undrain?: string[];
+  /**
+   * `credsync retire`: retire these draining data planes now if nothing runs there, or whatever
+   * runs there with `force` (lib/sync/retire.ts). A data plane that does not drain is refused
+   * (`DATA_PLANE_NOT_DRAINING`) before anything is written.
+   */
+  retire?: RetireRequest;
 }
 
-export type ClusterStatus = 'updated' | 'unchanged' | 'failed';
+/** `retiring`/`retired`: no longer synced, out of the control plane (lib/sync/retire.ts). */
+export type ClusterStatus = 'updated' | 'unchanged' | 'failed' | 'retiring' | 'retired';
 
 export interface ClusterReport {
   id: string;
@@ -107,6 +124,10 @@ export interface ClusterReport {
   published?: PublishedState;
   /** For a rejected credential: the credential the control plane publishes still verified, and stays routed. */
   publishedStillVerifies?: boolean;
+  /** A draining data plane: since when, and its unfinished executions (lib/lifecycle/drain.ts). */
+  drain?: DrainReport;
+  /** A retiring or retired data plane: how far it got (lib/sync/retire.ts). */
+  retire?: RetireReport;
 }
 
 /** The audit Events a run recorded on the control plane (lib/controlplane/audit.ts). */

@@ -109,6 +109,7 @@ export async function resetControlPlane(env: EnvInfo): Promise<void> {
     const cm = await c.readNamespacedConfigMap({ name, namespace: 'flyte' });
     const annotations = { ...(cm.metadata?.annotations ?? {}) };
     delete annotations['flyte-credsync.io/managed-clusters'];
+    delete annotations['flyte-credsync.io/draining-clusters'];
     await c.replaceNamespacedConfigMap({
       name,
       namespace: 'flyte',

@@ -69,14 +69,14 @@ describe('the generated CloudFormation template', () => {
     }
   });
 
-  it('IAM keeps docs/permissions.md\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but the retry queue\'s own messages', () => {
+  it('IAM keeps docs/permissions.md\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but a retired data plane\'s secret (scoped to the prefix) and the retry queue\'s own messages', () => {
     const all = statements(plain.template);
     expect(all.every((s) => s.Effect === 'Allow')).toBe(true);
     for (const s of all) for (const a of actions(s)) expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no `*`, no `svc:*`, no `Get*`
     const secrets = all.filter((s) => actions(s).some((a) => a.startsWith('secretsmanager:')) && !resources(s).includes('*'));
     expect(secrets).toHaveLength(1);
     expect(actions(secrets[0]!).sort()).toEqual([
-      'secretsmanager:CreateSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
+      'secretsmanager:CreateSecret', 'secretsmanager:DeleteSecret', 'secretsmanager:DescribeSecret', 'secretsmanager:GetSecretValue', 'secretsmanager:PutSecretValue', 'secretsmanager:TagResource',
       'secretsmanager:UpdateSecretVersionStage', // rotation: AWSPENDING/AWSCURRENT
     ]);
     expect(secrets[0]!.Resource).toEqual({ 'Fn::Sub': 'arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:flyte-credsync/*' });
@@ -85,7 +85,9 @@ describe('the generated CloudFormation template', () => {
       [['ssm:GetParameter'], { 'Fn::Sub': 'arn:${AWS::Partition}:ssm:${AWS::Region}:${AWS::AccountId}:parameter/flyte-credsync/*' }],
     ]);
     const deletes = all.flatMap((s) => actions(s).filter((a) => /Delete/.test(a)).map((a) => [a, resources(s)]));
-    expect(deletes).toEqual([['sqs:DeleteMessage', [retryQueue]]]); // Lambda's SQS event source needs it, on that queue only
+    // Retirement schedules a secret's deletion (with a recovery window), on the prefix only; Lambda's
+    // SQS event source needs DeleteMessage, on that queue only.
+    expect(deletes).toEqual([['secretsmanager:DeleteSecret', [secrets[0]!.Resource]], ['sqs:DeleteMessage', [retryQueue]]]);
     const unscoped = all.filter((s) => resources(s).includes('*')).flatMap(actions);
     // None of these has a resource-level permission; BatchGetSecretValue still needs GetSecretValue
     // on each secret, which the scoped statement above grants on the prefix only.

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
 import type { CredentialVerifier, VerifyRequest } from '../../lib/dataplane/verify.ts';
-import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, DeploymentObject, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
+import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, DeploymentObject, FlyteWorkflowView, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -66,6 +66,13 @@ export class FakeDataPlane implements DataPlaneApi {
 
   private check(): void {
     if (this.down) throw new Error(`connect ECONNREFUSED ${this.server}`);
+  }
+
+  /** The FlyteWorkflows on this data plane (lib/lifecycle/executions.ts). */
+  workflows: FlyteWorkflowView[] = [];
+  async listFlyteWorkflows(): Promise<FlyteWorkflowView[]> {
+    this.check();
+    return this.workflows.map((w) => ({ ...w }));
   }
 
   async getSecret(namespace: string, name: string): Promise<SecretObject | undefined> {

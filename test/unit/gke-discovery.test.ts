@@ -57,6 +57,7 @@ describe('GKE discovery: labels to data planes', () => {
       access: { type: 'gke', project: 'my-project', location: 'europe-west1', clusterName: 'prod-a' },
       labels: { team1: 1, gpu: 0.25, spot_pool: 0 },
       enabled: false,
+      state: 'active',
       namespace: 'flyte',
       serviceAccount: 'flyteadmin',
       tokenSecret: 'flyteadmin-token',

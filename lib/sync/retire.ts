@@ -1,0 +1,244 @@
+/**
+ * Retiring drained data planes (docs/data-plane-lifecycle.md), in two halves around the sync's
+ * control-plane apply. The phase lives on the store entry (./state.ts), so a run killed at any step
+ * is finished by the next one.
+ *
+ * Before the data planes are synced, {@link planLifecycle} reads which data planes drain (the
+ * ConfigMaps' draining annotation and the configuration), counts each one's unfinished executions
+ * (./drain.ts) and decides to retire one when
+ *   - nothing is unfinished there and the drain is in effect (flyteadmin and syncresources rolled
+ *     out since it began, so no new execution can have gone there), or
+ *   - `credsync retire --force`, or its `maxDrainTime` elapsed: reported as forced, with the count.
+ * A decision is the marker `phase=retiring`, written before anything else. A retiring data plane is
+ * no longer synced, and the apply renders the control plane without it (entry, labels, Secret keys)
+ * and restarts the Deployments.
+ *
+ * After the apply, {@link finishRetirements} waits for that rollout (every Deployment restarted at
+ * or after the decision, no old pod left), then revokes its credential on the data plane (the token
+ * Secret, or the current and previous generations' objects of a rotating one; skipped, and said,
+ * when the data plane does not answer), then schedules the store entry's deletion with a recovery
+ * window. Never a revoke before the rollout: flyteadmin holds the token it read at start-up.
+ */
+import type { Config, DataPlane } from '../config/schema.ts';
+import { drainingSince } from '../controlplane/apply.ts';
+import { CredsyncError, describeError, errorCode } from '../errors.ts';
+import type { ConfigMapObject, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
+import { canRotate } from '../stores/types.ts';
+import { rolloutGap, waitForRollouts } from '../rotation/rollout.ts';
+import { mapBounded, type Log } from '../util/log.ts';
+import type { SyncDeps } from './types.ts';
+import { drainDeadline, type DrainReport } from '../lifecycle/drain.ts';
+import { unfinishedExecutions } from '../lifecycle/executions.ts';
+import type { RetireReport, RetireRequest } from '../lifecycle/reports.ts';
+import { isLifecycleStore, type LifecycleStore, type RetireState } from '../stores/lifecycle.ts';
+
+export type { RetireReport, RetireRequest };
+
+export interface LifecyclePlan {
+  /** Draining data planes and since when (as the control plane holds it now, with this run's requests). */
+  draining: Map<string, string>;
+  /** Each draining data plane's executions (not for those already retiring). */
+  drains: Map<string, DrainReport>;
+  /** Data planes retiring (decided now or earlier), with their state. */
+  retiring: Map<string, RetireState>;
+  reports: Map<string, RetireReport>;
+}
+
+const empty = (): LifecyclePlan => ({ draining: new Map(), drains: new Map(), retiring: new Map(), reports: new Map() });
+
+function hasRollouts(api: unknown): api is RolloutApi {
+  return typeof (api as Partial<RolloutApi>)?.getDeployment === 'function' && typeof (api as Partial<RolloutApi>).listPods === 'function';
+}
+
+/**
+ * The first half (see the module header): which data planes drain and retire this run.
+ *
+ * @throws CredsyncError `DATA_PLANE_NOT_DRAINING` when `retire` names a data plane that does not
+ *   drain (before anything is written)
+ */
+export async function planLifecycle(
+  deps: SyncDeps,
+  opts: { dryRun: boolean; drain?: readonly string[]; undrain?: readonly string[]; retire?: RetireRequest },
+): Promise<LifecyclePlan> {
+  const { config: cfg, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const plan = empty();
+  const cp = cfg.controlPlane;
+  const configDrains = cfg.dataPlanes.some((d) => d.state === 'draining');
+  if (cp.mode === 'gitops') {
+    // The chart's ConfigMaps hold routing: a drain could not take the data plane out of it.
+    if (opts.drain?.length || opts.undrain?.length || opts.retire || configDrains)
+      throw new CredsyncError('UNSUPPORTED', 'controlPlane.mode gitops: draining and retiring a data plane are not supported (the chart owns clusters.yaml); take it out of the chart values instead');
+    return plan;
+  }
+  let cms: ConfigMapObject[];
+  let api: Awaited<ReturnType<SyncDeps['controlPlane']>>;
+  try {
+    api = await deps.controlPlane();
+    cms = (await Promise.all(cp.configMaps.map((n) => api.getConfigMap(cp.namespace, n)))).filter((c): c is ConfigMapObject => !!c);
+  } catch (err) {
+    // The apply reads them again and reports why it could not.
+    if (opts.retire) throw err;
+    log.warn('cannot read which data planes drain; none retires this run', { code: errorCode(err), reason: describeError(err) });
+    return plan;
+  }
+  const before = drainingSince(cfg, cms, {}, '');
+  plan.draining = drainingSince(cfg, cms, { ...(opts.drain ? { drain: new Set(opts.drain) } : {}), ...(opts.undrain ? { undrain: new Set(opts.undrain) } : {}) }, now().toISOString());
+  const notDraining = (opts.retire?.clusters ?? []).filter((id) => !before.has(id));
+  if (notDraining.length)
+    throw new CredsyncError('DATA_PLANE_NOT_DRAINING', `cannot retire ${notDraining.join(', ')}: not draining (drain it first: credsync drain --cluster ID, or state: draining in the configuration)`);
+  if (!plan.draining.size && !configDrains) return plan;
+  const store = isLifecycleStore(deps.store) ? deps.store : undefined;
+  const forced = new Set(opts.retire?.force ? opts.retire.clusters : []);
+
+  await mapBounded(cfg.dataPlanes.filter((d) => plan.draining.has(d.id)), cfg.concurrency, async (dp) => {
+    const since = plan.draining.get(dp.id)!;
+    const drain: DrainReport = { since };
+    try {
+      const view = await store?.lifecycle(dp.id);
+      if (view?.state) {
+        plan.retiring.set(dp.id, view.state);
+        plan.reports.set(dp.id, reportOf(view.state, view.scheduledDeletion));
+        return;
+      }
+    } catch (err) {
+      drain.error = { code: errorCode(err), reason: describeError(err) };
+      plan.drains.set(dp.id, drain);
+      return;
+    }
+    const deadline = drainDeadline(dp, since);
+    if (deadline && deadline <= now()) drain.maxDrainTimeElapsed = true;
+    try {
+      const s = await unfinishedExecutions(await deps.dataPlane(dp), now());
+      drain.unfinished = s.unfinished;
+      drain.executions = s.executions;
+    } catch (err) {
+      drain.error = { code: errorCode(err), reason: describeError(err) };
+      log.warn('cannot count the executions of a draining data plane', { cluster: dp.id, ...drain.error });
+    }
+    plan.drains.set(dp.id, drain);
+    // Only a drain recorded before this run can be in effect.
+    if (!before.has(dp.id) || !store) return;
+    let decision: RetireState | undefined;
+    const at = now().toISOString();
+    if (forced.has(dp.id)) decision = { phase: 'retiring', at, reason: 'force', ...(drain.unfinished !== undefined ? { forced: drain.unfinished } : {}) };
+    else if (drain.maxDrainTimeElapsed && drain.unfinished !== 0) decision = { phase: 'retiring', at, reason: 'maxDrainTime', ...(drain.unfinished !== undefined ? { forced: drain.unfinished } : {}) };
+    else if (drain.unfinished === 0 && (await drainInEffect(api, cfg, since, log))) decision = { phase: 'retiring', at };
+    if (!decision) return;
+    if (opts.dryRun) {
+      plan.reports.set(dp.id, { ...reportOf(decision), wouldRetire: true });
+      return;
+    }
+    try {
+      await store.setLifecycle(dp.id, decision);
+    } catch (err) {
+      plan.reports.set(dp.id, { ...reportOf(decision), error: { code: errorCode(err), reason: describeError(err) } });
+      return;
+    }
+    log.info('retiring data plane', { cluster: dp.id, ...(decision.reason ? { forced: decision.reason, unfinished: decision.forced } : {}) });
+    plan.retiring.set(dp.id, decision);
+    plan.reports.set(dp.id, reportOf(decision));
+  });
+  return plan;
+}
+
+/** Whether flyteadmin and syncresources run on a configuration from after `since` (the drain's start). */
+async function drainInEffect(api: unknown, cfg: Config, since: string, log: Log): Promise<boolean> {
+  if (!hasRollouts(api)) return false;
+  const cp = cfg.controlPlane;
+  for (const name of cp.deployments) {
+    const gap = await rolloutGap(api, cp.namespace, name, new Date(since));
+    if (gap) {
+      log.info('drain not in effect yet', { deployment: name, waitingFor: gap });
+      return false;
+    }
+  }
+  return true;
+}
+
+function reportOf(s: RetireState, scheduledDeletion?: string): RetireReport {
+  return {
+    phase: s.phase === 'deleting' && scheduledDeletion ? 'retired' : s.phase,
+    decidedAt: s.at,
+    ...(s.reason ? { forced: { reason: s.reason, ...(s.forced !== undefined ? { unfinished: s.forced } : {}) } } : {}),
+    ...(s.revoke ? { revoke: s.revoke } : {}),
+    ...(scheduledDeletion ? { deletionDate: scheduledDeletion } : {}),
+  };
+}
+
+/** The objects whose deletion revokes a data plane's credentials: the token Secret, and every generation's object the store knows. */
+async function revokeObjects(deps: SyncDeps, dp: DataPlane): Promise<string[]> {
+  const names = new Set([dp.tokenSecret]);
+  if (canRotate(deps.store)) {
+    const v = await deps.store.view(dp.id);
+    for (const s of [v?.current, v?.previous, v?.pending]) {
+      const g = s?.record.generation;
+      if (g) names.add(g.object);
+    }
+  }
+  return [...names].sort();
+}
+
+function isUnreachable(err: unknown): boolean {
+  return errorCode(err) === 'CLUSTER_UNREACHABLE';
+}
+
+/**
+ * The second half (see the module header), after a successful apply: each retiring data plane's
+ * rollout, revoke and scheduled deletion, each step recorded before the next.
+ * A step that fails is reported on the data plane; the next run resumes there.
+ */
+export async function finishRetirements(deps: SyncDeps, plan: LifecyclePlan, remainingMs?: number): Promise<void> {
+  if (!plan.retiring.size) return;
+  const { config: cfg, log } = deps;
+  const now = deps.now ?? (() => new Date());
+  const store = deps.store as unknown as LifecycleStore;
+  const cp = cfg.controlPlane;
+  const byId = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
+  for (const [id, initial] of plan.retiring) {
+    const report = plan.reports.get(id)!;
+    if (report.phase === 'retired') continue; // nothing left: a later run writes nothing
+    let state = initial;
+    const dp = byId.get(id)!;
+    try {
+      if (state.phase === 'retiring') {
+        // flyteadmin must have restarted onto the configuration without it: it holds the token it read at start-up.
+        const api = await (deps.rotation?.controlPlane ?? deps.controlPlane)();
+        if (!hasRollouts(api)) throw new CredsyncError('UNSUPPORTED', 'the control-plane connection cannot wait for rollouts');
+        const timeoutMs = Math.max(0, Math.min(cfg.lifecycle.rolloutTimeoutSeconds * 1000, remainingMs ?? Infinity));
+        const r = await waitForRollouts(api, cp.namespace, cp.deployments, { timeoutMs, restartedSince: new Date(state.at), now: () => now().getTime(), ...(deps.sleep ? { sleep: deps.sleep } : {}) });
+        if (!r.complete)
+          throw new CredsyncError('ROLLOUT_INCOMPLETE', `rollout not complete after ${Math.round(r.waitedMs / 1000)} s (${r.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`).join('; ')}); nothing revoked, the next run resumes`);
+        const objects = await revokeObjects(deps, dp);
+        let revoke: 'done' | 'skipped' = 'done';
+        try {
+          const api: Partial<RotationDataPlaneApi> = await (deps.rotation?.dataPlane ?? deps.dataPlane)(dp);
+          if (!api.deleteSecret) throw new CredsyncError('UNSUPPORTED', 'this data-plane connection cannot delete Secrets');
+          for (const name of objects) await api.deleteSecret(dp.namespace, name);
+          report.revokedObjects = objects.map((n) => `${dp.namespace}/${n}`);
+        } catch (err) {
+          if (!isUnreachable(err)) throw err;
+          revoke = 'skipped';
+          report.revokeSkipped = `the data plane did not answer: ${describeError(err)}`;
+          log.warn('retired without revoking: the data plane does not answer', { cluster: id, reason: describeError(err) });
+        }
+        state = { ...state, phase: 'revoked', revoke };
+        await store.setLifecycle(id, state);
+        report.revoke = revoke;
+        report.phase = 'revoked';
+      }
+      const days = cfg.lifecycle.recoveryWindowDays;
+      if (state.phase === 'revoked') {
+        state = { ...state, phase: 'deleting', deleteAfter: new Date(now().getTime() + days * 86_400_000).toISOString().replace(/\.\d{3}Z$/, 'Z') };
+        await store.setLifecycle(id, state);
+      }
+      report.deletionDate = await store.scheduleDeletion(id, days, now());
+      report.phase = 'retired';
+      log.info('data plane retired', { cluster: id, revoke: state.revoke, deletionDate: report.deletionDate });
+    } catch (err) {
+      report.error = { code: errorCode(err), reason: describeError(err) };
+      log.error('retirement not finished; the next run resumes', { cluster: id, ...report.error });
+    }
+  }
+}
+

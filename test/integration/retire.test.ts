@@ -1,0 +1,174 @@
+/**
+ * A data plane's retirement against the real servers (kube-apiservers with the FlyteWorkflow CRD,
+ * the token controller, real rollouts through KWOK, moto): drain -> status counts its unfinished
+ * executions -> the last one finishes -> the next run retires it (entry and keys removed,
+ * flyteadmin and syncresources rolled out before the revoke, the old token answered 401, the store
+ * entry scheduled for deletion and restorable); the guard refuses draining a label's last member
+ * with nothing written; a run stopped after the decision converges; later runs write nothing.
+ */
+import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
+import { parse } from 'yaml';
+import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
+import { DescribeSecretCommand, RestoreSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { runSync, type SyncOptions } from '../../lib/sync/sync.ts';
+import { buildDeps } from '../../lib/runtime/wiring.ts';
+import { drainStatus } from '../../lib/lifecycle/status.ts';
+import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
+import { lineLog } from '../../lib/util/log.ts';
+import type { Config } from '../../lib/config/schema.ts';
+import { adminKubeConfig, awsClient, core, envConfig, filledTokenSecret, loadTestEnv, resetControlPlane, uniquePrefix, whoAmI, type EnvInfo } from './helpers.ts';
+
+let env: EnvInfo;
+const logs: string[] = [];
+const log = lineLog({ verbose: true, write: (l) => logs.push(l) });
+const NS = 'retire-development';
+/** Its own token Secret, so that revoking it leaves the environment's flyteadmin-token to the other suites. */
+const TOKEN_SECRET = 'retire-flyteadmin-token';
+
+const run = (cfg: Config, opts: SyncOptions = {}) => runSync(buildDeps(cfg, log, { secretsManager: awsClient(env) }), opts);
+const custom = (cluster: string) => adminKubeConfig(env, cluster).makeApiClient(CustomObjectsApi);
+const FW = { group: 'flyte.lyft.com', version: 'v1alpha1', plural: 'flyteworkflows' };
+
+async function workflow(cluster: string, name: string, phase: number): Promise<void> {
+  await custom(cluster).createNamespacedCustomObject({
+    ...FW,
+    namespace: NS,
+    body: { apiVersion: 'flyte.lyft.com/v1alpha1', kind: 'FlyteWorkflow', metadata: { name, labels: { 'execution-id': name, project: 'retire', domain: 'development' } }, status: { phase } },
+  });
+}
+
+async function setPhase(cluster: string, name: string, phase: number): Promise<void> {
+  await custom(cluster).patchNamespacedCustomObject({ ...FW, namespace: NS, name, body: { status: { phase } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+}
+
+async function controlState() {
+  const c = core(env, env.controlPlane);
+  const cm = await c.readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+  const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined);
+  return { cm, clusters: parse(cm.data?.['clusters.yaml'] ?? '').clusters, keys: Object.keys(secret?.data ?? {}).sort(), secretVersion: secret?.metadata?.resourceVersion };
+}
+
+function config(prefix: string, over: Record<string, unknown> = {}): Config {
+  return envConfig(env, prefix, { lifecycle: { recoveryWindowDays: 7, rolloutTimeoutSeconds: 240 }, ...over }, [
+    { id: 'dp1', access: { type: 'kubeconfig', context: 'dp1', path: env.kubeconfig }, labels: { team1: 1, gpu: 1 } },
+    { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, labels: { team1: 1 }, tokenSecret: TOKEN_SECRET },
+  ]);
+}
+
+beforeAll(async () => {
+  env = loadTestEnv();
+  await resetControlPlane(env);
+  await core(env, 'dp2').createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
+  for (const name of ['retire-running', 'retire-done', 'retire-aborted']) await custom('dp2').deleteNamespacedCustomObject({ ...FW, namespace: NS, name }).catch(() => undefined);
+});
+
+afterAll(async () => {
+  await resetControlPlane(env);
+  await core(env, 'dp2').deleteNamespacedSecret({ name: TOKEN_SECRET, namespace: 'flyte' }).catch(() => undefined);
+});
+
+describe('retiring a data plane (real servers)', () => {
+  it('drain -> status counts -> the execution finishes -> retired: removed, rolled out, revoked (401), store deletion scheduled and restorable; then no-op', async () => {
+    // Prepare: both data planes synced; on dp2 one running, one succeeded and one aborted execution.
+    const prefix = uniquePrefix('retire');
+    const cfg = config(prefix);
+    expect((await run(cfg)).ok).toBe(true);
+    const { token: oldToken } = await filledTokenSecret(env, 'dp2', TOKEN_SECRET);
+    expect((await whoAmI(env, 'dp2', oldToken)).user?.username).toBe('system:serviceaccount:flyte:flyteadmin');
+    await workflow('dp2', 'retire-running', 1);
+    await workflow('dp2', 'retire-done', 3);
+    await workflow('dp2', 'retire-aborted', 6);
+
+    // The guard: draining dp1, the only member of gpu, is refused and writes nothing.
+    const before = await controlState();
+    const refused = await run(cfg, { drain: ['dp1'] });
+    expect(refused.ok).toBe(false);
+    expect(refused.controlPlaneError?.code).toBe('LABEL_WOULD_EMPTY');
+    const afterRefusal = await controlState();
+    expect(afterRefusal.cm.metadata?.resourceVersion).toBe(before.cm.metadata?.resourceVersion);
+    expect(afterRefusal.secretVersion).toBe(before.secretVersion);
+
+    // Drain dp2: disabled, out of team1, its credential kept; the run counts one unfinished execution.
+    const drained = await run(cfg, { drain: ['dp2'] });
+    expect(drained.ok).toBe(true);
+    const d2 = drained.clusters.find((c) => c.id === 'dp2')!;
+    expect(d2.status).not.toBe('failed');
+    expect(d2.drain).toMatchObject({ unfinished: 1, executions: [{ executionId: 'retire-running', namespace: NS, phase: 'Running' }] });
+    let state = await controlState();
+    expect(state.clusters.clusterConfigs.find((e: { name: string }) => e.name === 'dp2')).toMatchObject({ enabled: false });
+    expect(state.clusters.labelClusterMap.team1).toEqual([{ id: 'dp1', weight: 1 }]);
+    expect(state.keys).toEqual(['dp1_cacert', 'dp1_token', 'dp2_cacert', 'dp2_token']);
+    expect(state.cm.metadata?.annotations?.['flyte-credsync.io/draining-clusters']).toMatch(/^dp2@\d{4}-/);
+
+    // status: the same count, with the execution id and age.
+    const status = await drainStatus(buildDeps(cfg, log, { secretsManager: awsClient(env) }));
+    expect(status.get('dp2')).toMatchObject({ unfinished: 1, executions: [{ executionId: 'retire-running', ageSeconds: expect.any(Number) }] });
+
+    // Asked to retire while it runs: refused to, it stays (nothing removed).
+    const early = await run(cfg, { retire: { clusters: ['dp2'], force: false } });
+    expect(early.clusters.find((c) => c.id === 'dp2')!.retire).toBeUndefined();
+    expect((await controlState()).keys).toContain('dp2_token');
+
+    // The execution finishes: the next plain run retires dp2 in one go.
+    await setPhase('dp2', 'retire-running', 3);
+    const retired = await run(cfg);
+    expect(retired.ok).toBe(true);
+    const r2 = retired.clusters.find((c) => c.id === 'dp2')!;
+    expect(r2).toMatchObject({ status: 'retired', retire: { phase: 'retired', revoke: 'done', revokedObjects: [`flyte/${TOKEN_SECRET}`] } });
+    expect(r2.retire!.forced).toBeUndefined();
+    state = await controlState();
+    expect(state.clusters.clusterConfigs.map((e: { name: string }) => e.name)).toEqual(['dp1']);
+    expect(state.keys).toEqual(['dp1_cacert', 'dp1_token']);
+    // flyteadmin and syncresources run on the configuration without dp2 (restarted after the decision).
+    const decided = Date.parse(r2.retire!.decidedAt);
+    for (const name of ['flyteadmin', 'syncresources']) {
+      const d = await adminKubeConfig(env, env.controlPlane).makeApiClient((await import('@kubernetes/client-node')).AppsV1Api).readNamespacedDeployment({ name, namespace: 'flyte' });
+      expect(Date.parse(d.spec!.template!.metadata!.annotations!['kubectl.kubernetes.io/restartedAt']!)).toBeGreaterThanOrEqual(decided);
+    }
+    // The old token is revoked: the real API server answers 401 (its authenticator may take a moment).
+    let code: number | undefined;
+    for (let i = 0; i < 100 && code !== 401; i++) {
+      code = (await whoAmI(env, 'dp2', oldToken)).code;
+      if (code !== 401) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(code).toBe(401);
+    // The store entry is scheduled for deletion, and can be restored.
+    const sm = awsClient(env);
+    const desc = await sm.send(new DescribeSecretCommand({ SecretId: `${prefix}dp2` }));
+    expect(desc.DeletedDate).toBeDefined();
+    expect(desc.Tags?.find((t) => t.Key === 'flyte-credsync-lifecycle')?.Value).toMatch(/^phase=deleting at=\S+ revoke=done deleteAfter=/);
+
+    // A later run writes nothing and restarts nothing, and leaves dp2 retired.
+    const quiet = await run(cfg);
+    expect(quiet.ok).toBe(true);
+    expect(quiet.clusters.find((c) => c.id === 'dp2')!.status).toBe('retired');
+    expect(quiet.controlPlane?.applied).toBe(false);
+    expect(quiet.controlPlane?.restarted).toEqual([]);
+    expect((await controlState()).cm.metadata?.resourceVersion).toBe(state.cm.metadata?.resourceVersion);
+
+    await sm.send(new RestoreSecretCommand({ SecretId: `${prefix}dp2` }));
+    expect((await sm.send(new DescribeSecretCommand({ SecretId: `${prefix}dp2` }))).DeletedDate).toBeUndefined();
+  });
+
+  it('a run stopped right after deciding (the marker written, nothing else) is finished by the next run', async () => {
+    await resetControlPlane(env);
+    const prefix = uniquePrefix('retire-kill');
+    const cfg = config(prefix);
+    expect((await run(cfg)).ok).toBe(true);
+    const { token: oldToken } = await filledTokenSecret(env, 'dp2', TOKEN_SECRET);
+    expect((await run(cfg, { drain: ['dp2'] })).ok).toBe(true);
+    // The stop: what the decision writes first, and nothing after it.
+    const store = new AwsSecretsManagerStore(awsClient(env), { prefix });
+    await store.setLifecycle('dp2', { phase: 'retiring', at: new Date().toISOString() });
+    const r = await run(cfg);
+    expect(r.ok).toBe(true);
+    expect(r.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'retired', retire: { phase: 'retired', revoke: 'done' } });
+    expect((await controlState()).keys).toEqual(['dp1_cacert', 'dp1_token']);
+    let code: number | undefined;
+    for (let i = 0; i < 100 && code !== 401; i++) {
+      code = (await whoAmI(env, 'dp2', oldToken)).code;
+      if (code !== 401) await new Promise((r) => setTimeout(r, 200));
+    }
+    expect(code).toBe(401);
+  });
+});
