@@ -65,7 +65,11 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   if (opts.rotateNow || opts.requireRotation) requireRotation(cfg, opts.rotateNow ? 'rotate --now' : 'rotate', opts.clusters);
   // Draining data planes: what still runs there, and which retire this run (before anything is synced:
   // a retiring one is no longer synced, and the control plane is rendered without it).
-  const lifecycle = await planLifecycle(deps, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
+  // One control-plane connection for the run: the drain plan reads the ConfigMaps through it, the
+  // apply writes through it (a connection that fails fails the apply, as it always did).
+  let cpConnection: ReturnType<SyncDeps['controlPlane']> | undefined;
+  const controlPlaneOnce = () => (cpConnection ??= deps.controlPlane());
+  const lifecycle = await planLifecycle({ ...deps, controlPlane: controlPlaneOnce }, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
   const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id));
 
   log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
@@ -140,7 +144,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   try {
     if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
-    const api = await deps.controlPlane();
+    const api = await controlPlaneOnce();
     const rejected = new Set(reports.filter((r) => r.rejected).map((r) => r.report.id));
     const verified = new Set(reports.filter((r) => r.record || r.report.publishedStillVerifies).map((r) => r.report.id));
     // A rotation published (now or by a run that did not finish it) needs every Deployment started
