@@ -209,3 +209,14 @@ describe('drain: what still runs there', () => {
     expect(cp.writes).toEqual([]);
   });
 });
+
+describe('drain: controlPlane.mode gitops', () => {
+  it('is refused (the chart owns clusters.yaml) before anything is written', async () => {
+    const cfg = testConfig(['dp1', 'dp2'], { controlPlane: { access: { type: 'kubeconfig', context: 'control' }, mode: 'gitops' } });
+    const cp = new FakeControlPlane();
+    const store = new MemoryStore();
+    const deps: SyncDeps = { config: cfg, log: silentLog, store, verify: fakeVerifier(new Set(['dp1', 'dp2'].map((id) => fakeToken(id)))), dataPlane: async (dp) => new FakeDataPlane(dp.id), controlPlane: async () => cp, now: () => new Date('2026-12-01T12:00:00Z') };
+    await expect(runSync(deps, { drain: ['dp2'] })).rejects.toMatchObject({ code: 'UNSUPPORTED', message: expect.stringContaining('gitops') });
+    expect([cp.writes, store.writes]).toEqual([[], 0]);
+  });
+});
