@@ -4,11 +4,12 @@ import { finish, syncInvocation } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
 import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import type { SyncReport } from '../lib/sync/sync.ts';
+import { echo } from '../lib/util/bounded.ts';
 
 const metrics = lambdaMetrics('scheduled', log);
 
 export async function handler(event: ScheduledEvent, context?: Context): Promise<SyncReport> {
-  log.info('scheduled rotation', { eventId: event?.id, time: event?.time });
+  log.info('scheduled rotation', { eventId: echo(event?.id, 100), time: echo(event?.time, 100) });
   const deadline = lambdaDeadline(context);
   return finish(log, await syncInvocation(log, { metrics, ...(deadline !== undefined ? { deadline } : {}) }));
 }

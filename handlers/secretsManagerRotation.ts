@@ -9,10 +9,11 @@ import type { Context } from 'aws-lambda';
 import { prepare } from '../lib/runtime/invocation.ts';
 import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
 import { parseRotationEvent, rotationProtocolStep, type StepResult } from '../lib/sync/secretsmanager.ts';
+import { echo } from '../lib/util/bounded.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<StepResult> {
   const ev = parseRotationEvent(event);
-  log.info('secrets manager rotation step', { step: ev.Step, secret: ev.SecretId, token: ev.ClientRequestToken });
+  log.info('secrets manager rotation step', { step: ev.Step, secret: echo(ev.SecretId), token: echo(ev.ClientRequestToken, 100) });
   const { deps } = await prepare(log);
   const deadline = lambdaDeadline(context);
   const r = await rotationProtocolStep(deps, ev, deadline !== undefined ? { deadline } : {});

@@ -4,7 +4,7 @@
  * re-thrown unchanged. Messages never contain tokens, CA data or cloud credentials:
  * whatever text comes from outside passes through {@link redact} first.
  */
-import { truncate } from './util/bounded.ts';
+import { MAX_ECHO_ITEMS, truncate } from './util/bounded.ts';
 import { redact } from './util/redact.ts';
 
 /**
@@ -15,6 +15,7 @@ import { redact } from './util/redact.ts';
 export const ERROR_CODES = [
   'CONFIG_INVALID',
   'CONFIG_NOT_FOUND',
+  'CONFIG_UNREADABLE',
   'EVENT_INVALID',
   'UNKNOWN_DATA_PLANE',
   'CLUSTER_UNREACHABLE',
@@ -76,10 +77,9 @@ export class ConfigError extends CredsyncError {
   readonly issues: ConfigIssue[];
   constructor(issues: ConfigIssue[], source?: string) {
     const where = source ? ` (${source})` : '';
-    super(
-      'CONFIG_INVALID',
-      `invalid configuration${where}:\n` + issues.map((i) => `  - ${i.path || '<root>'}: ${i.message}`).join('\n'),
-    );
+    const shown = issues.slice(0, MAX_ECHO_ITEMS).map((i) => `  - ${i.path || '<root>'}: ${i.message}`);
+    if (issues.length > MAX_ECHO_ITEMS) shown.push(`  - and ${issues.length - MAX_ECHO_ITEMS} more problems`);
+    super('CONFIG_INVALID', `invalid configuration${where}:\n` + shown.join('\n'));
     this.name = 'ConfigError';
     this.issues = issues;
   }

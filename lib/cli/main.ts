@@ -22,7 +22,7 @@ import { doctorInvocation, prepare, syncInvocation } from '../runtime/invocation
 import { rotationStatus } from '../rotation/status.ts';
 import { rollback } from '../sync/rollback.ts';
 import { drainStatus } from '../lifecycle/status.ts';
-import { truncate } from '../util/bounded.ts';
+import { echo, escapeControl } from '../util/bounded.ts';
 import { lineLog, silentLog } from '../util/log.ts';
 import { formatReport, formatStatus } from './format.ts';
 import { progressLine, type ProgressStream } from './progress.ts';
@@ -72,23 +72,67 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
 `;
 
 /** Errors of the configuration or the command line: exit code 2, nothing was touched. */
-const CONFIG_ERRORS: readonly string[] = ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'UNKNOWN_DATA_PLANE', 'ROTATION_NOT_CONFIGURED', 'DATA_PLANE_NOT_DRAINING'];
+const CONFIG_ERRORS: readonly string[] = ['CONFIG_INVALID', 'CONFIG_NOT_FOUND', 'CONFIG_UNREADABLE', 'UNKNOWN_DATA_PLANE', 'ROTATION_NOT_CONFIGURED', 'DATA_PLANE_NOT_DRAINING'];
 
 /** The CLI's run deadline when --timeout is not given: no run waits longer on an unresponsive server. */
 export const DEFAULT_CLI_TIMEOUT_SECONDS = 600;
 
 const COMMANDS = '`sync`, `rotate`, `rollback`, `drain`, `retire`, `status`, `doctor`, `labels plan|apply` and `export-values`';
+const COMMAND_NAMES: readonly string[] = ['sync', 'rotate', 'rollback', 'drain', 'retire', 'status', 'doctor', 'labels', 'export-values'];
+
+const OPTIONS = {
+  config: { type: 'string', multiple: true },
+  'dry-run': { type: 'boolean', default: false },
+  cluster: { type: 'string', multiple: true },
+  timeout: { type: 'string' },
+  now: { type: 'boolean', default: false },
+  cancel: { type: 'boolean', default: false },
+  force: { type: 'boolean', default: false },
+  json: { type: 'boolean', default: false },
+  verbose: { type: 'boolean', default: false },
+  out: { type: 'string' },
+  help: { type: 'boolean', short: 'h', default: false },
+} as const;
+
+/** What a string option's value is, for "needs a value" messages. */
+const VALUE_OF: Record<string, string> = { config: 'a FILE', cluster: 'a data plane ID', timeout: 'SECONDS', out: 'a FILE' };
+
+type Values = { config?: string[]; cluster?: string[]; timeout?: string; out?: string; 'dry-run': boolean; now: boolean; cancel: boolean; force: boolean; json: boolean; verbose: boolean; help: boolean };
+
+/**
+ * Parses the command line in our own words: node:util's parser is run leniently and each option
+ * token is checked here, so that an unknown option, a missing value or a value given to a flag
+ * gets a `credsync:` message that quotes the argument bounded and escaped.
+ */
+function parseCommandLine(argv: string[]): { values: Values; positionals: string[] } | { error: string } {
+  const { values, positionals, tokens } = parseArgs({ args: argv, allowPositionals: true, strict: false, tokens: true, options: OPTIONS });
+  for (const t of tokens) {
+    if (t.kind !== 'option') continue;
+    const spec = (OPTIONS as Record<string, { type: 'string' | 'boolean' }>)[t.name];
+    const raw = echo(t.rawName, 60);
+    if (!spec) return { error: `unknown option "${raw}" (see credsync --help for the options)` };
+    if (spec.type === 'boolean' && t.value !== undefined) return { error: `${raw} takes no value (got "${echo(argv[t.index], 60)}")` };
+    if (spec.type === 'string') {
+      if (t.value === undefined) return { error: `${raw} needs a value (${VALUE_OF[t.name]})` };
+      // `--config --json`: the lenient parser took the next option as the value. A negative
+      // --timeout is a value (refused below with the accepted range).
+      if (!t.inlineValue && t.value.startsWith('-') && !(t.name === 'timeout' && /^-\d/.test(t.value)))
+        return { error: `${raw} needs a value (${VALUE_OF[t.name]}); got the option "${echo(t.value, 60)}" (for a value that starts with a dash, write ${raw}=${echo(t.value, 60)})` };
+    }
+  }
+  return { values: values as Values, positionals };
+}
 
 /** What is wrong with a command line that parsed, or undefined. Echoes are bounded. */
-function usageError(positionals: string[], values: { config?: string[]; cluster?: string[]; timeout?: string; 'dry-run'?: boolean; now?: boolean; cancel?: boolean; force?: boolean }): string | undefined {
+function usageError(positionals: string[], values: Values): string | undefined {
   const [command, ...rest] = positionals;
   if (command === undefined) return `no command given (the commands are ${COMMANDS})`;
-  if (!['sync', 'rotate', 'rollback', 'drain', 'retire', 'status', 'doctor', 'labels', 'export-values'].includes(command)) return `unknown command "${truncate(command)}" (the commands are ${COMMANDS})`;
+  if (!COMMAND_NAMES.includes(command)) return `unknown command "${echo(command)}" (the commands are ${COMMANDS})`;
   if (command === 'labels' && rest[0] !== 'plan' && rest[0] !== 'apply')
-    return rest[0] === undefined ? 'labels needs plan or apply' : `unknown labels command "${truncate(rest[0])}" (plan or apply)`;
+    return rest[0] === undefined ? 'labels needs plan or apply' : `unknown labels command "${echo(rest[0])}" (plan or apply)`;
   const extra = command === 'labels' ? rest.slice(1) : rest;
   const name = command === 'labels' ? `labels ${rest[0]}` : command;
-  if (extra.length) return `unexpected argument${extra.length > 1 ? 's' : ''} after ${name}: ${extra.slice(0, 5).map((a) => `"${truncate(a)}"`).join(' ')}${extra.length > 5 ? ' ...' : ''}`;
+  if (extra.length) return `unexpected argument${extra.length > 1 ? 's' : ''} after ${name}: ${extra.slice(0, 5).map((a) => `"${echo(a)}"`).join(' ')}${extra.length > 5 ? ' ...' : ''}`;
   if ((values.config?.length ?? 0) > 1) return `--config given ${values.config!.length} times: give one configuration file`;
   if (values.config?.[0] === '') return '--config needs a file path';
   if (values.now && command !== 'rotate') return '--now is for rotate only';
@@ -101,7 +145,7 @@ function usageError(positionals: string[], values: { config?: string[]; cluster?
     return 'doctor takes only --config and --json (it changes nothing anyway)';
   if (values.cluster?.some((c) => c.trim() === '')) return '--cluster needs a data plane id (got an empty one)';
   if (values.timeout !== undefined && command !== 'sync' && command !== 'rotate' && command !== 'drain' && command !== 'retire') return '--timeout is for sync, rotate, drain and retire';
-  if (values.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(values.timeout)) return `--timeout must be a whole number of seconds from 1 to 999999 (got "${truncate(values.timeout, 20)}")`;
+  if (values.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(values.timeout)) return `--timeout must be a whole number of seconds from 1 to 999999 (got "${echo(values.timeout, 20)}")`;
   return undefined;
 }
 
@@ -122,30 +166,15 @@ export async function main(
     err.write(`credsync needs Node.js >= 22.19 (running ${process.versions.node})\n`);
     return 2;
   }
-  let args;
-  try {
-    args = parseArgs({
-      args: argv,
-      allowPositionals: true,
-      options: {
-        config: { type: 'string', multiple: true },
-        'dry-run': { type: 'boolean', default: false },
-        cluster: { type: 'string', multiple: true },
-        timeout: { type: 'string' },
-        now: { type: 'boolean', default: false },
-        cancel: { type: 'boolean', default: false },
-        force: { type: 'boolean', default: false },
-        json: { type: 'boolean', default: false },
-        verbose: { type: 'boolean', default: false },
-        out: { type: 'string' },
-        help: { type: 'boolean', short: 'h', default: false },
-      },
-    });
-  } catch (e) {
-    err.write(`${(e as Error).message}\n\n${USAGE}`);
+  const parsed = parseCommandLine(argv);
+  if ('error' in parsed) {
+    err.write(`credsync: ${parsed.error}\n\n${USAGE}`);
     return 2;
   }
-  if (args.values.help) {
+  const args = parsed;
+  // --help asks for the usage, unless it follows a command that does not exist (`credsync drian --help`).
+  const asked = args.positionals[0];
+  if (args.values.help && (asked === undefined || COMMAND_NAMES.includes(asked))) {
     out(USAGE);
     return 0;
   }
@@ -223,8 +252,10 @@ export async function main(
   }
 
   function fail(e: unknown): number {
-    const msg = describeError(e);
-    if (args!.values.json) out(JSON.stringify({ ok: false, error: { code: e instanceof CredsyncError ? e.code : 'INTERNAL', reason: msg } }, null, 2) + '\n');
+    // Each echo in a message is escaped where it is made (lib/util/bounded.ts echo); whatever was
+    // not, no control character but the message's own line breaks reaches the terminal.
+    const msg = describeError(e).split('\n').map((l) => escapeControl(l)).join('\n');
+    if (args.values.json) out(JSON.stringify({ ok: false, error: { code: e instanceof CredsyncError ? e.code : 'INTERNAL', reason: msg } }, null, 2) + '\n');
     else err.write(`credsync: ${msg}\n`);
     return e instanceof CredsyncError && CONFIG_ERRORS.includes(e.code) ? 2 : 1;
   }

@@ -12,6 +12,7 @@ import type { KubeconfigLoads } from './kubeconfig.ts';
 import { defaultClusterManager, defaultGoogleAuth, describeGkeCluster, gkeAccessToken, type AccessTokenSource, type GkeClusterApi } from './gke.ts';
 import { AccessError, ConfigError, type ConfigIssue } from '../errors.ts';
 import type { Config } from '../config/schema.ts';
+import { echo } from '../util/bounded.ts';
 import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
 import { AWS_REQUEST_HANDLER } from '../util/abort.ts';
 import { registerSecret } from '../util/redact.ts';
@@ -133,7 +134,7 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
         throw err;
       }
       const cluster = kc.getCurrentCluster();
-      if (!cluster) throw new AccessError(what, 'access.context', `context "${access.context}" names no cluster`);
+      if (!cluster) throw new AccessError(what, 'access.context', `context "${echo(access.context)}" names no cluster`);
       const user = kc.getCurrentUser();
       registerSecret(user?.token);
       return { server: cluster.server, kubeConfig: kc };
@@ -143,24 +144,24 @@ export async function connect(what: string, access: ClusterAccess, io: AccessEnv
       const field = access.tokenEnv ? 'access.tokenEnv' : 'access.tokenFile';
       if (access.tokenEnv) {
         const t = io.env[access.tokenEnv];
-        if (!t) throw new AccessError(what, field, `environment variable ${access.tokenEnv} is not set`);
+        if (!t) throw new AccessError(what, field, `environment variable ${echo(access.tokenEnv)} is not set`);
         token = t;
       } else {
         token = await io.readFile(access.tokenFile!, FILE_LIMITS.token).catch((err: Error) => {
-          throw new AccessError(what, field, `cannot read ${access.tokenFile}: ${err.message}`, { cause: err });
+          throw new AccessError(what, field, `cannot read ${echo(access.tokenFile)}: ${err.message}`, { cause: err });
         });
       }
       token = token.trim();
       registerSecret(token);
       if (!BEARER_TOKEN.test(token))
-        throw new AccessError(what, field, `${access.tokenEnv ?? access.tokenFile} is not a token (expected one line of printable characters, a bearer token)`);
+        throw new AccessError(what, field, `${echo(access.tokenEnv ?? access.tokenFile)} is not a token (expected one line of printable characters, a bearer token)`);
       let ca: string;
       if (access.caData) ca = toPem(access.caData, what);
       else {
         ca = await io.readFile(access.caFile!, FILE_LIMITS.ca).catch((err: Error) => {
-          throw new AccessError(what, 'access.caFile', `cannot read ${access.caFile}: ${err.message}`, { cause: err });
+          throw new AccessError(what, 'access.caFile', `cannot read ${echo(access.caFile)}: ${err.message}`, { cause: err });
         });
-        if (!ca.trimStart().startsWith('-----BEGIN')) throw new AccessError(what, 'access.caFile', `${access.caFile} is not a PEM certificate`);
+        if (!ca.trimStart().startsWith('-----BEGIN')) throw new AccessError(what, 'access.caFile', `${echo(access.caFile)} is not a PEM certificate`);
       }
       return tokenConnection(access.endpoint, ca, token);
     }

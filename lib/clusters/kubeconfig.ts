@@ -20,6 +20,7 @@ import { KubeConfig } from '@kubernetes/client-node/dist/config.js';
 import { newClusters, newContexts, newUsers, type User } from '@kubernetes/client-node/dist/config_types.js';
 import { parse as parseYaml } from 'yaml';
 import type { Authenticator } from '@kubernetes/client-node/dist/auth.js';
+import { echo } from '../util/bounded.ts';
 import { FILE_LIMITS } from '../util/files.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -49,19 +50,26 @@ interface RawFile {
   tokenFiles: Map<string, string>;
 }
 
+/** Keys of which a kubeconfig has at least one (a file with none of them is something else). */
+const KUBECONFIG_KEYS = ['clusters', 'contexts', 'users', 'current-context', 'kind', 'apiVersion', 'preferences'];
+
 const isEnoent = (err: unknown) => ((err as { cause?: { code?: unknown } }).cause?.code ?? (err as { code?: unknown }).code) === 'ENOENT';
 
 async function readKubeconfig(path: string, readFile: ReadFile, how: string): Promise<RawFile> {
   const text = await readFile(path, FILE_LIMITS.kubeconfig).catch((err: Error) => {
-    throw new KubeconfigError('access.path', `cannot read kubeconfig ${path}${how}: ${err.message}`, { cause: err });
+    throw new KubeconfigError('access.path', `cannot read kubeconfig ${echo(path)}${how}: ${err.message}`, { cause: err });
   });
-  let doc: RawFile['doc'];
+  let parsed: unknown;
   try {
-    const parsed = parseYaml(text) as unknown;
-    doc = parsed && typeof parsed === 'object' && !Array.isArray(parsed) ? (parsed as RawFile['doc']) : {};
+    parsed = parseYaml(text);
   } catch (err) {
-    throw new KubeconfigError('access.path', `${path} is not a valid kubeconfig: ${(err as Error).message}`, { cause: err });
+    throw new KubeconfigError('access.path', `${echo(path)} is not a valid kubeconfig: ${echo((err as Error).message)}`, { cause: err });
   }
+  // /etc/passwd parses as YAML (one string): say what the file is, not that a context is missing.
+  const what = parsed === null || parsed === undefined ? 'it is empty' : Array.isArray(parsed) ? 'it is a list' : typeof parsed !== 'object' ? `it is a single ${typeof parsed}` : undefined;
+  if (what || !KUBECONFIG_KEYS.some((k) => k in (parsed as object)))
+    throw new KubeconfigError('access.path', `${echo(path)} is not a kubeconfig (${what ?? 'it has none of clusters, contexts, users'}; expected a YAML mapping with clusters, contexts and users)`);
+  const doc = parsed as RawFile['doc'];
   const tokenFiles = new Map<string, string>();
   for (const u of Array.isArray(doc.users) ? doc.users : []) {
     const user = u?.['user'] as Record<string, unknown> | undefined;
@@ -84,7 +92,7 @@ function toKubeConfig(f: RawFile): KubeConfig {
     const obj = JSON.parse(JSON.stringify(f.doc)) as RawFile['doc'];
     kc.loadFromOptions({ clusters: newClusters(obj.clusters), contexts: newContexts(obj.contexts), users: newUsers(obj.users), currentContext: obj['current-context'] as string });
   } catch (err) {
-    throw new KubeconfigError('access.path', `${f.path} is not a valid kubeconfig: ${(err as Error).message}`, { cause: err });
+    throw new KubeconfigError('access.path', `${echo(f.path)} is not a valid kubeconfig: ${echo((err as Error).message)}`, { cause: err });
   }
   kc.makePathsAbsolute(dirname(f.path));
   return kc;
@@ -169,7 +177,7 @@ async function loadFiles(path: string | undefined, readFile: ReadFile, env: Node
       try {
         kc.mergeConfig(toKubeConfig(f));
       } catch (err) {
-        throw new KubeconfigError('access.path', `cannot merge ${f.path} (from $KUBECONFIG): ${(err as Error).message}`, { cause: err });
+        throw new KubeconfigError('access.path', `cannot merge ${echo(f.path)} (from $KUBECONFIG): ${echo((err as Error).message)}`, { cause: err });
       }
     }
     for (const f of files) for (const [u, p] of f.tokenFiles) tokenFiles.set(u, p);
@@ -188,14 +196,14 @@ async function loadFiles(path: string | undefined, readFile: ReadFile, env: Node
 async function selectContext(loaded: LoadedFiles, where: string, context: string, readFile: ReadFile): Promise<KubeConfig> {
   const { kc, tokenFiles } = loaded;
   const ctx = kc.getContextObject(context);
-  if (!ctx) throw new KubeconfigError('access.context', `kubeconfig ${where} has no context "${context}"`);
+  if (!ctx) throw new KubeconfigError('access.context', `kubeconfig ${echo(where)} has no context "${echo(context)}"`);
   const cluster = kc.getCluster(ctx.cluster);
-  if (!cluster) throw new KubeconfigError('access.context', `context "${context}" names no cluster`);
+  if (!cluster) throw new KubeconfigError('access.context', `context "${echo(context)}" names no cluster`);
   const user = kc.getUser(ctx.user);
 
   const read = async (what: string, file: string, max: number) =>
     readFile(file, max).catch((err: Error) => {
-      throw new KubeconfigError('access.path', `kubeconfig ${where}: ${what} ${file}: ${err.message}`, { cause: err });
+      throw new KubeconfigError('access.path', `kubeconfig ${echo(where)}: ${echo(what)} ${echo(file)}: ${err.message}`, { cause: err });
     });
   const b64 = (s: string) => Buffer.from(s, 'utf8').toString('base64');
   let tokenFileAuth: BoundedTokenFileAuth | undefined;

@@ -6,7 +6,8 @@ import { isAbsolute, resolve, dirname } from 'node:path';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { Config, crossFieldIssues, issueMessage, type ConfigInput } from './schema.ts';
 import { ConfigError, CredsyncError, type ConfigIssue } from '../errors.ts';
-import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
+import { boundedList, echo } from '../util/bounded.ts';
+import { FILE_LIMITS, FileRefusedError, readRegularFile } from '../util/files.ts';
 
 /**
  * YAML aliases a configuration may resolve (the yaml package counts each alias times the aliases
@@ -18,33 +19,49 @@ export const MAX_YAML_ALIASES = 10_000;
 
 function issuePath(path: ReadonlyArray<PropertyKey>): string {
   return path
-    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? String(p) : `.${String(p)}`))
+    .map((p, i) => (typeof p === 'number' ? `[${p}]` : i === 0 ? echo(String(p), 100) : `.${echo(String(p), 100)}`))
     .join('');
 }
 
 /** Validates an already-parsed configuration object. Throws {@link ConfigError} listing every problem. */
 export function parseConfig(input: unknown, source?: string): Config {
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    const what = input === null || input === undefined ? 'it is empty' : Array.isArray(input) ? 'it is a list' : `it is a single ${typeof input}`;
+    throw new ConfigError([{ path: '', message: `not a flyte-credsync configuration (${what}; expected a mapping with controlPlane, store and dataPlanes)` }], source);
+  }
   const result = Config.safeParse(input);
-  const issues: ConfigIssue[] = result.success
-    ? []
-    : result.error.issues.map((i) => {
-        const path = issuePath(i.path);
-        if (i.code === 'unrecognized_keys')
-          return { path, message: `unknown key(s): ${i.keys.map((k) => (path ? `${path}.${k}` : k)).join(', ')}` };
-        return { path, message: issueMessage(i) };
-      });
-  for (const c of crossFieldIssues(input)) issues.push({ path: issuePath(c.path), message: c.message });
+  const zodIssues = result.success ? [] : result.error.issues;
+  const issues: ConfigIssue[] = zodIssues.map((i) => {
+    const path = issuePath(i.path);
+    if (i.code === 'unrecognized_keys')
+      return { path, message: `unknown key(s): ${boundedList(i.keys.map((k) => (path ? `${path}.${k}` : k)), 10)}` };
+    return { path, message: issueMessage(i, input) };
+  });
+  const labelsKnown = !zodIssues.some((i) => i.path[0] === 'dataPlanes' && i.code === 'unrecognized_keys');
+  for (const c of crossFieldIssues(input, { labelsKnown })) issues.push({ path: issuePath(c.path), message: c.message });
   if (issues.length || !result.success) throw new ConfigError(issues, source);
   return result.data;
+}
+
+/**
+ * Why a configuration file cannot be read, as an error: `CONFIG_NOT_FOUND` when there is no file at
+ * the path, `CONFIG_UNREADABLE` when something is there that is not a readable regular file of at
+ * most FILE_LIMITS.config (a directory, a device, too large, permission denied). The path is quoted
+ * bounded and escaped.
+ */
+export function configFileError(path: string, err: unknown): CredsyncError {
+  const missing = !(err instanceof FileRefusedError) || err.kind === 'missing';
+  return new CredsyncError(missing ? 'CONFIG_NOT_FOUND' : 'CONFIG_UNREADABLE', `cannot read configuration ${echo(path)}: ${(err as Error).message}`, { cause: err });
 }
 
 /**
  * Reads and validates a configuration file. Relative file paths inside it resolve against its
  * directory.
  *
- * @throws CredsyncError `CONFIG_NOT_FOUND` when no path is given or the file cannot be read (a file that
- *   is not a regular file, or larger than FILE_LIMITS.config, is refused at once, never read);
- *   {@link ConfigError} (`CONFIG_INVALID`) listing every problem when it is not valid
+ * @throws CredsyncError `CONFIG_NOT_FOUND` when no path is given or there is no file at the path,
+ *   `CONFIG_UNREADABLE` when it is not a readable regular file within FILE_LIMITS.config (refused
+ *   at once, never read: {@link configFileError}); {@link ConfigError} (`CONFIG_INVALID`) listing
+ *   every problem when it is not valid
  */
 export async function loadConfig(file: string | undefined): Promise<Config> {
   if (!file)
@@ -53,11 +70,9 @@ export async function loadConfig(file: string | undefined): Promise<Config> {
   try {
     text = await readRegularFile(file, FILE_LIMITS.config);
   } catch (err) {
-    throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ${file}: ${(err as Error).message}`, {
-      cause: err,
-    });
+    throw configFileError(file, err);
   }
-  return parseConfigText(text, file, { json: file.endsWith('.json'), baseDir: dirname(resolve(file)) });
+  return parseConfigText(text, echo(file), { json: file.endsWith('.json'), baseDir: dirname(resolve(file)) });
 }
 
 /**
@@ -76,10 +91,27 @@ export function parseConfigText(text: string, source: string, opts: { json?: boo
   try {
     raw = opts.json ? JSON.parse(text) : parseYaml(text, { uniqueKeys: true, maxAliasCount: MAX_YAML_ALIASES });
   } catch (err) {
-    const msg = err instanceof YAMLParseError || err instanceof SyntaxError ? err.message : String(err);
-    throw new ConfigError([{ path: '', message: `not valid ${opts.json ? 'JSON' : 'YAML'}: ${msg}` }], source);
+    throw new ConfigError([{ path: '', message: `not valid ${opts.json ? 'JSON' : 'YAML'}: ${syntaxProblem(err)}` }], source);
   }
   return resolveRelativePaths(parseConfig(raw, source), opts.baseDir);
+}
+
+/**
+ * What is wrong with a configuration's text, in one line a person can act on: the parser's reason
+ * and where (never the excerpt of the file it quotes), nesting too deep for the parser, or an
+ * alias bomb.
+ */
+function syntaxProblem(err: unknown): string {
+  const e = err as Error;
+  const where = err instanceof YAMLParseError ? ` (line ${err.linePos?.[0].line ?? '?'}, column ${err.linePos?.[0].col ?? '?'})` : '';
+  if (e instanceof RangeError || /Maximum call stack size exceeded/.test(String(e?.message)))
+    return `nested too deeply for the parser${where}; a configuration is a few levels deep`;
+  if (/Excessive alias count/.test(String(e?.message)))
+    return `its aliases expand to more than ${MAX_YAML_ALIASES} nodes (an alias bomb?); write the values out or share fewer anchors`;
+  // The parser's reason, without the excerpt of the file it appends after ':' on the next lines.
+  if (err instanceof YAMLParseError) return `${echo(err.message.split('\n')[0]!.replace(/ at line \d+, column \d+:?$/, ''), 300)}${where}`;
+  if (err instanceof SyntaxError) return echo(e.message, 300);
+  return echo(String(err), 300);
 }
 
 function resolveRelativePaths(cfg: Config, base: string): Config {

@@ -19,10 +19,38 @@ import { DURATION, renewalProblem, RotationOverride, rotationSettings } from './
 import { EksDiscovery } from './discovery-eks.ts';
 import { GkeDiscovery } from './discovery-gke.ts';
 import { Labels } from './labels.ts';
+import { echo, requiredMessage } from '../util/bounded.ts';
 
-/** A zod issue as a person reads it (record-key problems carry their own message one level down). */
-export function issueMessage(i: z.core.$ZodIssue): string {
+/** Whether `root` has a value at `path` (a missing key, or a path through something that is not an object, has none). */
+function hasValueAt(root: unknown, path: ReadonlyArray<PropertyKey>): boolean {
+  let cur: unknown = root;
+  for (const k of path) {
+    if (cur === null || typeof cur !== 'object' || !Object.hasOwn(cur, k)) return false;
+    cur = (cur as Record<PropertyKey, unknown>)[k];
+  }
+  return cur !== undefined;
+}
+
+/**
+ * A zod issue as a person reads it: a missing field says it is required (not "expected string,
+ * received undefined"); a missing or unknown discriminator says which values it takes (not
+ * "Invalid discriminator value"); record-key problems carry their own message one level down.
+ * Never the value received.
+ *
+ * @param root the input validated, to tell a missing field from a wrong one (default: not known;
+ *   then an issue on `undefined` is taken as missing)
+ */
+export function issueMessage(i: z.core.$ZodIssue, root?: unknown): string {
   if (i.code === 'invalid_key') return i.issues[0]?.message ?? i.message;
+  const missing = root === undefined ? undefined : !hasValueAt(root, i.path);
+  if (i.code === 'invalid_union' && 'discriminator' in i && typeof i.discriminator === 'string') {
+    const options = ((i as { options?: unknown[] }).options ?? []).map(String).join(', ');
+    return missing
+      ? `required but missing: which kind this is, one of ${options}`
+      : `must be one of ${options}`;
+  }
+  if (i.code === 'invalid_type' && (missing ?? i.message.endsWith('received undefined')))
+    return requiredMessage(i.expected);
   return i.message;
 }
 
@@ -279,8 +307,11 @@ export type Config = z.infer<typeof Config>;
 /**
  * Checks across fields, run on the raw input even when field validation fails, so one pass
  * reports every problem.
+ *
+ * @param opts.labelsKnown false when a data plane's keys or labels failed validation: the default
+ *   label is then not checked against them (a typo'd `lables:` is one error, not two) (default true)
  */
-export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | number>; message: string }> {
+export function crossFieldIssues(raw: unknown, opts: { labelsKnown?: boolean } = {}): Array<{ path: Array<string | number>; message: string }> {
   const out: Array<{ path: Array<string | number>; message: string }> = [];
   const cfg = (raw ?? {}) as { dataPlanes?: unknown; controlPlane?: { defaultExecutionLabel?: unknown; configMaps?: unknown } };
   const dps = Array.isArray(cfg.dataPlanes) ? (cfg.dataPlanes as Array<Record<string, unknown> | null>) : [];
@@ -289,7 +320,7 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
     const id = dp?.['id'];
     if (typeof id !== 'string') return;
     const prev = seen.get(id);
-    if (prev !== undefined) out.push({ path: ['dataPlanes', i, 'id'], message: `duplicate id "${id}" (also dataPlanes.${prev})` });
+    if (prev !== undefined) out.push({ path: ['dataPlanes', i, 'id'], message: `duplicate id "${echo(id, 100)}" (also dataPlanes[${prev}])` });
     else seen.set(id, i);
   });
   // A draining data plane is disabled in clusters.yaml, whatever `enabled` says.
@@ -302,13 +333,14 @@ export function crossFieldIssues(raw: unknown): Array<{ path: Array<string | num
   const discovers = !!(discovery?.eks || discovery?.gke);
   if (!dps.length && !discovers) out.push({ path: ['dataPlanes'], message: 'configure at least one data plane (or discovery)' });
   // With discovery, labels are only known at run time; the merged clusters.yaml is checked then.
-  if (typeof def === 'string' && !labels.has(def) && !discovers)
-    out.push({ path: ['controlPlane', 'defaultExecutionLabel'], message: `label "${def}" names no cluster (no enabled data plane carries it)` });
+  // When a data plane's keys are wrong (`lables:`), its labels are not known: that error is enough.
+  if (typeof def === 'string' && !labels.has(def) && !discovers && opts.labelsKnown !== false)
+    out.push({ path: ['controlPlane', 'defaultExecutionLabel'], message: `label "${echo(def, 100)}" names no cluster (no enabled data plane carries it)` });
   if (dps.length && !enabled.length)
     out.push({ path: ['dataPlanes'], message: 'at least one data plane must be enabled and not draining (flyteadmin refuses to start otherwise)' });
   const cms = Array.isArray(cfg.controlPlane?.configMaps) ? (cfg.controlPlane!.configMaps as unknown[]) : [];
   cms.forEach((n, i) => {
-    if (cms.indexOf(n) !== i) out.push({ path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${String(n)}"` });
+    if (cms.indexOf(n) !== i) out.push({ path: ['controlPlane', 'configMaps', i], message: `duplicate ConfigMap "${echo(String(n), 100)}"` });
   });
   return out;
 }

@@ -16,7 +16,8 @@
 import { createHash } from 'node:crypto';
 import { dirname, resolve } from 'node:path';
 import { CredsyncError, describeError, errorCode, type ErrorCode } from '../errors.ts';
-import { parseConfigText } from './load.ts';
+import { configFileError, parseConfigText } from './load.ts';
+import { echo } from '../util/bounded.ts';
 import type { Config } from './schema.ts';
 import { FILE_LIMITS, readRegularFile } from '../util/files.ts';
 
@@ -68,9 +69,9 @@ export function fileReader(path: string): ConfigReader {
     try {
       text = await readRegularFile(path, FILE_LIMITS.config);
     } catch (err) {
-      throw new CredsyncError('CONFIG_NOT_FOUND', `cannot read configuration ${path}: ${(err as Error).message}`, { cause: err });
+      throw configFileError(path, err);
     }
-    return { text, version: 'sha256:' + createHash('sha256').update(text).digest('hex').slice(0, 12), name: path, json: path.endsWith('.json') };
+    return { text, version: 'sha256:' + createHash('sha256').update(text).digest('hex').slice(0, 12), name: echo(path), json: path.endsWith('.json') };
   };
 }
 
@@ -136,5 +137,5 @@ function stripRefused(s: ConfigState): ConfigState {
 
 /** How reports and logs name a source. */
 export function describeSource(s: ConfigSource): string {
-  return s.kind === 'file' ? s.path : s.kind === 'ssm' ? `ssm:${s.name}` : `gcpsm:${s.secret}`;
+  return echo(s.kind === 'file' ? s.path : s.kind === 'ssm' ? `ssm:${s.name}` : `gcpsm:${s.secret}`);
 }

@@ -5,7 +5,7 @@
  * named cluster against that resolved list, and explains a miss (not configured, or discovered
  * but skipped, with discovery's reason).
  */
-import { truncate } from '../util/bounded.ts';
+import { echo } from '../util/bounded.ts';
 import type { Config, DataPlane } from '../config/schema.ts';
 import { eksSource, gkeSource, type SkippedCluster } from './merge.ts';
 
@@ -16,7 +16,7 @@ export type CloudCluster =
 
 /** How reports and logs name a cloud cluster. */
 export function describeCloudCluster(c: CloudCluster): string {
-  const t = (s: string) => truncate(s, 100);
+  const t = (s: string) => echo(s, 100);
   return c.cloud === 'eks' ? `EKS cluster ${t(c.clusterName)}` : `GKE cluster projects/${t(c.project)}/locations/${t(c.location)}/clusters/${t(c.clusterName)}`;
 }
 

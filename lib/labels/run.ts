@@ -14,6 +14,7 @@ import { assignedLabels, checkRouting, clustersOf, unroutable, type AssignedLabe
 import { applyLabels, type LabelsAdmin, type LabelsReport } from './plan.ts';
 import type { FlyteAdminConnection } from '../config/labels.ts';
 import type { YamlParse } from '../controlplane/render.ts';
+import { loggedIds } from '../util/bounded.ts';
 
 /**
  * A FlyteAdmin client for the configuration's `labels.flyteadmin`: TLS with its CA (or plaintext
@@ -103,7 +104,7 @@ export async function startLabelsStep(cfg: Config, connect: (() => Promise<Label
       const r = checkRouting(clustersOf(next, parse), assigned, before === undefined ? undefined : clustersOf(before, parse));
       for (const p of r.alreadyBroken) alreadyBroken.set(p.scope, p);
       if (r.refused.length) throw new LabelRoutingError(r.refused.map((p) => ({ ...p, reason: `${p.reason} [${where}]` })));
-      if (r.alreadyBroken.length) log.warn('labels in FlyteAdmin that route to every cluster (already before this run)', { labels: r.alreadyBroken.map((p) => `${p.scope}=${p.label}`) });
+      if (r.alreadyBroken.length) log.warn('labels in FlyteAdmin that route to every cluster (already before this run)', { labelCount: r.alreadyBroken.length, labels: loggedIds(r.alreadyBroken.map((p) => `${p.scope}=${p.label}`)) });
     },
     async finish(dryRun) {
       try {

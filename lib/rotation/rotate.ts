@@ -22,6 +22,7 @@ import type { Log } from '../util/log.ts';
 import { dueAt } from './config.ts';
 import { waitForRollouts, type RolloutResult } from './rollout.ts';
 import { objectName } from './state.ts';
+import { loggedIds } from '../util/bounded.ts';
 
 /** Labels on every per-generation object rotation makes on a data plane. */
 export const GENERATION_LABEL = 'flyte-credsync/generation';
@@ -345,7 +346,7 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
   const waitingFor = result.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`);
   for (const p of todo) p.report.rollout = { complete: result.complete, waitedMs: result.waitedMs, ...(waitingFor.length ? { waitingFor } : {}) };
   if (!result.complete) {
-    deps.log.warn('rotation: rollout not complete in time; nothing revoked, the next run resumes', { waitingFor, clusters: todo.map((p) => p.dp.id) });
+    deps.log.warn('rotation: rollout not complete in time; nothing revoked, the next run resumes', { waitingFor, clusterCount: todo.length, clusters: loggedIds(todo.map((p) => p.dp.id)) });
     return result;
   }
   for (const p of todo) {

@@ -8,6 +8,7 @@ import type { RotationState } from '../stores/rotation.ts';
 import { canRotate, shortFingerprint, type SecretStore } from '../stores/types.ts';
 import { dueAt, settingsFor } from './config.ts';
 import type { DrainReport } from '../lifecycle/drain.ts';
+import { boundedList } from '../util/bounded.ts';
 
 /** What the status reads: the configuration and the store. */
 export interface StatusDeps {
@@ -83,6 +84,6 @@ export async function rotationStatus(deps: StatusDeps, opts: { clusters?: string
 export function selectDataPlanes(cfg: Config, clusters: string[] | undefined): DataPlane[] {
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = (clusters ?? []).filter((c) => !known.has(c));
-  if (unknown.length) throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${unknown.join(', ')} (configured: ${[...known].join(', ')})`);
+  if (unknown.length) throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   return clusters?.length ? cfg.dataPlanes.filter((d) => clusters.includes(d.id)) : cfg.dataPlanes;
 }

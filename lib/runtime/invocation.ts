@@ -25,9 +25,9 @@ import { describeCloudCluster, matchDataPlane, type CloudCluster } from '../disc
 import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts';
 import { CredsyncError, describeError, isErrorCode, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
-import { runSync, type ConfigInfo, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
+import { runSync, type ConfigInfo, type ClusterReport, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import { withDeadline } from '../util/abort.ts';
-import { MAX_ECHO_ITEMS } from '../util/bounded.ts';
+import { MAX_ECHO_ITEMS, truncate } from '../util/bounded.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
 import { buildDeps, buildStore, configReader, type ConfigReaderOverrides, type WiringOverrides } from './wiring.ts';
@@ -180,12 +180,34 @@ export class SyncFailedError extends CredsyncError {
 }
 
 /**
- * Logs the report and turns a failed sync into a failed invocation.
+ * The report as a function logs it, bounded whatever the number of data planes (a CloudWatch or
+ * Cloud Logging entry has a size limit, and 5,000 data planes made a 3 MB report): the counts by
+ * status, the first failures ({@link syncFailures}, with their codes) and what the control plane
+ * did. Each data plane has its own line anyway (`data plane synced` / `data plane failed`, with
+ * its code), and the function's answer is the whole report.
+ */
+export function loggedReport(report: SyncReport): Record<string, unknown> {
+  const failures = syncFailures(report);
+  const count = (s: ClusterReport['status']) => report.clusters.filter((c) => c.status === s).length;
+  const cp = report.controlPlane;
+  return {
+    runId: report.runId,
+    ok: report.ok,
+    dryRun: report.dryRun,
+    durationMs: report.durationMs,
+    counts: { clusters: report.clusters.length, updated: count('updated'), unchanged: count('unchanged'), failed: count('failed') },
+    ...(failures.length ? { failureCount: failures.length, failures: failures.slice(0, MAX_ECHO_ITEMS).map((f) => truncate(f.line, 300)) } : {}),
+    ...(cp ? { controlPlane: { applied: cp.applied, secret: cp.secret.action, configMaps: cp.configMaps.map((c) => `${c.name}: ${c.action}`), restarted: cp.restarted } } : {}),
+  };
+}
+
+/**
+ * Logs the report (bounded: {@link loggedReport}) and turns a failed sync into a failed invocation.
  *
  * @throws SyncFailedError when `report.ok` is false
  */
 export function finish(log: Log, report: SyncReport): SyncReport {
-  log.info('sync report', { report });
+  log.info('sync report', loggedReport(report));
   if (!report.ok) throw new SyncFailedError(report);
   return report;
 }
@@ -252,7 +274,7 @@ async function syncCreated(cluster: CreatedCluster, o: ClusterCreatedOptions): P
   });
   const mine = report.clusters.find((c) => c.id === dp.id);
   if (!report.ok && mine?.status === 'failed' && isNotReady(mine)) {
-    log.info('sync report', { report });
+    log.info('sync report', loggedReport(report));
     log.warn('cluster not serving yet; the event will be redelivered', { dataPlane: dp.id, reason: mine.reason });
     throw new RetryLaterError(`data plane ${dp.id}: ${mine.reason}`, { report });
   }

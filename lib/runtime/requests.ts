@@ -5,7 +5,7 @@
  */
 import * as z from '../util/zod.ts';
 import { EventError } from '../errors.ts';
-import { describeIssues } from '../util/bounded.ts';
+import { describeIssues, loggedIds } from '../util/bounded.ts';
 
 /** The most data planes one resync may name (far above any configuration; bounds the work and every echo). */
 export const MAX_RESYNC_CLUSTERS = 10_000;
@@ -33,7 +33,7 @@ export function parseResyncEvent(event: unknown): ResyncEvent {
 }
 
 
-/** The log fields of a resync request: at most 20 of its ids, and how many it named. */
+/** The log fields of a resync request: the first few of its ids (escaped: lib/util/bounded.ts loggedIds), and how many it named. */
 export function resyncLogFields(r: ResyncEvent): Record<string, unknown> {
-  return { clusters: r.clusters ? r.clusters.slice(0, 20) : 'all', ...(r.clusters && r.clusters.length > 20 ? { clusterCount: r.clusters.length } : {}), dryRun: r.dryRun ?? false };
+  return { clusters: r.clusters ? loggedIds(r.clusters) : 'all', ...(r.clusters ? { clusterCount: r.clusters.length } : {}), dryRun: r.dryRun ?? false };
 }

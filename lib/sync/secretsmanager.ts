@@ -18,7 +18,7 @@ import { CredsyncError, describeError } from '../errors.ts';
 import { requireRotation, settingsFor } from '../rotation/config.ts';
 import { mintNext, revokeObject, verifyGeneration } from '../rotation/rotate.ts';
 import { CLUSTER_KEY, hasRotationProtocol } from '../stores/types.ts';
-import { truncate } from '../util/bounded.ts';
+import { echo } from '../util/bounded.ts';
 import { runSync, type SyncDeps, type SyncReport } from './sync.ts';
 
 export type RotationStep = 'createSecret' | 'setSecret' | 'testSecret' | 'finishSecret';
@@ -66,14 +66,14 @@ export interface StepResult {
  * @throws CredsyncError `ROTATION_NOT_ENABLED`; `EVENT_INVALID` for a token that is not such a version
  */
 function checkProtocol(ev: RotationEvent, info: { rotationEnabled: boolean; stages: Record<string, string[]> }): void {
-  const secret = truncate(ev.SecretId);
+  const secret = echo(ev.SecretId);
   if (!info.rotationEnabled)
     throw new CredsyncError('ROTATION_NOT_ENABLED', `secret ${secret}: rotation is not enabled on it (DescribeSecret: RotationEnabled is false); ${ev.Step} refused, nothing changed`);
   const stages = info.stages[ev.ClientRequestToken];
   if (!stages)
-    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${ev.ClientRequestToken} has no stage for rotation (it is not a version Secrets Manager is rotating); ${ev.Step} refused, nothing changed`);
+    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${echo(ev.ClientRequestToken, 100)} has no stage for rotation (it is not a version Secrets Manager is rotating); ${ev.Step} refused, nothing changed`);
   if (!stages.includes('AWSCURRENT') && !stages.includes('AWSPENDING'))
-    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${ev.ClientRequestToken} is not AWSPENDING (its stages: ${stages.join(', ') || 'none'}); ${ev.Step} refused, nothing changed`);
+    throw new CredsyncError('EVENT_INVALID', `secret ${secret}: version ${echo(ev.ClientRequestToken, 100)} is not AWSPENDING (its stages: ${stages.join(', ') || 'none'}); ${ev.Step} refused, nothing changed`);
 }
 
 /**
@@ -86,10 +86,10 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
   const store = deps.store;
   if (!hasRotationProtocol(store) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
   const info = await store.rotationInfo(ev.SecretId);
-  if (!info) throw new CredsyncError('STORE_ERROR', `secret ${truncate(ev.SecretId)} does not exist`);
+  if (!info) throw new CredsyncError('STORE_ERROR', `secret ${echo(ev.SecretId)} does not exist`);
   const dp = deps.config.dataPlanes.find((d) => d.id === info.clusterId);
-  if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${truncate(ev.SecretId)} belongs to data plane ${info.clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
-  requireRotation(deps.config, `Secrets Manager rotation of ${truncate(ev.SecretId)}`, [dp.id]);
+  if (!dp) throw new CredsyncError('UNKNOWN_DATA_PLANE', `secret ${echo(ev.SecretId)} belongs to data plane ${info.clusterId ?? '(none: no ' + CLUSTER_KEY + ' tag)'}, which is not configured`);
+  requireRotation(deps.config, `Secrets Manager rotation of ${echo(ev.SecretId)}`, [dp.id]);
   const settings = settingsFor(deps.config, dp)!;
   checkProtocol(ev, info);
   const result = (outcome: string, report?: SyncReport): StepResult => ({ step: ev.Step, cluster: dp.id, outcome, ...(report ? { report } : {}) });
@@ -140,7 +140,7 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
       const p = mine();
       if (!p) {
         if (view?.current?.versionId === ev.ClientRequestToken) return result('already current');
-        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: no AWSPENDING version ${ev.ClientRequestToken} to test`);
+        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: no AWSPENDING version ${echo(ev.ClientRequestToken, 100)} to test`);
       }
       await verifyGeneration(deps.verify, dp, api, p);
       return result('verified');
@@ -161,7 +161,7 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
           ...(state?.revoked ? { revoked: state.revoked } : {}),
         });
       } else if (view?.current?.versionId !== ev.ClientRequestToken) {
-        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: version ${ev.ClientRequestToken} is neither pending nor current`);
+        throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: version ${echo(ev.ClientRequestToken, 100)} is neither pending nor current`);
       }
       const report = await runSync(deps, { clusters: [dp.id], ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) });
       if (!report.ok) deps.log.warn('rotation: promoted; publishing or finishing did not complete (the next run resumes)', { cluster: dp.id, reason: describeError(report.rotationError?.reason ?? report.controlPlaneError?.reason ?? report.clusters[0]?.reason) });

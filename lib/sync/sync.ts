@@ -16,7 +16,7 @@ import { CredentialRejectedError, CredsyncError, describeError, errorCode } from
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord } from '../stores/types.ts';
 import { withDeadline } from '../util/abort.ts';
-import { boundedList } from '../util/bounded.ts';
+import { boundedList, loggedIds, MAX_LOGGED_IDS } from '../util/bounded.ts';
 import { mapBounded } from '../util/log.ts';
 import { requireRotation, settingsFor } from '../rotation/config.ts';
 import type { PreparedRotation } from '../rotation/rotate.ts';
@@ -72,7 +72,8 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const lifecycle = await planLifecycle({ ...deps, controlPlane: controlPlaneOnce }, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
   const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id));
 
-  log.info('sync started', { runId, dryRun, clusters: selected.map((d) => d.id), store: deps.store.kind });
+  // Lines that list data planes list the first few and count them all: 5,000 ids are not a log line.
+  log.info('sync started', { runId, dryRun, clusterCount: selected.length, clusters: loggedIds(selected.map((d) => d.id)), store: deps.store.kind });
 
   // The store's entries of every configured data plane, read in batches when the store can (the
   // control plane is rendered for all of them); a failed batch read falls back to one read each.
@@ -162,7 +163,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
     });
     for (const c of controlPlane.configMaps)
-      if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusters: c.disabledClusters });
+      if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusterCount: c.disabledClusters.length, clusters: loggedIds(c.disabledClusters) });
     if (controlPlane.drift)
       log.error('clusters.yaml drifted from the configuration (mode gitops): commit the values below', { code: controlPlane.drift.code, drift: controlPlane.drift.items, values: controlPlane.drift.values });
     for (const o of controlPlane.owners ?? [])
@@ -235,14 +236,21 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     ...(opts.configInfo ? { config: opts.configInfo } : {}),
   };
   for (const s of opts.discovery?.skipped ?? []) log.warn('discovered cluster skipped', { ...s });
+  const ids = (pick: (c: ClusterReport) => boolean) => clusters.filter(pick).map((c) => c.id);
+  const updated = ids((c) => c.status === 'updated');
+  const failed = ids((c) => c.status === 'failed');
+  const rotating = clusters.filter((c) => c.rotation);
   log.info('sync finished', {
     runId,
     ok,
     dryRun,
-    updated: clusters.filter((c) => c.status === 'updated').map((c) => c.id),
-    failed: clusters.filter((c) => c.status === 'failed').map((c) => c.id),
+    counts: { clusters: clusters.length, updated: updated.length, failed: failed.length },
+    updated: loggedIds(updated),
+    failed: loggedIds(failed),
     restarted: controlPlane?.restarted ?? [],
-    ...(clusters.some((c) => c.rotation) ? { generations: Object.fromEntries(clusters.filter((c) => c.rotation).map((c) => [c.id, c.rotation!.generation])), rotated: clusters.filter((c) => c.rotation?.rotated).map((c) => c.id) } : {}),
+    ...(rotating.length
+      ? { generations: Object.fromEntries(rotating.slice(0, MAX_LOGGED_IDS).map((c) => [c.id, c.rotation!.generation])), rotated: loggedIds(ids((c) => c.rotation?.rotated === true)) }
+      : {}),
     durationMs: report.durationMs,
   });
   deps.metrics?.(report);

@@ -2,6 +2,7 @@
  * The logging port of the core: Powertools' Logger satisfies it on Lambda, a line logger
  * on the CLI. {@link redactingLog} scrubs every message and field before it is written.
  */
+import { escapeControl } from './bounded.ts';
 import { redact } from './redact.ts';
 
 export type LogFields = Record<string, unknown>;
@@ -30,12 +31,17 @@ export function redactingLog(inner: Log): Log {
   return { debug: wrap('debug'), info: wrap('info'), warn: wrap('warn'), error: wrap('error') };
 }
 
-/** A logger writing one line per event to a stream (stderr by default); debug only when verbose. */
+/**
+ * A logger writing one line per event to a stream (stderr by default); debug only when verbose.
+ * A line is one line whatever it quotes: control characters in the message and the fields are
+ * escaped (lib/util/bounded.ts escapeControl), so an echoed value cannot forge a line or drive the
+ * terminal.
+ */
 export function lineLog(opts: { verbose?: boolean; write?: (line: string) => void } = {}): Log {
   const write = opts.write ?? ((l: string) => process.stderr.write(l + '\n'));
   const line = (level: string) => (message: string, fields?: LogFields) => {
-    const extra = fields && Object.keys(fields).length ? ' ' + JSON.stringify(fields) : '';
-    write(`${level.padEnd(5)} ${message}${extra}`);
+    const extra = fields && Object.keys(fields).length ? ' ' + escapeControl(JSON.stringify(fields), { json: true }) : '';
+    write(`${level.padEnd(5)} ${escapeControl(message)}${extra}`);
   };
   return redactingLog({
     debug: opts.verbose ? line('debug') : () => {},

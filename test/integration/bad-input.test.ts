@@ -5,7 +5,7 @@
  */
 import { beforeAll, beforeEach, describe, expect, it } from '@jest/globals';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
@@ -96,11 +96,11 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
     expect(r.stderr).toBe(
       'credsync: invalid configuration (cluster access):\n' +
         `  - dataPlanes[dpctx].access.context: kubeconfig ${env.kubeconfig} has no context "no-such-context"\n` +
-        `  - dataPlanes[dpkc].access.path: cannot read kubeconfig ${dir}/missing-kubeconfig: ENOENT: no such file or directory, open '${dir}/missing-kubeconfig'\n` +
+        `  - dataPlanes[dpkc].access.path: cannot read kubeconfig ${dir}/missing-kubeconfig: no such file (ENOENT)\n` +
         '  - dataPlanes[dpenv].access.tokenEnv: environment variable CREDSYNC_TEST_UNSET_TOKEN is not set\n' +
         '  - dataPlanes[dpca].access.caData: neither PEM nor base64 of PEM\n' +
-        `  - dataPlanes[dptok].access.tokenFile: cannot read ${dir}/missing-token: ENOENT: no such file or directory, open '${dir}/missing-token'\n` +
-        `  - dataPlanes[dpcaf].access.caFile: cannot read ${dir}/missing-ca: ENOENT: no such file or directory, open '${dir}/missing-ca'\n`,
+        `  - dataPlanes[dptok].access.tokenFile: cannot read ${dir}/missing-token: no such file (ENOENT)\n` +
+        `  - dataPlanes[dpcaf].access.caFile: cannot read ${dir}/missing-ca: no such file (ENOENT)\n`,
     );
     await expectNothingWritten();
   });
@@ -294,12 +294,94 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
       [['sync', '--config', file, '--cluster', ''], 'credsync: --cluster needs a data plane id (got an empty one)'],
       [['sync', '--config', file, '--config', file], 'credsync: --config given 2 times: give one configuration file'],
       [['sync', '--config', file, '--timeout', 'soon'], 'credsync: --timeout must be a whole number of seconds from 1 to 999999 (got "soon")'],
-      [['sync', '--config', file, '--cluster', 'x'.repeat(1_000_000).slice(0, 100_000)], `credsync: unknown data plane(s): ${'x'.repeat(200)}… (99800 more characters) (configured: ${env.dataPlanes[0]})`],
+      [['sync', '--config', file, '--cluster', 'x'.repeat(1_000_000).slice(0, 100_000)], `credsync: unknown data plane(s): ${'x'.repeat(200)}… (100000 characters in all) (configured: ${env.dataPlanes[0]})`],
+      // Our own words for what node:util's parser refused (issue #20).
+      [['sync', '--bogus'], 'credsync: unknown option "--bogus" (see credsync --help for the options)'],
+      [['sync', '--config', file, '--timeout', '-1'], 'credsync: --timeout must be a whole number of seconds from 1 to 999999 (got "-1")'],
+      [['sync', '--config'], 'credsync: --config needs a value (a FILE)'],
+      [['sync', '--config', '--json'], 'credsync: --config needs a value (a FILE); got the option "--json" (for a value that starts with a dash, write --config=--json)'],
+      [['sync', '--json=yes'], 'credsync: --json takes no value (got "--json=yes")'],
+      // An unknown command with --help is an unknown command, not a request for the usage.
+      [['frobnicate', '--help'], 'credsync: unknown command "frobnicate" (the commands are `sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
     ];
     for (const [args, first] of cases) {
       const r = credsync(args);
       expect([args.slice(0, 2), r.code, r.stdout, r.stderr.split('\n')[0]]).toEqual([args.slice(0, 2), 2, '', first]);
     }
+  });
+
+  it('an argument with control characters is echoed escaped: no terminal escape and no forged line reaches stderr (issue #20)', async () => {
+    const file = writeConfig('ok.yaml', [kubeconfigPlane(env.dataPlanes[0]!)]);
+    const r = credsync(['sync', '--config', file, '--cluster', 'dp1\u001b[31mRED\nFAKE LOG LINE']);
+    expect(r.code).toBe(2);
+    expect(r.stdout).toBe('');
+    expect(r.stderr).toBe(`credsync: unknown data plane(s): dp1\\x1b[31mRED\\nFAKE LOG LINE (configured: ${env.dataPlanes[0]})\n`);
+    expect(r.stderr).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f]/);
+    // Unknown options and commands are quoted the same way.
+    const opt = credsync(['sync', '--x\u001b]0;title\u0007']);
+    expect([opt.code, opt.stderr.split('\n')[0]]).toEqual([2, 'credsync: unknown option "--x\\x1b]0;title\\x07" (see credsync --help for the options)']);
+    await expectNothingWritten();
+  });
+
+  it('a 5,000-character --config path gets a bounded message; a directory, a device or an over-large file is CONFIG_UNREADABLE, not CONFIG_NOT_FOUND (issue #20)', () => {
+    const long = `/tmp/${'a'.repeat(4995)}`;
+    const r = credsync(['sync', '--config', long]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toBe(`credsync: cannot read configuration /tmp/${'a'.repeat(195)}… (5000 characters in all): the path is too long (ENAMETOOLONG)\n`);
+    const big = join(dir, 'big.yaml');
+    writeFileSync(big, '');
+    truncateSync(big, 8 * 1024 * 1024 + 1);
+    const codes = ([
+      [join(dir, 'nothing-here.yaml'), 'CONFIG_NOT_FOUND', 'no such file (ENOENT)'],
+      [dir, 'CONFIG_UNREADABLE', 'not a regular file (a directory)'],
+      ['/dev/null', 'CONFIG_UNREADABLE', 'not a regular file (a character device)'],
+      [big, 'CONFIG_UNREADABLE', `larger than ${8 * 1024 * 1024} bytes (${8 * 1024 * 1024 + 1})`],
+    ] as const).map(([path, code, why]) => {
+      const j = credsync(['sync', '--config', path, '--json']);
+      return [j.code, JSON.parse(j.stdout).error] as const;
+    });
+    expect(codes).toEqual([
+      [2, { code: 'CONFIG_NOT_FOUND', reason: `cannot read configuration ${join(dir, 'nothing-here.yaml')}: no such file (ENOENT)` }],
+      [2, { code: 'CONFIG_UNREADABLE', reason: `cannot read configuration ${dir}: not a regular file (a directory)` }],
+      [2, { code: 'CONFIG_UNREADABLE', reason: 'cannot read configuration /dev/null: not a regular file (a character device)' }],
+      [2, { code: 'CONFIG_UNREADABLE', reason: `cannot read configuration ${big}: larger than ${8 * 1024 * 1024} bytes (${8 * 1024 * 1024 + 1})` }],
+    ]);
+  });
+
+  it('configurations a person gets wrong get a message they can act on (issue #20)', async () => {
+    const [dp1] = env.dataPlanes as [string];
+    const raw = (name: string, text: string) => {
+      const f = join(dir, name);
+      writeFileSync(f, text);
+      return f;
+    };
+    let bomb = 'a0: &a0 [x, x, x, x, x, x, x, x, x, x]\n';
+    for (let i = 1; i <= 9; i++) bomb += `a${i}: &a${i} [${Array(10).fill(`*a${i - 1}`).join(', ')}]\n`;
+    const cases: Array<[string, string]> = [
+      [raw('deep.yaml', '['.repeat(5000)), 'not valid YAML: nested too deeply for the parser (line 1, column '],
+      [raw('bomb.yaml', bomb), 'not valid YAML: its aliases expand to more than 10000 nodes (an alias bomb?); write the values out or share fewer anchors'],
+      [raw('passwd.yaml', readFileSync('/etc/passwd', 'utf8')), 'not a flyte-credsync configuration (it is a single string; expected a mapping with controlPlane, store and dataPlanes)'],
+      [writeConfig('notype.yaml', [{ id: dp1, access: { context: dp1, path: env.kubeconfig }, labels: { team1: 1 } }]), 'dataPlanes[0].access.type: required but missing: which kind this is, one of kubeconfig, token, eks, gke'],
+      [writeConfig('badtype.yaml', [{ id: dp1, access: { type: 'kubeconfg', context: dp1 }, labels: { team1: 1 } }]), 'dataPlanes[0].access.type: must be one of kubeconfig, token, eks, gke'],
+      [writeConfig('noid.yaml', [{ access: { type: 'kubeconfig', context: dp1, path: env.kubeconfig }, labels: { team1: 1 } }]), 'dataPlanes[0].id: required but missing (a string)'],
+      [writeConfig('dup.yaml', [kubeconfigPlane(dp1), kubeconfigPlane(dp1)]), `dataPlanes[1].id: duplicate id "${dp1}" (also dataPlanes[0])`],
+    ];
+    for (const [file, problem] of cases) {
+      const r = credsync(['sync', '--config', file]);
+      expect([file, r.code, r.stdout]).toEqual([file, 2, '']);
+      expect(r.stderr.startsWith(`credsync: invalid configuration (${file}):\n  - `)).toBe(true);
+      expect(r.stderr).toContain(problem);
+      expect(r.stderr).not.toMatch(/Maximum call stack|ReferenceError|Invalid discriminator|received undefined|dataPlanes\.\d/);
+    }
+    // A typo'd key is one error, not also "label ... names no cluster".
+    const typo = join(dir, 'typo.yaml');
+    writeFileSync(typo, stringify({ ...parse(readFileSync(writeConfig('t.yaml', [kubeconfigPlane(dp1)]), 'utf8')), controlPlane: { access: { type: 'kubeconfig', context: env.controlPlane, path: env.kubeconfig }, defaultExecutionLabel: 'team1' }, dataPlanes: [{ id: dp1, access: { type: 'kubeconfig', context: dp1, path: env.kubeconfig }, lables: { team1: 1 } }] }));
+    const t = credsync(['sync', '--config', typo]);
+    expect([t.code, t.stderr]).toEqual([2, `credsync: invalid configuration (${typo}):\n  - dataPlanes[0]: unknown key(s): dataPlanes[0].lables\n`]);
+    // /etc/passwd as a kubeconfig: not a kubeconfig, not "has no context".
+    const kc = credsync(['sync', '--config', writeConfig('passwd-kc.yaml', [kubeconfigPlane(dp1, { path: '/etc/passwd' })])]);
+    expect([kc.code, kc.stderr]).toEqual([2, `credsync: invalid configuration (cluster access):\n  - dataPlanes[${dp1}].access.path: /etc/passwd is not a kubeconfig (it is a single string; expected a YAML mapping with clusters, contexts and users)\n`]);
+    await expectNothingWritten();
   });
 
   it('a JSON configuration with a byte-order mark runs', async () => {

@@ -56,7 +56,7 @@ describe('config', () => {
     const got = issues(cfg);
     expect(got).toEqual(
       expect.arrayContaining([
-        'dataPlanes[1].id: duplicate id "dp1" (also dataPlanes.0)',
+        'dataPlanes[1].id: duplicate id "dp1" (also dataPlanes[0])',
         'dataPlanes[2].id: must be lower-case alphanumerics, - or _, start and end alphanumeric, max 63',
         'dataPlanes[2].labels.t: weight must be in [0, 1]',
         'controlPlane.defaultExecutionLabel: label "nobody" names no cluster (no enabled data plane carries it)',

@@ -27,7 +27,7 @@ describe('readRegularFile', () => {
   });
 
   it('refuses a file one byte over the bound, and a directory', async () => {
-    await expect(readRegularFile(file('over', 'x'.repeat(1001)), 1000)).rejects.toThrow(new FileRefusedError('larger than 1000 bytes (1001)'));
-    await expect(readRegularFile(dir, 1000)).rejects.toThrow(new FileRefusedError('not a regular file (a directory)'));
+    await expect(readRegularFile(file('over', 'x'.repeat(1001)), 1000)).rejects.toThrow(new FileRefusedError('larger than 1000 bytes (1001)', 'unreadable'));
+    await expect(readRegularFile(dir, 1000)).rejects.toThrow(new FileRefusedError('not a regular file (a directory)', 'unreadable'));
   });
 });

@@ -155,7 +155,7 @@ describe('labels configuration', () => {
       }),
     ).toEqual([
       'labels.flyteadmin.endpoint: must be host:port, e.g. flyte.example.com:443',
-      'labels.flyteadmin.auth.clientSecretName: Invalid input: expected string, received undefined',
+      'labels.flyteadmin.auth.clientSecretName: required but missing (a string)',
       'labels.flyteadmin.auth: unknown key(s): labels.flyteadmin.auth.clientSecret',
       'labels.assignments[0].label: labels must be lower-case alphanumerics, -, _ or .',
     ]);

@@ -14,7 +14,7 @@
 import { AsyncLocalStorage } from 'node:async_hooks';
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { ErrorCode } from '../../errors.ts';
-import { truncate } from '../../util/bounded.ts';
+import { echo, truncate } from '../../util/bounded.ts';
 
 /** The longest reason an answer carries (a request can be megabytes; its echo is not). */
 export const MAX_REASON_CHARS = 500;
@@ -46,15 +46,15 @@ const EXPECTED = 'POST a JSON body (resync: {"clusters"?: [...], "dryRun"?: bool
  */
 export function requestErrorAnswer(err: unknown, req: Pick<IncomingMessage, 'method' | 'headers'>): Answer {
   const bad = (status: number, error: string): Answer => ({ status, body: { error: truncate(error, MAX_REASON_CHARS), code: 'EVENT_INVALID' } });
-  if (req.method !== 'POST') return bad(405, `method ${req.method} not allowed: ${EXPECTED}`);
+  if (req.method !== 'POST') return bad(405, `method ${echo(req.method, 20)} not allowed: ${EXPECTED}`);
   const e = (err ?? {}) as { type?: unknown; charset?: unknown; encoding?: unknown };
   switch (e.type) {
     case 'entity.parse.failed':
       return bad(400, `the request body is not a JSON object: ${EXPECTED}`);
     case 'charset.unsupported':
-      return bad(415, `charset "${String(e.charset)}" not supported: send UTF-8 JSON`);
+      return bad(415, `charset "${echo(e.charset, 40)}" not supported: send UTF-8 JSON`);
     case 'encoding.unsupported':
-      return bad(415, `content encoding "${String(e.encoding)}" not supported`);
+      return bad(415, `content encoding "${echo(e.encoding, 40)}" not supported`);
     case 'entity.too.large':
       return bad(413, 'the request body is too large');
     case 'request.aborted':
@@ -82,7 +82,7 @@ function jsonErrorSend(res: ServerResponse, ctx: { code?: ErrorCode | 'INTERNAL'
     const type = String(res.getHeader('Content-Type') ?? '');
     if (res.statusCode >= 400 && typeof body === 'string' && !type.includes('json')) {
       res.setHeader('Content-Type', 'application/json; charset=utf-8');
-      return send.call(this, JSON.stringify({ error: truncate(body.split('\n')[0]!, MAX_REASON_CHARS), code: ctx.code ?? 'INTERNAL' }));
+      return send.call(this, JSON.stringify({ error: echo(body.split('\n')[0]!, MAX_REASON_CHARS), code: ctx.code ?? 'INTERNAL' }));
     }
     return send.call(this, body);
   };

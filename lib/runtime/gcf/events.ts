@@ -5,7 +5,7 @@
  */
 import * as z from '../../util/zod.ts';
 import { EventError } from '../../errors.ts';
-import { describeIssues } from '../../util/bounded.ts';
+import { describeIssues, echo } from '../../util/bounded.ts';
 
 /** Longer than any GCP project, location or cluster name (30, ~25 and 40 characters). */
 const MAX_NAME = 100;
@@ -83,7 +83,7 @@ function auditLogEntry(event: unknown): unknown {
       const data = jsonData(e['data'], `"${PUBSUB_PUBLISHED}" CloudEvent data`) as Record<string, unknown> | undefined;
       return entryFromPubsub(data?.['message']);
     }
-    throw new EventError(`unsupported CloudEvent type "${String(e['type'])}": ${EXPECTED_GKE_EVENT}`);
+    throw new EventError(`unsupported CloudEvent type "${echo(e['type'], 100)}": ${EXPECTED_GKE_EVENT}`);
   }
   if ('message' in e) return entryFromPubsub(e['message']); // a Pub/Sub push body
   if (typeof e['data'] === 'string') return entryFromPubsub(e); // a bare Pub/Sub message

@@ -21,7 +21,7 @@
 import type * as ff from '@google-cloud/functions-framework';
 import { CredsyncError, describeError, errorCode, EventError } from '../../errors.ts';
 import type { SyncReport } from '../../sync/sync.ts';
-import { truncate } from '../../util/bounded.ts';
+import { echo, truncate } from '../../util/bounded.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
 import { deadlineIn } from '../deadline.ts';
 import type { ClusterCreatedResult } from '../invocation.ts';
@@ -68,7 +68,7 @@ async function cloudEventFunction<T>(name: string, ev: ff.CloudEvent<unknown>, f
   try {
     return await fn();
   } catch (err) {
-    const fields = { function: name, eventId: ev?.id, eventType: ev?.type, code: errorCode(err), reason: describeError(err) };
+    const fields = { function: name, eventId: echo(ev?.id, 100), eventType: echo(ev?.type, 100), code: errorCode(err), reason: describeError(err) };
     if (err instanceof EventError) {
       log.error('event rejected (not retried: a malformed event never becomes valid)', fields);
       return { rejected: true, reason: err.message };
@@ -95,7 +95,7 @@ function cleanError(err: unknown): Error {
 /** Scheduled rotation (Pub/Sub CloudEvent): syncs every data plane. */
 export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
   return cloudEventFunction('scheduled', ev, async () => {
-    log.info('scheduled rotation', { eventId: ev?.id, time: ev?.time });
+    log.info('scheduled rotation', { eventId: echo(ev?.id, 100), time: echo(ev?.time, 100) });
     const { finish, syncInvocation } = await invocation();
     return finish(log, await syncInvocation(log, { metrics: gcfMetrics('scheduled', log), ...invocationDeadline() }));
   });
@@ -108,7 +108,7 @@ export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventO
     const c = parseGkeAuditEvent(ev);
     if (!c) {
       const reason = 'event is not a successful GKE cluster creation (another method, or a failed call)';
-      log.info('event ignored', { reason, eventId: ev?.id });
+      log.info('event ignored', { reason, eventId: echo(ev?.id, 100) });
       return { ignored: true, reason };
     }
     const { syncCreatedCluster } = await invocation();
@@ -123,7 +123,7 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
   const reply = (status: number, body: unknown) => void res.status(status).json(body);
   if (req.method !== 'POST') {
     res.set('Allow', 'POST');
-    return reply(405, { error: `method ${req.method} not allowed: ${RESYNC_USAGE}` });
+    return reply(405, { error: `method ${echo(req.method, 20)} not allowed: ${RESYNC_USAGE}` });
   }
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   if (hasBody && !req.is('application/json')) return reply(415, { error: `Content-Type must be application/json: ${RESYNC_USAGE}` });
@@ -131,14 +131,14 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
     const deadline = invocationDeadline();
     const r = parseResyncEvent(req.body);
     log.info('manual resync', resyncLogFields(r));
-    const { syncInvocation, SyncFailedError } = await invocation();
+    const { syncInvocation, SyncFailedError, loggedReport } = await invocation();
     const report = await syncInvocation(log, {
       metrics: gcfMetrics('resync', log),
       ...(r.clusters ? { clusters: r.clusters } : {}),
       dryRun: r.dryRun ?? false,
       ...deadline,
     });
-    log.info('sync report', { report });
+    log.info('sync report', loggedReport(report));
     if (report.ok) return reply(200, report);
     // The report, with the failure's stable code and a short reason on top, like every other error answer.
     const failed = new SyncFailedError(report);
