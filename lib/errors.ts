@@ -157,9 +157,12 @@ export class KubernetesApiError extends CredsyncError {
 
 /** The data plane's token did not authenticate, or lacks what flyteadmin needs. */
 export class CredentialRejectedError extends CredsyncError {
-  constructor(cluster: string, detail: string) {
+  /** The token did not authenticate at all (HTTP 401), as opposed to the wrong identity or missing rights. */
+  readonly unauthenticated: boolean;
+  constructor(cluster: string, detail: string, opts: { unauthenticated?: boolean } = {}) {
     super('CREDENTIAL_REJECTED', `cluster ${cluster}: credential rejected: ${detail}`);
     this.name = 'CredentialRejectedError';
+    this.unauthenticated = opts.unauthenticated ?? false;
   }
 }
 

@@ -121,38 +121,80 @@ export function identityProvenBy(
  * @param stored the store's current record for the data plane, if known: when it proves the
  *   identity ({@link identityProvenBy}), the SelfSubjectReview is skipped (default: none, full review)
  * @param signal cancels the reviews (default: none)
+ * @param settle for a credential whose token Secret this run created (`cred.createdSecret`): how
+ *   long a 401 is asked again while the API server catches up with the filled Secret
  * @returns the identity the token authenticated as, and whether it was reviewed now
  * @throws CredentialRejectedError when the credential must not be published; ClusterUnreachableError
  *   or KubernetesApiError when the cluster could not answer
  */
-export function verifyCredential(
+export async function verifyCredential(
   verify: CredentialVerifier,
   dp: DataPlane,
   server: string,
-  cred: { token: string; caCert: string },
+  cred: { token: string; caCert: string; createdSecret?: boolean },
   stored?: CredentialRecord,
   signal?: AbortSignal,
+  settle: SettleOptions = {},
 ): Promise<Verified> {
-  return verify({
-    cluster: dp.id,
-    server,
-    caPem: cred.caCert,
-    token: cred.token,
-    expectedUser: expectedIdentity(dp),
-    checks: [...FLYTEADMIN_CHECKS],
-    ...(identityProvenBy(stored, dp, server, cred) ? { identityProven: true } : {}),
-    ...(signal ? { signal } : {}),
-  });
+  const ask = () =>
+    verify({
+      cluster: dp.id,
+      server,
+      caPem: cred.caCert,
+      token: cred.token,
+      expectedUser: expectedIdentity(dp),
+      checks: [...FLYTEADMIN_CHECKS],
+      ...(identityProvenBy(stored, dp, server, cred) ? { identityProven: true } : {}),
+      ...(signal ? { signal } : {}),
+    });
+  if (!cred.createdSecret) return ask();
+  // A token Secret this run created and saw filled: the API server checks a legacy token against
+  // its own cached copy of the Secret, which may still be the unfilled one for a moment (401,
+  // "token does not match server's copy"). A 401 is asked again for a bounded time; any other
+  // answer, and a 401 past the bound, stands.
+  const sleep = settle.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms)));
+  const pollMs = settle.pollMs ?? 250;
+  // Bounded by a count of asks (the wait between them), not a clock that a test may stop.
+  const asks = 1 + Math.ceil((settle.ms ?? NEW_SECRET_SETTLE_MS) / pollMs);
+  for (let n = 1; ; n++) {
+    try {
+      return await ask();
+    } catch (err) {
+      if (!(err instanceof CredentialRejectedError) || !err.unauthenticated || n >= asks || signal?.aborted) throw err;
+      await sleep(pollMs);
+    }
+  }
+}
+
+/** How long a 401 for a token Secret the run just created is asked again ({@link verifyCredential}). */
+export const NEW_SECRET_SETTLE_MS = 5_000;
+
+/** How {@link verifyCredential} waits for the API server to see a token Secret the run just created. */
+export interface SettleOptions {
+  /** @default {@link NEW_SECRET_SETTLE_MS} */
+  ms?: number;
+  /** @default 250 */
+  pollMs?: number;
+  sleep?: (ms: number) => Promise<void>;
 }
 
 /** A verification of the store's current record started before the credential it must match was read. */
 export interface EarlyVerification {
   /**
-   * The early verification's outcome, when `cred` holds exactly the record's token and CA bytes (it
-   * is then the very verification {@link verifyCredential} would ask for `cred`); otherwise
-   * undefined, and `cred` must be verified by itself.
+   * The early verification's outcome for the credential read, when it may judge it: `cred` holds
+   * exactly the record's token and CA bytes (it is then the very verification
+   * {@link verifyCredential} would ask for `cred`) and its token Secret was not created by this run.
+   * Otherwise undefined, and `cred` must be verified by itself.
+   *
+   * The promise resolves to undefined, not to a rejection, when the early answer was that the
+   * token does not authenticate (HTTP 401): that answer may have been given while the token Secret
+   * did not exist (deleted, and re-created by this run or by someone else while it was read: a
+   * legacy token comes back with the same bytes, and authenticates again only once its Secret
+   * exists), so a credential is never judged by it; `cred` must then be verified by itself. Any
+   * other answer stands: the token authenticated (as the wrong identity, or without the rights
+   * flyteadmin needs), so its Secret existed when it was answered.
    */
-  resultFor(cred: { token: string; caCert: string }): Promise<Verified> | undefined;
+  resultFor(cred: { token: string; caCert: string; createdSecret?: boolean }): Promise<Verified | undefined> | undefined;
   /** Cancels its reviews if they are still asking and resolves once they have settled; idempotent. */
   cancel(): Promise<void>;
 }
@@ -162,7 +204,8 @@ export interface EarlyVerification {
  * is still being read, so that a run where nothing changed waits for one round trip per data plane
  * instead of two (the Secret GET, then the reviews). Nothing is skipped: the reviews asked are the
  * ones {@link verifyCredential} asks for the credential read, and their answer is used only when
- * the Secret holds exactly the record's bytes. Started only when the record proves its own identity
+ * the Secret holds exactly the record's bytes, existed before this run, and the answer accepts
+ * ({@link EarlyVerification.resultFor}). Started only when the record proves its own identity
  * ({@link identityProvenBy}), the case where the no-op asks the access reviews alone; otherwise
  * undefined. Callers must {@link EarlyVerification.cancel} it when done (its requests are cancelled,
  * not abandoned).
@@ -176,7 +219,13 @@ export function verifyEarly(verify: CredentialVerifier, dp: DataPlane, server: s
     () => undefined,
   );
   return {
-    resultFor: (cred) => (cred.token === stored.token && cred.caCert === stored.caCert ? result : undefined),
+    resultFor: (cred) =>
+      !cred.createdSecret && cred.token === stored.token && cred.caCert === stored.caCert
+        ? result.catch((err: unknown) => {
+            if (err instanceof CredentialRejectedError && err.unauthenticated) return undefined;
+            throw err;
+          })
+        : undefined,
     cancel: () => {
       ctl.abort(new Error('early verification not needed'));
       return settled;
@@ -199,7 +248,7 @@ export const verifyWithApiServer: CredentialVerifier = async (req) => {
     identityReviewed ? whoAmI(http, req.cluster, req.server, undefined, req.signal) : Promise.resolve(undefined),
     mayDo(http, req.cluster, req.server, req.checks, undefined, req.signal),
   ]);
-  for (const r of [who, may]) if (r.status === 'rejected' && statusOf(r.reason) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
+  for (const r of [who, may]) if (r.status === 'rejected' && statusOf(r.reason) === 401) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)', { unauthenticated: true });
   if (who.status === 'rejected') throw who.reason;
   const username = identityReviewed ? (who.value?.username ?? '') : req.expectedUser;
   if (username !== req.expectedUser)

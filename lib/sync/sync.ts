@@ -318,9 +318,12 @@ async function syncDataPlane(
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (raw.createdSecret) log.info('created token Secret', { cluster: dp.id, secret: `${dp.namespace}/${dp.tokenSecret}` });
+    // The early answer judges the credential only if it could (lib/dataplane/verify.ts resultFor):
+    // never one asked while the token Secret did not exist.
     const verifying = early?.resultFor(raw);
     if (!verifying) await early?.cancel();
-    const { username, identityReviewed } = await (verifying ?? verifyCredential(deps.verify, dp, api.server, raw, stored?.record));
+    const { username, identityReviewed } =
+      (await verifying) ?? (await verifyCredential(deps.verify, dp, api.server, raw, stored?.record, undefined, deps.sleep ? { sleep: deps.sleep } : {}));
     const record = makeRecord({
       clusterId: dp.id,
       endpoint: dp.flyteadminEndpoint ?? api.server,

@@ -179,6 +179,37 @@ describe('verification: review requests per run (real API servers)', () => {
     expect(JSON.stringify(r.report)).not.toContain(token);
   });
 
+  it('a deleted token Secret is re-created with the same legacy token, which is judged by reviews asked once its Secret exists again: no false rejection, nothing unrouted or restarted (issue #20)', async () => {
+    // Prepare: a synced data plane, then its token Secret deleted; its token stops authenticating.
+    const { namespace } = await flyteadminIn();
+    const prefix = uniquePrefix('calls-deleted');
+    const cfg = configFor(namespace, prefix);
+    const first = (await counted(cfg)).report;
+    expect(first.ok).toBe(true);
+    const { token } = await tokenOf(namespace);
+    const v = await versions(`${prefix}${dp}`);
+    const c = core(env, dp);
+    await c.deleteNamespacedSecret({ name: 'flyteadmin-token', namespace });
+    await until('the deleted Secret\'s token no longer authenticates', async () => (await whoAmI(env, dp, token)).code === 401);
+    // Act: the next sync re-creates the Secret; the token controller fills it with the same bytes.
+    const r = await counted(cfg);
+    // Assess: the token that authenticates again is accepted (the stored record's early access
+    // reviews, answered 401 while the Secret was missing, do not judge it). The same credential:
+    // the store records its new Secret's uid (one new version), the control plane is untouched.
+    expect(r.report.clusters[0]).toMatchObject({ id: dp, status: 'updated', store: 'updated', tokenSecretCreated: true, fingerprint: first.clusters[0]!.fingerprint });
+    expect(r.report.ok).toBe(true);
+    expect(r.report.clusters[0]!.published).toMatchObject({ enabled: true, unrouted: false, labels: ['team1'] });
+    expect(r.report.controlPlane?.applied).toBe(false);
+    expect(r.report.controlPlane?.restarted).toEqual([]);
+    expect((await tokenOf(namespace)).token === token).toBe(true);
+    expect((await whoAmI(env, dp, token)).user?.username).toBe(`system:serviceaccount:${namespace}:flyteadmin`);
+    expect(await versions(`${prefix}${dp}`)).toBe(v + 1);
+    // And the run after it is a no-op.
+    const again = await counted(cfg);
+    expect(again.report.clusters[0]).toMatchObject({ status: 'unchanged', store: 'unchanged', tokenSecretCreated: false });
+    expect(again.report.controlPlane?.applied).toBe(false);
+  });
+
   it('RBAC removed: the same token is rejected by the access reviews, without an identity review', async () => {
     const { namespace, binding } = await flyteadminIn();
     const prefix = uniquePrefix('calls-rbac');

@@ -225,7 +225,7 @@ export class FakeControlPlane implements ControlPlaneApi {
 export function fakeVerifier(valid: Set<string>, seen: VerifyRequest[] = []): CredentialVerifier {
   return async (req) => {
     seen.push(req);
-    if (!valid.has(req.token)) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)');
+    if (!valid.has(req.token)) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)', { unauthenticated: true });
     return { username: req.expectedUser, identityReviewed: req.identityProven !== true };
   };
 }

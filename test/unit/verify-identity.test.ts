@@ -9,7 +9,7 @@ import { describe, expect, it } from '@jest/globals';
 import { runSync } from '../../lib/sync/sync.ts';
 import { MemoryStore } from '../../lib/stores/memory.ts';
 import { makeRecord, type CredentialRecord } from '../../lib/stores/types.ts';
-import { identityProvenBy, jwtSubject, verifyEarly, type CredentialVerifier, type VerifyRequest } from '../../lib/dataplane/verify.ts';
+import { identityProvenBy, jwtSubject, verifyCredential, verifyEarly, type CredentialVerifier, type VerifyRequest } from '../../lib/dataplane/verify.ts';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { silentLog } from '../../lib/util/log.ts';
 import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
@@ -177,11 +177,97 @@ describe('verifyEarly', () => {
     expect(seen[0]!.signal?.aborted).toBe(true); // cancelling after it answered changes nothing
   });
 
-  it('a rejection is the answer for the same bytes, and cancel() settles without an unhandled rejection', async () => {
+  it('a 401 judges nothing (it may have been answered while the Secret did not exist): no answer, and cancel() settles without an unhandled rejection', async () => {
     const early = verifyEarly(fakeVerifier(new Set()), dp1, SERVER, record(token))!;
-    await expect(early.resultFor({ token, caCert: testCa() })).rejects.toBeInstanceOf(CredentialRejectedError);
+    await expect(early.resultFor({ token, caCert: testCa() })).resolves.toBeUndefined();
     await expect(early.cancel()).resolves.toBeUndefined();
     const unused = verifyEarly(fakeVerifier(new Set()), dp1, SERVER, record(token))!;
     await expect(unused.cancel()).resolves.toBeUndefined();
+    // A token that authenticated (missing rights, the wrong identity): its Secret existed, the answer stands.
+    const denied = verifyEarly(async (req) => Promise.reject(new CredentialRejectedError(req.cluster, 'x may not get namespaces')), dp1, SERVER, record(token))!;
+    await expect(denied.resultFor({ token, caCert: testCa() })).rejects.toThrow('may not get namespaces');
+    // A cluster that could not answer is still that error.
+    const down = verifyEarly(async () => Promise.reject(new Error('ECONNREFUSED')), dp1, SERVER, record(token))!;
+    await expect(down.resultFor({ token, caCert: testCa() })).rejects.toThrow('ECONNREFUSED');
+  });
+
+  it('no answer for a token Secret this run created (it did not exist when the early check was asked), even an acceptance', async () => {
+    const early = verifyEarly(fakeVerifier(new Set([token])), dp1, SERVER, record(token))!;
+    expect(early.resultFor({ token, caCert: testCa(), createdSecret: true })).toBeUndefined();
+    await early.cancel();
+  });
+});
+
+describe('a deleted token Secret (issue #20): the credential is never judged by an answer given while its Secret did not exist', () => {
+  /** A verifier that, like the API server with a legacy token, authenticates a token only while its Secret exists. */
+  function secretBackedVerifier(dps: Map<string, FakeDataPlane>, seen: VerifyRequest[]): CredentialVerifier {
+    return async (req) => {
+      seen.push(req);
+      const s = dps.get(req.cluster)!.secrets.get('flyte/flyteadmin-token');
+      if (!s || s.data['token']?.toString() !== req.token) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)', { unauthenticated: true });
+      return { username: req.expectedUser, identityReviewed: req.identityProven !== true };
+    };
+  }
+
+  it('re-created with the same bytes: the early check (401, Secret missing) is not used; the token is verified again once the Secret is filled, and accepted', async () => {
+    // Prepare: a synced data plane whose token Secret is then deleted.
+    // The fake token controller fills a new Secret with fakeToken(id, 99): like a legacy token
+    // Secret re-created under its name, the same bytes as before.
+    const cfg = testConfig(['dp1']);
+    const dps = new Map([['dp1', new FakeDataPlane('dp1', { token: fakeToken('dp1', 99) })]]);
+    const seen: VerifyRequest[] = [];
+    const deps = { config: cfg, log: silentLog, store: new MemoryStore(), verify: secretBackedVerifier(dps, seen), dataPlane: async () => dps.get('dp1')!, controlPlane: async () => cp, sleep: async () => {} };
+    const cp = new FakeControlPlane();
+    const first = await runSync(deps);
+    expect(first.ok).toBe(true);
+    const fake = dps.get('dp1')!;
+    fake.secrets.delete('flyte/flyteadmin-token');
+    seen.splice(0);
+    // Act
+    const r = await runSync(deps);
+    // Assess: recreated, filled with the same token (the fake's token controller reissues it),
+    // accepted: the same fingerprint (the store records the new Secret's uid).
+    expect(r.clusters[0]).toMatchObject({ status: 'updated', tokenSecretCreated: true, fingerprint: first.clusters[0]!.fingerprint });
+    expect(r.ok).toBe(true);
+    expect(r.controlPlane?.published['dp1']).toMatchObject({ enabled: true, unrouted: false });
+    // Two asks: the early one (rejected: no Secret) and the one after the Secret was filled.
+    expect(seen.map((q) => q.signal?.aborted ?? 'fresh')).toHaveLength(2);
+  });
+});
+
+describe('verifyCredential for a token Secret the run just created: a 401 is asked again, bounded', () => {
+  const token = fakeToken('dp1');
+  const dp1 = testConfig(['dp1']).dataPlanes[0]!;
+  /** 401 for the first `n` asks, then accepted. */
+  const rejecting = (n: number, seen: VerifyRequest[]): CredentialVerifier => async (req) => {
+    seen.push(req);
+    if (seen.length <= n) throw new CredentialRejectedError(req.cluster, 'the token does not authenticate (HTTP 401)', { unauthenticated: true });
+    return { username: req.expectedUser, identityReviewed: true };
+  };
+  const sleep = async () => {};
+
+  it('created this run: accepted once the API server sees the filled Secret', async () => {
+    const seen: VerifyRequest[] = [];
+    await expect(verifyCredential(rejecting(2, seen), dp1, SERVER, { token, caCert: testCa(), createdSecret: true }, undefined, undefined, { sleep })).resolves.toMatchObject({ username: 'system:serviceaccount:flyte:flyteadmin' });
+    expect(seen).toHaveLength(3);
+  });
+
+  it('a Secret that was there before: a 401 stands at once; created this run: a 401 that lasts stands after the bound', async () => {
+    const once: VerifyRequest[] = [];
+    await expect(verifyCredential(rejecting(1, once), dp1, SERVER, { token, caCert: testCa() }, undefined, undefined, { sleep })).rejects.toBeInstanceOf(CredentialRejectedError);
+    expect(once).toHaveLength(1);
+    const always: VerifyRequest[] = [];
+    await expect(verifyCredential(rejecting(1000, always), dp1, SERVER, { token, caCert: testCa(), createdSecret: true }, undefined, undefined, { sleep, ms: 1000, pollMs: 250 })).rejects.toBeInstanceOf(CredentialRejectedError);
+    expect(always).toHaveLength(5);
+  });
+
+  it('only a 401 is asked again: missing rights or the wrong identity stand at once', async () => {
+    const seen: VerifyRequest[] = [];
+    const denied: CredentialVerifier = async (req) => {
+      seen.push(req);
+      throw new CredentialRejectedError(req.cluster, 'x may not get namespaces');
+    };
+    await expect(verifyCredential(denied, dp1, SERVER, { token, caCert: testCa(), createdSecret: true }, undefined, undefined, { sleep })).rejects.toThrow('may not');
+    expect(seen).toHaveLength(1);
   });
 });
