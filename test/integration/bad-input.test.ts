@@ -288,7 +288,7 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
   it('command-line mistakes say what was wrong', () => {
     const file = writeConfig('ok.yaml', [kubeconfigPlane(env.dataPlanes[0]!)]);
     const cases: Array<[string[], string]> = [
-      [['foo'], 'credsync: unknown command "foo" (the commands are `sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
+      [['foo'], 'credsync: unknown command "foo" (the commands are `sync`, `rotate`, `rollback`, `drain`, `retire`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
       [['labels', 'show'], 'credsync: unknown labels command "show" (plan or apply)'],
       [['sync', 'extra'], 'credsync: unexpected argument after sync: "extra"'],
       [['sync', '--config', file, '--cluster', ''], 'credsync: --cluster needs a data plane id (got an empty one)'],
@@ -302,7 +302,7 @@ describe('bad input to the CLI: exit 2, the error names what is wrong, nothing w
       [['sync', '--config', '--json'], 'credsync: --config needs a value (a FILE); got the option "--json" (for a value that starts with a dash, write --config=--json)'],
       [['sync', '--json=yes'], 'credsync: --json takes no value (got "--json=yes")'],
       // An unknown command with --help is an unknown command, not a request for the usage.
-      [['frobnicate', '--help'], 'credsync: unknown command "frobnicate" (the commands are `sync`, `rotate`, `rollback`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
+      [['frobnicate', '--help'], 'credsync: unknown command "frobnicate" (the commands are `sync`, `rotate`, `rollback`, `drain`, `retire`, `status`, `doctor`, `labels plan|apply` and `export-values`)'],
     ];
     for (const [args, first] of cases) {
       const r = credsync(args);
