@@ -40,6 +40,7 @@ import {
 import { configChecksum, readDeployments, restartBehind, type DeploymentReads, type RestartFailure } from './restart.ts';
 import { assessOwnership, type ObjectOwnership } from './owners.ts';
 import { checkDrift, clustersMapping, routingOf, type DriftReport } from './drift.ts';
+import { contentHash, contested, readStamp, staleTimes, stampForWrite, CONTENT_ANNOTATION, type StaleTimes } from './content.ts';
 
 export interface SecretChange {
   name: string;
@@ -69,11 +70,39 @@ export interface PublishedState extends DataPlaneRouting {
   drainingSince?: string;
 }
 
+/** Content another field manager wrote, which this run replaced (the writer named from managedFields). */
+export interface ReplacedContent {
+  /** `ConfigMap/<name>` or `Secret/<name>`. */
+  object: string;
+  /** The field manager that last wrote it (`helm`, `argocd-controller`, `kubectl-edit`, ...). */
+  manager: string;
+  /** When it wrote it (the API server's clock). */
+  at: string;
+  /** It had reverted content of credsync's: how many such repairs within the hour (see lib/controlplane/content.ts). */
+  repairs?: number;
+}
+
+/** Two writers keep reverting each other's content (lib/controlplane/content.ts): restarts for the reverts are paused. */
+export interface ContestedContent {
+  /** The other writer (field manager) of the last revert. */
+  by: string;
+  /** Repairs of its reverts within the window. */
+  repairs: number;
+  /** The window's start (credsync's clock). */
+  since: string;
+}
+
 export interface ControlPlaneReport {
   secret: SecretChange;
   configMaps: ConfigMapChange[];
   /** Deployments restarted (or that would be, in a dry run): those behind `checksum`. */
   restarted: string[];
+  /** Why each restarted Deployment was behind. */
+  restartReasons?: Record<string, string>;
+  /** Content another writer wrote that this run replaced (in a dry run: would replace). */
+  replaced?: ReplacedContent[];
+  /** Set when two writers keep reverting each other: the run fails with CONTROL_PLANE_CONTESTED. */
+  contested?: ContestedContent;
   /** Deployments whose restart failed, with the reason. */
   restartFailures: RestartFailure[];
   /** The checksum of what the control plane holds (restart.ts); the Deployments carry it once restarted. */
@@ -118,6 +147,10 @@ interface Plan {
   published: Record<string, PublishedState>;
   /** Mode gitops: the ConfigMaps' drift from the configured rendering. */
   drift?: DriftReport;
+  /** When the live content differed from what it is now (before this plan's writes). */
+  stale: StaleTimes[];
+  replaced: ReplacedContent[];
+  contested?: ContestedContent;
 }
 
 const MAX_ATTEMPTS = 5;
@@ -189,6 +222,7 @@ export function drainingSince(cfg: Config, present: readonly ConfigMapObject[], 
 
 async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: string, guard?: ClustersGuard): Promise<Plan> {
   const cp = cfg.controlPlane;
+  const now = new Date(at);
   const [existingSecret, ...cms] = await Promise.all([
     api.getSecret(cp.namespace, cp.credentialsSecret),
     ...cp.configMaps.map((n) => api.getConfigMap(cp.namespace, n)),
@@ -229,6 +263,15 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
     }
     routing = routingOf(live, cfg.dataPlanes.map((d) => d.id));
   }
+  const stale: StaleTimes[] = [];
+  const replaced: ReplacedContent[] = [];
+  const stamps: Array<ReturnType<typeof readStamp>> = [];
+  const isConfigKey = (k: string) => k === cp.configKey;
+  // Whoever writes them, pods that started before the ConfigMaps' last change are behind (./content.ts).
+  for (const cm of present) {
+    stale.push(staleTimes(cm, contentHash({ [cp.configKey]: cm.data[cp.configKey] ?? '' }), isConfigKey));
+    stamps.push(readStamp(cm.annotations));
+  }
   const configMaps: Plan['configMaps'] = gitops
     ? present.map((cm) => ({ object: cm, change: { name: cm.name, action: 'none', diff: '', disabledClusters: [] } }))
     : present.map((cm, i) => {
@@ -241,6 +284,12 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
       if (drainValue) annotations[DRAINING_ANNOTATION] = drainValue;
       else delete annotations[DRAINING_ANNOTATION];
       const annotationsChanged = [MANAGED_ANNOTATION, UNROUTED_ANNOTATION, DRAINING_ANNOTATION].some((k) => (cm.annotations[k] ?? '') !== (annotations[k] ?? ''));
+      if (merged.changed || annotationsChanged) {
+        // Written: with the content stamp (./content.ts), which by itself never makes a write.
+        const w = stampForWrite(cm, contentHash({ [cp.configKey]: oldText ?? '' }), contentHash({ [cp.configKey]: merged.text }), isConfigKey, now);
+        annotations[CONTENT_ANNOTATION] = w.annotation;
+        if (w.replaced) replaced.push({ object: `ConfigMap/${name}`, ...w.replaced, ...(w.repairs ? { repairs: w.repairs.n } : {}) });
+      }
       return {
         object: { ...cm, annotations, data: { ...cm.data, [cp.configKey]: merged.text } },
         change: {
@@ -273,6 +322,18 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
         ...(guard ? { guard } : {}),
       })
     : undefined;
+  const anyKey = () => true;
+  const liveSecretHash = contentHash(existingSecret?.data ?? {});
+  if (existingSecret) {
+    stale.push(staleTimes(existingSecret, liveSecretHash, anyKey));
+    stamps.push(readStamp(existingSecret.annotations));
+  }
+  if (secretChanged) {
+    const w = stampForWrite(existingSecret ?? { annotations: {} }, liveSecretHash, contentHash(secretData.data), anyKey, now);
+    object.annotations = { ...object.annotations, [CONTENT_ANNOTATION]: w.annotation };
+    if (w.replaced && existingSecret) replaced.push({ object: `Secret/${cp.credentialsSecret}`, ...w.replaced, ...(w.repairs ? { repairs: w.repairs.n } : {}) });
+  }
+  const fight = stamps.find((st) => contested(st, now))?.repairs;
   const published: Record<string, PublishedState> = {};
   for (const dp of cfg.dataPlanes) {
     const token = secretData.data[tokenKey(dp.id)], ca = secretData.data[caKey(dp.id)];
@@ -297,6 +358,9 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
     configMaps,
     published,
     ...(drift ? { drift } : {}),
+    stale,
+    replaced,
+    ...(fight ? { contested: { by: fight.by, repairs: fight.n, since: fight.at } } : {}),
   };
   checkObjectSizes(planned, input.records);
   return planned;
@@ -323,7 +387,8 @@ function ownershipOf(p: Plan, cp: Config['controlPlane'], existingSecret: boolea
   for (const c of p.configMaps) out.push(assessOwnership(`ConfigMap ${cp.namespace}/${c.object.name}`, 'configmap', c.object, cp.mode));
   cp.deployments.forEach((name, i) => {
     const r = templates[i];
-    if (r?.status === 'fulfilled' && r.value) out.push(assessOwnership(`Deployment ${cp.namespace}/${name}`, 'deployment', { labels: r.value.labels ?? {}, annotations: r.value.annotations ?? {} }, cp.mode));
+    const d = r?.status === 'fulfilled' ? r.value.template : undefined;
+    if (d) out.push(assessOwnership(`Deployment ${cp.namespace}/${name}`, 'deployment', { labels: d.labels ?? {}, annotations: d.annotations ?? {} }, cp.mode));
   });
   return out.filter((o) => o.owners.length || o.severity !== 'ok');
 }
@@ -351,7 +416,7 @@ export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
   input: ApplyInput,
-  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard; restartedSince?: Date },
+  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard; restartedSince?: Date; sleep?: (ms: number) => Promise<void> },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   const at = () => opts.now().toISOString();
@@ -363,9 +428,10 @@ export async function applyControlPlane(
   const firstChecksum = checksumOf(first, cp);
   const owners = ownershipOf(first, cp, first.secret.change.action !== 'create', await templates);
   const since = opts.restartedSince ? { restartedSince: opts.restartedSince } : {};
-  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, templates: await templates, ...since });
+  const rule = (p: Plan) => ({ stale: p.stale, ...(p.contested ? { ignoreIntervals: true } : {}), ...since });
+  const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, templates: await templates, ...rule(first) });
   if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
-    return report(first, opts.dryRun ? behind.restarted : [], behind.failures, firstChecksum, false, 1, cp.mode, owners);
+    return report(first, opts.dryRun ? behind : { restarted: [], reasons: {}, failures: behind.failures }, firstChecksum, false, 1, cp.mode, owners);
   const leaseOpts = {
     namespace: cp.namespace,
     name: cp.lease.name,
@@ -379,36 +445,60 @@ export async function applyControlPlane(
   // What has been written so far, across retries: the report and `applied` come from it.
   let writtenSecret: SecretChange | undefined;
   const writtenMaps = new Map<string, ConfigMapChange>();
+  const replaced = new Map<string, ReplacedContent>();
+  // A restart must reach the API server in a later second than the content it restarts for:
+  // pods and managedFields carry whole seconds, and a pod created in the same second as the
+  // content's change counts as started before it (so the next run would restart it again).
+  let lastWrite: number | undefined;
+  const wrote = () => void (lastWrite = opts.now().getTime());
+  const settle = async () => {
+    const wait = lastWrite === undefined ? 0 : Math.min(1000, 1000 - (opts.now().getTime() - lastWrite));
+    if (wait > 0) await (opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(wait);
+    lastWrite = undefined;
+  };
   try {
     for (let attempt = 1; ; attempt++) {
       try {
         let p = await plan(api, cfg, input, at(), opts.guard);
         if (changes(p)) {
+          for (const r of p.replaced) replaced.set(r.object, r);
           const s = p.secret;
           if (s.change.action !== 'none') {
             await lease.renew();
             if (s.change.action === 'create') await api.createSecret(s.object);
             else await api.replaceSecret(s.object);
+            wrote();
             writtenSecret = s.change;
           }
           for (const c of p.configMaps) {
             if (c.change.action !== 'update') continue;
             await lease.renew();
             await api.replaceConfigMap(c.object);
+            wrote();
             writtenMaps.set(c.change.name, c.change);
           }
+          for (const r of replaced.values())
+            opts.log?.warn('replaced content another writer had written', { object: r.object, writer: r.manager, writtenAt: r.at, ...(r.repairs ? { repairsWithinHour: r.repairs } : {}) });
           // Read back: everything must now be exactly what one rendering says.
           p = await plan(api, cfg, input, at(), opts.guard);
           if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
         }
         const checksum = checksumOf(p, cp);
-        const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, { at: at(), beforeWrite: () => lease.renew(), ...since });
+        const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, {
+          at: at(),
+          beforeWrite: async () => {
+            await settle();
+            await lease.renew();
+          },
+          ...rule(p),
+        });
         const written: Plan = {
           ...p,
           secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
           configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
+          replaced: [...replaced.values()],
         };
-        return report(written, r.restarted, r.failures, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
+        return report(written, r, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
       } catch (err) {
         if (!(err instanceof ConflictError) && !(err instanceof LeaseLostError)) throw err;
         if (attempt >= MAX_ATTEMPTS)
@@ -426,8 +516,7 @@ export async function applyControlPlane(
 
 function report(
   p: Plan,
-  restarted: string[],
-  failures: RestartFailure[],
+  r: { restarted: string[]; reasons: Record<string, string>; failures: RestartFailure[] },
   checksum: string,
   applied: boolean,
   attempts: number,
@@ -437,8 +526,11 @@ function report(
   return {
     secret: p.secret.change,
     configMaps: p.configMaps.map((c) => c.change),
-    restarted,
-    restartFailures: failures,
+    restarted: r.restarted,
+    restartReasons: r.reasons,
+    replaced: p.replaced,
+    ...(p.contested ? { contested: p.contested } : {}),
+    restartFailures: r.failures,
     checksum,
     published: p.published,
     applied,

@@ -7,7 +7,7 @@
  */
 import { randomBytes } from 'node:crypto';
 import { readFile } from 'node:fs/promises';
-import type { V1ConfigMap, V1Deployment, V1Lease, V1PodList, V1ReplicaSetList, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
+import type { V1ConfigMap, V1Deployment, V1Lease, V1ManagedFieldsEntry, V1PodList, V1ReplicaSetList, V1Secret, V1ServiceAccount } from '@kubernetes/client-node';
 import type { ClusterConnection } from '../clusters/access.ts';
 import { CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
@@ -19,7 +19,9 @@ import {
   type AuditEvent,
   type ConfigMapObject,
   type ControlPlaneApi,
+  type CurrentPods,
   type DataPlaneApi,
+  type FieldOwner,
   type DeploymentObject,
   type DeploymentView,
   type FlyteWorkflowView,
@@ -41,6 +43,20 @@ const leasePath = (ns: string, name?: string) => `/apis/coordination.k8s.io/v1/n
 const configMapPath = (ns: string, name: string) => `/api/v1/namespaces/${seg(ns)}/configmaps/${seg(name)}`;
 const deploymentPath = (ns: string, name: string) => `/apis/apps/v1/namespaces/${seg(ns)}/deployments/${seg(name)}`;
 
+const isoTime = (t: unknown) => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : undefined);
+
+/** The data keys each field manager owns (managedFields' fieldsV1 under f:data, f:stringData, f:binaryData). */
+export function fieldOwners(entries: V1ManagedFieldsEntry[] | undefined): FieldOwner[] {
+  return (entries ?? []).map((e) => {
+    const fields = (e.fieldsV1 ?? {}) as Record<string, unknown>;
+    const dataKeys = ['f:data', 'f:stringData', 'f:binaryData'].flatMap((k) =>
+      Object.keys((fields[k] as Record<string, unknown> | undefined) ?? {}).filter((f) => f.startsWith('f:')).map((f) => f.slice(2)),
+    );
+    const time = isoTime(e.time);
+    return { manager: e.manager ?? '', ...(e.operation ? { operation: e.operation } : {}), ...(time ? { time } : {}), dataKeys };
+  });
+}
+
 function fromV1Secret(s: V1Secret): SecretObject {
   const data: Record<string, Buffer> = {};
   for (const [k, v] of Object.entries(s.data ?? {})) data[k] = Buffer.from(v, 'base64');
@@ -53,6 +69,7 @@ function fromV1Secret(s: V1Secret): SecretObject {
     labels: { ...(s.metadata?.labels ?? {}) },
     annotations: { ...(s.metadata?.annotations ?? {}) },
     data,
+    owners: fieldOwners(s.metadata?.managedFields),
   };
 }
 
@@ -82,12 +99,13 @@ function fromV1ConfigMap(c: V1ConfigMap): ConfigMapObject {
     labels: { ...(c.metadata?.labels ?? {}) },
     annotations: { ...(c.metadata?.annotations ?? {}) },
     data: { ...(c.data ?? {}) },
+    owners: fieldOwners(c.metadata?.managedFields),
   };
 }
 
 function fromV1Lease(l: V1Lease): LeaseObject {
   const spec = l.spec ?? {};
-  const time = (t: unknown) => (t instanceof Date ? t.toISOString() : typeof t === 'string' ? t : undefined);
+  const time = isoTime;
   const out: LeaseObject = { name: l.metadata?.name ?? '', namespace: l.metadata?.namespace ?? '' };
   if (l.metadata?.resourceVersion) out.resourceVersion = l.metadata.resourceVersion;
   if (spec.holderIdentity) out.holderIdentity = spec.holderIdentity;
@@ -355,20 +373,53 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi, Ro
         templateAnnotations: { ...(d.spec?.template?.metadata?.annotations ?? {}) },
         labels: { ...(d.metadata?.labels ?? {}) },
         annotations: { ...(d.metadata?.annotations ?? {}) },
+        ...(d.metadata?.resourceVersion ? { resourceVersion: d.metadata.resourceVersion } : {}),
       }
     );
   }
 
-  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}): Promise<void> {
+  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}, resourceVersion?: string): Promise<void> {
     await this.call(`restart Deployment ${namespace}/${name}`, (o) =>
       this.http.request({
         ...o,
         method: 'PATCH',
         path: deploymentPath(namespace, name) + WRITE_QUERY,
         contentType: 'application/merge-patch+json',
-        body: { spec: { template: { metadata: { annotations: { ...annotations, 'kubectl.kubernetes.io/restartedAt': at } } } } },
+        // A resourceVersion in a merge patch is a precondition: 409 if the Deployment changed since it was read.
+        body: {
+          ...(resourceVersion ? { metadata: { resourceVersion } } : {}),
+          spec: { template: { metadata: { annotations: { ...annotations, 'kubectl.kubernetes.io/restartedAt': at } } } },
+        },
       }),
     );
+  }
+
+  async currentPods(namespace: string, name: string): Promise<CurrentPods | undefined> {
+    const d = await this.read(`get Deployment ${namespace}/${name}`, (o) =>
+      this.http.request<V1Deployment>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/deployments/${seg(name)}` }),
+    );
+    if (!d) return undefined;
+    if ((d.status?.observedGeneration ?? 0) < (d.metadata?.generation ?? 0)) return { observed: false, created: [] };
+    const selector = Object.entries(d.spec?.selector?.matchLabels ?? {}).map(([k, v]) => `${k}=${v}`).join(',');
+    const q = `?labelSelector=${seg(selector)}`;
+    const [sets, pods] = await Promise.all([
+      this.call(`list ReplicaSets ${namespace}`, (o) => this.http.request<V1ReplicaSetList>({ ...o, method: 'GET', path: `/apis/apps/v1/namespaces/${seg(namespace)}/replicasets${q}` })),
+      this.call(`list Pods ${namespace}`, (o) => this.http.request<V1PodList>({ ...o, method: 'GET', path: `/api/v1/namespaces/${seg(namespace)}/pods${q}` })),
+    ]);
+    const revision = d.metadata?.annotations?.['deployment.kubernetes.io/revision'];
+    const uid = d.metadata?.uid;
+    const current = sets.items.find(
+      (r) => r.metadata?.annotations?.['deployment.kubernetes.io/revision'] === revision && (r.metadata?.ownerReferences ?? []).some((ref) => ref.uid === uid),
+    );
+    // No ReplicaSet of the Deployment's revision yet: as good as not observed (its pods are still to be created).
+    if (!current?.metadata?.uid) return { observed: false, created: [] };
+    const created = pods.items
+      .filter((p) => !p.metadata?.deletionTimestamp && (p.metadata?.ownerReferences ?? []).some((ref) => ref.uid === current.metadata!.uid))
+      .flatMap((p) => {
+        const t = isoTime(p.metadata?.creationTimestamp);
+        return t ? [t] : [];
+      });
+    return { observed: true, created };
   }
 
   async createEvent(e: AuditEvent): Promise<void> {

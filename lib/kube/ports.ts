@@ -8,6 +8,20 @@ export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
 /** The annotation naming the ServiceAccount of such a Secret. */
 export const SA_NAME_ANNOTATION = 'kubernetes.io/service-account.name';
 
+/**
+ * One entry of an object's `metadata.managedFields`, as far as the restart rule reads it: who
+ * last changed which data keys, and when (the API server's clock, whole seconds).
+ */
+export interface FieldOwner {
+  /** The field manager (`helm`, `argocd-controller`, `kubectl-edit`, `flyte-credsync`, ...). */
+  manager: string;
+  operation?: string;
+  /** When this manager last changed a field it owns (RFC 3339, whole seconds). */
+  time?: string;
+  /** The data keys it owns (`f:data` / `f:stringData` / `f:binaryData` of its fieldsV1). */
+  dataKeys: string[];
+}
+
 export interface SecretObject {
   name: string;
   namespace: string;
@@ -18,6 +32,8 @@ export interface SecretObject {
   annotations: Record<string, string>;
   /** Decoded data: exact bytes. */
   data: Record<string, Buffer>;
+  /** From managedFields, when read from the API server (never written). */
+  owners?: FieldOwner[];
 }
 
 export interface ConfigMapObject {
@@ -27,6 +43,8 @@ export interface ConfigMapObject {
   labels: Record<string, string>;
   annotations: Record<string, string>;
   data: Record<string, string>;
+  /** From managedFields, when read from the API server (never written). */
+  owners?: FieldOwner[];
 }
 
 /** The pod template of a Deployment, as far as the sync looks at it. */
@@ -38,6 +56,23 @@ export interface DeploymentObject {
   /** metadata.labels / annotations: who else manages it (lib/controlplane/owners.ts). */
   labels?: Record<string, string>;
   annotations?: Record<string, string>;
+  /** The restart patch carries it as a precondition (a 409 when the Deployment changed since this read). */
+  resourceVersion?: string;
+}
+
+/**
+ * The pods of a Deployment's current ReplicaSet (the one of its latest revision) that are not
+ * terminating: what serves now and keeps serving once the rollout is done.
+ */
+export interface CurrentPods {
+  /**
+   * False while the deployment controller has not yet observed the latest pod template
+   * (status.observedGeneration < metadata.generation): its pods do not exist yet and will be
+   * created from now on.
+   */
+  observed: boolean;
+  /** Each pod's metadata.creationTimestamp (RFC 3339, whole seconds; the API server's clock). */
+  created: string[];
 }
 
 /** A coordination.k8s.io/v1 Lease (times as RFC 3339 micro-time strings). */
@@ -114,9 +149,12 @@ export interface ControlPlaneApi {
   getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined>;
   /**
    * Rolls a Deployment the way `kubectl rollout restart` does (pod-template restartedAt
-   * annotation), setting `annotations` on the pod template in the same patch.
+   * annotation), setting `annotations` on the pod template in the same patch. With
+   * `resourceVersion`, the patch applies only to that version: ConflictError (409) otherwise.
    */
-  restartDeployment(namespace: string, name: string, at: string, annotations?: Record<string, string>): Promise<void>;
+  restartDeployment(namespace: string, name: string, at: string, annotations?: Record<string, string>, resourceVersion?: string): Promise<void>;
+  /** The Deployment's current pods (see {@link CurrentPods}); undefined when the Deployment does not exist. */
+  currentPods(namespace: string, name: string): Promise<CurrentPods | undefined>;
   getLease(namespace: string, name: string): Promise<LeaseObject | undefined>;
   /** Creates a Lease and returns it as stored; throws ConflictError on 409 (someone created it first). */
   createLease(lease: LeaseObject): Promise<LeaseObject>;

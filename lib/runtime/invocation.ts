@@ -154,10 +154,20 @@ export function syncFailures(report: SyncReport): SyncFailure[] {
     ...(report.controlPlaneError ? [{ code: report.controlPlaneError.code, line: `control plane [${report.controlPlaneError.code}] ${report.controlPlaneError.reason}` }] : []),
     ...(report.controlPlane?.drift ? [{ code: report.controlPlane.drift.code, line: `control plane [${report.controlPlane.drift.code}] clusters.yaml differs from the configuration in ${report.controlPlane.drift.count} way(s): ${report.controlPlane.drift.items.slice(0, 3).join('; ')}${report.controlPlane.drift.count > 3 ? '; ...' : ''}` }] : []),
     ...(report.controlPlane?.restartFailures ?? []).map((f) => ({ code: f.code, line: `restart ${f.name} [${f.code}] ${f.reason}` })),
+    ...(report.controlPlane?.contested ? [{ code: 'CONTROL_PLANE_CONTESTED', line: `control plane [CONTROL_PLANE_CONTESTED] ${contestedLine(report.controlPlane.contested)}` }] : []),
     ...(report.labelsError ? [{ code: report.labelsError.code, line: `labels [${report.labelsError.code}] ${report.labelsError.reason}` }] : []),
     ...(report.labels?.failures ?? []).map((f) => ({ code: f.code, line: `label ${f.scope} [${f.code}] ${f.reason}` })),
     ...(report.rotationError ? [{ code: report.rotationError.code, line: `rotation [${report.rotationError.code}] ${report.rotationError.reason}` }] : []),
   ];
+}
+
+/** What a contested control plane's failure says (lib/controlplane/content.ts). */
+export function contestedLine(c: { by: string; repairs: number; since: string }): string {
+  return (
+    `${c.by} keeps reverting clusters.yaml (${c.repairs} repairs since ${c.since}); repaired again, ` +
+    'but Deployments are no longer restarted for its reverts. Let one writer own clusters.yaml: ' +
+    'the chart (the GitOps mode, with `credsync export-values` in git) or credsync (take it out of the chart\'s sync)'
+  );
 }
 
 /**

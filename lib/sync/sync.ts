@@ -161,7 +161,9 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
       guard: labels.guard,
       ...(published.length ? { restartedSince: new Date(Math.max(...published)) } : {}),
       ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
+      ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
+    if (controlPlane.contested) log.error('control plane contested: another writer keeps reverting clusters.yaml', { ...controlPlane.contested });
     for (const c of controlPlane.configMaps)
       if (c.disabledClusters.length) log.warn('data planes left the configuration; kept disabled', { configMap: c.name, clusterCount: c.disabledClusters.length, clusters: loggedIds(c.disabledClusters) });
     if (controlPlane.drift)
@@ -214,6 +216,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
     !controlPlaneError &&
     !controlPlane?.drift &&
     (controlPlane?.restartFailures.length ?? 0) === 0 &&
+    !controlPlane?.contested &&
     !rotationError &&
     !retireFailed &&
     !opts.configInfo?.refused &&

@@ -16,7 +16,7 @@ import { readFileSync } from 'node:fs';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { signalServer, restartServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
 import { resetControlPlane, uniquePrefix, filledTokenSecret, whoAmI } from '../integration/helpers.ts';
-import { CONFIG_MAPS, clustersOf, controlState, heldFingerprint, invariantViolations, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
+import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, contentChangedAt, controlState, heldFingerprint, invariantViolations, podsCreated, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
 
 jest.setTimeout(600_000);
 
@@ -168,6 +168,43 @@ describe('concurrent writers', () => {
     const st = await controlState(env);
     expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: rb.report! }), 'after both');
     expectChangeApplied(st); // b applied last, whole
+  });
+});
+
+describe('a run paused past its Lease before its restart', () => {
+  it('does not send its stale restart on resume (resourceVersion precondition, then its Lease is gone), and after the next run every pod started after the content it runs on', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('stale-restart');
+    expect((await runChild(env, base(prefix))).code).toBe(0);
+    // A writes its configuration and stops right before its first restart patch (after its Lease renewal).
+    const other = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 0.5 } }, { id: dp2, labels: { team1: 1 } }], LEASE);
+    const a = startChild(env, other, { fault: 'stop:before:restartDeployment:1' });
+    await a.waitFor('FAULT');
+    figures.faults++;
+    // B takes the Lease over (A is paused past its duration), writes another configuration and restarts.
+    const rb = await runChild(env, change(prefix));
+    expect(rb.code).toBe(0);
+    expect(rb.report!.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
+    const afterB = await controlState(env);
+    process.kill(a.pid, 'SIGCONT');
+    const ra = await a.done;
+    // A's stale patch never landed as such: flyteadmin carries a checksum of what the control plane held when it was patched.
+    expect(ra.report?.controlPlaneError).toBeUndefined();
+    expect(ra.stderr).toContain('lost the control-plane Lease while applying');
+    const afterA = await controlState(env);
+    expect(afterA.restartedAt['flyteadmin']).not.toBe(afterB.restartedAt['flyteadmin']);
+    // The next run (B's configuration again) leaves no Deployment behind.
+    const next = await runChild(env, change(prefix));
+    expect(next.code).toBe(0);
+    const st = await controlState(env);
+    expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: next.report! }), 'after the next run');
+    expectChangeApplied(st);
+    await rolledOut(env);
+    const changedAt = await contentChangedAt(env);
+    for (const d of DEPLOYMENTS) for (const created of await podsCreated(env, d)) expect(created).toBeGreaterThan(changedAt);
+    // And a no-op run after it restarts nothing.
+    const noop = await runChild(env, change(prefix));
+    expect([noop.code, noop.report!.controlPlane!.restarted, noop.report!.controlPlane!.applied]).toEqual([0, [], false]);
   });
 });
 

@@ -16,7 +16,10 @@ import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import { deploymentRolledOut } from '../env/seed.ts';
 import { helm, helmUpgradeInstall } from '../env/helm.ts';
-import { apps, awsClient, core, envConfig, exportAwsEnv, loadTestEnv, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { writeFileSync } from 'node:fs';
+import { PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
+import { syncFailures } from '../../lib/runtime/invocation.ts';
+import { apps, awsClient, core, envConfig, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const logs: string[] = [];
@@ -107,5 +110,101 @@ describe('the test chart, installed with the real Helm CLI', () => {
     expect((await c.readNamespacedConfigMap({ name: 'flyte-clusterresourcesync-config', namespace: ns })).data?.['cluster_resources.yaml']).toContain('refreshInterval: 5m');
     expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
     await rolledOut(ns);
+  }, 900_000);
+});
+
+const CMS = ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'];
+
+/** The time (API server clock) a field manager last changed a ConfigMap's clusters.yaml. */
+function writtenAt(cm: V1ConfigMap, manager: string): number {
+  const e = (cm.metadata?.managedFields ?? []).find((f) => f.manager === manager && JSON.stringify(f.fieldsV1 ?? {}).includes('"f:clusters.yaml"'));
+  if (!e?.time) throw new Error(`${cm.metadata?.name}: ${manager} does not own clusters.yaml`);
+  return new Date(e.time as unknown as string).getTime();
+}
+
+/** Creation times (whole seconds, ms) of the Deployment's pods that are not terminating. */
+async function podsCreated(namespace: string, deployment: string): Promise<number[]> {
+  const d = await apps(env, env.controlPlane).readNamespacedDeployment({ name: deployment, namespace });
+  const selector = Object.entries(d.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
+  const pods = await core(env, env.controlPlane).listNamespacedPod({ namespace, labelSelector: selector });
+  return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => new Date(p.metadata!.creationTimestamp as unknown as string).getTime());
+}
+
+async function configMapVersions(namespace: string): Promise<Array<string | undefined>> {
+  return Promise.all(CMS.map(async (name) => (await core(env, env.controlPlane).readNamespacedConfigMap({ name, namespace })).metadata?.resourceVersion));
+}
+
+describe('credsync next to a Helm release (default mode: credsync owns clusters.yaml)', () => {
+  it('install -> sync -> a helm upgrade that reverts clusters.yaml and rolls flyteadmin -> the next sync repairs, names helm, and no pod runs on Helm\'s content; a no-op sync after it restarts nothing', async () => {
+    // Prepare: the release, synced.
+    const ns = await install('upgrade');
+    const cfg = releaseConfig(ns, uniquePrefix('helm-upgrade'));
+    expect((await sync(cfg)).ok).toBe(true);
+    await rolledOut(ns);
+
+    // Act 1: a routine helm upgrade that changes only flyteadmin's resource request.
+    const values = join(dir, `${ns}-upgrade.yaml`);
+    writeFileSync(values, 'flyteadmin:\n  resources:\n    requests:\n      cpu: 20m\n      memory: 60Mi\n');
+    await helmUpgradeInstall(env, RELEASE, ns, [values]);
+    await rolledOut(ns);
+    const c = core(env, env.controlPlane);
+    const reverted = await Promise.all(CMS.map((name) => c.readNamespacedConfigMap({ name, namespace: ns })));
+    for (const cm of reverted) expect(cm.data?.['clusters.yaml']).toBe('clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n');
+    const helmAt = Math.min(...reverted.map((cm) => writtenAt(cm, 'helm')));
+
+    // Act 2: the next sync.
+    const repair = await sync(cfg);
+
+    // Assess: both ConfigMaps repaired with helm named, flyteadmin (rolled out on Helm's content) restarted.
+    expect(repair.ok).toBe(true);
+    expect(repair.controlPlane!.replaced!.map((r) => [r.object, r.manager])).toEqual(CMS.map((n) => [`ConfigMap/${n}`, 'helm']));
+    expect(repair.controlPlane!.restarted).toContain('flyteadmin');
+    expect(logs.some((l) => l.includes('replaced content another writer had written') && l.includes('helm'))).toBe(true);
+    await rolledOut(ns);
+    const repairedAt = Math.max(...(await Promise.all(CMS.map((name) => c.readNamespacedConfigMap({ name, namespace: ns })))).map((cm) => writtenAt(cm, 'flyte-credsync')));
+    // Every current pod of both Deployments started on credsync's content: after the repair, or
+    // (syncresources, which Helm did not roll) before Helm's revert.
+    for (const name of DEPLOYMENTS) {
+      for (const created of await podsCreated(ns, name)) expect(created > repairedAt || created < Math.floor(helmAt / 1000) * 1000).toBe(true);
+    }
+    for (const created of await podsCreated(ns, 'flyteadmin')) expect(created).toBeGreaterThan(repairedAt);
+
+    // A no-op run after it: nothing written, nothing restarted.
+    const before = await configMapVersions(ns);
+    const noop = await sync(cfg);
+    expect([noop.ok, noop.controlPlane!.restarted, noop.controlPlane!.applied]).toEqual([true, [], false]);
+    expect(await configMapVersions(ns)).toEqual(before);
+  }, 900_000);
+
+  it('a second field manager reverting clusters.yaml in a loop: repaired on every run, never a restart; past 3 repairs within the hour the run fails with CONTROL_PLANE_CONTESTED naming it', async () => {
+    const ns = await install('fight');
+    const cfg = releaseConfig(ns, uniquePrefix('helm-fight'));
+    expect((await sync(cfg)).ok).toBe(true);
+    await rolledOut(ns);
+    // The reverts come later than the restart's pods (whole seconds: a revert in the same second
+    // as a pod's creation counts as loaded by it, and would rightly restart it).
+    const newest = Math.max(...(await podsCreated(ns, 'flyteadmin')), ...(await podsCreated(ns, 'syncresources')));
+    while (Date.now() < newest + 1000) await new Promise((r) => setTimeout(r, 100));
+    const c = core(env, env.controlPlane);
+    const outcomes: Array<{ restarted: string[]; repairs?: number; code?: string }> = [];
+    for (let i = 1; i <= 4; i++) {
+      // Argo CD's self-heal: the chart's clusters.yaml written back, nothing restarted.
+      for (const name of CMS)
+        await c.patchNamespacedConfigMap(
+          { name, namespace: ns, body: { data: { 'clusters.yaml': INITIAL_CLUSTERS_YAML } }, fieldManager: 'argocd-application-controller' },
+          setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+        );
+      const r = await sync(cfg);
+      outcomes.push({ restarted: r.controlPlane!.restarted, repairs: r.controlPlane!.replaced?.[0]?.repairs, code: syncFailures(r)[0]?.code });
+      expect(r.controlPlane!.replaced!.map((x) => x.manager)).toEqual(['argocd-application-controller', 'argocd-application-controller']);
+    }
+    expect(outcomes).toEqual([
+      { restarted: [], repairs: 1, code: undefined },
+      { restarted: [], repairs: 2, code: undefined },
+      { restarted: [], repairs: 3, code: undefined },
+      { restarted: [], repairs: 4, code: 'CONTROL_PLANE_CONTESTED' },
+    ]);
+    // The ConfigMaps hold credsync's rendering after every run.
+    for (const name of CMS) expect(await clustersYaml(ns, name)).toContain('clusterConfigs:\n');
   }, 900_000);
 });

@@ -110,6 +110,8 @@ export async function resetControlPlane(env: EnvInfo): Promise<void> {
     const annotations = { ...(cm.metadata?.annotations ?? {}) };
     delete annotations['flyte-credsync.io/managed-clusters'];
     delete annotations['flyte-credsync.io/draining-clusters'];
+    // The content stamp too (lib/controlplane/content.ts): a reset is not another writer's revert to repair.
+    delete annotations['flyte-credsync.io/content'];
     await c.replaceNamespacedConfigMap({
       name,
       namespace: 'flyte',

@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
-import { configChecksum, CONFIG_CHECKSUM_ANNOTATION, restartBehind } from '../../lib/controlplane/restart.ts';
+import { configChecksum, CONFIG_CHECKSUM_ANNOTATION, readDeployments, restartBehind } from '../../lib/controlplane/restart.ts';
 import { acquireLease, LeaseLostError } from '../../lib/controlplane/lease.ts';
 import { assertNoEmptiedLabels, emptiedLabels } from '../../lib/controlplane/labels.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
@@ -36,7 +36,7 @@ describe('config checksum (restart intent from state)', () => {
     const cp = new FakeControlPlane();
     cp.deployments.set('flyte/syncresources', { [CONFIG_CHECKSUM_ANNOTATION]: 'sha256:abc' });
     const dry = await restartBehind(cp, 'flyte', ['flyteadmin', 'syncresources', 'ghost'], 'sha256:abc', { at: 'T', dryRun: true });
-    expect(dry).toEqual({ restarted: ['flyteadmin'], upToDate: ['syncresources'], failures: [{ name: 'ghost', code: 'KUBERNETES_API', reason: 'Deployment flyte/ghost does not exist' }] });
+    expect(dry).toEqual({ restarted: ['flyteadmin'], reasons: { flyteadmin: 'no configuration checksum' }, upToDate: ['syncresources'], failures: [{ name: 'ghost', code: 'KUBERNETES_API', reason: 'Deployment flyte/ghost does not exist' }] });
     expect(cp.restarts).toEqual([]);
     const r = await restartBehind(cp, 'flyte', ['flyteadmin', 'syncresources'], 'sha256:abc', { at: 'T' });
     expect(r.restarted).toEqual(['flyteadmin']);
@@ -69,6 +69,135 @@ describe('config checksum (restart intent from state)', () => {
     expect(quiet.restarted).toEqual([]);
     expect(cp.writes.length).toBe(writes);
     expect(cp.leases.get('flyte/flyte-credsync')!.resourceVersion).toBe(leaseRv);
+  });
+});
+
+describe('restarts derived from what the pods loaded (managedFields, content stamps)', () => {
+  const CMS = ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'];
+  const EMPTY = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n';
+  /** A fake API server with a clock, a Helm release installed at its start, and the apply's options on that clock. */
+  function world() {
+    const cp = new FakeControlPlane();
+    let t = Date.parse('2026-12-01T12:00:00Z');
+    cp.clock = () => new Date(t);
+    for (const name of CMS) cp.foreignWrite(name, 'helm', { 'clusters.yaml': EMPTY });
+    for (const d of ['flyteadmin', 'syncresources']) cp.pods.set(`flyte/${d}`, { observed: true, created: [new Date(t).toISOString()] });
+    const opts = { dryRun: false, now: () => new Date(t), sleep: async (ms: number) => void (t += ms) };
+    return { cp, opts, tick: (s: number) => void (t += s * 1000), at: () => new Date(t).toISOString() };
+  }
+  const cfg = testConfig(['dp1', 'dp2']);
+  const input = { records: records('dp1', 'dp2') };
+
+  it('a helm upgrade that reverts clusters.yaml and rolls flyteadmin: the next run repairs, names helm, restarts flyteadmin; a no-op run after it restarts nothing', async () => {
+    const w = world();
+    w.tick(30);
+    const first = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect(first.restarted).toEqual(['flyteadmin', 'syncresources']);
+    expect(first.replaced?.map((r) => [r.object, r.manager])).toEqual(CMS.map((n) => [`ConfigMap/${n}`, 'helm']));
+    w.tick(60);
+    const writes = w.cp.writes.length;
+    expect((await applyControlPlane(w.cp, cfg, input, w.opts)).restarted).toEqual([]);
+    // Helm upgrade: both ConfigMaps back to the chart's values, flyteadmin rolled out (its
+    // configChecksum changed); credsync's pod-template annotation left alone.
+    w.tick(60);
+    for (const name of CMS) w.cp.foreignWrite(name, 'helm', { 'clusters.yaml': EMPTY });
+    w.cp.pods.set('flyte/flyteadmin', { observed: true, created: [w.at(), w.at()] });
+    w.tick(60);
+    const repair = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect(repair.replaced?.map((r) => [r.object, r.manager, r.repairs])).toEqual(CMS.map((n) => [`ConfigMap/${n}`, 'helm', 1]));
+    // flyteadmin's pods loaded Helm's empty list; syncresources' pods started before Helm's revert, on the content now repaired.
+    expect(repair.restarted).toEqual(['flyteadmin']);
+    expect(repair.restartReasons?.['flyteadmin']).toMatch(/^2 pod\(s\) started while the control plane held other content/);
+    expect(w.cp.writes.length).toBe(writes + 2);
+    w.tick(60);
+    const noop = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect([noop.restarted, noop.applied, w.cp.writes.length]).toEqual([[], false, writes + 2]);
+  });
+
+  it('a repair whose restart never happened (killed) is completed by the next run, which writes nothing', async () => {
+    const w = world();
+    await applyControlPlane(w.cp, cfg, input, w.opts);
+    w.tick(60);
+    for (const name of CMS) w.cp.foreignWrite(name, 'kubectl-edit', { 'clusters.yaml': EMPTY });
+    w.cp.pods.set('flyte/syncresources', { observed: true, created: [w.at()] });
+    w.tick(60);
+    const restart = w.cp.restartDeployment.bind(w.cp);
+    w.cp.restartDeployment = async () => {
+      throw new Error('killed');
+    };
+    const killed = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect(killed.restartFailures.map((f) => f.name)).toEqual(['syncresources']);
+    w.cp.restartDeployment = restart;
+    const writes = w.cp.writes.length;
+    w.tick(60);
+    const next = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect([next.applied, next.restarted, w.cp.writes.length]).toEqual([false, ['syncresources'], writes]);
+  });
+
+  it('a writer that only reverts clusters.yaml (Argo CD self-heal) causes repairs, not restarts; more than 3 repairs within the hour: contested', async () => {
+    const w = world();
+    await applyControlPlane(w.cp, cfg, input, w.opts);
+    for (let i = 1; i <= 5; i++) {
+      w.tick(120);
+      for (const name of CMS) w.cp.foreignWrite(name, 'argocd-application-controller', { 'clusters.yaml': EMPTY });
+      w.tick(120);
+      const r = await applyControlPlane(w.cp, cfg, input, w.opts);
+      expect(r.restartReasons).toEqual({});
+      expect(r.replaced?.[0]).toMatchObject({ manager: 'argocd-application-controller', repairs: i });
+      expect(r.contested).toEqual(i > 3 ? { by: 'argocd-application-controller', repairs: i, since: expect.any(String) } : undefined);
+    }
+  });
+
+  it('two writers reverting each other while pods start on the reverted content: restarts stop after 3 repairs within the hour', async () => {
+    const w = world();
+    await applyControlPlane(w.cp, cfg, input, w.opts);
+    const restartsPerRun: string[][] = [];
+    for (let i = 1; i <= 5; i++) {
+      // The revert lands in the same second as the last restart's pods: they count as started on it.
+      for (const name of CMS) w.cp.foreignWrite(name, 'argocd-application-controller', { 'clusters.yaml': EMPTY });
+      w.tick(120);
+      restartsPerRun.push((await applyControlPlane(w.cp, cfg, input, w.opts)).restarted);
+    }
+    expect(restartsPerRun).toEqual([['flyteadmin', 'syncresources'], ['flyteadmin', 'syncresources'], ['flyteadmin', 'syncresources'], [], []]);
+  });
+
+  it('a stale restart (its run paused past its Lease) is refused by the resourceVersion precondition and never sent again', async () => {
+    const cp = new FakeControlPlane();
+    const reads = await readDeployments(cp, 'flyte', ['flyteadmin']);
+    let calls = 0;
+    const stale = restartBehind(cp, 'flyte', ['flyteadmin'], 'sha256:A', {
+      at: 'A-before-the-pause',
+      templates: reads,
+      beforeWrite: async () => {
+        if (++calls === 1) {
+          // Paused here, after its renewal: another run takes the Lease, writes and restarts.
+          await cp.restartDeployment('flyte', 'flyteadmin', 'B', { [CONFIG_CHECKSUM_ANNOTATION]: 'sha256:B' });
+          return;
+        }
+        throw new LeaseLostError('lost');
+      },
+    });
+    await expect(stale).rejects.toBeInstanceOf(LeaseLostError);
+    expect(cp.deployments.get('flyte/flyteadmin')).toEqual({ [CONFIG_CHECKSUM_ANNOTATION]: 'sha256:B', 'kubectl.kubernetes.io/restartedAt': 'B' });
+    expect(cp.restarts.map((r) => r.at)).toEqual(['B']);
+  });
+
+  it('a stale restart that got through anyway (its checksum on pods that loaded other content) is caught by the pods\' start times', async () => {
+    const w = world();
+    const other = { records: new Map([['dp1', rec('dp1', 't-dp1-bbbbbbbb')], ['dp2', rec('dp2')]]) };
+    // Run B writes its configuration and restarts.
+    w.tick(30);
+    await applyControlPlane(w.cp, cfg, other, w.opts);
+    // Run A's stale patch lands: flyteadmin stamped with A's checksum, its pods start on B's content.
+    w.tick(10);
+    const a = await applyControlPlane(w.cp, cfg, input, { ...w.opts, dryRun: true });
+    await w.cp.restartDeployment('flyte', 'flyteadmin', w.at(), { [CONFIG_CHECKSUM_ANNOTATION]: a.checksum });
+    // Run A, resumed, writes A's configuration: flyteadmin carries A's checksum but started before A's content.
+    w.tick(10);
+    const resumed = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect(resumed.checksum).toBe(a.checksum);
+    expect(resumed.restarted).toEqual(['flyteadmin', 'syncresources']);
+    expect(resumed.restartReasons?.['flyteadmin']).toMatch(/started while the control plane held other content/);
   });
 });
 

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
 import type { CredentialVerifier, VerifyRequest } from '../../lib/dataplane/verify.ts';
-import type { AuditEvent, ConfigMapObject, ControlPlaneApi, DataPlaneApi, DeploymentObject, FlyteWorkflowView, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
+import type { AuditEvent, ConfigMapObject, ControlPlaneApi, CurrentPods, DataPlaneApi, DeploymentObject, FieldOwner, FlyteWorkflowView, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -129,6 +129,16 @@ export class FakeControlPlane implements ControlPlaneApi {
   writes: string[] = [];
   /** Conflicts to inject: each entry makes the next replace of that object fail once with 409. */
   conflicts: string[] = [];
+  /** Each Deployment's current pods (default: observed, none). */
+  pods = new Map<string, CurrentPods>();
+  /** Each Deployment's resourceVersion (a restart patch may carry it as a precondition). */
+  deploymentVersions = new Map<string, number>();
+  /**
+   * The API server's clock. When set, writes keep managedFields (owners: which manager last
+   * changed which data key, and when) and a restart replaces the Deployment's pods with pods
+   * created at this time, as the API server and the deployment controller do.
+   */
+  clock: (() => Date) | undefined;
   private rv = 1;
 
   constructor(clustersYaml = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n') {
@@ -150,14 +160,16 @@ export class FakeControlPlane implements ControlPlaneApi {
     const key = `${secret.namespace}/${secret.name}`;
     if (this.secrets.has(key)) throw new ConflictError('exists');
     this.writes.push(`create Secret ${secret.name}`);
-    this.secrets.set(key, { ...secret, resourceVersion: String(this.rv++) });
+    const { owners: _o, ...rest } = secret;
+    this.secrets.set(key, { ...rest, resourceVersion: String(this.rv++), ...this.ownersAfter(undefined, secret, 'flyte-credsync') });
   }
   async replaceSecret(secret: SecretObject) {
     const key = `${secret.namespace}/${secret.name}`;
     const cur = this.secrets.get(key);
     if (!cur || cur.resourceVersion !== secret.resourceVersion || this.takeConflict(key)) throw new ConflictError(`conflict on ${key}`);
     this.writes.push(`update Secret ${secret.name}`);
-    this.secrets.set(key, { ...secret, resourceVersion: String(this.rv++) });
+    const { owners: _o, ...rest } = secret;
+    this.secrets.set(key, { ...rest, resourceVersion: String(this.rv++), ...this.ownersAfter(cur, secret, 'flyte-credsync') });
   }
   async getConfigMap(namespace: string, name: string) {
     const c = this.configMaps.get(`${namespace}/${name}`);
@@ -168,18 +180,54 @@ export class FakeControlPlane implements ControlPlaneApi {
     const cur = this.configMaps.get(key);
     if (!cur || cur.resourceVersion !== cm.resourceVersion || this.takeConflict(key)) throw new ConflictError(`conflict on ${key}`);
     this.writes.push(`update ConfigMap ${cm.name}`);
-    this.configMaps.set(key, { ...cm, resourceVersion: String(this.rv++) });
+    const { owners: _o, ...rest } = cm;
+    this.configMaps.set(key, { ...rest, resourceVersion: String(this.rv++), ...this.ownersAfter(cur, cm, 'flyte-credsync') });
+  }
+  /**
+   * Another field manager writes a ConfigMap's data (Helm, Argo CD, kubectl edit): its keys move
+   * to `manager`, at the clock's time.
+   */
+  foreignWrite(name: string, manager: string, data: Record<string, string>) {
+    const key = `flyte/${name}`;
+    const cur = this.configMaps.get(key)!;
+    const next = { ...cur, data: { ...cur.data, ...data } };
+    this.configMaps.set(key, { ...next, resourceVersion: String(this.rv++), ...this.ownersAfter(cur, next, manager) });
+  }
+  /** managedFields after `manager` wrote `next` over `cur` (changed data keys move to it), when the clock is set. */
+  private ownersAfter(cur: { data: Record<string, Buffer | string>; annotations: Record<string, string>; owners?: FieldOwner[] } | undefined, next: { data: Record<string, Buffer | string>; annotations: Record<string, string> }, manager: string): { owners?: FieldOwner[] } {
+    if (!this.clock) return cur?.owners ? { owners: cur.owners } : {};
+    const same = (a: Buffer | string | undefined, b: Buffer | string | undefined) => (a === undefined || b === undefined ? a === b : Buffer.from(a).equals(Buffer.from(b)));
+    // An object without managedFields was created by its first writer, which owns all of it.
+    const changed = Object.keys(next.data).filter((k) => !cur?.owners || !same(cur?.data[k], next.data[k]));
+    const annotationsChanged = JSON.stringify(cur?.annotations ?? {}) !== JSON.stringify(next.annotations);
+    const time = new Date(Math.floor(this.clock().getTime() / 1000) * 1000).toISOString().replace('.000Z', 'Z');
+    const owners = (cur?.owners ?? []).map((o) => ({ ...o, dataKeys: o.manager === manager ? o.dataKeys : o.dataKeys.filter((k) => !changed.includes(k)) }));
+    const mine = owners.find((o) => o.manager === manager);
+    if (mine) {
+      mine.dataKeys = [...new Set([...mine.dataKeys, ...changed])];
+      if (changed.length || annotationsChanged) mine.time = time;
+    } else if (changed.length || annotationsChanged) owners.push({ manager, operation: 'Update', time, dataKeys: changed });
+    return { owners };
   }
   async getDeploymentTemplate(namespace: string, name: string): Promise<DeploymentObject | undefined> {
     const a = this.deployments.get(`${namespace}/${name}`);
-    return a && { name, namespace, templateAnnotations: { ...a } };
+    return a && { name, namespace, templateAnnotations: { ...a }, resourceVersion: String(this.deploymentVersions.get(`${namespace}/${name}`) ?? 1) };
   }
-  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}) {
+  async restartDeployment(namespace: string, name: string, at: string, annotations: Record<string, string> = {}, resourceVersion?: string) {
     const key = `${namespace}/${name}`;
     const cur = this.deployments.get(key);
     if (!cur) throw new Error(`deployments.apps "${name}" not found`);
+    const version = this.deploymentVersions.get(key) ?? 1;
+    if (resourceVersion !== undefined && resourceVersion !== String(version)) throw new ConflictError(`conflict on Deployment ${key}`);
+    this.deploymentVersions.set(key, version + 1);
     this.deployments.set(key, { ...cur, ...annotations, 'kubectl.kubernetes.io/restartedAt': at });
     this.restarts.push({ name, at });
+    if (this.clock) this.pods.set(key, { observed: true, created: [this.clock().toISOString()] });
+  }
+  async currentPods(namespace: string, name: string): Promise<CurrentPods | undefined> {
+    const key = `${namespace}/${name}`;
+    if (!this.deployments.has(key)) return undefined;
+    return this.pods.get(key) ?? { observed: true, created: [] };
   }
   events: AuditEvent[] = [];
   async createEvent(e: AuditEvent) {

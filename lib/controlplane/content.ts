@@ -1,0 +1,198 @@
+/**
+ * When did the control plane's content (the credentials Secret's data and each ConfigMap's
+ * clusters.yaml) last differ from what it holds now? The restart rule (./restart.ts) needs it: a
+ * pod that started while other content was live (Helm's, Argo CD's, a `kubectl edit`'s, or an
+ * older rendering of ours) loaded that content and is behind, whatever its pod template says.
+ *
+ * The answer is kept in the cluster, never in memory, so any run (and a run after a killed one)
+ * derives the same:
+ *
+ * - **managedFields** say which field manager last changed a data key and when (the API server's
+ *   clock, whole seconds; the same clock as a pod's creationTimestamp). Content credsync did not
+ *   write is judged by it: every pod created at or before its last change is behind.
+ * - **a content stamp** ({@link CONTENT_ANNOTATION}) that credsync writes with each write of its own:
+ *   the hash of the content it wrote, since when the control plane has held that content, and the
+ *   intervals in between when another writer's content was live (a revert credsync repaired). When
+ *   the live content is the stamped one, a pod is behind if it was created at or before `since` or
+ *   inside one of those intervals. A pod created after credsync's write of the same content and
+ *   before the other writer's revert loaded the right content and is not restarted: a writer
+ *   that only reverts the ConfigMaps (Argo CD self-heal) causes repairs, not restarts.
+ * - **a repair count** in the same stamp: repairs of a revert of credsync's own content within
+ *   {@link FIGHT_WINDOW_MS}. Past {@link FIGHT_LIMIT} the control plane is *contested* (two writers
+ *   keep reverting each other): the sync still repairs, but no longer restarts for the reverts,
+ *   and fails with `CONTROL_PLANE_CONTESTED` naming the other writer.
+ *
+ * Times without an explicit value in the stamp (`since`, an interval's end) mean "the time of
+ * credsync's write that set this stamp", read from credsync's own managedFields entry; every later
+ * write of credsync that keeps the stamp writes them out explicitly.
+ */
+import { createHash } from 'node:crypto';
+
+/** Annotation (JSON) on each object credsync writes: see {@link ContentStamp}. */
+export const CONTENT_ANNOTATION = 'flyte-credsync.io/content';
+/** credsync's field manager (lib/kube/client.ts writes with it). */
+export const CREDSYNC_MANAGER = 'flyte-credsync';
+/** Repairs of reverts within this window count towards {@link FIGHT_LIMIT}. */
+export const FIGHT_WINDOW_MS = 60 * 60 * 1000;
+/** More repairs of reverts than this within {@link FIGHT_WINDOW_MS}: contested (see the module header). */
+export const FIGHT_LIMIT = 3;
+/** Intervals of foreign content kept in a stamp; older ones are merged (a wider interval: more restarts, never fewer). */
+const MAX_INTERVALS = 4;
+
+export interface ContentStamp {
+  /** sha256 of the content credsync wrote. */
+  hash: string;
+  /** Since when the control plane holds this content (absent: credsync's write that set the stamp). */
+  since?: string;
+  /** [from, to] when another writer's content was live instead (to null: until credsync's write that set the stamp). */
+  foreign?: Array<[string, string | null]>;
+  /** Repairs of reverts: how many since `at` (credsync's clock), and the writer of the last one. */
+  repairs?: { n: number; at: string; by: string };
+}
+
+/** An object as the stamp logic reads it. */
+export interface ContentObject {
+  annotations: Record<string, string>;
+  owners?: Array<{ manager: string; time?: string; dataKeys: string[] }>;
+}
+
+/** When pods may have started on other content than the live one (whole seconds, API server clock). */
+export interface StaleTimes {
+  /** A pod created at or before this time is behind. */
+  upTo?: string;
+  /** A pod created within one of these (inclusive) is behind. */
+  intervals: Array<[string, string]>;
+}
+
+/** The hash a stamp records: sha256 over each key and value, length-prefixed, in key order. */
+export function contentHash(content: Readonly<Record<string, Buffer | string>>): string {
+  const h = createHash('sha256');
+  for (const k of Object.keys(content).sort()) {
+    const v = content[k]!;
+    const buf = typeof v === 'string' ? Buffer.from(v, 'utf8') : v;
+    h.update(`${Buffer.byteLength(k)}:${k}${buf.length}:`).update(buf);
+  }
+  return 'sha256:' + h.digest('hex');
+}
+
+const isTime = (t: unknown): t is string => typeof t === 'string' && !Number.isNaN(Date.parse(t));
+
+/** The stamp on an object, or undefined (absent or not ours: unreadable stamps are ignored). */
+export function readStamp(annotations: Record<string, string>): ContentStamp | undefined {
+  const raw = annotations[CONTENT_ANNOTATION];
+  if (!raw) return undefined;
+  try {
+    const v = JSON.parse(raw) as ContentStamp;
+    if (typeof v?.hash !== 'string') return undefined;
+    const out: ContentStamp = { hash: v.hash };
+    if (isTime(v.since)) out.since = v.since;
+    if (Array.isArray(v.foreign))
+      out.foreign = v.foreign.filter((i): i is [string, string | null] => Array.isArray(i) && isTime(i[0]) && (i[1] === null || isTime(i[1])));
+    if (v.repairs && Number.isInteger(v.repairs.n) && isTime(v.repairs.at) && typeof v.repairs.by === 'string') out.repairs = { n: v.repairs.n, at: v.repairs.at, by: v.repairs.by };
+    return out;
+  } catch {
+    return undefined;
+  }
+}
+
+const latest = (times: Array<string | undefined>): string | undefined =>
+  times.filter(isTime).reduce<string | undefined>((a, t) => (a === undefined || Date.parse(t) > Date.parse(a) ? t : a), undefined);
+
+/** The time of credsync's last write of this object (its managedFields entry). */
+function credsyncTime(o: ContentObject): string | undefined {
+  return latest((o.owners ?? []).filter((w) => w.manager === CREDSYNC_MANAGER).map((w) => w.time));
+}
+
+/** Who last changed the content keys, and when (undefined without managedFields). */
+export function lastContentWriter(o: ContentObject, keys: (k: string) => boolean): { manager: string; at: string } | undefined {
+  let out: { manager: string; at: string } | undefined;
+  for (const w of o.owners ?? [])
+    if (w.time && w.dataKeys.some(keys) && (!out || Date.parse(w.time) > Date.parse(out.at))) out = { manager: w.manager, at: w.time };
+  return out;
+}
+
+/** The stamp with its implicit times made explicit (credsync's write that set it). */
+function resolve(s: ContentStamp, o: ContentObject): ContentStamp {
+  const mine = credsyncTime(o);
+  const out: ContentStamp = { hash: s.hash };
+  const since = s.since ?? mine;
+  if (since) out.since = since;
+  const foreign = (s.foreign ?? []).flatMap(([f, t]): Array<[string, string | null]> => [[f, t ?? mine ?? null]]);
+  if (foreign.length) out.foreign = foreign;
+  if (s.repairs) out.repairs = s.repairs;
+  return out;
+}
+
+/**
+ * When pods may have started on other content than the live one.
+ * @param liveHash the hash of the live content ({@link contentHash})
+ * @param keys which data keys are content (the ConfigMap's clusters.yaml; every key of the Secret)
+ */
+export function staleTimes(o: ContentObject, liveHash: string, keys: (k: string) => boolean): StaleTimes {
+  const stamp = readStamp(o.annotations);
+  if (stamp && stamp.hash === liveHash) {
+    const r = resolve(stamp, o);
+    return { ...(r.since ? { upTo: r.since } : {}), intervals: (r.foreign ?? []).flatMap(([f, t]): Array<[string, string]> => (t ? [[f, t]] : [])) };
+  }
+  // Not (or no longer) the content credsync stamped: everything before its last change is behind.
+  const w = lastContentWriter(o, keys);
+  return { ...(w ? { upTo: w.at } : {}), intervals: [] };
+}
+
+/** What a write of credsync does to the stamp. */
+export interface StampedWrite {
+  /** The annotation value to write. */
+  annotation: string;
+  /** The content replaced was last written by another field manager (`at`: when). */
+  replaced?: { manager: string; at: string };
+  /** A revert of credsync's own content, repaired: the stamp's repair count after this write. */
+  repairs?: { n: number; at: string; by: string };
+}
+
+/**
+ * The stamp a write of credsync carries.
+ * @param liveHash / desiredHash the content's hash before and after the write
+ * @param now credsync's clock (the repair count's window)
+ */
+export function stampForWrite(o: ContentObject, liveHash: string, desiredHash: string, keys: (k: string) => boolean, now: Date): StampedWrite {
+  const old = readStamp(o.annotations);
+  const resolved = old && resolve(old, o);
+  const writer = lastContentWriter(o, keys);
+  const replaced = liveHash !== desiredHash && writer && writer.manager !== CREDSYNC_MANAGER ? { replaced: writer } : {};
+  if (liveHash === desiredHash) {
+    // The content stays: the stamp too (its times written out), or a first stamp whose `since` is
+    // when the content was last changed, whoever changed it.
+    if (resolved && old!.hash === liveHash) return { annotation: JSON.stringify(resolved) };
+    return { annotation: JSON.stringify({ hash: desiredHash, ...(writer ? { since: writer.at } : {}) }) };
+  }
+  if (resolved && resolved.hash === desiredHash && liveHash !== desiredHash) {
+    // A revert of our content, repaired: the other writer's content was live from its last change until this write.
+    const from = writer && writer.manager !== CREDSYNC_MANAGER ? writer.at : resolved.since;
+    let foreign: Array<[string, string | null]> = [...(resolved.foreign ?? []), ...(from ? [[from, null] as [string, string | null]] : [])];
+    while (foreign.length > MAX_INTERVALS) foreign = [[foreign[0]![0], foreign[1]![1]], ...foreign.slice(2)];
+    const within = resolved.repairs && now.getTime() - Date.parse(resolved.repairs.at) < FIGHT_WINDOW_MS;
+    const by = writer?.manager ?? 'unknown';
+    const repairs = within ? { n: resolved.repairs!.n + 1, at: resolved.repairs!.at, by } : { n: 1, at: now.toISOString(), by };
+    const stamp: ContentStamp = { hash: desiredHash, ...(resolved.since ? { since: resolved.since } : {}), ...(foreign.length ? { foreign } : {}), repairs };
+    return { annotation: JSON.stringify(stamp), ...replaced, repairs };
+  }
+  // New content: live from this write on. A repair count within its window is kept (a revert repaired with a new rendering still counts).
+  const keep = resolved?.repairs && now.getTime() - Date.parse(resolved.repairs.at) < FIGHT_WINDOW_MS ? { repairs: resolved.repairs } : {};
+  return { annotation: JSON.stringify({ hash: desiredHash, ...keep }), ...replaced };
+}
+
+/** Whether a pod created at `created` may have loaded other content (compared in whole seconds, inclusive). */
+export function createdWhileStale(created: string, stale: readonly StaleTimes[], opts: { ignoreIntervals?: boolean } = {}): boolean {
+  const sec = (t: string) => Math.floor(Date.parse(t) / 1000);
+  const c = sec(created);
+  if (Number.isNaN(c)) return true;
+  return stale.some(
+    (s) => (s.upTo !== undefined && c <= sec(s.upTo)) || (!opts.ignoreIntervals && s.intervals.some(([f, t]) => c >= sec(f) && c <= sec(t))),
+  );
+}
+
+/** Whether a stamp's repair count says contested (see the module header). */
+export function contested(stamp: ContentStamp | undefined, now: Date): boolean {
+  const r = stamp?.repairs;
+  return !!r && r.n > FIGHT_LIMIT && now.getTime() - Date.parse(r.at) < FIGHT_WINDOW_MS;
+}
