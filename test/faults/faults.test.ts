@@ -177,7 +177,7 @@ describe('a run paused past its Lease before its restart', () => {
     const prefix = uniquePrefix('stale-restart');
     expect((await runChild(env, base(prefix))).code).toBe(0);
     // A writes its configuration and stops right before its first restart patch (after its Lease renewal).
-    const other = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 0.5 } }, { id: dp2, labels: { team1: 1 } }], LEASE);
+    const other = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 0.5, gpu: 1 } }, { id: dp2, labels: { team1: 1 } }], LEASE);
     const a = startChild(env, other, { fault: 'stop:before:restartDeployment:1' });
     await a.waitFor('FAULT');
     figures.faults++;
@@ -193,17 +193,18 @@ describe('a run paused past its Lease before its restart', () => {
     expect(ra.stderr).toContain('lost the control-plane Lease while applying');
     const afterA = await controlState(env);
     expect(afterA.restartedAt['flyteadmin']).not.toBe(afterB.restartedAt['flyteadmin']);
-    // The next run (B's configuration again) leaves no Deployment behind.
-    const next = await runChild(env, change(prefix));
+    // The next run, with A's configuration (the one the control plane holds now), leaves no
+    // Deployment behind: every pod started after the content it runs on.
+    const next = await runChild(env, other);
     expect(next.code).toBe(0);
     const st = await controlState(env);
     expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: next.report! }), 'after the next run');
-    expectChangeApplied(st);
+    for (const n of CONFIG_MAPS) expect(clustersOf(st.clustersYaml[n]!).labelClusterMap).toEqual({ team1: [{ id: dp1, weight: 0.5 }, { id: dp2, weight: 1 }], gpu: [{ id: dp1, weight: 1 }] });
     await rolledOut(env);
     const changedAt = await contentChangedAt(env);
     for (const d of DEPLOYMENTS) for (const created of await podsCreated(env, d)) expect(created).toBeGreaterThan(changedAt);
     // And a no-op run after it restarts nothing.
-    const noop = await runChild(env, change(prefix));
+    const noop = await runChild(env, other);
     expect([noop.code, noop.report!.controlPlane!.restarted, noop.report!.controlPlane!.applied]).toEqual([0, [], false]);
   });
 });
