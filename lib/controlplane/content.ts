@@ -58,8 +58,14 @@ export interface ContentObject {
 
 /** When pods may have started on other content than the live one (whole seconds, API server clock). */
 export interface StaleTimes {
-  /** A pod created at or before this time is behind. */
+  /** A pod created at or before this time is behind (`strict`: before it only). */
   upTo?: string;
+  /**
+   * Set when `upTo` is another writer's change: a pod created in the same second is taken as
+   * created after it (Helm writes the ConfigMaps before the Deployments whose rollout creates the
+   * pods). credsync's own changes stay inclusive: it restarts a second after its writes.
+   */
+  strict?: boolean;
   /** A pod created within one of these (inclusive) is behind. */
   intervals: Array<[string, string]>;
 }
@@ -136,7 +142,7 @@ export function staleTimes(o: ContentObject, liveHash: string, keys: (k: string)
   }
   // Not (or no longer) the content credsync stamped: everything before its last change is behind.
   const w = lastContentWriter(o, keys);
-  return { ...(w ? { upTo: w.at } : {}), intervals: [] };
+  return { ...(w ? { upTo: w.at, ...(w.manager !== CREDSYNC_MANAGER ? { strict: true } : {}) } : {}), intervals: [] };
 }
 
 /** What a write of credsync does to the stamp. */
@@ -187,7 +193,7 @@ export function createdWhileStale(created: string, stale: readonly StaleTimes[],
   const c = sec(created);
   if (Number.isNaN(c)) return true;
   return stale.some(
-    (s) => (s.upTo !== undefined && c <= sec(s.upTo)) || (!opts.ignoreIntervals && s.intervals.some(([f, t]) => c >= sec(f) && c <= sec(t))),
+    (s) => (s.upTo !== undefined && (s.strict ? c < sec(s.upTo) : c <= sec(s.upTo))) || (!opts.ignoreIntervals && s.intervals.some(([f, t]) => c >= sec(f) && c <= sec(t))),
   );
 }
 
