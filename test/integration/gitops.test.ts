@@ -6,6 +6,7 @@
  */
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
 import { spawnSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -123,6 +124,15 @@ async function helmUpgrade(valuesFile: string) {
     const cm = await c.readNamespacedConfigMap({ name, namespace: NS });
     await c.replaceNamespacedConfigMap({ name, namespace: NS, fieldManager: 'helm', body: { ...cm, metadata: { ...cm.metadata, labels: { ...cm.metadata?.labels, ...HELM.labels }, annotations: { ...cm.metadata?.annotations, ...HELM.annotations } }, data: { ...cm.data, 'clusters.yaml': text } } });
   }
+  // And, as flyte-core does when its rendered ConfigMaps change, both Deployments rolled out on
+  // their configChecksum: their new pods start on the new clusters.yaml (a write that rolled
+  // nothing out would leave pods on the old one, which the sync restarts).
+  const checksum = createHash('sha256').update(text).digest('hex').slice(0, 63);
+  for (const name of DEPLOYMENTS)
+    await apps(env, env.controlPlane).patchNamespacedDeployment(
+      { name, namespace: NS, fieldManager: 'helm', body: { spec: { template: { metadata: { annotations: { configChecksum: checksum } } } } } },
+      setHeaderOptions('Content-Type', PatchStrategy.MergePatch),
+    );
 }
 
 describe('who else owns the objects credsync writes', () => {
