@@ -23,8 +23,8 @@ const awsLeftOut = {
 
 /**
  * What the functions never run, left out: gRPC's server side (./grpc-server-unused.cjs), gaxios's
- * node-fetch (Node's own fetch instead, ./fetch-native.cjs) with its proxy agent, and gcp-metadata's
- * json-bigint (./json-bigint-native.cjs).
+ * node-fetch (Node's own fetch instead, ./fetch-native.cjs) with its proxy agent, gcp-metadata's
+ * json-bigint (./json-bigint-native.cjs), and client-node's js-yaml (./js-yaml-unused.cjs).
  */
 const clientOnly = {
   name: 'client-only',
@@ -33,6 +33,7 @@ const clientOnly = {
       /[\\/]@grpc[\\/]grpc-js[\\/]build[\\/]src[\\/](index|experimental)\.js$/.test(args.importer) ? { path: path.join(__dirname, 'grpc-server-unused.cjs') } : undefined,
     );
     build.onResolve({ filter: /^node-fetch$/ }, (args) => (/[\\/]gaxios[\\/]/.test(args.importer) ? { path: path.join(__dirname, 'fetch-native.cjs') } : undefined));
+    build.onResolve({ filter: /^js-yaml$/ }, (args) => (/[\\/]@kubernetes[\\/]client-node[\\/]/.test(args.importer) ? { path: path.join(__dirname, 'js-yaml-unused.cjs') } : undefined));
     build.onResolve({ filter: /^json-bigint$/ }, (args) => (/[\\/]gcp-metadata[\\/]/.test(args.importer) ? { path: path.join(__dirname, 'json-bigint-native.cjs') } : undefined));
     build.onResolve({ filter: /^https-proxy-agent$/ }, (args) => (/[\\/]gaxios[\\/]/.test(args.importer) ? { path: path.join(__dirname, 'proxy-unused.cjs') } : undefined));
   },
