@@ -13,6 +13,13 @@
  * revoke. Reported: wall time, time to publish (the control-plane write), time to the last revoke,
  * the rollout wait, and HTTP requests per data plane (data-plane calls, verification reviews,
  * Secrets Manager requests; control-plane calls shown apart, they do not grow with N).
+ *
+ * And its critical-path bound, what no concurrency could beat, as the sync benchmark computes one:
+ * the slowest data plane's own calls (its data-plane API calls, verification reviews and store
+ * calls naming it: the union of their spans, before the publish and for the revoke after it) + the
+ * store calls naming no data plane (batch reads, listings; union) + the control plane's calls
+ * (union; the rollout wait's polls excluded) + the rollout wait as measured (Kubernetes' rollout:
+ * nothing the rotation can shorten).
  */
 import { writeFile } from 'node:fs/promises';
 import { parseArgs } from 'node:util';
@@ -24,7 +31,48 @@ import { runSync, type SyncDeps } from '../lib/sync/sync.ts';
 import { silentLog } from '../lib/util/log.ts';
 import { readEnv, type EnvInfo } from '../test/env/testenv.ts';
 import { exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
-import { clusterOf, countingProxy, countingSecretsManager, namespaceOf, range, setUpDataPlanes, stat, type Stat } from './sync-bench.ts';
+import { clusterOf, countingProxy, countingSecretsManager, namespaceOf, range, setUpDataPlanes, stat, unionMs, type Stat } from './sync-bench.ts';
+
+type Span = readonly [number, number];
+/** The control plane's reads that poll a rollout (waitForRollouts): the rollout wait, counted as such. */
+const ROLLOUT_READS = new Set(['getDeployment', 'listReplicaSets', 'listPods']);
+
+/**
+ * Every method call on `target` timed: `onSpan(name, args, span)` when it settles. Synchronous
+ * methods stay synchronous; an object a call resolves to that has store methods (a batch view) is
+ * wrapped the same way.
+ */
+function timedProxy<T extends object>(target: T, onSpan: (name: string, args: unknown[], span: Span) => void): T {
+  return new Proxy(target, {
+    get(t, prop) {
+      const v: unknown = Reflect.get(t, prop, t);
+      if (typeof v !== 'function') return v;
+      return (...args: unknown[]) => {
+        const s = performance.now();
+        const out = (v as (...a: unknown[]) => unknown).apply(t, args);
+        if (!(out instanceof Promise)) return out;
+        return out.then(
+          (r: unknown) => {
+            onSpan(String(prop), args, [s, performance.now()]);
+            return r && typeof r === 'object' && typeof (r as { get?: unknown }).get === 'function' && typeof (r as { put?: unknown }).put === 'function' ? timedProxy(r, onSpan) : r;
+          },
+          (err: unknown) => {
+            onSpan(String(prop), args, [s, performance.now()]);
+            throw err;
+          },
+        );
+      };
+    },
+  });
+}
+
+/** The data plane a store call names: a cluster id, or a record's. */
+function storeCallId(args: unknown[]): string | undefined {
+  const a = args[0];
+  if (typeof a === 'string') return a;
+  if (a && typeof a === 'object' && typeof (a as { clusterId?: unknown }).clusterId === 'string') return (a as { clusterId: string }).clusterId;
+  return undefined;
+}
 
 function config(env: EnvInfo, n: number, prefix: string, tokenSecret: string): Config {
   return parseConfig({
@@ -49,6 +97,11 @@ interface RunResult {
   rolloutWaitMs: number;
   perDataPlane: { dataPlane: number; verify: number; awsHttp: number; total: number };
   controlPlaneCalls: number;
+  /** The critical-path bound and its terms (see the header). */
+  boundMs: number;
+  slowestChainMs: number;
+  sharedStoreMs: number;
+  controlPlaneMs: number;
   detail: { dataPlane: Record<string, number>; controlPlane: Record<string, number>; aws: Record<string, number> };
 }
 
@@ -59,9 +112,17 @@ async function timedRotation(env: EnvInfo, cfg: Config, n: number): Promise<RunR
   let publishedAt = 0;
   let lastRevoke = 0;
   const base = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
-  const noop = () => {};
+  const chains = new Map<string, Span[]>();
+  const chain = (id: string, span: Span) => void (chains.get(id) ?? chains.set(id, []).get(id)!).push(span);
+  const sharedStore: Span[] = [];
+  const controlPlaneSpans: Span[] = [];
+  const store = timedProxy(base.store, (_name, args, span) => {
+    const id = storeCallId(args);
+    if (id !== undefined && cfg.dataPlanes.some((d) => d.id === id)) chain(id, span);
+    else sharedStore.push(span);
+  });
   const dataPlane: NonNullable<SyncDeps['rotation']>['dataPlane'] = async (dp) => {
-    const api = countingProxy(await base.rotation!.dataPlane(dp), c.dataPlane, noop);
+    const api = countingProxy(await base.rotation!.dataPlane(dp), c.dataPlane, (ms) => chain(dp.id, [performance.now() - ms, performance.now()]));
     return new Proxy(api, {
       get(t, p) {
         const v = Reflect.get(t, p, t);
@@ -75,7 +136,9 @@ async function timedRotation(env: EnvInfo, cfg: Config, n: number): Promise<RunR
     });
   };
   const controlPlane = async () => {
-    const api = countingProxy(await base.rotation!.controlPlane(), c.controlPlane, noop);
+    const api = timedProxy(countingProxy(await base.rotation!.controlPlane(), c.controlPlane, () => {}), (name, _args, span) => {
+      if (!ROLLOUT_READS.has(name)) controlPlaneSpans.push(span);
+    });
     return new Proxy(api, {
       get(t, p) {
         const v = Reflect.get(t, p, t);
@@ -90,12 +153,18 @@ async function timedRotation(env: EnvInfo, cfg: Config, n: number): Promise<RunR
   };
   const deps: SyncDeps = {
     ...base,
+    store,
     dataPlane,
     controlPlane,
     rotation: { dataPlane, controlPlane },
     verify: async (req) => {
       c.verify += 1 + req.checks.length;
-      return base.verify(req);
+      const s = performance.now();
+      try {
+        return await base.verify(req);
+      } finally {
+        chain(req.cluster, [s, performance.now()]);
+      }
     },
   };
   t0 = performance.now();
@@ -107,11 +176,19 @@ async function timedRotation(env: EnvInfo, cfg: Config, n: number): Promise<RunR
   const dpCalls = Object.values(c.dataPlane).reduce((a, b) => a + b, 0);
   const cpCalls = Object.values(c.controlPlane).reduce((a, b) => a + b, 0);
   const per = (x: number) => Math.round((x / n) * 10) / 10;
+  const rolloutWaitMs = r.clusters[0]!.rotation!.rollout!.waitedMs;
+  const slowestChainMs = Math.max(0, ...[...chains.values()].map(unionMs));
+  const sharedStoreMs = unionMs(sharedStore);
+  const controlPlaneMs = unionMs(controlPlaneSpans);
   return {
+    boundMs: slowestChainMs + sharedStoreMs + controlPlaneMs + rolloutWaitMs,
+    slowestChainMs,
+    sharedStoreMs,
+    controlPlaneMs,
     ms,
     publishMs: publishedAt - t0,
     revokeMs: lastRevoke - t0,
-    rolloutWaitMs: r.clusters[0]!.rotation!.rollout!.waitedMs,
+    rolloutWaitMs,
     perDataPlane: { dataPlane: per(dpCalls), verify: per(c.verify), awsHttp: per(c.awsHttp), total: per(dpCalls + c.verify + c.awsHttp) },
     controlPlaneCalls: cpCalls,
     detail: { dataPlane: c.dataPlane, controlPlane: c.controlPlane, aws: c.aws },
@@ -127,7 +204,7 @@ async function main(): Promise<number> {
   exportAwsEnv(env);
   // The sync benchmark's data planes (namespace bench-k); rotation's objects have names of their own.
   await setUpDataPlanes(env, Math.max(...sizes));
-  const rows: Array<{ n: number; total: Stat; publish: Stat; revoke: Stat; rolloutWait: Stat; perDataPlane: RunResult['perDataPlane']; controlPlaneCalls: number; detail: RunResult['detail'] }> = [];
+  const rows: Array<{ n: number; total: Stat; publish: Stat; revoke: Stat; rolloutWait: Stat; bound: Stat; ratio: string; terms: string; perDataPlane: RunResult['perDataPlane']; controlPlaneCalls: number; detail: RunResult['detail'] }> = [];
   for (const n of sizes) {
     await resetControlPlane(env);
     const tag = randomBytes(3).toString('hex');
@@ -137,7 +214,9 @@ async function main(): Promise<number> {
     const results: RunResult[] = [];
     for (let i = 0; i < runs; i++) {
       const r = await timedRotation(env, cfg, n);
-      console.error(`N=${n} run ${i + 1}: ${Math.round(r.ms)} ms (published at ${Math.round(r.publishMs)} ms, last revoke at ${Math.round(r.revokeMs)} ms)`);
+      console.error(
+        `N=${n} run ${i + 1}: ${Math.round(r.ms)} ms (published at ${Math.round(r.publishMs)} ms, last revoke at ${Math.round(r.revokeMs)} ms); bound ${Math.round(r.boundMs)} ms = slowest data plane ${Math.round(r.slowestChainMs)} + shared store ${Math.round(r.sharedStoreMs)} + control plane ${Math.round(r.controlPlaneMs)} + rollout wait ${Math.round(r.rolloutWaitMs)}`,
+      );
       results.push(r);
     }
     rows.push({
@@ -146,6 +225,12 @@ async function main(): Promise<number> {
       publish: stat(results.map((r) => r.publishMs)),
       revoke: stat(results.map((r) => r.revokeMs)),
       rolloutWait: stat(results.map((r) => r.rolloutWaitMs)),
+      bound: stat(results.map((r) => r.boundMs)),
+      ratio: (() => {
+        const x = results.map((r) => r.ms / r.boundMs).sort((a, b) => a - b);
+        return `${x[Math.floor(x.length / 2)]!.toFixed(2)}x (${x[0]!.toFixed(2)}–${x.at(-1)!.toFixed(2)})`;
+      })(),
+      terms: `${stat(results.map((r) => r.slowestChainMs)).median} + ${stat(results.map((r) => r.sharedStoreMs)).median} + ${stat(results.map((r) => r.controlPlaneMs)).median} + ${stat(results.map((r) => r.rolloutWaitMs)).median}`,
       perDataPlane: results[0]!.perDataPlane,
       controlPlaneCalls: results[0]!.controlPlaneCalls,
       detail: results[0]!.detail,
@@ -153,10 +238,10 @@ async function main(): Promise<number> {
   }
   await resetControlPlane(env);
   const f = (s: Stat) => `${s.median} (${s.min}–${s.max})`;
-  console.log('| N | rotation ms | published at ms | last revoke at ms | rollout wait ms | calls/data plane (data plane + reviews + Secrets Manager) | control-plane calls |');
-  console.log('| --- | --- | --- | --- | --- | --- | --- |');
+  console.log('| N | rotation ms | published at ms | last revoke at ms | rollout wait ms | bound ms (slowest data plane + shared store + control plane + rollout wait, medians) | rotation / bound | calls/data plane (data plane + reviews + Secrets Manager) | control-plane calls |');
+  console.log('| --- | --- | --- | --- | --- | --- | --- | --- | --- |');
   for (const r of rows)
-    console.log(`| ${r.n} | ${f(r.total)} | ${f(r.publish)} | ${f(r.revoke)} | ${f(r.rolloutWait)} | ${r.perDataPlane.total} (${r.perDataPlane.dataPlane} + ${r.perDataPlane.verify} + ${r.perDataPlane.awsHttp}) | ${r.controlPlaneCalls} |`);
+    console.log(`| ${r.n} | ${f(r.total)} | ${f(r.publish)} | ${f(r.revoke)} | ${f(r.rolloutWait)} | ${f(r.bound)} (${r.terms}) | ${r.ratio} | ${r.perDataPlane.total} (${r.perDataPlane.dataPlane} + ${r.perDataPlane.verify} + ${r.perDataPlane.awsHttp}) | ${r.controlPlaneCalls} |`);
   if (values.json) await writeFile(values.json, JSON.stringify({ date: new Date().toISOString(), runs, rows }, null, 2) + '\n');
   return 0;
 }
