@@ -1,6 +1,7 @@
 /** Human-readable rendering of a {@link SyncReport} (the JSON form is the report itself). */
 import { formatLabels } from '../labels/plan.ts';
 import { formatOwnership } from '../controlplane/owners.ts';
+import { contestedLine } from '../controlplane/content.ts';
 import type { SyncReport } from '../sync/sync.ts';
 import type { DataPlaneStatus } from '../rotation/status.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
@@ -81,11 +82,15 @@ export function formatReport(r: SyncReport): string {
       lines.push(...cp.drift.values.trimEnd().split('\n').map((l) => '      ' + l));
     }
     lines.push(...formatOwnership(cp.owners ?? [], { indent: '  ' }));
+    for (const x of cp.replaced ?? [])
+      lines.push(`  ! ${x.object}: ${r.dryRun ? 'would replace' : 'replaced'} content last written by ${x.manager} at ${x.at}${x.repairs ? ` (its revert repaired ${x.repairs} time(s) within the hour)` : ''}`);
+    if (cp.contested) lines.push(`  ✗ [CONTROL_PLANE_CONTESTED] ${contestedLine(cp.contested)}`);
     lines.push(
       cp.restarted.length
         ? `  ${r.dryRun ? 'would restart' : 'restarted'}: ${cp.restarted.join(', ')}`
         : '  no restart (nothing changed)',
     );
+    for (const name of cp.restarted) if (cp.restartReasons?.[name]) lines.push(`    ${name}: ${cp.restartReasons[name]}`);
     for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: [${f.code}] ${f.reason}`);
   }
   if (r.audit) {

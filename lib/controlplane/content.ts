@@ -202,3 +202,12 @@ export function contested(stamp: ContentStamp | undefined, now: Date): boolean {
   const r = stamp?.repairs;
   return !!r && r.n > FIGHT_LIMIT && now.getTime() - Date.parse(r.at) < FIGHT_WINDOW_MS;
 }
+
+/** What a contested control plane's failure says: the other writer, how often, and the way out. */
+export function contestedLine(c: { by: string; repairs: number; since: string }): string {
+  return (
+    `${c.by} keeps reverting clusters.yaml (${c.repairs} repairs since ${c.since}); repaired again, ` +
+    'but Deployments are no longer restarted for its reverts. Let one writer own clusters.yaml: ' +
+    'the chart (controlPlane.mode: gitops, with `credsync export-values` in git) or credsync (take the ConfigMaps out of the other writer\'s sync)'
+  );
+}

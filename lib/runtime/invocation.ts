@@ -25,6 +25,7 @@ import { describeCloudCluster, matchDataPlane, type CloudCluster } from '../disc
 import { resolveDataPlanes, type DiscoveryReport } from '../discovery/resolve.ts';
 import { CredsyncError, describeError, isErrorCode, RetryLaterError } from '../errors.ts';
 import type { SecretStore } from '../stores/types.ts';
+import { contestedLine } from '../controlplane/content.ts';
 import { runSync, type ConfigInfo, type ClusterReport, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
 import { withDeadline } from '../util/abort.ts';
 import { MAX_ECHO_ITEMS, truncate } from '../util/bounded.ts';
@@ -159,15 +160,6 @@ export function syncFailures(report: SyncReport): SyncFailure[] {
     ...(report.labels?.failures ?? []).map((f) => ({ code: f.code, line: `label ${f.scope} [${f.code}] ${f.reason}` })),
     ...(report.rotationError ? [{ code: report.rotationError.code, line: `rotation [${report.rotationError.code}] ${report.rotationError.reason}` }] : []),
   ];
-}
-
-/** What a contested control plane's failure says (lib/controlplane/content.ts). */
-export function contestedLine(c: { by: string; repairs: number; since: string }): string {
-  return (
-    `${c.by} keeps reverting clusters.yaml (${c.repairs} repairs since ${c.since}); repaired again, ` +
-    'but Deployments are no longer restarted for its reverts. Let one writer own clusters.yaml: ' +
-    'the chart (the GitOps mode, with `credsync export-values` in git) or credsync (take it out of the chart\'s sync)'
-  );
 }
 
 /**

@@ -11,6 +11,7 @@ import { acquireLease, LeaseLostError } from '../../lib/controlplane/lease.ts';
 import { assertNoEmptiedLabels, emptiedLabels } from '../../lib/controlplane/labels.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
 import { applyControlPlane } from '../../lib/controlplane/apply.ts';
+import { formatReport } from '../../lib/cli/format.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
 import { silentLog } from '../../lib/util/log.ts';
 import { FakeControlPlane, testCa, testConfig } from './fakes.ts';
@@ -145,6 +146,14 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
       expect(r.restartReasons).toEqual({});
       expect(r.replaced?.[0]).toMatchObject({ manager: 'argocd-application-controller', repairs: i });
       expect(r.contested).toEqual(i > 3 ? { by: 'argocd-application-controller', repairs: i, since: expect.any(String) } : undefined);
+      if (i === 4) {
+        // What the CLI prints: the writer named, the contest and the way out.
+        const text = formatReport({ runId: 'r', ok: false, dryRun: false, startedAt: '', durationMs: 1, clusters: [], controlPlane: r });
+        expect(text).toContain('! ConfigMap/flyte-admin-clusters-config: replaced content last written by argocd-application-controller at ');
+        expect(text).toContain('(its revert repaired 4 time(s) within the hour)');
+        expect(text).toContain('✗ [CONTROL_PLANE_CONTESTED] argocd-application-controller keeps reverting clusters.yaml (4 repairs since ');
+        expect(text).toContain('controlPlane.mode: gitops');
+      }
     }
   });
 
