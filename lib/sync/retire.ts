@@ -21,8 +21,12 @@
  */
 import type { Config, DataPlane } from '../config/schema.ts';
 import { drainingSince } from '../controlplane/apply.ts';
+import { parseDrainList } from '../controlplane/render.ts';
 import { CredsyncError, describeError, errorCode } from '../errors.ts';
-import type { ConfigMapObject, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
+import type { ConfigMapObject, ControlPlaneApi, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
+import { configChecksum, CONFIG_CHECKSUM_ANNOTATION } from '../controlplane/restart.ts';
+import { isEnabledEntry } from '../controlplane/labels.ts';
+import { clustersOf } from '../labels/guard.ts';
 import { canRotate } from '../stores/types.ts';
 import { rolloutGap, waitForRollouts } from '../rotation/rollout.ts';
 import { mapBounded, type Log } from '../util/log.ts';
@@ -83,6 +87,7 @@ export async function planLifecycle(
     return plan;
   }
   const before = drainingSince(cfg, cms, {}, '');
+  const recorded = new Set(cms.flatMap((cm) => [...parseDrainList(cm.annotations)].filter(([, t]) => t).map(([id]) => id)));
   plan.draining = drainingSince(cfg, cms, { ...(opts.drain ? { drain: new Set(opts.drain) } : {}), ...(opts.undrain ? { undrain: new Set(opts.undrain) } : {}) }, now().toISOString());
   const notDraining = (opts.retire?.clusters ?? []).filter((id) => !before.has(id));
   if (notDraining.length)
@@ -117,13 +122,13 @@ export async function planLifecycle(
       log.warn('cannot count the executions of a draining data plane', { cluster: dp.id, ...drain.error });
     }
     plan.drains.set(dp.id, drain);
-    // Only a drain recorded before this run can be in effect.
-    if (!before.has(dp.id) || !store) return;
+    // Only a drain recorded before this run (on the control plane, with its start) can be in effect.
+    if (!recorded.has(dp.id) || !store) return;
     let decision: RetireState | undefined;
     const at = now().toISOString();
     if (forced.has(dp.id)) decision = { phase: 'retiring', at, reason: 'force', ...(drain.unfinished !== undefined ? { forced: drain.unfinished } : {}) };
     else if (drain.maxDrainTimeElapsed && drain.unfinished !== 0) decision = { phase: 'retiring', at, reason: 'maxDrainTime', ...(drain.unfinished !== undefined ? { forced: drain.unfinished } : {}) };
-    else if (drain.unfinished === 0 && (await drainInEffect(api, cfg, since, log))) decision = { phase: 'retiring', at };
+    else if (drain.unfinished === 0 && (await drainInEffect(api, cfg, dp.id, since, cms, log))) decision = { phase: 'retiring', at };
     if (!decision) return;
     if (opts.dryRun) {
       plan.reports.set(dp.id, { ...reportOf(decision), wouldRetire: true });
@@ -143,17 +148,37 @@ export async function planLifecycle(
 }
 
 /** Whether flyteadmin and syncresources run on a configuration from after `since` (the drain's start). */
-async function drainInEffect(api: unknown, cfg: Config, since: string, log: Log): Promise<boolean> {
+/**
+ * Whether no new execution can go to data plane `id`: flyteadmin and syncresources were restarted
+ * since the drain began (`since`) and rolled out, or (a drain that changed nothing they read: the
+ * data plane was already disabled and in no label) they run what the control plane holds now, in
+ * which it is disabled and in no label, rolled out with no older pod left.
+ */
+async function drainInEffect(api: unknown, cfg: Config, id: string, since: string, cms: readonly ConfigMapObject[], log: Log): Promise<boolean> {
   if (!hasRollouts(api)) return false;
   const cp = cfg.controlPlane;
+  const gaps = new Map<string, string>();
   for (const name of cp.deployments) {
     const gap = await rolloutGap(api, cp.namespace, name, new Date(since));
-    if (gap) {
-      log.info('drain not in effect yet', { deployment: name, waitingFor: gap });
-      return false;
-    }
+    if (gap) gaps.set(name, gap);
   }
-  return true;
+  if (!gaps.size) return true;
+  const held = clustersOf(cms[0]?.data[cp.configKey]);
+  const entry = (Array.isArray(held['clusterConfigs']) ? (held['clusterConfigs'] as Array<{ name?: unknown }>) : []).find((e) => e?.name === id);
+  const routed = isEnabledEntry(entry) || Object.values((held['labelClusterMap'] ?? {}) as Record<string, unknown>).some((ms) => Array.isArray(ms) && ms.some((m) => (m as { id?: unknown } | null)?.id === id));
+  if (!routed && cms.length === cp.configMaps.length) {
+    const ctl = api as unknown as Pick<ControlPlaneApi, 'getSecret' | 'getDeploymentTemplate'>;
+    const secret = await ctl.getSecret(cp.namespace, cp.credentialsSecret);
+    const sum = configChecksum({ secretData: secret?.data ?? {}, clustersYaml: Object.fromEntries(cms.map((c) => [c.name, c.data[cp.configKey] ?? ''])) });
+    let current = true;
+    for (const name of cp.deployments) {
+      const t = await ctl.getDeploymentTemplate(cp.namespace, name);
+      if (t?.templateAnnotations[CONFIG_CHECKSUM_ANNOTATION] !== sum || (await rolloutGap(api, cp.namespace, name))) current = false;
+    }
+    if (current) return true;
+  }
+  log.info('drain not in effect yet', { cluster: id, waitingFor: [...gaps].map(([n, g]) => `${n}: ${g}`).join('; ') });
+  return false;
 }
 
 function reportOf(s: RetireState, scheduledDeletion?: string): RetireReport {

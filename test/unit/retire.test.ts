@@ -122,6 +122,19 @@ describe('retire (in-memory)', () => {
     expect(dp2.secrets.has('flyte/flyteadmin-token')).toBe(false);
   });
 
+  it('a data plane draining by configuration is never retired in the run that first sees it (flyteadmin still routes to it)', async () => {
+    const w = world();
+    await runSync(w.deps);
+    w.tick(60);
+    w.deps.config = testConfig(['dp1', 'dp2'], {}, (id) => (id === 'dp2' ? { state: 'draining' } : {}));
+    const first = await runSync(w.deps);
+    expect(first.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'unchanged', drain: { unfinished: 0 } });
+    expect(first.clusters.find((c) => c.id === 'dp2')!.retire).toBeUndefined();
+    expect(clusters(w.cp).clusterConfigs.find((e) => e.name === 'dp2')).toMatchObject({ enabled: false });
+    w.tick(60);
+    expect((await runSync(w.deps)).clusters.find((c) => c.id === 'dp2')!.status).toBe('retired');
+  });
+
   it('a drain not yet in effect (flyteadmin not restarted since) does not retire, even with nothing running', async () => {
     const w = world();
     await runSync(w.deps);
@@ -132,6 +145,25 @@ describe('retire (in-memory)', () => {
     expect(r.clusters.find((c) => c.id === 'dp2')!.retire).toBeUndefined();
     w.tick(60);
     expect((await runSync(w.deps)).clusters.find((c) => c.id === 'dp2')!.status).toBe('retired');
+  });
+
+  it('a data plane already disabled and in no label (a drain that changes nothing flyteadmin reads) retires once nothing runs there, without --force', async () => {
+    const w = world();
+    const disabled = testConfig(['dp1', 'dp2'], {}, (id) => (id === 'dp2' ? { enabled: false, labels: {} } : {}));
+    w.deps.config = disabled;
+    await runSync(w.deps);
+    const restarts = w.cp.restarts.length;
+    w.tick(60);
+    // Now draining: only the annotation changes, flyteadmin is not restarted.
+    w.deps.config = testConfig(['dp1', 'dp2'], {}, (id) => (id === 'dp2' ? { enabled: false, labels: {}, state: 'draining' } : {}));
+    const drained = await runSync(w.deps);
+    expect(drained.ok).toBe(true);
+    expect(drained.clusters.find((c) => c.id === 'dp2')!.retire).toBeUndefined(); // first seen draining: never retired in that run
+    expect(w.cp.restarts.length).toBe(restarts);
+    w.tick(60);
+    const r = await runSync(w.deps);
+    expect(r.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'retired', retire: { phase: 'retired', revoke: 'done' } });
+    expect(r.clusters.find((c) => c.id === 'dp2')!.retire!.forced).toBeUndefined();
   });
 
   it('--force retires with executions unfinished and says how many; a data plane that does not answer is retired without the revoke, and says so', async () => {
