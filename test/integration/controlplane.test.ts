@@ -3,12 +3,12 @@
  * environment's real control-plane API server: syncs run in processes of their own
  * (test/faults/sync-child.ts) and are really paused (SIGSTOP) or killed (SIGKILL) at a write point.
  */
-import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
+import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
+import { CoordinationV1Api, PatchStrategy, RbacAuthorizationV1Api, setHeaderOptions, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { TagResourceCommand, UntagResourceCommand } from '@aws-sdk/client-secrets-manager';
 import { formatReport } from '../../lib/cli/format.ts';
 import { verifyWithApiServer, FLYTEADMIN_CHECKS } from '../../lib/dataplane/verify.ts';
-import { adminKubeConfig, awsClient, clusterCaPem, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { adminKubeConfig, apps, awsClient, clusterCaPem, core, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
 import { clustersOf, CONFIG_MAPS, controlState, heldFingerprint, invariantViolations, runChild, startChild, writeConfig } from '../faults/harness.ts';
 
 // Each case runs several syncs in processes of their own, on a machine that may be busy.
@@ -24,8 +24,76 @@ beforeAll(() => {
 beforeEach(async () => {
   await resetControlPlane(env);
 });
+afterEach(async () => {
+  // A Lease a failed test still holds would make every later run wait for it.
+  for (const l of [...leasesHeld]) await l.release().catch(() => undefined);
+});
+beforeAll(async () => {
+  // The same, left by an earlier test process that was killed.
+  const api = adminKubeConfig(env, env.controlPlane).makeApiClient(CoordinationV1Api);
+  const l = await api.readNamespacedLease(LEASE).catch(() => undefined);
+  if (l?.spec?.holderIdentity?.startsWith('credsync-test-'))
+    await api.patchNamespacedLease({ ...LEASE, body: { spec: { holderIdentity: null, leaseDurationSeconds: 1 } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+});
 
 const labelsOf = (text: string) => clustersOf(text).labelClusterMap;
+const LEASE = { name: 'flyte-credsync', namespace: 'flyte' };
+/** Leases a test took over (takeOverLease) and has not released yet. */
+const leasesHeld: Array<{ release(): Promise<void> }> = [];
+
+/**
+ * What a sync writes on the control plane, as the API server versions it: the credentials Secret's
+ * and the ConfigMaps' resourceVersions (an update that changes anything changes them) and the
+ * Deployments' generations (a restart changes their spec; their status moves on its own).
+ */
+async function writes(): Promise<{ secret?: string; configMaps: Array<string | undefined>; deployments: Array<number | undefined> }> {
+  const c = core(env, env.controlPlane);
+  const secret = (await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).catch(() => undefined))?.metadata?.resourceVersion;
+  return {
+    ...(secret ? { secret } : {}),
+    configMaps: await Promise.all(CONFIG_MAPS.map(async (name) => (await c.readNamespacedConfigMap({ name, namespace: 'flyte' })).metadata?.resourceVersion)),
+    deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => (await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })).metadata?.generation)),
+  };
+}
+
+/** A Kubernetes MicroTime (RFC 3339 with 6 fractional digits). */
+const microTime = (d: Date) => d.toISOString().replace(/\.(\d{3})Z$/, '.$1000Z');
+
+/**
+ * Takes the control-plane Lease as another holder, the way a waiting run does (not through the
+ * sync's code): once its record has stood unchanged for the holder's stated duration, or at once
+ * when nobody holds it; then holds it for 5 minutes without renewing. With `from`, the Lease must
+ * be held by that process's sync (its identity is <host>-<pid>-<random>) when it is taken.
+ */
+async function takeOverLease(identity: string, from?: number): Promise<{ release(): Promise<void> }> {
+  const api = adminKubeConfig(env, env.controlPlane).makeApiClient(CoordinationV1Api);
+  const merge = setHeaderOptions('Content-Type', PatchStrategy.MergePatch);
+  let seen = { rv: undefined as string | undefined, since: performance.now() };
+  for (const t0 = performance.now(); performance.now() - t0 < 120_000; await new Promise((r) => setTimeout(r, 100))) {
+    const l = await api.readNamespacedLease(LEASE);
+    const rv = l.metadata?.resourceVersion;
+    if (seen.rv !== rv) seen = { rv, since: performance.now() };
+    const holder = l.spec?.holderIdentity;
+    if (from !== undefined) expect(holder).toContain(`-${from}-`);
+    if (holder && performance.now() - seen.since < (l.spec?.leaseDurationSeconds ?? 30) * 1000) continue;
+    const now = microTime(new Date());
+    const spec = { holderIdentity: identity, leaseDurationSeconds: 300, acquireTime: now, renewTime: now, leaseTransitions: (l.spec?.leaseTransitions ?? 0) + 1 };
+    // The resourceVersion makes it a compare-and-swap: a 409 if the holder renewed meanwhile.
+    const taken = await api.patchNamespacedLease({ ...LEASE, body: { metadata: { resourceVersion: rv }, spec } }, merge);
+    const held = {
+      release: async () => {
+        const i = leasesHeld.indexOf(held);
+        if (i < 0) return;
+        leasesHeld.splice(i, 1);
+        const body = { metadata: { resourceVersion: taken.metadata?.resourceVersion }, spec: { holderIdentity: null, leaseDurationSeconds: 1, renewTime: microTime(new Date()) } };
+        await api.patchNamespacedLease({ ...LEASE, body }, merge);
+      },
+    };
+    leasesHeld.push(held);
+    return held;
+  }
+  throw new Error('the Lease never expired');
+}
 const entryOf = (text: string, id: string) => clustersOf(text).clusterConfigs?.find((e) => e.name === id);
 
 describe('two syncs at once', () => {
@@ -63,14 +131,48 @@ describe('two syncs at once', () => {
     const rb = await runChild(env, cfgB);
     expect(rb.code).toBe(0);
     expect(rb.stderr).toContain('took over an expired control-plane Lease');
+    // A third holder takes the Lease B released and keeps it while A resumes: had A not learned that
+    // it lost the Lease before its next write, that write would land while someone else holds it.
+    // (Its stale ConfigMap write would be refused with a 409, but the retry after it would not.)
+    const third = await takeOverLease('credsync-test-third-holder');
+    const held = await writes();
     process.kill(a.pid, 'SIGCONT');
+    await a.waitFor('waiting for another sync to finish with the control plane');
+    expect(await writes()).toEqual(held);
+    await third.release();
     const ra = await a.done;
     expect(ra.code).toBe(0);
-    expect(ra.stderr).toContain('lost the control-plane Lease while applying');
     const st = await controlState(env);
     const [adminCm, syncCm] = CONFIG_MAPS.map((n) => st.clustersYaml[n]!);
     expect(labelsOf(adminCm!)).toEqual({ team1: [{ id: dp1, weight: 1 }, { id: dp2, weight: 1 }] }); // A's, applied last and whole
     expect(clustersOf(syncCm!)).toEqual(clustersOf(adminCm!));
+    expect(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: ra.report! })).toEqual([]);
+  });
+
+  it('a Lease taken over between its two ConfigMap writes: the first run writes nothing while the new holder holds it, then applies whole once it is free', async () => {
+    // Prepare: a configuration the control plane does not hold yet, so each of A's writes changes a resourceVersion.
+    const prefix = uniquePrefix('fence');
+    const cfgA = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 1 } }, { id: dp2, labels: { gpu: 1 } }], { controlPlane: { lease: { durationSeconds: 2 } } });
+    const a = startChild(env, cfgA, { fault: 'stop:after:replaceConfigMap:1' });
+    await a.waitFor('FAULT stop:after:replaceConfigMap:1');
+    const mid = await controlState(env);
+    expect(labelsOf(mid.clustersYaml[CONFIG_MAPS[0]!]!)).not.toEqual(labelsOf(mid.clustersYaml[CONFIG_MAPS[1]!]!)); // A is really half-way
+    // Act: another holder takes the Lease over once A's record has stood still for its duration
+    // (nobody touches the second ConfigMap: A's planned write of it would still succeed), and holds it.
+    const successor = await takeOverLease('credsync-test-successor', a.pid);
+    const taken = await writes();
+    process.kill(a.pid, 'SIGCONT');
+    await a.waitFor('waiting for another sync to finish with the control plane');
+    // Assess: from the takeover until A waits for the Lease, A wrote nothing: no Secret, no
+    // ConfigMap, no Deployment restart.
+    expect(await writes()).toEqual(taken);
+    // Once the Lease is free, A re-plans and applies whole.
+    await successor.release();
+    const ra = await a.done;
+    expect(ra.code).toBe(0);
+    const st = await controlState(env);
+    expect(st.cmRvs[1]).not.toBe(taken.configMaps[1]);
+    for (const n of CONFIG_MAPS) expect(labelsOf(st.clustersYaml[n]!)).toEqual({ team1: [{ id: dp1, weight: 1 }], gpu: [{ id: dp2, weight: 1 }] });
     expect(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: ra.report! })).toEqual([]);
   });
 });
