@@ -10,7 +10,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { parse, stringify } from 'yaml';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { awsClient, core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { awsClient, core, filledTokenSecret, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, writableState, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 
@@ -60,8 +60,12 @@ function writeOnce(name: string, text: string): string {
   return f;
 }
 
-/** Nothing written: no store entry under this test's prefix, and the control plane as seeded. */
+/** Everything a run could write, as it was when the test started (after the reset). */
+let seeded: Record<string, unknown>;
+
+/** Nothing written: no store entry under this test's prefix, the control plane as seeded, no object written anywhere since the test started. */
 async function expectNothingWritten(): Promise<void> {
+  expect(await writableState(env, prefix)).toEqual(seeded);
   const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
   expect(listed.SecretList ?? []).toEqual([]);
   const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
@@ -75,6 +79,7 @@ beforeAll(async () => {
 beforeEach(async () => {
   prefix = uniquePrefix('bad');
   await resetControlPlane(env);
+  seeded = await writableState(env, prefix);
 });
 
 describe('bad input to the CLI: exit 2, the error names what is wrong, nothing written', () => {

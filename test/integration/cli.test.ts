@@ -6,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
-import { apps, awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { apps, awsClient, core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, writableState, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-'));
@@ -45,6 +45,7 @@ describe('credsync CLI', () => {
     await resetControlPlane(env);
     const prefix = uniquePrefix('cli-dry');
     const file = writeConfig('dry.yaml', config(prefix, [dataPlane('dp1')]));
+    const before = await writableState(env, prefix);
     // Act
     const r = credsync(['sync', '--dry-run'], 'lib/cli/main.ts', { CREDSYNC_CONFIG: file });
     // Assess: the text a person reads, line by line.
@@ -84,7 +85,8 @@ describe('credsync CLI', () => {
       '  would restart: flyteadmin, syncresources',
       '',
     ]);
-    // Nothing written: no store entry, the ConfigMap and the Secret as seeded.
+    // Nothing written: no store entry, the ConfigMap and the Secret as seeded, no object anywhere.
+    expect(await writableState(env, prefix)).toEqual(before);
     const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
     expect(listed.SecretList ?? []).toEqual([]);
     const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
@@ -167,7 +169,8 @@ describe('credsync CLI', () => {
     expect(r.stdout).toContain(`↻ ${env.dataPlanes[0]}: updated`);
   });
 
-  it('exit 2 with every configuration problem, by path, and nothing touched', () => {
+  it('exit 2 with every configuration problem, by path, and nothing touched', async () => {
+    const before = await writableState(env, 'x/');
     const bad = config('x/', [{ ...dataPlane('dp1'), labels: { Team1: 2 } }, dataPlane('dp1')]) as Record<string, unknown>;
     (bad['controlPlane'] as Record<string, unknown>)['credentialsSecret'] = 'cluster_credentials';
     const r = credsync(['sync', '--config', writeConfig('bad.yaml', bad)]);
@@ -181,6 +184,7 @@ describe('credsync CLI', () => {
     const unknown = credsync(['sync', '--config', writeConfig('sel.yaml', config('x/', [dataPlane('dp1')])), '--cluster', 'nope']);
     expect(unknown.code).toBe(2);
     expect(unknown.stderr).toBe('credsync: unknown data plane(s): nope (configured: dp1)\n');
+    expect(await writableState(env, 'x/')).toEqual(before);
   });
 
   it('rotate, rotate --now and rollback of a data plane without rotation settings: ROTATION_NOT_CONFIGURED, exit 2, nothing written', async () => {

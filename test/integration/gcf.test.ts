@@ -14,7 +14,7 @@ import { join } from 'node:path';
 import { stringify } from 'yaml';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { gcpSecretManagerClient } from '../../lib/runtime/wiring.ts';
-import { core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, type EnvInfo } from './helpers.ts';
+import { core, filledTokenSecret, secretForms, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, writableState, type EnvInfo } from './helpers.ts';
 
 jest.setTimeout(120_000);
 
@@ -158,6 +158,7 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
   });
 
   it('resync dry run: 200 with the report, and nothing written anywhere', async () => {
+    const before = await writableState(env, prefix);
     const r = await postJson(resync, { clusters: ['dp1'], dryRun: true });
     expect(r.status).toBe(200);
     expect(r.body.ok).toBe(true);
@@ -167,6 +168,7 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
     expect(cm.data?.['clusters.yaml']).toBe(INITIAL_CLUSTERS_YAML);
     await expect(core(env, env.controlPlane).readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' })).rejects.toThrow();
+    expect(await writableState(env, prefix)).toEqual(before); // the Kubernetes side (the store is GCP's: checked above)
   });
 
   it('resync rejects bad input with 400 and the reason, other methods with 405, other bodies with 415', async () => {

@@ -5,9 +5,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { assertValidEmf } from '../unit/emf.ts';
-import { ListSecretsCommand } from '@aws-sdk/client-secrets-manager';
 import { spawnSync } from 'node:child_process';
-import { apps, awsClient, core, exportAwsEnv, filledTokenSecret, secretForms, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile, type EnvInfo } from './helpers.ts';
+import { exportAwsEnv, filledTokenSecret, secretForms, loadTestEnv, resetControlPlane, uniquePrefix, writableState, writeEnvConfigFile, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 let scheduled: typeof import('../../handlers/scheduled.ts');
@@ -17,14 +16,8 @@ let prefix: string;
 let configFile: string;
 
 /** What a run could write: the store entries under this file's prefix, the control plane's objects, the restart annotations. */
-async function snapshot() {
-  const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [prefix] }] }));
-  const c = core(env, env.controlPlane);
-  const secret = await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }).then((s) => s.metadata?.resourceVersion, () => 'absent');
-  const maps = await Promise.all(['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'].map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' }).then((m) => m.metadata?.resourceVersion)));
-  const restarts = await Promise.all(['flyteadmin', 'syncresources'].map((name) => apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' }).then((d) => d.spec?.template.metadata?.annotations?.['kubectl.kubernetes.io/restartedAt'] ?? 'never')));
-  return { store: (listed.SecretList ?? []).map((s) => [s.Name, s.LastChangedDate?.toISOString()]), secret, maps, restarts };
-}
+/** Everything a handler could write (store entries under this file's prefix, the control plane, the data planes' Secrets, the Lease). */
+const snapshot = () => writableState(env, prefix);
 const sample = (f: string) => JSON.parse(readFileSync(`events/${f}`, 'utf8'));
 
 beforeAll(async () => {
@@ -111,9 +104,11 @@ describe('Lambda handlers', () => {
   });
 
   it('a malformed event is a failed invocation with a clear message, and nothing runs', async () => {
+    const before = await snapshot();
     await expect(resync.handler({ clusters: 'dp1' })).rejects.toThrow(/^invalid resync event: clusters/);
     await expect(clusterCreated.handler({ hello: 'world' })).rejects.toThrow(/not an EKS cluster-created event/);
     await expect(resync.handler({ clusters: ['nope'] })).rejects.toThrow('unknown data plane(s): nope (configured: dp1, dp2, dp3)');
+    expect(await snapshot()).toEqual(before);
   });
 
   it('Powertools logs (DEBUG, as Lambda writes them) hold no token and no CA, in any form', async () => {

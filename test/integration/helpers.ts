@@ -4,10 +4,10 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { randomBytes } from 'node:crypto';
-import { ApiException, AppsV1Api, PatchStrategy, setHeaderOptions, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
+import { ApiException, AppsV1Api, CoordinationV1Api, PatchStrategy, setHeaderOptions, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
 import { toPem } from '../../lib/clusters/access.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
-import { SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
+import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
 import { stringify as stringifyYaml } from 'yaml';
@@ -236,4 +236,28 @@ export function secretsIn(text: string): string[] {
   if (/eyJ[A-Za-z0-9_-]{10,}\.[A-Za-z0-9_-]{10,}/.test(text)) found.push('a JWT');
   if (text.includes('BEGIN CERTIFICATE')) found.push('a PEM certificate');
   return found;
+}
+
+/**
+ * Everything a run could write, as the servers version it: on the control plane the credentials
+ * Secret, both ConfigMaps and the Lease (resourceVersions: any update that changes them changes
+ * these) and the Deployments (their generation: a restart changes the spec, while a rollout in
+ * progress moves the status and so the resourceVersion without any write of ours); on every data
+ * plane the Secrets of the Flyte namespace; in the AWS store, the entries under `storePrefix` and
+ * when each last changed. Equal before and after a run: the run wrote nothing.
+ */
+export async function writableState(env: EnvInfo, storePrefix: string): Promise<Record<string, unknown>> {
+  const c = core(env, env.controlPlane);
+  const rv = (p: Promise<{ metadata?: { resourceVersion?: string } }>) => p.then((o) => o.metadata?.resourceVersion, () => 'absent');
+  const listed = await awsClient(env).send(new ListSecretsCommand({ Filters: [{ Key: 'name', Values: [storePrefix] }] }));
+  return {
+    secret: await rv(c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' })),
+    configMaps: await Promise.all(CONFIG_MAPS.map((name) => rv(c.readNamespacedConfigMap({ name, namespace: 'flyte' })))),
+    lease: await rv(adminKubeConfig(env, env.controlPlane).makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'flyte-credsync', namespace: 'flyte' })),
+    deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => (await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })).metadata?.generation)),
+    dataPlaneSecrets: Object.fromEntries(
+      await Promise.all(env.dataPlanes.map(async (id) => [id, (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`).sort()])),
+    ),
+    store: (listed.SecretList ?? []).map((s) => `${s.Name}@${s.LastChangedDate?.toISOString()}`).sort(),
+  };
 }

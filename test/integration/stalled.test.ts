@@ -16,7 +16,7 @@ import { syncInvocation } from '../../lib/runtime/invocation.ts';
 import { SyncFailedError } from '../../lib/runtime/invocation.ts';
 import type { SyncReport } from '../../lib/sync/sync.ts';
 import { silentLog } from '../../lib/util/log.ts';
-import { core, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { core, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, uniquePrefix, writableState, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-stalled-'));
@@ -87,7 +87,9 @@ describe('a server that stops answering', () => {
   it('AWS store (moto stopped): the CLI ends by --timeout with a DEADLINE report and exit 1, writes nothing; resumed, the next run syncs', async () => {
     // Prepare
     await resetControlPlane(env);
-    const file = writeConfig(awsStore());
+    const store = awsStore();
+    const file = writeConfig(store);
+    const before = await writableState(env, store.aws.prefix);
     await stop('moto');
     // Act
     const r = await cli(['sync', '--config', file, '--json', '--timeout', '8']);
@@ -99,8 +101,10 @@ describe('a server that stops answering', () => {
     // The run's first store call is the batch read (ListSecrets): cut off, it is what every data plane reports.
     for (const c of report.clusters) expect(c.reason).toMatch(/^aws-secrets-manager: ListSecrets it-stalled-[0-9a-f]+\/\*: cut off at the invocation's deadline$/);
     expect(await clustersYaml()).toBe(INITIAL_CLUSTERS_YAML);
-    // Resumed, the same configuration converges.
+    // Resumed: nothing was written anywhere (a write the stalled run had started would land now).
     for (const pid of stopped.splice(0)) process.kill(pid, 'SIGCONT');
+    expect(await writableState(env, store.aws.prefix)).toEqual(before);
+    // The same configuration converges.
     const again = await cli(['sync', '--config', file, '--json']);
     expect([again.code, again.stderr]).toEqual([0, '']);
     expect((JSON.parse(again.stdout) as SyncReport).clusters.map((c) => [c.id, c.status])).toEqual(env.dataPlanes.map((id) => [id, 'updated']));
@@ -128,12 +132,14 @@ describe('a server that stops answering', () => {
   it('GCP store (Secret Manager emulator stopped): the run ends by its deadline with a DEADLINE report, writes nothing', async () => {
     await resetControlPlane(env);
     const file = writeConfig({ gcp: { project: env.gcp.project, prefix: `it-stalled-${Date.now()}-`, emulatorHost: env.gcp.secretManagerEndpoint } });
+    const before = await writableState(env, 'it-stalled-gcp-');
     await stop('gcpsm');
     const report = await syncInvocation(silentLog, { configPath: file, deadline: Date.now() + 8_000 });
     expectCutOffAtDeadline(report, env.dataPlanes);
     // The run's first store call is the batch read (ListSecrets): cut off, it is what every data plane reports.
     for (const c of report.clusters) expect(c.reason).toMatch(/^gcp-secret-manager: ListSecrets it-stalled-\d+-\*: cut off at the invocation's deadline$/);
     expect(await clustersYaml()).toBe(INITIAL_CLUSTERS_YAML);
+    expect(await writableState(env, 'it-stalled-gcp-')).toEqual(before);
   });
 
   it("a data plane's API server stopped: its calls are aborted at the deadline (DEADLINE), the run still reports", async () => {

@@ -29,6 +29,7 @@ import {
   restrictedKubeconfig,
   tokenKubeConfig,
   uniquePrefix,
+  writableState,
   type EnvInfo,
 } from './helpers.ts';
 
@@ -194,6 +195,7 @@ describe('sync against the local environment', () => {
     const prefix = uniquePrefix('dry');
     const cfg = envConfig(env, prefix);
     const before = await controlState();
+    const everything = await writableState(env, prefix);
     const r = await sync(cfg, { dryRun: true });
     expect(r.dryRun).toBe(true);
     expect(r.clusters.every((c) => c.status === 'updated' && c.store === 'created')).toBe(true);
@@ -205,6 +207,8 @@ describe('sync against the local environment', () => {
     expect(after.cmRvs).toEqual(before.cmRvs);
     expect(after.depGenerations).toEqual(before.depGenerations);
     await expect(sm().send(new DescribeSecretCommand({ SecretId: `${prefix}${env.dataPlanes[0]}` }))).rejects.toMatchObject({ name: 'ResourceNotFoundException' });
+    // Anywhere: no store entry of any data plane, no token Secret made on a data plane, not even the Lease.
+    expect(await writableState(env, prefix)).toEqual(everything);
   });
 
   it('a token that does not authenticate, and one that is not allowed, are never published; healthy clusters still sync', async () => {

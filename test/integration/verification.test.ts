@@ -19,7 +19,7 @@ import { requestsSent } from '../../lib/kube/http2.ts';
 import { FLYTEADMIN_CHECKS, verifyWithApiServer } from '../../lib/dataplane/verify.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import { FLYTEADMIN_CLUSTER_ROLE } from '../env/seed.ts';
-import { adminKubeConfig, awsClient, clusterCaPem, core, envConfig, exportAwsEnv, loadTestEnv, resetControlPlane, secretsIn, uniquePrefix, whoAmI, type EnvInfo } from './helpers.ts';
+import { adminKubeConfig, awsClient, clusterCaPem, core, envConfig, exportAwsEnv, loadTestEnv, resetControlPlane, secretsIn, uniquePrefix, whoAmI, writableState, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 let dp: string;
@@ -115,6 +115,7 @@ describe('verification: review requests per run (real API servers)', () => {
     expect(first.report.clusters[0]).toMatchObject({ status: 'updated', identity: `system:serviceaccount:${namespace}:flyteadmin`, identityReviewed: true });
     expect([first.ssr, first.ssar]).toEqual([1, 2]);
     const v = await versions(`${prefix}${dp}`);
+    const before = await writableState(env, prefix);
 
     const again = await counted(cfg);
     expect(again.report.ok).toBe(true);
@@ -122,6 +123,7 @@ describe('verification: review requests per run (real API servers)', () => {
     expect([again.ssr, again.ssar]).toEqual([0, 2]);
     expect(again.report.controlPlane?.applied).toBe(false);
     expect(await versions(`${prefix}${dp}`)).toBe(v);
+    expect(await writableState(env, prefix)).toEqual(before);
     await tokenOf(namespace);
   });
 
