@@ -500,6 +500,12 @@ export async function applyControlPlane(
         };
         return report(written, r, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
       } catch (err) {
+        // A run paused past its Lease sees its calls cut off by their own timeouts when it wakes
+        // (CLUSTER_UNREACHABLE "timed out after 20000 ms"): that is the Lease lost, not the cluster.
+        if (!(err instanceof LeaseLostError)) {
+          const lost = lease.lostBy(err);
+          if (lost) throw lost;
+        }
         if (!(err instanceof ConflictError) && !(err instanceof LeaseLostError)) throw err;
         if (attempt >= MAX_ATTEMPTS)
           throw new CredsyncError('CONTROL_PLANE_CONFLICT', `control plane: still conflicting after ${MAX_ATTEMPTS} attempts: ${err.message}`);

@@ -64,6 +64,8 @@ export class HeldLease {
   readonly identity: string;
   /** How long acquiring took (ms), waiting included. */
   readonly waitedMs: number;
+  /** When (monotonic ms) the API server last confirmed the Lease ours: acquired or renewed. */
+  private confirmedAt: number;
 
   constructor(api: ControlPlaneApi, lease: LeaseObject, opts: LeaseOptions, identity: string, waitedMs: number) {
     this.api = api;
@@ -71,6 +73,7 @@ export class HeldLease {
     this.opts = opts;
     this.identity = identity;
     this.waitedMs = waitedMs;
+    this.confirmedAt = this.mono();
     const every = Math.max(250, (opts.durationSeconds * 1000) / 3);
     this.timer = setInterval(() => void this.renew().catch(() => undefined), every);
     this.timer.unref();
@@ -85,7 +88,9 @@ export class HeldLease {
       if (this.lost) throw this.lost;
       const renewed: LeaseObject = { ...this.lease, renewTime: new Date((this.opts.now ?? Date.now)()).toISOString() };
       try {
+        const sent = this.mono();
         this.lease = await this.api.replaceLease(renewed);
+        this.confirmedAt = sent;
       } catch (err) {
         if (!(err instanceof ConflictError)) throw err;
         const cur = await this.api.getLease(this.lease.namespace, this.lease.name);
@@ -98,6 +103,40 @@ export class HeldLease {
     });
     this.chain = next.catch(() => undefined);
     return next;
+  }
+
+  /**
+   * Whether this run went longer than the Lease's duration without the API server confirming it
+   * ours (a process paused, SIGSTOP, or starved): another run may have taken it over since, so
+   * whatever failed meanwhile failed because of that stall, not because the cluster did not answer.
+   *
+   * @returns the milliseconds since the last confirmation when they exceed the duration, else undefined
+   */
+  overdueMs(): number | undefined {
+    const since = this.mono() - this.confirmedAt;
+    return since > this.opts.durationSeconds * 1000 ? Math.round(since) : undefined;
+  }
+
+  /**
+   * The error for a call that failed while the Lease was overdue ({@link overdueMs}): `LEASE_LOST`,
+   * naming the stall, the Lease and what was cut off (a write in flight may or may not have been
+   * applied). Undefined when the Lease is not overdue.
+   */
+  lostBy(err: unknown): CredsyncError | undefined {
+    const overdue = this.overdueMs();
+    if (overdue === undefined) return undefined;
+    const what = err instanceof Error ? err.message : String(err);
+    return new CredsyncError(
+      'LEASE_LOST',
+      `control plane: Lease ${this.lease.namespace}/${this.lease.name} lost: this run went ${Math.round(overdue / 1000)} s without renewing it ` +
+        `(it lasts ${this.opts.durationSeconds} s; the process was paused or starved), so another run may hold it and this one stopped writing. ` +
+        `What was in flight was cut off and may or may not have been applied (${what}); the next run converges`,
+      { cause: err },
+    );
+  }
+
+  private mono(): number {
+    return (this.opts.monotonic ?? (() => performance.now()))();
   }
 
   /** Clears the holder so the next run need not wait; errors are logged, not thrown. */

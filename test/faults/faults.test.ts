@@ -209,6 +209,41 @@ describe('a run paused past its Lease before its restart', () => {
   });
 });
 
+describe('a run paused past its Lease', () => {
+  it('paused with a ConfigMap write in flight, longer than its Lease and the call timeout, while another run takes over: it reports LEASE_LOST, not an unreachable cluster; the other run\'s state stands and the next run converges (issue #20)', async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('stall');
+    expect((await runChild(env, base(prefix))).code).toBe(0);
+    // Act: A stops itself with its first ConfigMap write sent and not yet answered.
+    const a = startChild(env, change(prefix), { fault: 'stop:during:replaceConfigMap:1', timeoutMs: 240_000 });
+    await a.waitFor('FAULT');
+    const stoppedAt = performance.now();
+    figures.faults++;
+    // B waits for A's Lease to expire (3 s unchanged), takes it over and applies another
+    // configuration (other weights; the gpu label A's write in flight may have published stays).
+    const other = writeConfig(env, prefix, [{ id: dp1, labels: { team1: 0.5, gpu: 1 } }, { id: dp2, labels: { team1: 1 } }], LEASE);
+    let ra;
+    try {
+      const rb = await runChild(env, other);
+      expect([rb.code, rb.report?.controlPlaneError, rb.report?.clusters.filter((c) => c.status === 'failed'), rb.report ? '' : rb.stderr.slice(-2000)]).toEqual([0, undefined, [], '']);
+      // A stays paused past its call timeout (20 s), then wakes: its timers fire before its answer is read.
+      await new Promise((r) => setTimeout(r, Math.max(0, 22_000 - (performance.now() - stoppedAt))));
+    } finally {
+      process.kill(a.pid, 'SIGCONT');
+      ra = await a.done;
+    }
+    // Assess: the Lease lost is what A reports, coded; not CLUSTER_UNREACHABLE.
+    expect(ra.code).toBe(1);
+    expect(ra.report!.controlPlaneError).toMatchObject({ code: 'LEASE_LOST', reason: expect.stringContaining('control plane: Lease flyte/flyte-credsync lost: this run went') });
+    expect(ra.report!.controlPlaneError!.reason).toContain('timed out after 20000 ms');
+    const st = await controlState(env);
+    expectNone(safetyViolations(st), 'right after the stalled run');
+    // B's configuration is what the control plane holds (A wrote nothing after waking).
+    for (const n of CONFIG_MAPS) expect(clustersOf(st.clustersYaml[n]!).labelClusterMap).toEqual({ team1: [{ id: dp1, weight: 0.5 }, { id: dp2, weight: 1 }], gpu: [{ id: dp1, weight: 1 }] });
+    await recover(change(prefix), [dp1, dp2]);
+  });
+});
+
 describe('credentials going bad', () => {
   const BINDING = 'flyte-flyteadmin-binding';
   it('a revoked ClusterRoleBinding: out of routing, credential kept for aborts, routed again once restored', async () => {

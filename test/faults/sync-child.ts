@@ -3,10 +3,11 @@
  * apply, for tests that need a real crash or a real pause (not a thrown error):
  *
  *   node test/faults/sync-child.ts CONFIG_FILE [CLUSTER,CLUSTER...]
- *   CREDSYNC_FAULT=<kill|stop>:<before|after>:<method>:<n>
+ *   CREDSYNC_FAULT=<kill|stop>:<before|during|after>:<method>:<n>
  *
  * <method> is a ControlPlaneApi method (replaceConfigMap), or `dataPlane.<id>.<method>` for one
- * data plane's DataPlaneApi (dataPlane.dp2.getSecret). At the n-th call (1-based) of that method, before it is sent or after it answered, the process
+ * data plane's DataPlaneApi (dataPlane.dp2.getSecret). At the n-th call (1-based) of that method, before it is sent, once it is sent
+ * but before its answer is read (`during`), or after it answered, the process
  * writes `FAULT <spec>` on stderr and then SIGKILLs itself (a crash: no finally, no release) or
  * SIGSTOPs itself (a pause of the whole process, timers included, until the parent sends SIGCONT).
  * Prints the JSON report on stdout; exit 0 when the sync succeeded, 1 otherwise.
@@ -35,6 +36,14 @@ function withFault<T extends object>(api: T, method: string | undefined): T {
       return async (...args: unknown[]) => {
         const n = ++calls;
         if (n === at && when === 'before') fault(process.env['CREDSYNC_FAULT']!);
+        if (n === at && when === 'during') {
+          // Sent, not yet answered: the HTTP/2 frames go out on the event loop's next turns
+          // (setImmediate), the answer needs a round trip to the server (milliseconds).
+          const sent = v.apply(target, args) as Promise<unknown>;
+          for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+          fault(process.env['CREDSYNC_FAULT']!);
+          return await sent;
+        }
         const result = await v.apply(target, args);
         if (n === at && when === 'after') fault(process.env['CREDSYNC_FAULT']!);
         return result;

@@ -255,6 +255,28 @@ describe('the control-plane Lease', () => {
     await a.release(); // does not clear b's Lease
     expect(cp.leases.get('flyte/flyte-credsync')!.holderIdentity).toBe('b');
   });
+
+  it('a holder that went longer than the duration without a confirmed renewal (paused) says a call that failed meanwhile was the Lease lost (LEASE_LOST)', async () => {
+    const cp = new FakeControlPlane();
+    let t = 0;
+    const a = await acquireLease(cp, opts({ identity: 'a', monotonic: () => t }));
+    const timeout = new Error('cluster control: API server https://control unreachable: PUT configmaps: timed out after 20000 ms');
+    t = 9_000;
+    expect(a.overdueMs()).toBeUndefined();
+    expect(a.lostBy(timeout)).toBeUndefined();
+    await a.renew(); // confirmed at 9 s
+    t = 19_000;
+    expect(a.lostBy(timeout)).toBeUndefined();
+    t = 39_500; // paused 30.5 s past its last renewal: longer than the 10 s Lease
+    expect(a.overdueMs()).toBe(30_500);
+    const lost = a.lostBy(timeout)!;
+    expect(lost.code).toBe('LEASE_LOST');
+    expect(lost.message).toBe(
+      'control plane: Lease flyte/flyte-credsync lost: this run went 31 s without renewing it (it lasts 10 s; the process was paused or starved), so another run may hold it and this one stopped writing. ' +
+        'What was in flight was cut off and may or may not have been applied (cluster control: API server https://control unreachable: PUT configmaps: timed out after 20000 ms); the next run converges',
+    );
+    await a.release();
+  });
 });
 
 describe('routing: configuration always applies, rejected credentials leave routing, labels never empty silently', () => {
