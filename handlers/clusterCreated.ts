@@ -11,7 +11,7 @@
  */
 import type { Context } from 'aws-lambda';
 import { syncCreatedCluster, type ClusterCreatedResult } from '../lib/runtime/invocation.ts';
-import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { log, underLambdaDeadline } from '../lib/runtime/lambda/adapter.ts';
 import { lambdaMetrics } from '../lib/runtime/lambda/metrics.ts';
 import { parseClusterEvent, unwrapRetryEnvelope } from '../lib/runtime/lambda/events.ts';
 
@@ -28,6 +28,5 @@ export async function handler(event: unknown, context?: Context): Promise<Cluste
     log.info('event ignored', { reason });
     return { ignored: true, reason };
   }
-  const deadline = lambdaDeadline(context);
-  return syncCreatedCluster({ cloud: 'eks', ...ev }, { log, metrics, ...(deadline !== undefined ? { deadline } : {}) });
+  return underLambdaDeadline(context, () => syncCreatedCluster({ cloud: 'eks', ...ev }, { log, metrics }));
 }

@@ -7,16 +7,15 @@
  */
 import type { Context } from 'aws-lambda';
 import { prepare } from '../lib/runtime/invocation.ts';
-import { lambdaDeadline, log } from '../lib/runtime/lambda/adapter.ts';
+import { log, underLambdaDeadline } from '../lib/runtime/lambda/adapter.ts';
 import { parseRotationEvent, rotationProtocolStep, type StepResult } from '../lib/sync/secretsmanager.ts';
 import { echo } from '../lib/util/bounded.ts';
 
 export async function handler(event: unknown, context?: Context): Promise<StepResult> {
   const ev = parseRotationEvent(event);
   log.info('secrets manager rotation step', { step: ev.Step, secret: echo(ev.SecretId), token: echo(ev.ClientRequestToken, 100) });
-  const { deps } = await prepare(log);
-  const deadline = lambdaDeadline(context);
-  const r = await rotationProtocolStep(deps, ev, deadline !== undefined ? { deadline } : {});
+  // Every step runs under the deadline: prepare (discovery), the store's reads, the mint, the test.
+  const r = await underLambdaDeadline(context, async () => rotationProtocolStep((await prepare(log)).deps, ev));
   log.info('secrets manager rotation step done', { step: r.step, cluster: r.cluster, outcome: r.outcome });
   return r;
 }

@@ -11,6 +11,9 @@
  *   credsync drain --cluster ID ... [--cancel] [--dry-run]   (docs/data-plane-lifecycle.md)
  *   credsync retire --cluster ID ... [--force] [--dry-run]
  *
+ * Every command takes --timeout SECONDS (default {@link DEFAULT_CLI_TIMEOUT_SECONDS}): it runs under
+ * that deadline (lib/util/abort.ts), and a call still waiting then is aborted.
+ *
  * Exit codes: 0 every cluster synced (doctor: every check passed); 1 the sync ran with failures
  * (doctor: a check failed); 2 usage or configuration error (rotate or rollback of a data plane
  * without rotation settings included).
@@ -22,6 +25,7 @@ import { doctorInvocation, prepare, syncInvocation } from '../runtime/invocation
 import { rotationStatus } from '../rotation/status.ts';
 import { rollback } from '../sync/rollback.ts';
 import { drainStatus } from '../lifecycle/status.ts';
+import { withDeadline } from '../util/abort.ts';
 import { echo, escapeControl } from '../util/bounded.ts';
 import { lineLog, silentLog } from '../util/log.ts';
 import { formatReport, formatStatus } from './format.ts';
@@ -30,13 +34,13 @@ import { exportValuesCommand, formatLabelsReport, labelsCommand } from './labels
 
 const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
        credsync rotate   [--config FILE] [--now] [--dry-run] [--cluster ID ...] [--timeout SECONDS] [--json] [--verbose]
-       credsync rollback [--config FILE] --cluster ID [--json] [--verbose]
-       credsync status   [--config FILE] [--cluster ID ...] [--json]
+       credsync rollback [--config FILE] --cluster ID [--timeout SECONDS] [--json] [--verbose]
+       credsync status   [--config FILE] [--cluster ID ...] [--timeout SECONDS] [--json]
        credsync drain    [--config FILE] --cluster ID ... [--cancel] [--dry-run] [--timeout SECONDS] [--json] [--verbose]
        credsync retire   [--config FILE] --cluster ID ... [--force] [--dry-run] [--timeout SECONDS] [--json] [--verbose]
-       credsync doctor   [--config FILE] [--json]
-       credsync labels plan|apply [--config FILE] [--json] [--verbose]
-       credsync export-values [--config FILE] [--out FILE] [--verbose]
+       credsync doctor   [--config FILE] [--timeout SECONDS] [--json]
+       credsync labels plan|apply [--config FILE] [--timeout SECONDS] [--json] [--verbose]
+       credsync export-values [--config FILE] [--out FILE] [--timeout SECONDS] [--verbose]
 
   sync            read, verify and store every data plane's credential, update the control plane
                   (rotating data planes rotate when due)
@@ -57,8 +61,8 @@ const USAGE = `usage: credsync sync     [--config FILE] [--dry-run] [--cluster I
   --config FILE   YAML or JSON configuration (default: $CREDSYNC_CONFIG)
   --dry-run       read and verify everything, print the exact diff, write nothing
   --cluster ID    only this data plane (repeatable)
-  --timeout SECONDS  sync, rotate: end the run by then, with a report; calls still waiting are
-                  aborted (default 600)
+  --timeout SECONDS  every command: end by then (sync, rotate, rollback, drain, retire: with a
+                  report); calls still waiting are aborted (default 600)
   --force         retire: even with executions unfinished (they can no longer be aborted)
   --cancel        drain: stop draining (a data plane draining by configuration stays draining)
   --now           rotate whatever the credential's age (a compromised token)
@@ -141,10 +145,9 @@ function usageError(positionals: string[], values: Values): string | undefined {
   if (values.cancel && command !== 'drain') return '--cancel is for drain only';
   if (command === 'retire' && !values.cluster?.length) return 'retire needs --cluster ID (repeatable)';
   if (values.force && command !== 'retire') return '--force is for retire only';
-  if (command === 'doctor' && (values['dry-run'] || values.cluster || values.timeout !== undefined))
-    return 'doctor takes only --config and --json (it changes nothing anyway)';
+  if (command === 'doctor' && (values['dry-run'] || values.cluster))
+    return 'doctor takes only --config, --json and --timeout (it changes nothing anyway)';
   if (values.cluster?.some((c) => c.trim() === '')) return '--cluster needs a data plane id (got an empty one)';
-  if (values.timeout !== undefined && command !== 'sync' && command !== 'rotate' && command !== 'drain' && command !== 'retire') return '--timeout is for sync, rotate, drain and retire';
   if (values.timeout !== undefined && !/^[1-9]\d{0,5}$/.test(values.timeout)) return `--timeout must be a whole number of seconds from 1 to 999999 (got "${echo(values.timeout, 20)}")`;
   return undefined;
 }
@@ -183,73 +186,76 @@ export async function main(
     err.write(`credsync: ${wrong}\n\n${USAGE}`);
     return 2;
   }
-  const [command, sub] = args.positionals;
-  const isLabels = command === 'labels';
-  const isExport = command === 'export-values';
-  const file = args.values.config?.[0];
-  if (command === 'doctor') {
-    try {
-      const r = await doctorInvocation(file ? { configPath: file } : {});
-      out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatDoctor(r) + '\n');
-      return r.ok ? 0 : 1;
-    } catch (e) {
-      return fail(e);
-    }
-  }
-  const progress = progressLine(err, !args.values.json && (command === 'sync' || command === 'rotate' || command === 'drain' || command === 'retire'));
-  const write = (l: string) => {
-    progress.end();
-    err.write(l + '\n');
-  };
-  const quiet = (args.values.json || (isExport && !args.values.out)) && !args.values.verbose;
-  const log = quiet ? silentLog : lineLog({ verbose: args.values.verbose, write });
-  const configPath = file ? { configPath: file } : {};
-  try {
-    if (isLabels) {
-      const r = await labelsCommand(log, { ...configPath, apply: sub === 'apply' });
-      out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatLabelsReport(r) + '\n');
-      return r.ok ? 0 : 1;
-    }
-    if (isExport) {
-      const r = await exportValuesCommand(log, { ...configPath, ...(args.values.out ? { out: args.values.out } : {}) });
-      if (!args.values.out) out(r.text);
-      return 0;
-    }
-    if (command === 'status' || command === 'rollback') {
-      const { deps } = await prepare(log, configPath);
-      if (command === 'status') {
-        const only = args.values.cluster ? { clusters: args.values.cluster } : {};
-        const [status, drains] = await Promise.all([rotationStatus(deps, only), drainStatus(deps, only)]);
-        for (const s of status) {
-          const d = drains.get(s.id);
-          if (d) s.drain = d;
-        }
-        out(args.values.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
-        return status.some((s) => s.error || s.drain?.error) ? 1 : 0;
+  // Every command runs under one deadline (lib/util/abort.ts): --timeout, or DEFAULT_CLI_TIMEOUT_SECONDS.
+  const deadline = Date.now() + Number(args.values.timeout ?? DEFAULT_CLI_TIMEOUT_SECONDS) * 1000;
+  return withDeadline(deadline, async () => {
+    const [command, sub] = args.positionals;
+    const isLabels = command === 'labels';
+    const isExport = command === 'export-values';
+    const file = args.values.config?.[0];
+    if (command === 'doctor') {
+      try {
+        const r = await doctorInvocation(file ? { configPath: file } : {});
+        out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatDoctor(r) + '\n');
+        return r.ok ? 0 : 1;
+      } catch (e) {
+        return fail(e);
       }
-      const report = await rollback(deps, args.values.cluster![0]!);
+    }
+    const progress = progressLine(err, !args.values.json && (command === 'sync' || command === 'rotate' || command === 'drain' || command === 'retire'));
+    const write = (l: string) => {
+      progress.end();
+      err.write(l + '\n');
+    };
+    const quiet = (args.values.json || (isExport && !args.values.out)) && !args.values.verbose;
+    const log = quiet ? silentLog : lineLog({ verbose: args.values.verbose, write });
+    const configPath = file ? { configPath: file } : {};
+    try {
+      if (isLabels) {
+        const r = await labelsCommand(log, { ...configPath, apply: sub === 'apply' });
+        out(args.values.json ? JSON.stringify(r, null, 2) + '\n' : formatLabelsReport(r) + '\n');
+        return r.ok ? 0 : 1;
+      }
+      if (isExport) {
+        const r = await exportValuesCommand(log, { ...configPath, ...(args.values.out ? { out: args.values.out } : {}) });
+        if (!args.values.out) out(r.text);
+        return 0;
+      }
+      if (command === 'status' || command === 'rollback') {
+        const { deps } = await prepare(log, configPath);
+        if (command === 'status') {
+          const only = args.values.cluster ? { clusters: args.values.cluster } : {};
+          const [status, drains] = await Promise.all([rotationStatus(deps, only), drainStatus(deps, only)]);
+          for (const s of status) {
+            const d = drains.get(s.id);
+            if (d) s.drain = d;
+          }
+          out(args.values.json ? JSON.stringify(status, null, 2) + '\n' : formatStatus(status) + '\n');
+          return status.some((s) => s.error || s.drain?.error) ? 1 : 0;
+        }
+        const report = await rollback(deps, args.values.cluster![0]!);
+        out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
+        return report.ok ? 0 : 1;
+      }
+      const report = await syncInvocation(log, {
+        onProgress: (p) => progress.update(p),
+        ...configPath,
+        dryRun: args.values['dry-run'],
+        ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
+        ...(args.values.now ? { rotateNow: true } : {}),
+        ...(command === 'rotate' ? { requireRotation: true } : {}),
+        // A drain is a sync of those data planes that also records the drain with its routing change.
+        ...(command === 'drain' ? { [args.values.cancel ? 'undrain' : 'drain']: args.values.cluster! } : {}),
+        ...(command === 'retire' ? { retire: { clusters: args.values.cluster!, force: args.values.force } } : {}),
+      });
+      progress.end();
       out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
       return report.ok ? 0 : 1;
+    } catch (e) {
+      progress.end();
+      return fail(e);
     }
-    const report = await syncInvocation(log, {
-      onProgress: (p) => progress.update(p),
-      ...configPath,
-      dryRun: args.values['dry-run'],
-      ...(args.values.cluster ? { clusters: args.values.cluster } : {}),
-      ...(args.values.now ? { rotateNow: true } : {}),
-      ...(command === 'rotate' ? { requireRotation: true } : {}),
-      // A drain is a sync of those data planes that also records the drain with its routing change.
-      ...(command === 'drain' ? { [args.values.cancel ? 'undrain' : 'drain']: args.values.cluster! } : {}),
-      ...(command === 'retire' ? { retire: { clusters: args.values.cluster!, force: args.values.force } } : {}),
-      deadline: Date.now() + Number(args.values.timeout ?? DEFAULT_CLI_TIMEOUT_SECONDS) * 1000,
-    });
-    progress.end();
-    out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
-    return report.ok ? 0 : 1;
-  } catch (e) {
-    progress.end();
-    return fail(e);
-  }
+  });
 
   function fail(e: unknown): number {
     // Each echo in a message is escaped where it is made (lib/util/bounded.ts echo); whatever was

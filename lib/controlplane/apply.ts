@@ -401,7 +401,7 @@ function ownershipOf(p: Plan, cp: Config['controlPlane'], existingSecret: boolea
  * @param opts.dryRun plan only, no Lease: the report says what would be written and restarted.
  *   A run with nothing to write or restart takes no Lease either.
  * @param opts.now the restart timestamp's and the Lease's clock
- * @param opts.deadline epoch ms: waiting for another run's Lease stops there
+ * Waiting for another run's Lease ends by the invocation's deadline (lib/util/abort.ts).
  * @param opts.log where Lease waits and take-overs are logged (default silent)
  * @param opts.guard checks each clusters.yaml before anything is written (the routing guard)
  * @param opts.restartedSince a rotation's publication time: a Deployment started before it is
@@ -416,7 +416,7 @@ export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
   input: ApplyInput,
-  opts: { dryRun: boolean; now: () => Date; deadline?: number; log?: Log; guard?: ClustersGuard; restartedSince?: Date; sleep?: (ms: number) => Promise<void> },
+  opts: { dryRun: boolean; now: () => Date; log?: Log; guard?: ClustersGuard; restartedSince?: Date; sleep?: (ms: number) => Promise<void> },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   const at = () => opts.now().toISOString();
@@ -439,7 +439,6 @@ export async function applyControlPlane(
     waitSeconds: cp.lease.waitSeconds,
     log: opts.log ?? silentLog,
     now: () => opts.now().getTime(),
-    ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
   };
   let lease: HeldLease = await acquireLease(api, leaseOpts);
   // What has been written so far, across retries: the report and `applied` come from it.

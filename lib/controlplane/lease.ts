@@ -21,6 +21,7 @@ import { randomBytes } from 'node:crypto';
 import { CredsyncError } from '../errors.ts';
 import { ConflictError } from '../kube/errors.ts';
 import type { ControlPlaneApi, LeaseObject } from '../kube/ports.ts';
+import { timeLeft } from '../util/abort.ts';
 import type { Log } from '../util/log.ts';
 
 /** The holder lost the Lease (another run took it over, or it was changed by hand): re-acquire and re-plan. */
@@ -37,10 +38,8 @@ export interface LeaseOptions {
   name: string;
   /** How long the Lease is valid without renewal. */
   durationSeconds: number;
-  /** How long to wait for another run's Lease before giving up with CONTROL_PLANE_BUSY. */
+  /** How long to wait for another run's Lease before giving up with CONTROL_PLANE_BUSY (and never past the invocation's deadline). */
   waitSeconds: number;
-  /** Epoch ms after which waiting stops (the invocation's deadline). */
-  deadline?: number;
   log: Log;
   /** Wall clock for the Lease's times (default Date.now). */
   now?: () => number;
@@ -204,7 +203,7 @@ export async function acquireLease(api: ControlPlaneApi, opts: LeaseOptions): Pr
           if (!logged) opts.log.info('waiting for another sync to finish with the control plane', { lease: `${opts.namespace}/${opts.name}`, holder: cur.holderIdentity });
           logged = true;
           const waited = mono() - start;
-          if (waited >= opts.waitSeconds * 1000 || (opts.deadline !== undefined && now() >= opts.deadline))
+          if (waited >= opts.waitSeconds * 1000 || timeLeft() <= 0)
             throw new CredsyncError(
               'CONTROL_PLANE_BUSY',
               `control plane: Lease ${opts.namespace}/${opts.name} is held by another sync (${cur.holderIdentity}) after waiting ${Math.round(waited / 1000)} s; nothing was written (the next run will)`,

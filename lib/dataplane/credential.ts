@@ -6,6 +6,7 @@ import { X509Certificate } from 'node:crypto';
 import type { DataPlane } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { SA_NAME_ANNOTATION, TOKEN_SECRET_TYPE, type DataPlaneApi, type SecretObject } from '../kube/ports.ts';
+import { timeLeft } from '../util/abort.ts';
 import { truncate } from '../util/bounded.ts';
 import { registerSecret } from '../util/redact.ts';
 
@@ -18,8 +19,11 @@ export interface RawCredential {
 }
 
 export interface ReadOptions {
-  /** Deadline for the token controller to fill a new Secret. */
-  waitMs: number;
+  /**
+   * How long the token controller may take to fill a new Secret (the configuration's
+   * `tokenWaitSeconds`); the wait also ends at the invocation's deadline (lib/util/abort.ts).
+   */
+  waitSeconds: number;
   /** Poll interval while waiting. @default 250 */
   pollMs?: number;
   /** When true, a missing Secret is reported, not created. */
@@ -66,7 +70,7 @@ export function extractCredential(dp: DataPlane, s: SecretObject): Omit<RawCrede
 /**
  * Reads a data plane's token Secret; when it is missing, creates it (type
  * service-account-token, for the configured ServiceAccount) and polls until the token controller
- * fills it, at most `opts.waitMs`.
+ * fills it, at most `opts.waitSeconds` and never past the invocation's deadline.
  *
  * @throws CredsyncError `SERVICE_ACCOUNT_MISSING` (nothing is created), `TOKEN_NOT_ISSUED` (a dry
  *   run with no Secret, or not filled in time), `TOKEN_SECRET_INVALID` (see {@link extractCredential})
@@ -89,14 +93,15 @@ export async function readCredential(dp: DataPlane, api: DataPlaneApi, opts: Rea
       );
     createdSecret = (await api.createTokenSecret(dp.namespace, dp.tokenSecret, dp.serviceAccount)) === 'created';
   }
-  const deadline = Date.now() + opts.waitMs;
+  const waitMs = Math.min(opts.waitSeconds * 1000, timeLeft());
+  const giveUpAt = Date.now() + waitMs;
   while (!filled(secret)) {
     if (secret && secret.type !== TOKEN_SECRET_TYPE) break; // extractCredential explains
-    if (Date.now() >= deadline)
+    if (Date.now() >= giveUpAt)
       throw new CredsyncError(
         'TOKEN_NOT_ISSUED',
         `data plane ${dp.id}: token Secret ${dp.namespace}/${dp.tokenSecret} was not filled by the token controller ` +
-          `within ${Math.round(opts.waitMs / 1000)} s (is kube-controller-manager running, and does ServiceAccount ${dp.serviceAccount} exist?)`,
+          `within ${Math.round(waitMs / 1000)} s (is kube-controller-manager running, and does ServiceAccount ${dp.serviceAccount} exist?)`,
       );
     await sleep(opts.pollMs ?? 250);
     secret = await api.getSecret(dp.namespace, dp.tokenSecret);

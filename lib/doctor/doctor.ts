@@ -34,6 +34,7 @@ import { describeError, errorCode } from '../errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
 import { mayDo, rbacResource, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import type { SecretStore } from '../stores/types.ts';
+import { timeLeft } from '../util/abort.ts';
 import { mapBounded } from '../util/log.ts';
 import type { FlyteAdminClient } from '../labels/admin.ts';
 import { connectFlyteAdmin } from '../labels/run.ts';
@@ -217,7 +218,8 @@ async function diagnoseCluster(
   expectedUser: string | undefined,
   deps: DoctorDeps,
 ): Promise<ClusterDiagnosis> {
-  const timeoutMs = deps.timeoutMs ?? 10_000;
+  // Each step ends at its own timeout or the invocation's deadline (lib/util/abort.ts), whichever comes first.
+  const stepMs = () => Math.max(1, Math.min(deps.timeoutMs ?? 10_000, timeLeft()));
   const checks: CheckResult[] = [];
   const out = (server?: string): ClusterDiagnosis => ({ cluster: what, ...(server ? { server } : {}), ok: checks.every((c) => c.ok), checks });
   let conn: ClusterConnection;
@@ -230,7 +232,7 @@ async function diagnoseCluster(
   }
   const { host, port } = hostPort(conn.server);
   try {
-    await tcpCheck(host, port, timeoutMs);
+    await tcpCheck(host, port, stepMs());
     checks.push({ check: 'reachable', ok: true, detail: `TCP ${host}:${port} open` });
   } catch (err) {
     checks.push({ check: 'reachable', ok: false, detail: `TCP ${host}:${port}: ${(err as Error).message}` });
@@ -239,14 +241,14 @@ async function diagnoseCluster(
   try {
     const { ca, skip } = await caOf(conn);
     if (skip) checks.push({ check: 'tls', ok: false, detail: 'insecure-skip-tls-verify is set: the server is not authenticated' });
-    else checks.push({ check: 'tls', ok: true, detail: await tlsCheck(host, port, ca, timeoutMs) });
+    else checks.push({ check: 'tls', ok: true, detail: await tlsCheck(host, port, ca, stepMs()) });
   } catch (err) {
     checks.push({ check: 'tls', ok: false, detail: (err as Error).message });
   }
   if (!checks.at(-1)!.ok) return out(conn.server);
   const http = new KubeHttp(conn);
   try {
-    const info = await whoAmI(http, what, conn.server, timeoutMs);
+    const info = await whoAmI(http, what, conn.server, stepMs());
     const user = info.username ?? '(unknown)';
     const groups = (info.groups ?? []).filter((g) => g !== 'system:authenticated');
     const ok = expectedUser === undefined || user === expectedUser;
@@ -256,7 +258,7 @@ async function diagnoseCluster(
     return out(conn.server);
   }
   try {
-    const answers = await mayDo(http, what, conn.server, permissions, timeoutMs);
+    const answers = await mayDo(http, what, conn.server, permissions, stepMs());
     const denied = permissions.filter((_, i) => !answers[i]).map(describePermission);
     checks.push(
       denied.length

@@ -14,6 +14,7 @@
 import * as http from 'node:http';
 import * as https from 'node:https';
 import * as grpc from '@grpc/grpc-js';
+import { timeLeft } from '../util/abort.ts';
 import { registerSecret } from '../util/redact.ts';
 import { FlyteAdminError, grpcErrorCode } from './errors.ts';
 import { ADMIN_SERVICE, AUTH_METADATA_SERVICE, EXECUTION_CLUSTER_LABEL, services, type AdminService } from './idl.ts';
@@ -150,6 +151,10 @@ export class FlyteAdminClient {
   private async call<T>(service: string, method: string, what: string, md: grpc.Metadata, fn: (rpc: import('protobufjs').RPCImpl) => Promise<T>): Promise<T> {
     const signal = this.opts.signal;
     if (signal?.aborted) throw new FlyteAdminError('DEADLINE', this.endpoint, method, what, 'aborted before the call');
+    // Each call ends at its own timeout or the invocation's deadline (lib/util/abort.ts), whichever comes first.
+    const left = timeLeft();
+    if (left <= 0) throw new FlyteAdminError('DEADLINE', this.endpoint, method, what, "cut off at the invocation's deadline");
+    const byDeadline = left < this.timeoutMs;
     const calls = new Set<grpc.ClientUnaryCall>();
     const onAbort = () => calls.forEach((c) => c.cancel());
     signal?.addEventListener('abort', onAbort, { once: true });
@@ -160,7 +165,7 @@ export class FlyteAdminClient {
         (b) => b,
         Buffer.from(data),
         md,
-        { deadline: Date.now() + this.timeoutMs },
+        { deadline: Date.now() + (byDeadline ? left : this.timeoutMs) },
         (err, value) => {
           calls.delete(call);
           cb(err, value ?? Buffer.alloc(0));
@@ -174,7 +179,7 @@ export class FlyteAdminClient {
       if (err instanceof FlyteAdminError) throw err;
       const e = err as Partial<grpc.ServiceError>;
       if (typeof e.code === 'number') {
-        const aborted = signal?.aborted && e.code === grpc.status.CANCELLED;
+        const aborted = (signal?.aborted && e.code === grpc.status.CANCELLED) || (byDeadline && e.code === grpc.status.DEADLINE_EXCEEDED);
         throw new FlyteAdminError(aborted ? 'DEADLINE' : grpcErrorCode(e.code), this.endpoint, method, what, `${grpc.status[e.code]}: ${e.details || e.message}`, { cause: err });
       }
       throw new FlyteAdminError('FLYTEADMIN_API', this.endpoint, method, what, `cannot decode the answer: ${(err as Error).message}`, { cause: err });
@@ -230,7 +235,7 @@ export class FlyteAdminClient {
     if (audience) form.set('audience', audience);
     // client_secret_basic (RFC 6749 2.3.1: form-urlencoded id and secret).
     const basic = Buffer.from(`${encodeURIComponent(auth.clientId)}:${encodeURIComponent(secret)}`).toString('base64');
-    const { status, body } = await postForm(tokenUrl, form.toString(), basic, this.opts.ca, this.timeoutMs, this.opts.signal);
+    const { status, body } = await postForm(tokenUrl, form.toString(), basic, this.opts.ca, Math.max(1, Math.min(this.timeoutMs, timeLeft())), this.opts.signal);
     let parsed: { access_token?: unknown; expires_in?: unknown; error?: unknown };
     try {
       parsed = JSON.parse(body);

@@ -18,6 +18,7 @@ import { startedBefore } from '../controlplane/restart.ts';
 import type { DataPlaneApi, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
 import type { GenerationInfo, RotationState } from '../stores/rotation.ts';
 import { makeRecord, shortFingerprint, type CredentialRecord, type RotationMarkers, type RotationView, type StoredCredential } from '../stores/types.ts';
+import { timeLeft } from '../util/abort.ts';
 import type { Log } from '../util/log.ts';
 import { dueAt } from './config.ts';
 import { waitForRollouts, type RolloutResult } from './rollout.ts';
@@ -78,8 +79,6 @@ export interface PrepareOptions {
   /** Rotate whatever the age (`credsync rotate --now`). */
   force?: boolean;
   dryRun?: boolean;
-  /** Milliseconds left before the invocation's deadline. */
-  remainingMs?: number;
 }
 
 const generationOf = (s: StoredCredential | undefined) => s?.record.generation?.generation ?? 0;
@@ -174,7 +173,7 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
   // generation, so revoking it would let a later run re-create the same name, hence the same
   // legacy token).
   const g = state.highest + 1;
-  const record = await mintNext(deps, dp, api, settings, g, opts.remainingMs);
+  const record = await mintNext(deps, dp, api, settings, g);
   let identity: string;
   let versionId: string;
   if (!current) {
@@ -242,7 +241,6 @@ export async function mintNext(
   api: DataPlaneApi & RotationDataPlaneApi,
   s: RotationSettings,
   g: number,
-  remainingMs?: number,
 ): Promise<CredentialRecord> {
   const object = objectName(dp.tokenSecret, g);
   const issued = (deps.now ?? (() => new Date()))().toISOString();
@@ -252,7 +250,7 @@ export async function mintNext(
   let expires: string | undefined;
   if (s.mode === 'secret') {
     const raw = await readCredential({ ...dp, tokenSecret: object }, api, {
-      waitMs: Math.max(0, Math.min(deps.config.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
+      waitSeconds: deps.config.tokenWaitSeconds,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     ({ token, caCert } = raw);
@@ -323,9 +321,9 @@ export interface FinishDeps {
  * serves all of them. A Deployment the apply could not restart is not waited for: the result is
  * incomplete at once, nothing is revoked, and the next run's apply restarts it. Updates each
  * report in place.
- * @param remainingMs milliseconds left before the invocation's deadline (bounds the wait)
+ * The wait ends by the invocation's deadline at the latest.
  */
-export async function finishRotations(deps: FinishDeps, items: PreparedRotation[], remainingMs?: number): Promise<RolloutResult | undefined> {
+export async function finishRotations(deps: FinishDeps, items: PreparedRotation[]): Promise<RolloutResult | undefined> {
   const todo = items.filter((p) => p.state.phase === 'published');
   if (!todo.length) return undefined;
   const cp = deps.config.controlPlane;
@@ -335,7 +333,7 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
     const d = await deps.rollouts.getDeployment(cp.namespace, name);
     if (d && startedBefore(d.restartedAt, since)) notRestarted.push(name);
   }
-  const timeoutMs = Math.min(Math.max(...todo.map((p) => p.settings.rolloutTimeoutSeconds)) * 1000, remainingMs ?? Infinity);
+  const timeoutMs = Math.min(Math.max(...todo.map((p) => p.settings.rolloutTimeoutSeconds)) * 1000, timeLeft());
   const result = await waitForRollouts(deps.rollouts, cp.namespace, cp.deployments, {
     // Nothing but the apply restarts: waiting for a Deployment it did not restart is waiting in vain.
     timeoutMs: notRestarted.length ? 0 : Math.max(0, timeoutMs),

@@ -6,7 +6,8 @@
  *    process ({@link coldStart}; a failed load is retried on the next invocation);
  * 2. **prepare**: per invocation, the data planes are resolved (discovery included) and the
  *    Kubernetes adapters wired ({@link prepare});
- * 3. **run**: {@link runSync} with the invocation's deadline ({@link deadlineIn});
+ * 3. **run**: {@link runSync}, under the invocation's deadline that the entry point set
+ *    (lib/util/abort.ts withDeadline; {@link deadlineIn} for the functions, --timeout for the CLI);
  * 4. **finish**: the report is logged, and a sync that is not ok is a failed invocation
  *    ({@link finish}, {@link SyncFailedError}) so the platform retries and alarms see it.
  *
@@ -27,7 +28,6 @@ import { CredsyncError, describeError, isErrorCode, RetryLaterError } from '../e
 import type { SecretStore } from '../stores/types.ts';
 import { contestedLine } from '../controlplane/content.ts';
 import { runSync, type ConfigInfo, type ClusterReport, type SyncDeps, type SyncOptions, type SyncReport } from '../sync/sync.ts';
-import { withDeadline } from '../util/abort.ts';
 import { MAX_ECHO_ITEMS, truncate } from '../util/bounded.ts';
 import type { Log } from '../util/log.ts';
 import { readRuntimeEnv } from './env.ts';
@@ -116,11 +116,8 @@ export async function prepare(log: Log, opts: PrepareOptions = {}): Promise<Prep
  */
 export async function syncInvocation(log: Log, opts: Omit<SyncOptions, 'discovery'> & Omit<PrepareOptions, 'onlyEksCluster'> = {}): Promise<SyncReport> {
   const { configPath, metrics, onProgress, ...sync } = opts;
-  // The deadline covers discovery's calls too, not only the sync's.
-  return withDeadline(opts.deadline, async () => {
-    const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
-    return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
-  });
+  const { deps, discovery, configInfo } = await prepare(log, { ...(configPath ? { configPath } : {}), ...(metrics ? { metrics } : {}), ...(onProgress ? { onProgress } : {}) });
+  return runSync(deps, { ...sync, ...(discovery ? { discovery } : {}), ...(configInfo ? { configInfo } : {}) });
 }
 
 /**
@@ -237,8 +234,6 @@ export interface ClusterCreatedOptions extends Pick<PrepareOptions, 'metrics'> {
   log: Log;
   /** Default: {@link prepare} with this log. */
   prepare?: (opts: Pick<PrepareOptions, 'onlyEksCluster'>) => Promise<Prepared>;
-  /** Epoch ms by which the sync must be done (see SyncOptions.deadline). */
-  deadline?: number;
 }
 
 /**
@@ -249,11 +244,7 @@ export interface ClusterCreatedOptions extends Pick<PrepareOptions, 'metrics'> {
  *   cloud still reports it CREATING/PROVISIONING), so the platform redelivers the event
  * @throws SyncFailedError when the sync ran and failed otherwise
  */
-export function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
-  return withDeadline(o.deadline, () => syncCreated(cluster, o));
-}
-
-async function syncCreated(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
+export async function syncCreatedCluster(cluster: CreatedCluster, o: ClusterCreatedOptions): Promise<ClusterCreatedResult> {
   const { log } = o;
   const what = describeCloudCluster(cluster);
   // EKS discovery (when configured) also looks this cluster up by name.
@@ -272,7 +263,6 @@ async function syncCreated(cluster: CreatedCluster, o: ClusterCreatedOptions): P
     clusters: [dp.id],
     ...(discovery ? { discovery } : {}),
     ...(configInfo ? { configInfo } : {}),
-    ...(o.deadline !== undefined ? { deadline: o.deadline } : {}),
   });
   const mine = report.clusters.find((c) => c.id === dp.id);
   if (!report.ok && mine?.status === 'failed' && isNotReady(mine)) {

@@ -29,6 +29,7 @@ import { isEnabledEntry } from '../controlplane/labels.ts';
 import { clustersOf } from '../labels/guard.ts';
 import { canRotate } from '../stores/types.ts';
 import { rolloutGap, waitForRollouts } from '../rotation/rollout.ts';
+import { timeLeft } from '../util/abort.ts';
 import { mapBounded, type Log } from '../util/log.ts';
 import type { SyncDeps } from './types.ts';
 import { drainDeadline, type DrainReport } from '../lifecycle/drain.ts';
@@ -211,9 +212,10 @@ function isUnreachable(err: unknown): boolean {
 /**
  * The second half (see the module header), after a successful apply: each retiring data plane's
  * rollout, revoke and scheduled deletion, each step recorded before the next.
- * A step that fails is reported on the data plane; the next run resumes there.
+ * A step that fails is reported on the data plane; the next run resumes there. The rollout wait
+ * ends by the invocation's deadline at the latest.
  */
-export async function finishRetirements(deps: SyncDeps, plan: LifecyclePlan, remainingMs?: number): Promise<void> {
+export async function finishRetirements(deps: SyncDeps, plan: LifecyclePlan): Promise<void> {
   if (!plan.retiring.size) return;
   const { config: cfg, log } = deps;
   const now = deps.now ?? (() => new Date());
@@ -230,7 +232,7 @@ export async function finishRetirements(deps: SyncDeps, plan: LifecyclePlan, rem
         // flyteadmin must have restarted onto the configuration without it: it holds the token it read at start-up.
         const api = await (deps.rotation?.controlPlane ?? deps.controlPlane)();
         if (!hasRollouts(api)) throw new CredsyncError('UNSUPPORTED', 'the control-plane connection cannot wait for rollouts');
-        const timeoutMs = Math.max(0, Math.min(cfg.lifecycle.rolloutTimeoutSeconds * 1000, remainingMs ?? Infinity));
+        const timeoutMs = Math.max(0, Math.min(cfg.lifecycle.rolloutTimeoutSeconds * 1000, timeLeft()));
         const r = await waitForRollouts(api, cp.namespace, cp.deployments, { timeoutMs, restartedSince: new Date(state.at), now: () => now().getTime(), ...(deps.sleep ? { sleep: deps.sleep } : {}) });
         if (!r.complete)
           throw new CredsyncError('ROLLOUT_INCOMPLETE', `rollout not complete after ${Math.round(r.waitedMs / 1000)} s (${r.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`).join('; ')}); nothing revoked, the next run resumes`);

@@ -17,7 +17,7 @@ import { runSync, type SyncDeps, type SyncReport } from './sync.ts';
  * @throws CredsyncError UNKNOWN_DATA_PLANE; ROTATION_NOT_CONFIGURED when it does not rotate;
  *   ROLLBACK_IMPOSSIBLE when there is no previous version or it no longer verifies (revoked)
  */
-export async function rollback(deps: SyncDeps, clusterId: string, opts: { deadline?: number } = {}): Promise<SyncReport> {
+export async function rollback(deps: SyncDeps, clusterId: string): Promise<SyncReport> {
   const [dp] = selectDataPlanes(deps.config, [clusterId]);
   requireRotation(deps.config, 'rollback', [clusterId]);
   const store = deps.store;
@@ -50,5 +50,5 @@ export async function rollback(deps: SyncDeps, clusterId: string, opts: { deadli
     ...(v.state?.revoked ? { revoked: v.state.revoked } : {}),
   });
   deps.log.warn('rotation: rolled back', { cluster: clusterId, from, to });
-  return runSync(deps, { clusters: [clusterId], ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) });
+  return runSync(deps, { clusters: [clusterId] });
 }

@@ -21,7 +21,7 @@ export async function rotationStep(
   deps: SyncDeps,
   dp: DataPlane,
   settings: RotationSettings,
-  opts: { dryRun: boolean; force: boolean; remainingMs?: number },
+  opts: { dryRun: boolean; force: boolean },
 ): Promise<{ report: ClusterReport; record?: CredentialRecord; prepared?: PreparedRotation }> {
   const { log } = deps;
   try {
@@ -31,7 +31,7 @@ export async function rotationStep(
       { config: deps.config, dataPlane: deps.rotation.dataPlane, verify: deps.verify, store, log, now: deps.now ?? (() => new Date()), ...(deps.sleep ? { sleep: deps.sleep } : {}) },
       dp,
       settings,
-      { dryRun: opts.dryRun, force: opts.force, ...(opts.remainingMs !== undefined ? { remainingMs: opts.remainingMs } : {}) },
+      { dryRun: opts.dryRun, force: opts.force },
     );
     const first = p.report.rotated && p.state.revoke === undefined && p.report.reason === 'first';
     const report: ClusterReport = {
@@ -58,7 +58,7 @@ export async function rotationStep(
  * phase `published`.
  * @returns a failure to report, if the wait or a revoke failed (the next run resumes)
  */
-export async function finishStep(deps: SyncDeps, prepared: PreparedRotation[], remainingMs?: number): Promise<{ code: string; reason: string } | undefined> {
+export async function finishStep(deps: SyncDeps, prepared: PreparedRotation[]): Promise<{ code: string; reason: string } | undefined> {
   if (!prepared.some((p) => p.state.phase === 'published')) return undefined;
   try {
     const cp = await deps.rotation!.controlPlane();
@@ -73,7 +73,6 @@ export async function finishStep(deps: SyncDeps, prepared: PreparedRotation[], r
         ...(deps.sleep ? { sleep: deps.sleep } : {}),
       },
       prepared,
-      remainingMs,
     );
     if (result && !result.complete)
       return { code: 'ROLLOUT_INCOMPLETE', reason: `rollout not complete after ${Math.round(result.waitedMs / 1000)} s (${result.deployments.filter((d) => !d.complete).map((d) => `${d.name}: ${d.waitingFor}`).join('; ')}); nothing revoked, the next run resumes` };

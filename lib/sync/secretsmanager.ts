@@ -82,7 +82,7 @@ function checkProtocol(ev: RotationEvent, info: { rotationEnabled: boolean; stag
  *   data plane without rotation settings; ROTATION_NOT_ENABLED / EVENT_INVALID (see {@link checkProtocol});
  *   CREDENTIAL_REJECTED from testSecret; whatever the cluster or store raised otherwise
  */
-export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, opts: { deadline?: number } = {}): Promise<StepResult> {
+export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent): Promise<StepResult> {
   const store = deps.store;
   if (!hasRotationProtocol(store) || !deps.rotation) throw new CredsyncError('UNSUPPORTED', 'Secrets Manager rotation needs the AWS Secrets Manager store');
   const info = await store.rotationInfo(ev.SecretId);
@@ -163,7 +163,7 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent, op
       } else if (view?.current?.versionId !== ev.ClientRequestToken) {
         throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: version ${echo(ev.ClientRequestToken, 100)} is neither pending nor current`);
       }
-      const report = await runSync(deps, { clusters: [dp.id], ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}) });
+      const report = await runSync(deps, { clusters: [dp.id] });
       if (!report.ok) deps.log.warn('rotation: promoted; publishing or finishing did not complete (the next run resumes)', { cluster: dp.id, reason: describeError(report.rotationError?.reason ?? report.controlPlaneError?.reason ?? report.clusters[0]?.reason) });
       return result('promoted', report);
     }

@@ -15,7 +15,7 @@ import { LabelRoutingError } from '../labels/errors.ts';
 import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
 import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord } from '../stores/types.ts';
-import { withDeadline } from '../util/abort.ts';
+import { timeLeft } from '../util/abort.ts';
 import { boundedList, loggedIds, MAX_LOGGED_IDS } from '../util/bounded.ts';
 import { mapBounded } from '../util/log.ts';
 import { requireRotation, settingsFor } from '../rotation/config.ts';
@@ -38,20 +38,16 @@ import { finishRetirements, planLifecycle } from './retire.ts';
  *
  * @param opts.clusters only these data planes are read, verified and stored (default: all)
  * @param opts.dryRun read and verify everything, write nothing (default false)
- * @param opts.deadline epoch ms; see {@link SyncOptions.deadline} (default: none)
  * @throws CredsyncError `UNKNOWN_DATA_PLANE` when `opts.clusters` names a data plane that is not
  *   configured, `ROTATION_NOT_CONFIGURED` when rotation was required and the data planes do not
  *   rotate (see {@link SyncOptions.requireRotation}); both before anything is read or written.
  *   Nothing else throws: failures are reported.
- *   Every network call is aborted at `opts.deadline` at the latest; what it cut off is reported
- *   with code `DEADLINE`.
+ *
+ * The run keeps the invocation's deadline (lib/util/abort.ts, set by the entry point): every
+ * network call is aborted at it at the latest, waits end by it, data planes not started by then
+ * fail with `DEADLINE`, and the control plane is not written after it. The report is still returned.
  */
-export function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
-  // Every network call of the run is aborted at the deadline at the latest (lib/util/abort.ts).
-  return withDeadline(opts.deadline, () => run(deps, opts), (deps.now ?? (() => new Date()))().getTime());
-}
-
-async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
+export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
   const { config: cfg, log } = deps;
   const now = deps.now ?? (() => new Date());
   const started = now();
@@ -91,20 +87,16 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   const runDeps: SyncDeps = { ...deps, store };
 
   // 1-3. Read, verify and store each selected data plane.
-  const clock = () => now().getTime();
   const progress = { done: 0, total: selected.length, failed: 0 };
   const reports = await mapBounded(selected, cfg.concurrency, async (dp): Promise<DataPlaneOutcome> => {
     let outcome: DataPlaneOutcome;
-    if (opts.deadline !== undefined && clock() >= opts.deadline) {
+    if (timeLeft() <= 0) {
       const reason = batchCutOff ?? `data plane ${dp.id}: not started, the invocation's deadline was reached`;
       log.warn('data plane not started: deadline', { cluster: dp.id });
       outcome = { report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } };
     } else {
-      const remainingMs = opts.deadline === undefined ? undefined : opts.deadline - clock();
       const rotation = settingsFor(cfg, dp);
-      outcome = rotation
-        ? await rotationStep(deps, dp, rotation, { dryRun, force: opts.rotateNow ?? false, ...(remainingMs !== undefined ? { remainingMs } : {}) })
-        : await syncDataPlane(runDeps, dp, dryRun, remainingMs);
+      outcome = rotation ? await rotationStep(deps, dp, rotation, { dryRun, force: opts.rotateNow ?? false }) : await syncDataPlane(runDeps, dp, dryRun);
     }
     progress.done++;
     if (outcome.report.status === 'failed') progress.failed++;
@@ -143,7 +135,7 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   let controlPlaneError: SyncReport['controlPlaneError'];
   let audit: AuditReport | undefined;
   try {
-    if (!dryRun && opts.deadline !== undefined && clock() >= opts.deadline)
+    if (!dryRun && timeLeft() <= 0)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
     const api = await controlPlaneOnce();
     const rejected = new Set(reports.filter((r) => r.rejected).map((r) => r.report.id));
@@ -160,7 +152,6 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
       log,
       guard: labels.guard,
       ...(published.length ? { restartedSince: new Date(Math.max(...published)) } : {}),
-      ...(opts.deadline !== undefined ? { deadline: opts.deadline } : {}),
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (controlPlane.contested) log.error('control plane contested: another writer keeps reverting clusters.yaml', { ...controlPlane.contested });
@@ -183,10 +174,10 @@ async function run(deps: SyncDeps, opts: SyncOptions): Promise<SyncReport> {
   // 6. Rotations: restart if needed, wait for the rollout, then revoke the previous generations.
   let rotationError: SyncReport['rotationError'];
   if (!dryRun && !controlPlaneError)
-    rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])), opts.deadline === undefined ? undefined : opts.deadline - clock());
+    rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])));
 
   // 7. Retirements: wait for the rollout without them, revoke, schedule the store entry's deletion.
-  if (!dryRun && !controlPlaneError) await finishRetirements(deps, lifecycle, opts.deadline === undefined ? undefined : opts.deadline - clock());
+  if (!dryRun && !controlPlaneError) await finishRetirements(deps, lifecycle);
   const retireFailed = [...lifecycle.reports.values()].some((r) => r.error);
 
   const wanted = new Set((opts.clusters?.length ? opts.clusters : cfg.dataPlanes.map((d) => d.id)));
@@ -300,8 +291,6 @@ async function syncDataPlane(
   deps: SyncDeps,
   dp: DataPlane,
   dryRun: boolean,
-  /** Milliseconds left before the invocation's deadline, if it has one. */
-  remainingMs?: number,
 ): Promise<DataPlaneOutcome> {
   const { log, store, config: cfg } = deps;
   let api: DataPlaneApi | undefined;
@@ -316,7 +305,7 @@ async function syncDataPlane(
     const stored = await store.get(dp.id).catch(() => undefined);
     early = verifyEarly(deps.verify, dp, api.server, stored?.record);
     raw = await readCredential(dp, api, {
-      waitMs: Math.max(0, Math.min(cfg.tokenWaitSeconds * 1000, remainingMs ?? Infinity)),
+      waitSeconds: cfg.tokenWaitSeconds,
       dryRun,
       ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });

@@ -54,12 +54,6 @@ export interface SyncOptions {
   /** Which configuration ran, carried into the report; a refused newer version fails the run. */
   configInfo?: ConfigInfo;
   /**
-   * Epoch milliseconds by which the run must be done (a function's timeout less a margin): data
-   * planes not started by then fail with DEADLINE, waits are cut short, and the control plane is
-   * not written after it. The report is still returned.
-   */
-  deadline?: number;
-  /**
    * Rotating data planes mint a new generation whatever its age (`credsync rotate --now`).
    * Implies {@link SyncOptions.requireRotation}.
    */

@@ -4,9 +4,12 @@
  * comes first, and hands it to its client (the HTTP/2 request of lib/kube/http2.ts for Kubernetes, `abortSignal` for the AWS SDK,
  * a gRPC deadline no later than the invocation's for Google's clients).
  *
- * The invocation's deadline is carried by {@link withDeadline} in an AsyncLocalStorage, so the
- * adapters (lib/kube, lib/stores, lib/clusters, lib/discovery) need no extra parameter on every
- * port: whatever runs inside `withDeadline` is cut off when it passes.
+ * The invocation's deadline has one carrier: {@link withDeadline}, which every entry point (the
+ * Lambda handlers, the Cloud Functions, every CLI command) wraps around its work once, keeps it in
+ * an AsyncLocalStorage. Nothing passes a deadline or a time left as a parameter: the adapters
+ * (lib/kube, lib/stores, lib/clusters, lib/discovery) take their calls' signals from it, and the
+ * core reads the time left with {@link timeLeft} (waits for the token controller, the Lease, a
+ * rollout are bounded by it; a data plane not started, or the control plane not written, once it is 0).
  */
 import { AsyncLocalStorage } from 'node:async_hooks';
 import { CredsyncError } from '../errors.ts';
@@ -19,28 +22,41 @@ export const CONNECT_TIMEOUT_MS = 5_000;
 /** The AWS SDK clients' request handler options (NodeHttpHandler): connect and socket timeouts. */
 export const AWS_REQUEST_HANDLER = { connectionTimeout: CONNECT_TIMEOUT_MS, requestTimeout: CALL_TIMEOUT_MS } as const;
 
-/** The invocation's deadline: its signal, and when it fires (epoch ms, for clients that take a timeout, not a signal). */
+/** The invocation's deadline: its signal, when it fires (epoch ms on `now`), and the clock it is read on. */
 interface Deadline {
   signal: AbortSignal;
   at: number;
+  now: () => number;
 }
 
 const invocation = new AsyncLocalStorage<Deadline>();
 
 /**
  * Runs `fn` with a deadline (epoch ms): every {@link callSignal} made inside aborts at the
- * deadline at the latest. Nested deadlines combine (the earliest wins). Without a deadline,
- * runs `fn` with the enclosing one, if any.
+ * deadline at the latest, and {@link timeLeft} counts down to it. Nested deadlines combine (the
+ * earliest wins). Without a deadline, runs `fn` with the enclosing one, if any.
  *
- * @param now the caller's clock (default Date.now()); the signal fires after `deadline - now` ms
+ * @param now the clock the deadline is read on (default Date.now; a test may pass its own); the
+ *   signal fires after `deadline - now()` ms
  */
-export function withDeadline<T>(deadline: number | undefined, fn: () => Promise<T>, now = Date.now()): Promise<T> {
+export function withDeadline<T>(deadline: number | undefined, fn: () => Promise<T>, now: () => number = Date.now): Promise<T> {
   if (deadline === undefined) return fn();
-  const msLeft = Math.max(0, deadline - now);
+  const msLeft = Math.max(0, deadline - now());
   // A deadline already passed is aborted from the start (a timeout of 0 would fire only on the next tick).
-  const own = { signal: msLeft > 0 ? AbortSignal.timeout(msLeft) : AbortSignal.abort(new DOMException('deadline passed', 'TimeoutError')), at: Date.now() + msLeft };
+  const signal = msLeft > 0 ? AbortSignal.timeout(msLeft) : AbortSignal.abort(new DOMException('deadline passed', 'TimeoutError'));
   const outer = invocation.getStore();
-  return invocation.run(outer ? { signal: AbortSignal.any([outer.signal, own.signal]), at: Math.min(outer.at, own.at) } : own, fn);
+  const at = outer ? Math.min(deadline, now() + (outer.at - outer.now())) : deadline;
+  return invocation.run({ signal: outer ? AbortSignal.any([outer.signal, signal]) : signal, at, now }, fn);
+}
+
+/**
+ * Milliseconds left before the invocation's deadline (0 once it passed), or Infinity when none is
+ * set: the one way to read the time left.
+ */
+export function timeLeft(): number {
+  const d = invocation.getStore();
+  if (!d) return Infinity;
+  return Math.max(0, d.at - d.now());
 }
 
 /** The signal of one network call: its own timeout, and the invocation's deadline if one is set. */
@@ -71,8 +87,7 @@ export function deadlineError(what: string): CredsyncError | undefined {
  * @throws CredsyncError `DEADLINE` when the invocation's deadline has already passed
  */
 export async function gaxCall<T>(start: (options: { timeout: number }) => Promise<T>, timeoutMs = CALL_TIMEOUT_MS, what = 'Google API call'): Promise<T> {
-  const d = invocation.getStore();
-  const left = d ? d.at - Date.now() : Infinity;
-  if (d && (d.signal.aborted || left <= 0)) throw new CredsyncError('DEADLINE', `${what}: cut off at the invocation's deadline`);
+  const left = timeLeft();
+  if (left <= 0) throw new CredsyncError('DEADLINE', `${what}: cut off at the invocation's deadline`);
   return start({ timeout: Math.max(1, Math.min(timeoutMs, left)) });
 }

@@ -136,7 +136,7 @@ describe('credsync doctor', () => {
     expect(bad.stdout).toContain('doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
     const refused = run(['doctor', '--config', file, '--dry-run']);
     expect(refused.status).toBe(2);
-    expect(refused.stderr.split('\n')[0]).toBe('credsync: doctor takes only --config and --json (it changes nothing anyway)');
+    expect(refused.stderr.split('\n')[0]).toBe('credsync: doctor takes only --config, --json and --timeout (it changes nothing anyway)');
   });
 
   it('a rotating data plane: the rotation RBAC (deploy/dataplane-rotation-rbac.yaml) is checked, and the rollout reads on the control plane', async () => {

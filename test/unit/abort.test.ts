@@ -15,7 +15,7 @@ import { tokenConnection } from '../../lib/clusters/access.ts';
 import { kubeCall } from '../../lib/kube/errors.ts';
 import { closeAllSessions, KubeHttp } from '../../lib/kube/http2.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
-import { withDeadline } from '../../lib/util/abort.ts';
+import { timeLeft, withDeadline } from '../../lib/util/abort.ts';
 
 /** An HTTP/1 server for the AWS SDK, and an HTTP/2 TLS server as the sync's Kubernetes transport speaks it. */
 let server: Server;
@@ -110,5 +110,30 @@ describe('aborting network calls', () => {
     ).catch((e: unknown) => e);
     expect(err).toMatchObject({ code: 'DEADLINE' });
     expect(received.length).toBe(n);
+  });
+});
+
+describe('the one deadline carrier (withDeadline, timeLeft)', () => {
+  it('timeLeft is Infinity without a deadline, counts down on the clock the deadline was set with, and is 0 once it passed', async () => {
+    let t = 1_000_000;
+    expect(timeLeft()).toBe(Infinity);
+    await withDeadline(t + 5_000, async () => {
+      expect(timeLeft()).toBe(5_000);
+      t += 2_000;
+      expect(timeLeft()).toBe(3_000);
+      t += 10_000;
+      expect(timeLeft()).toBe(0);
+    }, () => t);
+    expect(timeLeft()).toBe(Infinity);
+  });
+
+  it('nested deadlines: the earliest wins, and no deadline inside keeps the enclosing one', async () => {
+    const t = 1_000_000;
+    await withDeadline(t + 5_000, () =>
+      Promise.all([
+        withDeadline(t + 60_000, async () => expect(timeLeft()).toBe(5_000), () => t),
+        withDeadline(t + 1_000, async () => expect(timeLeft()).toBe(1_000), () => t),
+        withDeadline(undefined, async () => expect(timeLeft()).toBe(5_000)),
+      ]), () => t);
   });
 });

@@ -15,7 +15,7 @@ describe('credsync drain / retire usage', () => {
     [['retire'], 'retire needs --cluster ID (repeatable)'],
     [['sync', '--cancel'], '--cancel is for drain only'],
     [['drain', '--cluster', 'dp1', '--force'], '--force is for retire only'],
-    [['status', '--timeout', '5'], '--timeout is for sync, rotate, drain and retire'],
+    [['status', '--timeout', 'soon'], '--timeout must be a whole number of seconds from 1 to 999999 (got "soon")'],
   ])('%j exits 2: %s', async (argv, message) => {
     const r = await run(argv);
     expect(r.code).toBe(2);

@@ -2,6 +2,7 @@ import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { runSync, type SyncDeps } from '../../lib/sync/sync.ts';
 import { MemoryStore } from '../../lib/stores/memory.ts';
+import { withDeadline } from '../../lib/util/abort.ts';
 import { silentLog, type Log } from '../../lib/util/log.ts';
 import { FakeControlPlane, FakeDataPlane, fakeToken, fakeVerifier, testCa, testConfig } from './fakes.ts';
 import type { Config } from '../../lib/config/schema.ts';
@@ -388,7 +389,7 @@ describe('runSync deadline (a function timeout less a margin)', () => {
       t += 1000; // each data plane takes a second
       return connect(dp);
     };
-    const r = await runSync(w.deps, { deadline: t + 1500 });
+    const r = await withDeadline(t + 1500, () => runSync(w.deps), () => t);
     expect(r.clusters.map((c) => [c.id, c.status, c.code])).toEqual([
       ['dp1', 'updated', undefined],
       ['dp2', 'updated', undefined],
@@ -414,7 +415,7 @@ describe('runSync deadline (a function timeout less a margin)', () => {
       polls++;
       await new Promise((r) => setTimeout(r, 5));
     };
-    const r = await runSync({ ...w.deps, config: { ...w.cfg, tokenWaitSeconds: 600 } }, { deadline: Date.now() + 50 });
+    const r = await withDeadline(Date.now() + 50, () => runSync({ ...w.deps, config: { ...w.cfg, tokenWaitSeconds: 600 } }));
     expect(r.clusters[0]).toMatchObject({ status: 'failed', code: 'TOKEN_NOT_ISSUED' });
     expect(polls).toBeLessThan(50);
   });

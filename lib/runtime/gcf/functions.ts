@@ -23,6 +23,7 @@ import { CredsyncError, describeError, errorCode, EventError } from '../../error
 import type { SyncReport } from '../../sync/sync.ts';
 import { echo, truncate } from '../../util/bounded.ts';
 import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
+import { withDeadline } from '../../util/abort.ts';
 import { deadlineIn } from '../deadline.ts';
 import type { ClusterCreatedResult } from '../invocation.ts';
 import { parseResyncEvent, resyncLogFields } from '../requests.ts';
@@ -51,10 +52,9 @@ const invocation = () => import('../invocation.ts');
 
 export const log = jsonLineLog(env instanceof CredsyncError ? {} : { level: SEVERITY[env.logLevel] });
 
-/** This invocation's deadline (see the header). */
-function invocationDeadline(): { deadline: number } | Record<string, never> {
-  const d = deadlineIn(runtimeEnv().timeoutSeconds * 1000);
-  return d === undefined ? {} : { deadline: d };
+/** Runs an invocation's work under its deadline (see the header; lib/util/abort.ts carries it). */
+function underDeadline<T>(fn: () => Promise<T>): Promise<T> {
+  return withDeadline(deadlineIn(runtimeEnv().timeoutSeconds * 1000), fn);
 }
 
 type EventOutcome<T> = T | { rejected: true; reason: string } | { gaveUp: true; reason: string };
@@ -94,26 +94,29 @@ function cleanError(err: unknown): Error {
 
 /** Scheduled rotation (Pub/Sub CloudEvent): syncs every data plane. */
 export async function scheduled(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<SyncReport>> {
-  return cloudEventFunction('scheduled', ev, async () => {
-    log.info('scheduled rotation', { eventId: echo(ev?.id, 100), time: echo(ev?.time, 100) });
-    const { finish, syncInvocation } = await invocation();
-    return finish(log, await syncInvocation(log, { metrics: gcfMetrics('scheduled', log), ...invocationDeadline() }));
-  });
+  return cloudEventFunction('scheduled', ev, () =>
+    underDeadline(async () => {
+      log.info('scheduled rotation', { eventId: echo(ev?.id, 100), time: echo(ev?.time, 100) });
+      const { finish, syncInvocation } = await invocation();
+      return finish(log, await syncInvocation(log, { metrics: gcfMetrics('scheduled', log) }));
+    }),
+  );
 }
 
 /** A GKE cluster was created (Cloud Audit Log entry): syncs it when it is a data plane. */
 export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<ClusterCreatedResult>> {
-  return cloudEventFunction('clusterCreated', ev, async () => {
-    const deadline = invocationDeadline();
-    const c = parseGkeAuditEvent(ev);
-    if (!c) {
-      const reason = 'event is not a successful GKE cluster creation (another method, or a failed call)';
-      log.info('event ignored', { reason, eventId: echo(ev?.id, 100) });
-      return { ignored: true, reason };
-    }
-    const { syncCreatedCluster } = await invocation();
-    return syncCreatedCluster({ cloud: 'gke', ...c }, { log, metrics: gcfMetrics('clusterCreated', log), ...deadline });
-  });
+  return cloudEventFunction('clusterCreated', ev, () =>
+    underDeadline(async (): Promise<ClusterCreatedResult> => {
+      const c = parseGkeAuditEvent(ev);
+      if (!c) {
+        const reason = 'event is not a successful GKE cluster creation (another method, or a failed call)';
+        log.info('event ignored', { reason, eventId: echo(ev?.id, 100) });
+        return { ignored: true, reason };
+      }
+      const { syncCreatedCluster } = await invocation();
+      return syncCreatedCluster({ cloud: 'gke', ...c }, { log, metrics: gcfMetrics('clusterCreated', log) });
+    }),
+  );
 }
 
 const RESYNC_USAGE = 'POST a JSON body {"clusters"?: ["id", ...], "dryRun"?: boolean}';
@@ -128,15 +131,12 @@ export async function resync(req: ff.Request, res: ff.Response): Promise<void> {
   const hasBody = Number(req.headers['content-length'] ?? 0) > 0 || req.headers['transfer-encoding'] !== undefined;
   if (hasBody && !req.is('application/json')) return reply(415, { error: `Content-Type must be application/json: ${RESYNC_USAGE}` });
   try {
-    const deadline = invocationDeadline();
-    const r = parseResyncEvent(req.body);
-    log.info('manual resync', resyncLogFields(r));
-    const { syncInvocation, SyncFailedError, loggedReport } = await invocation();
-    const report = await syncInvocation(log, {
-      metrics: gcfMetrics('resync', log),
-      ...(r.clusters ? { clusters: r.clusters } : {}),
-      dryRun: r.dryRun ?? false,
-      ...deadline,
+    const { report, SyncFailedError, loggedReport } = await underDeadline(async () => {
+      const r = parseResyncEvent(req.body);
+      log.info('manual resync', resyncLogFields(r));
+      const { syncInvocation, SyncFailedError, loggedReport } = await invocation();
+      const report = await syncInvocation(log, { metrics: gcfMetrics('resync', log), ...(r.clusters ? { clusters: r.clusters } : {}), dryRun: r.dryRun ?? false });
+      return { report, SyncFailedError, loggedReport };
     });
     log.info('sync report', loggedReport(report));
     if (report.ok) return reply(200, report);

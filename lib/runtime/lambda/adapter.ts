@@ -4,6 +4,7 @@
  * (../invocation.ts); the handlers in handlers/ only parse their events (./events.ts).
  */
 import { Logger } from '@aws-lambda-powertools/logger';
+import { withDeadline } from '../../util/abort.ts';
 import { redactingLog, type Log } from '../../util/log.ts';
 import { deadlineIn } from '../deadline.ts';
 
@@ -21,4 +22,9 @@ export const log: Log = redactingLog({
  */
 export function lambdaDeadline(context?: { getRemainingTimeInMillis?: () => number }): number | undefined {
   return deadlineIn(context?.getRemainingTimeInMillis?.());
+}
+
+/** Runs a handler's work under the invocation's deadline ({@link lambdaDeadline}; lib/util/abort.ts carries it). */
+export function underLambdaDeadline<T>(context: { getRemainingTimeInMillis?: () => number } | undefined, fn: () => Promise<T>): Promise<T> {
+  return withDeadline(lambdaDeadline(context), fn);
 }
