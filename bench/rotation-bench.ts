@@ -31,7 +31,8 @@ import { runSync, type SyncDeps } from '../lib/sync/sync.ts';
 import { silentLog } from '../lib/util/log.ts';
 import { readEnv, type EnvInfo } from '../test/env/testenv.ts';
 import { exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
-import { clusterOf, countingProxy, countingSecretsManager, namespaceOf, range, setUpDataPlanes, stat, unionMs, type Stat } from './sync-bench.ts';
+import { countingProxy, countingSecretsManager, stat, unionMs, type Stat } from './sync/counting.ts';
+import { clusterOf, namespaceOf, range, setUpDataPlanes } from './sync/fleet.ts';
 
 type Span = readonly [number, number];
 /** The control plane's reads that poll a rollout (waitForRollouts): the rollout wait, counted as such. */

@@ -38,7 +38,8 @@ import { silentLog } from '../lib/util/log.ts';
 import { CONTROL_PLANE_DEPLOYMENTS, FLYTE_NAMESPACE } from '../test/env/seed.ts';
 import { readEnv, type EnvInfo } from '../test/env/testenv.ts';
 import { exportAwsEnv, resetControlPlane } from '../test/integration/helpers.ts';
-import { clusterOf, countingProxy, namespaceOf, range, setUpDataPlanes, stat, unionMs, type Stat } from './sync-bench.ts';
+import { countingProxy, stat, unionMs, type Stat } from './sync/counting.ts';
+import { clusterOf, namespaceOf, range, setUpDataPlanes } from './sync/fleet.ts';
 
 const { values } = parseArgs({ options: { existing: { type: 'string', default: '50' }, runs: { type: 'string', default: '3' }, json: { type: 'string' } } });
 const existing = Number(values.existing);

@@ -3,7 +3,7 @@
  * its calls' time spans, so calls one after another add up and calls in flight at once count once.
  */
 import { describe, expect, it } from '@jest/globals';
-import { unionMs } from '../../bench/sync-bench.ts';
+import { unionMs } from '../../bench/sync/counting.ts';
 
 describe('unionMs', () => {
   it('adds sequential spans, counts overlapping and nested spans once, in any order', () => {
