@@ -82,7 +82,13 @@ describe('credsync CLI', () => {
       '  Secret cluster-credentials: create; added dp1_token, dp1_cacert',
       ...diff('flyte-admin-clusters-config'),
       ...diff('flyte-clusterresourcesync-config'),
+      // The seeded content was written by the test's own client (as Helm's would be by helm): the
+      // dry run names the writer it would replace, and why each Deployment would restart.
+      expect.stringMatching(/^  ! ConfigMap\/flyte-admin-clusters-config: would replace content last written by kubernetes-client-javascript at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
+      expect.stringMatching(/^  ! ConfigMap\/flyte-clusterresourcesync-config: would replace content last written by kubernetes-client-javascript at \d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ$/),
       '  would restart: flyteadmin, syncresources',
+      '    flyteadmin: no configuration checksum',
+      '    syncresources: no configuration checksum',
       '',
     ]);
     // Nothing written: no store entry, the ConfigMap and the Secret as seeded, no object anywhere.

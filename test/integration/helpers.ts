@@ -3,8 +3,8 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { randomBytes } from 'node:crypto';
-import { ApiException, AppsV1Api, CoordinationV1Api, PatchStrategy, setHeaderOptions, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1UserInfo } from '@kubernetes/client-node';
+import { createHash, randomBytes } from 'node:crypto';
+import { ApiException, AppsV1Api, CoordinationV1Api, PatchStrategy, setHeaderOptions, AuthenticationV1Api, CoreV1Api, KubeConfig, KubernetesObjectApi, loadAllYaml, type KubernetesObject, type V1Secret, type V1UserInfo } from '@kubernetes/client-node';
 import { toPem } from '../../lib/clusters/access.ts';
 import { registerSecret } from '../../lib/util/redact.ts';
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
@@ -239,6 +239,19 @@ export function secretsIn(text: string): string[] {
 }
 
 /**
+ * A data-plane Secret as what a run could write: its identity and content, not its resourceVersion.
+ * The API server itself bumps a legacy token Secret's resourceVersion the first time each day the
+ * token authenticates (the `kubernetes.io/legacy-token-last-used` label), so a dry run that only
+ * verifies the token would look like a write; that label is left out, everything else is kept.
+ */
+function secretFingerprint(s: V1Secret): string {
+  const { [LEGACY_TOKEN_LAST_USED]: _used, ...labels } = s.metadata?.labels ?? {};
+  const content = JSON.stringify({ type: s.type, data: s.data ?? {}, annotations: s.metadata?.annotations ?? {}, labels });
+  return `${s.metadata?.name}#${s.metadata?.uid}:${createHash('sha256').update(content).digest('hex').slice(0, 16)}`;
+}
+const LEGACY_TOKEN_LAST_USED = 'kubernetes.io/legacy-token-last-used';
+
+/**
  * Everything a run could write, as the servers version it: on the control plane the credentials
  * Secret, both ConfigMaps and the Lease (resourceVersions: any update that changes them changes
  * these) and the Deployments (their generation: a restart changes the spec, while a rollout in
@@ -256,7 +269,7 @@ export async function writableState(env: EnvInfo, storePrefix: string): Promise<
     lease: await rv(adminKubeConfig(env, env.controlPlane).makeApiClient(CoordinationV1Api).readNamespacedLease({ name: 'flyte-credsync', namespace: 'flyte' })),
     deployments: await Promise.all(['flyteadmin', 'syncresources'].map(async (name) => (await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' })).metadata?.generation)),
     dataPlaneSecrets: Object.fromEntries(
-      await Promise.all(env.dataPlanes.map(async (id) => [id, (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map((s) => `${s.metadata?.name}@${s.metadata?.resourceVersion}`).sort()])),
+      await Promise.all(env.dataPlanes.map(async (id) => [id, (await core(env, id).listNamespacedSecret({ namespace: 'flyte' })).items.map(secretFingerprint).sort()])),
     ),
     store: (listed.SecretList ?? []).map((s) => `${s.Name}@${s.LastChangedDate?.toISOString()}`).sort(),
   };
