@@ -10,11 +10,11 @@ import { applyControlPlane, type ControlPlaneReport } from '../controlplane/appl
 import { auditEvents } from '../controlplane/audit.ts';
 import { readCredential } from '../dataplane/credential.ts';
 import { verifyCredential, verifyEarly, type EarlyVerification } from '../dataplane/verify.ts';
-import { startLabelsStep } from '../labels/run.ts';
+import { startLabelsStep, type LabelsStep } from '../labels/run.ts';
 import { LabelRoutingError } from '../labels/errors.ts';
 import { CredentialRejectedError, CredsyncError, describeError, errorCode } from '../errors.ts';
 import type { ControlPlaneApi, DataPlaneApi } from '../kube/ports.ts';
-import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord } from '../stores/types.ts';
+import { fingerprint, makeRecord, shortFingerprint, type CredentialRecord, type SecretStore } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
 import { boundedList, loggedIds, MAX_LOGGED_IDS } from '../util/bounded.ts';
 import { mapBounded } from '../util/log.ts';
@@ -25,7 +25,7 @@ import type { AuditReport, ClusterReport, SyncDeps, SyncOptions, SyncReport } fr
 
 // The sync's ports and reports live in ./types.ts; its callers import them from here.
 export type { AuditReport, ClusterReport, ClusterStatus, ConfigInfo, RotationAdapters, SyncDeps, SyncOptions, SyncReport } from './types.ts';
-import { finishRetirements, planLifecycle } from './retire.ts';
+import { finishRetirements, planLifecycle, type LifecyclePlan } from './retire.ts';
 
 /**
  * One sync: read and verify the selected data planes (at most `config.concurrency` at once), store
@@ -48,79 +48,139 @@ import { finishRetirements, planLifecycle } from './retire.ts';
  * fail with `DEADLINE`, and the control plane is not written after it. The report is still returned.
  */
 export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<SyncReport> {
+  const run = await startRun(deps, opts);
+  const store = await readStore(deps);
+  // 1-3. Read, verify and store each selected data plane.
+  const outcomes = await syncDataPlanes(deps, run, store);
+  // 4. What the control plane must carry: every configured data plane's current stored credential.
+  const records = await storedRecords(deps, run, store.view, outcomes);
+  // 5. Apply the control plane, unless it would leave an assigned label without an enabled cluster.
+  const labels = await startLabelsStep(deps.config, deps.flyteAdmin, deps.log);
+  const applied = await applyStep(deps, run, outcomes, records, labels);
+  // 6. Labels as code, once the clusters.yaml they route by is in place.
+  // (Mode gitops: not when an assigned label routes nowhere in the chart's clusters.yaml.)
+  const labelsOutcome = await labels.finish(run.dryRun || applied.controlPlaneError !== undefined || applied.controlPlane?.drift?.routing === true);
+  if (labelsOutcome.error) deps.log.error('execution-cluster labels not applied', labelsOutcome.error);
+  const written = !run.dryRun && !applied.controlPlaneError;
+  // 7. Rotations: restart if needed, wait for the rollout, then revoke the previous generations.
+  const rotationError = written ? await finishStep(deps, outcomes.flatMap((o) => (o.prepared ? [o.prepared] : []))) : undefined;
+  // 8. Retirements: wait for the rollout without them, revoke, schedule the store entry's deletion.
+  if (written) await finishRetirements(deps, run.lifecycle);
+  return report(deps, run, outcomes, applied, labelsOutcome, rotationError);
+}
+
+/** One run: its id, options, the data planes it reads, its drains and retirements, and when it started. */
+interface Run {
+  id: string;
+  opts: SyncOptions;
+  dryRun: boolean;
+  selected: DataPlane[];
+  lifecycle: LifecyclePlan;
+  /** The run's one control-plane connection (the drain plan reads through it, the apply writes). */
+  controlPlane: SyncDeps['controlPlane'];
+  now: () => Date;
+  started: Date;
+  t0: number;
+}
+
+/**
+ * Checks what the run was asked, before anything is read or written, plans its drains and
+ * retirements (a retiring data plane is no longer synced, and the control plane is rendered
+ * without it), and names the run.
+ * @throws CredsyncError UNKNOWN_DATA_PLANE, ROTATION_NOT_CONFIGURED
+ */
+async function startRun(deps: SyncDeps, opts: SyncOptions): Promise<Run> {
   const { config: cfg, log } = deps;
   const now = deps.now ?? (() => new Date());
   const started = now();
   const t0 = performance.now();
-  const runId = randomUUID();
+  const id = randomUUID();
   const dryRun = opts.dryRun ?? false;
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
   const unknown = [...new Set([...(opts.clusters ?? []), ...(opts.drain ?? []), ...(opts.undrain ?? []), ...(opts.retire?.clusters ?? [])])].filter((c) => !known.has(c));
   if (unknown.length)
     throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   if (opts.rotateNow || opts.requireRotation) requireRotation(cfg, opts.rotateNow ? 'rotate --now' : 'rotate', opts.clusters);
-  // Draining data planes: what still runs there, and which retire this run (before anything is synced:
-  // a retiring one is no longer synced, and the control plane is rendered without it).
   // One control-plane connection for the run: the drain plan reads the ConfigMaps through it, the
   // apply writes through it (a connection that fails fails the apply, as it always did).
   let cpConnection: ReturnType<SyncDeps['controlPlane']> | undefined;
-  const controlPlaneOnce = () => (cpConnection ??= deps.controlPlane());
-  const lifecycle = await planLifecycle({ ...deps, controlPlane: controlPlaneOnce }, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
+  const controlPlane = () => (cpConnection ??= deps.controlPlane());
+  const lifecycle = await planLifecycle({ ...deps, controlPlane }, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
   const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id));
-
   // Lines that list data planes list the first few and count them all: 5,000 ids are not a log line.
-  log.info('sync started', { runId, dryRun, clusterCount: selected.length, clusters: loggedIds(selected.map((d) => d.id)), store: deps.store.kind });
+  log.info('sync started', { runId: id, dryRun, clusterCount: selected.length, clusters: loggedIds(selected.map((d) => d.id)), store: deps.store.kind });
+  return { id, opts, dryRun, selected, lifecycle, controlPlane, now, started, t0 };
+}
 
-  // The store's entries of every configured data plane, read in batches when the store can (the
-  // control plane is rendered for all of them); a failed batch read falls back to one read each.
-  // A batch read cut off at the deadline is what each data plane not started reports.
-  let batchCutOff: string | undefined;
-  const store = deps.store.batch
-    ? await deps.store.batch(
-        cfg.dataPlanes.map((d) => d.id),
-        (err) => {
-          if (errorCode(err) === 'DEADLINE') batchCutOff = describeError(err);
-          log.warn('batch read of the store failed; reading entries one by one', { code: errorCode(err), reason: describeError(err) });
-        },
-      )
-    : deps.store;
-  const runDeps: SyncDeps = { ...deps, store };
+/** The store as this run reads it: a batch view, and why the batch read was cut off, if it was. */
+interface RunStore {
+  view: SecretStore;
+  cutOff?: string;
+}
 
-  // 1-3. Read, verify and store each selected data plane.
-  const progress = { done: 0, total: selected.length, failed: 0 };
-  const reports = await mapBounded(selected, cfg.concurrency, async (dp): Promise<DataPlaneOutcome> => {
+/**
+ * The store's entries of every configured data plane, read in batches when the store can (the
+ * control plane is rendered for all of them); a failed batch read falls back to one read each.
+ * A batch read cut off at the deadline is what each data plane not started reports.
+ */
+async function readStore(deps: SyncDeps): Promise<RunStore> {
+  if (!deps.store.batch) return { view: deps.store };
+  let cutOff: string | undefined;
+  const view = await deps.store.batch(
+    deps.config.dataPlanes.map((d) => d.id),
+    (err) => {
+      if (errorCode(err) === 'DEADLINE') cutOff = describeError(err);
+      deps.log.warn('batch read of the store failed; reading entries one by one', { code: errorCode(err), reason: describeError(err) });
+    },
+  );
+  return { view, ...(cutOff ? { cutOff } : {}) };
+}
+
+/**
+ * Reads, verifies and stores each selected data plane, at most `concurrency` at once: a rotating
+ * one through rotation's step (./rotation.ts), the others by {@link syncDataPlane}. A data plane
+ * not started by the deadline fails with DEADLINE. Tells `onProgress` after each.
+ */
+async function syncDataPlanes(deps: SyncDeps, run: Run, store: RunStore): Promise<DataPlaneOutcome[]> {
+  const { config: cfg, log } = deps;
+  const runDeps: SyncDeps = { ...deps, store: store.view };
+  const progress = { done: 0, total: run.selected.length, failed: 0 };
+  return mapBounded(run.selected, cfg.concurrency, async (dp): Promise<DataPlaneOutcome> => {
     let outcome: DataPlaneOutcome;
     if (timeLeft() <= 0) {
-      const reason = batchCutOff ?? `data plane ${dp.id}: not started, the invocation's deadline was reached`;
+      const reason = store.cutOff ?? `data plane ${dp.id}: not started, the invocation's deadline was reached`;
       log.warn('data plane not started: deadline', { cluster: dp.id });
       outcome = { report: { id: dp.id, status: 'failed', code: 'DEADLINE', reason } };
     } else {
       const rotation = settingsFor(cfg, dp);
-      outcome = rotation ? await rotationStep(deps, dp, rotation, { dryRun, force: opts.rotateNow ?? false }) : await syncDataPlane(runDeps, dp, dryRun);
+      outcome = rotation ? await rotationStep(deps, dp, rotation, { dryRun: run.dryRun, force: run.opts.rotateNow ?? false }) : await syncDataPlane(runDeps, dp, run.dryRun);
     }
     progress.done++;
     if (outcome.report.status === 'failed') progress.failed++;
     deps.onProgress?.({ ...progress });
     return outcome;
   });
-  const pending = new Map<string, CredentialRecord>();
-  reports.forEach((r) => {
-    if (r.record) pending.set(r.report.id, r.record);
-  });
+}
 
-  // 4. Render from the store: every configured data plane's current stored credential.
-  // A successful put has just made (or confirmed) the store's current value equal to its record,
-  // so that record is used as is; every other data plane is read back from the store. In a dry
-  // run nothing was stored, so this run's verified credentials overlay the store.
+/**
+ * Every configured data plane's current stored credential (retiring ones left out), which the
+ * control plane is rendered from. A successful put has just made (or confirmed) the store's
+ * current value equal to its record, so that record is used as is; every other data plane is read
+ * back from the store. In a dry run nothing was stored, so this run's verified credentials overlay
+ * the store. A data plane whose entry cannot be read fails (unless it failed already).
+ */
+async function storedRecords(deps: SyncDeps, run: Run, view: SecretStore, outcomes: DataPlaneOutcome[]): Promise<Map<string, CredentialRecord>> {
+  const { config: cfg, log } = deps;
+  const verified = new Map(outcomes.flatMap((o) => (o.record ? [[o.report.id, o.record] as const] : [])));
+  const byId = new Map(outcomes.map((o) => [o.report.id, o.report]));
   const records = new Map<string, CredentialRecord>();
-  const byId = new Map(reports.map((r) => [r.report.id, r.report]));
-  await mapBounded(cfg.dataPlanes.filter((d) => !lifecycle.retiring.has(d.id)), cfg.concurrency, async (dp) => {
-    const current = pending.get(dp.id);
+  await mapBounded(cfg.dataPlanes.filter((d) => !run.lifecycle.retiring.has(d.id)), cfg.concurrency, async (dp) => {
+    const current = verified.get(dp.id);
     if (current) return void records.set(dp.id, current);
     try {
       // A rotated data plane's entry may have changed during this run (staged, promoted): read it
       // again; every other one is as the run's batch read found it or as its put left it.
-      const stored = await (settingsFor(cfg, dp) ? deps.store : store).get(dp.id);
+      const stored = await (settingsFor(cfg, dp) ? deps.store : view).get(dp.id);
       if (stored) records.set(dp.id, stored.record);
     } catch (err) {
       log.warn('cannot read stored credential', { cluster: dp.id, reason: describeError(err) });
@@ -128,27 +188,41 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       if (r && r.status !== 'failed') Object.assign(r, { status: 'failed', code: errorCode(err), reason: describeError(err) });
     }
   });
+  return records;
+}
 
-  // 5. Apply the control plane, unless it would leave an assigned label without an enabled cluster.
-  const labels = await startLabelsStep(cfg, deps.flyteAdmin, log);
-  let controlPlane: ControlPlaneReport | undefined;
-  let controlPlaneError: SyncReport['controlPlaneError'];
-  let audit: AuditReport | undefined;
+/** What the control-plane step did: its report, or why it did not write, and the audit Events. */
+interface Applied {
+  controlPlane?: ControlPlaneReport;
+  controlPlaneError?: SyncReport['controlPlaneError'];
+  audit?: AuditReport;
+}
+
+/**
+ * Applies the control plane from `records` (lib/controlplane/apply.ts): nothing after the
+ * deadline, the labels' routing guard on every clusters.yaml written, drains and retirements,
+ * Deployments restarted after a rotation's publication; logs what the apply found (a contest,
+ * data planes that left, drift, other owners), then records the audit Events. Never throws: a
+ * failure is `controlPlaneError`.
+ */
+async function applyStep(deps: SyncDeps, run: Run, outcomes: DataPlaneOutcome[], records: ReadonlyMap<string, CredentialRecord>, labels: LabelsStep): Promise<Applied> {
+  const { config: cfg, log } = deps;
+  const { opts, lifecycle } = run;
   try {
-    if (!dryRun && timeLeft() <= 0)
+    if (!run.dryRun && timeLeft() <= 0)
       throw new CredsyncError('DEADLINE', "control plane not written: the invocation's deadline was reached (the next run will)");
-    const api = await controlPlaneOnce();
-    const rejected = new Set(reports.filter((r) => r.rejected).map((r) => r.report.id));
-    const verified = new Set(reports.filter((r) => r.record || r.report.publishedStillVerifies).map((r) => r.report.id));
+    const api = await run.controlPlane();
+    const rejected = new Set(outcomes.filter((o) => o.rejected).map((o) => o.report.id));
+    const verified = new Set(outcomes.filter((o) => o.record || o.report.publishedStillVerifies).map((o) => o.report.id));
     // A rotation published (now or by a run that did not finish it) needs every Deployment started
     // after its publication: the apply restarts those that were not, with the checksum.
-    const published = reports.flatMap((r) => (r.prepared?.state.phase === 'published' && r.prepared.state.publishedAt ? [Date.parse(r.prepared.state.publishedAt)] : []));
+    const published = outcomes.flatMap((o) => (o.prepared?.state.phase === 'published' && o.prepared.state.publishedAt ? [Date.parse(o.prepared.state.publishedAt)] : []));
     const drain = opts.drain?.length ? { drain: new Set(opts.drain) } : {};
     const undrain = opts.undrain?.length ? { undrain: new Set(opts.undrain) } : {};
     const retired = lifecycle.retiring.size ? { retired: new Set(lifecycle.retiring.keys()) } : {};
-    controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified, ...drain, ...undrain, ...retired }, {
-      dryRun,
-      now,
+    const controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified, ...drain, ...undrain, ...retired }, {
+      dryRun: run.dryRun,
+      now: run.now,
       log,
       guard: labels.guard,
       ...(published.length ? { restartedSince: new Date(Math.max(...published)) } : {}),
@@ -161,28 +235,34 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
       log.error('clusters.yaml drifted from the configuration (mode gitops): commit the values below', { code: controlPlane.drift.code, drift: controlPlane.drift.items, values: controlPlane.drift.values });
     for (const o of controlPlane.owners ?? [])
       if (o.severity !== 'ok') log.warn('object managed by another tool', { object: o.object, owners: o.owners.map((x) => x.name), consequence: o.consequence, ...(o.advice ? { advice: o.advice } : {}) });
-    if (!dryRun) audit = await recordAudit(deps, api, controlPlane, records, runId, now());
+    const audit = run.dryRun ? undefined : await recordAudit(deps, api, controlPlane, records, run.id, run.now());
+    return { controlPlane, ...(audit ? { audit } : {}) };
   } catch (err) {
-    controlPlaneError = { code: errorCode(err), reason: describeError(err), ...(err instanceof LabelRoutingError ? { refusedAssignments: err.problems.length } : {}) };
+    const controlPlaneError = { code: errorCode(err), reason: describeError(err), ...(err instanceof LabelRoutingError ? { refusedAssignments: err.problems.length } : {}) };
     log.error('control plane not updated', controlPlaneError);
+    return { controlPlaneError };
   }
+}
 
-  // 6. Labels as code, once the clusters.yaml they route by is in place.
-  // (Mode gitops: not when an assigned label routes nowhere in the chart's clusters.yaml.)
-  const labelsOutcome = await labels.finish(dryRun || controlPlaneError !== undefined || controlPlane?.drift?.routing === true);
-  if (labelsOutcome.error) log.error('execution-cluster labels not applied', labelsOutcome.error);
-  // 6. Rotations: restart if needed, wait for the rollout, then revoke the previous generations.
-  let rotationError: SyncReport['rotationError'];
-  if (!dryRun && !controlPlaneError)
-    rotationError = await finishStep(deps, reports.flatMap((r) => (r.prepared ? [r.prepared] : [])));
-
-  // 7. Retirements: wait for the rollout without them, revoke, schedule the store entry's deletion.
-  if (!dryRun && !controlPlaneError) await finishRetirements(deps, lifecycle);
+/**
+ * The run's report: each data plane (retiring ones asked for included) with its drain, its
+ * retirement and what the control plane holds for it; `ok` when nothing failed (a refused
+ * configuration, drift and a contest included); logged and handed to the metrics sink.
+ */
+function report(
+  deps: SyncDeps,
+  run: Run,
+  outcomes: DataPlaneOutcome[],
+  { controlPlane, controlPlaneError, audit }: Applied,
+  labelsOutcome: Awaited<ReturnType<LabelsStep['finish']>>,
+  rotationError: SyncReport['rotationError'],
+): SyncReport {
+  const { config: cfg, log } = deps;
+  const { opts, lifecycle } = run;
   const retireFailed = [...lifecycle.reports.values()].some((r) => r.error);
-
   const wanted = new Set((opts.clusters?.length ? opts.clusters : cfg.dataPlanes.map((d) => d.id)));
   const clusters: ClusterReport[] = [
-    ...reports.map((r) => r.report),
+    ...outcomes.map((o) => o.report),
     ...cfg.dataPlanes
       .filter((d) => lifecycle.retiring.has(d.id) && wanted.has(d.id))
       .map((d): ClusterReport => {
@@ -213,12 +293,12 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     !opts.configInfo?.refused &&
     !labelsOutcome.error &&
     (labelsOutcome.report?.ok ?? true);
-  const report: SyncReport = {
-    runId,
+  const out: SyncReport = {
+    runId: run.id,
     ok,
-    dryRun,
-    startedAt: started.toISOString(),
-    durationMs: Math.round(performance.now() - t0),
+    dryRun: run.dryRun,
+    startedAt: run.started.toISOString(),
+    durationMs: Math.round(performance.now() - run.t0),
     clusters,
     ...(controlPlane ? { controlPlane } : {}),
     ...(controlPlaneError ? { controlPlaneError } : {}),
@@ -235,9 +315,9 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
   const failed = ids((c) => c.status === 'failed');
   const rotating = clusters.filter((c) => c.rotation);
   log.info('sync finished', {
-    runId,
+    runId: run.id,
     ok,
-    dryRun,
+    dryRun: run.dryRun,
     counts: { clusters: clusters.length, updated: updated.length, failed: failed.length },
     updated: loggedIds(updated),
     failed: loggedIds(failed),
@@ -245,10 +325,10 @@ export async function runSync(deps: SyncDeps, opts: SyncOptions = {}): Promise<S
     ...(rotating.length
       ? { generations: Object.fromEntries(rotating.slice(0, MAX_LOGGED_IDS).map((c) => [c.id, c.rotation!.generation])), rotated: loggedIds(ids((c) => c.rotation?.rotated === true)) }
       : {}),
-    durationMs: report.durationMs,
+    durationMs: out.durationMs,
   });
-  deps.metrics?.(report);
-  return report;
+  deps.metrics?.(out);
+  return out;
 }
 
 /**
