@@ -30,7 +30,7 @@ export const PACKAGES = ['@google-cloud/secret-manager', '@google-cloud/containe
 export const SUBSET_METHODS: Record<string, { pkg: (typeof PACKAGES)[number]; methods: string[] }> = {
   'google.cloud.secretmanager.v1.SecretManagerService': {
     pkg: '@google-cloud/secret-manager',
-    methods: ['GetSecret', 'CreateSecret', 'UpdateSecret', 'ListSecrets', 'AddSecretVersion', 'AccessSecretVersion'],
+    methods: ['GetSecret', 'CreateSecret', 'UpdateSecret', 'ListSecrets', 'AddSecretVersion', 'AccessSecretVersion', 'ListSecretVersions', 'DisableSecretVersion'],
   },
   'google.container.v1.ClusterManager': { pkg: '@google-cloud/container', methods: ['GetCluster', 'ListClusters'] },
 };

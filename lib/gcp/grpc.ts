@@ -156,24 +156,29 @@ function routing(req: Request, field: 'name' | 'parent' | 'secret.name'): string
 export function secretManagerOverGrpc(opts: GoogleGrpcOptions) {
   const svc = new GoogleGrpcService(SECRET_MANAGER_SERVICE, opts);
   const one = (method: string, field: 'name' | 'parent' | 'secret.name') => async (req: Request, o?: CallOptions) => [await svc.call(method, req, routing(req, field), o)] as [Answer];
+  /** A listing's every page (the generated client's auto-pagination); the call's budget covers them all. */
+  const allPages = async (method: string, field: string, req: Request, o?: CallOptions): Promise<unknown[]> => {
+    const end = Date.now() + (o?.timeout ?? CALL_TIMEOUT_MS);
+    const items: unknown[] = [];
+    let pageToken = '';
+    do {
+      const page = await svc.call(method, { ...req, pageToken }, routing(req, 'parent'), { timeout: Math.max(1, end - Date.now()) });
+      items.push(...((page[field] as unknown[]) ?? []));
+      pageToken = String(page['nextPageToken'] ?? '');
+    } while (pageToken);
+    return items;
+  };
   return {
     getSecret: one('GetSecret', 'name'),
     createSecret: one('CreateSecret', 'parent'),
     updateSecret: one('UpdateSecret', 'secret.name'),
     addSecretVersion: one('AddSecretVersion', 'parent'),
     accessSecretVersion: one('AccessSecretVersion', 'name'),
+    /** Retirement: every version disabled (lib/stores/gcp.ts scheduleDeletion). */
+    disableSecretVersion: one('DisableSecretVersion', 'name'),
     /** Every page, as the generated client's auto-pagination; the budget covers all of them. */
-    listSecrets: async (req: Request, o?: CallOptions) => {
-      const end = Date.now() + (o?.timeout ?? CALL_TIMEOUT_MS);
-      const secrets: unknown[] = [];
-      let pageToken = '';
-      do {
-        const page = await svc.call('ListSecrets', { ...req, pageToken }, routing(req, 'parent'), { timeout: Math.max(1, end - Date.now()) });
-        secrets.push(...((page['secrets'] as unknown[]) ?? []));
-        pageToken = String(page['nextPageToken'] ?? '');
-      } while (pageToken);
-      return [secrets] as [Answer[]];
-    },
+    listSecrets: async (req: Request, o?: CallOptions) => [await allPages('ListSecrets', 'secrets', req, o)] as [Answer[]],
+    listSecretVersions: async (req: Request, o?: CallOptions) => [await allPages('ListSecretVersions', 'versions', req, o)] as [Answer[]],
     close: () => svc.close(),
   };
 }

@@ -115,16 +115,20 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
 
   /** The secret's metadata if it exists; refuses secrets we do not own or that are pending deletion. */
   protected async describeOwned(name: string): Promise<DescribeSecretCommandOutput | undefined> {
-    let d: DescribeSecretCommandOutput;
+    const d = await this.describe(name);
+    const problem = d && this.problem(name, d.Tags, d.DeletedDate);
+    if (problem) throw problem;
+    return d;
+  }
+
+  /** DescribeSecret; undefined when the secret does not exist. */
+  private async describe(name: string): Promise<DescribeSecretCommandOutput | undefined> {
     try {
-      d = await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
+      return await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
     } catch (err) {
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
     }
-    const problem = this.problem(name, d.Tags, d.DeletedDate);
-    if (problem) throw problem;
-    return d;
   }
 
   /**
@@ -343,15 +347,9 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
 
   /** DescribeSecret of an owned secret, pending deletion or not (retirement reads both). */
   private async describeAny(name: string): Promise<DescribeSecretCommandOutput | undefined> {
-    let d: DescribeSecretCommandOutput;
-    try {
-      d = await this.call('DescribeSecret', name, (o) => this.client.send(new DescribeSecretCommand({ SecretId: name }), o));
-    } catch (err) {
-      if (err instanceof ResourceNotFoundException) return undefined;
-      throw err;
-    }
-    if (!(d.Tags ?? []).some((t) => t.Key === MANAGED_BY_KEY && t.Value === MANAGED_BY_VALUE))
-      throw new StoreOwnershipError(this.kind, name, `tag ${MANAGED_BY_KEY}=${MANAGED_BY_VALUE}`);
+    const d = await this.describe(name);
+    const problem = d && this.problem(name, d.Tags, undefined);
+    if (problem) throw problem;
     return d;
   }
 
@@ -365,6 +363,7 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
 
   async setLifecycle(clusterId: string, state: RetireState): Promise<void> {
     const name = this.entryName(clusterId);
+    if (!(await this.describeAny(name))) throw new StoreError(this.kind, `secret ${name} does not exist: no lifecycle state to set`);
     await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: LIFECYCLE_KEY, Value: encodeRetire(state) }] }), o));
   }
 

@@ -324,8 +324,9 @@ export class GcpSecretManagerStore extends VersionedStore implements RotationMar
   async setLifecycle(clusterId: string, state: RetireState): Promise<void> {
     const name = this.path(clusterId);
     const secret = await this.ownedSecret(name);
+    if (!secret) throw new StoreError(this.kind, `secret ${name} does not exist: no lifecycle state to set`);
     await this.call('UpdateSecret', name, (api, o) =>
-      api.updateSecret({ secret: { name, annotations: { ...(secret?.annotations ?? {}), [LIFECYCLE_KEY]: encodeRetire(state) } }, updateMask: { paths: ['annotations'] } }, o),
+      api.updateSecret({ secret: { name, annotations: { ...(secret.annotations ?? {}), [LIFECYCLE_KEY]: encodeRetire(state) } }, updateMask: { paths: ['annotations'] } }, o),
     );
   }
 
@@ -336,6 +337,8 @@ export class GcpSecretManagerStore extends VersionedStore implements RotationMar
    */
   async scheduleDeletion(clusterId: string, recoveryDays: number, now: Date): Promise<string> {
     const name = this.path(clusterId);
+    // Only an entry of ours: another tool's secret under the same name keeps its versions.
+    if (!(await this.ownedSecret(name))) return now.toISOString();
     for (const v of await this.enabledVersions(name))
       await this.call('DisableSecretVersion', v, (api, o) => {
         if (!api.disableSecretVersion) throw new StoreError(this.kind, 'this client cannot disable secret versions');
