@@ -13,6 +13,7 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { descriptorSubset, type Json } from './proto-subset.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const PROTO_ROOT = path.resolve(here, '..', 'node_modules', '@flyteorg', 'flyteidl', 'protos');
@@ -45,8 +46,6 @@ export function loadFullIdl(): protobuf.Root {
   return root;
 }
 
-type Json = Record<string, unknown>;
-
 /**
  * The descriptor of only what {@link SUBSET_METHODS} reach: their request and response messages
  * and, recursively, every message and enum their fields use (comments and HTTP annotations left out).
@@ -54,51 +53,7 @@ type Json = Record<string, unknown>;
  * @throws Error when a listed service or method is not in the IDL
  */
 export function makeSubset(root: protobuf.Root = loadFullIdl()): Json {
-  const keep = new Set<protobuf.ReflectionObject>();
-  const visit = (t: protobuf.Type | protobuf.Enum) => {
-    if (keep.has(t)) return;
-    keep.add(t);
-    if (t instanceof protobuf.Type) for (const f of t.fieldsArray) if (f.resolvedType) visit(f.resolvedType);
-  };
-  for (const [name, methods] of Object.entries(SUBSET_METHODS)) {
-    const svc = root.lookupService(name);
-    keep.add(svc);
-    for (const m of methods) {
-      const method = svc.methods[m];
-      if (!method) throw new Error(`${name} has no method ${m} in @flyteorg/flyteidl`);
-      method.resolve();
-      visit(method.resolvedRequestType!);
-      visit(method.resolvedResponseType!);
-    }
-  }
-  // Namespaces, and messages only nesting kept types, stay as plain namespaces.
-  const emit = (ns: protobuf.NamespaceBase): Json | undefined => {
-    const nested: Json = {};
-    for (const child of ns.nestedArray) {
-      let json: Json | undefined;
-      if (child instanceof protobuf.Service) {
-        if (!keep.has(child)) continue;
-        const methods: Json = {};
-        for (const m of SUBSET_METHODS[child.fullName.slice(1)]!) {
-          const { options: _http, parsedOptions: _p, comment: _c, ...rest } = child.methods[m]!.toJSON() as unknown as Json;
-          methods[m] = rest;
-        }
-        json = { methods };
-      } else if (child instanceof protobuf.Enum) {
-        if (keep.has(child)) json = strip(child.toJSON());
-      } else if (child instanceof protobuf.Type) {
-        const inner = emit(child);
-        if (keep.has(child)) json = { ...strip(child.toJSON()), ...(inner ? { nested: inner } : {}) };
-        else if (inner) json = { nested: inner };
-      } else if (child instanceof protobuf.Namespace) {
-        const inner = emit(child);
-        if (inner) json = { nested: inner };
-      }
-      if (json) nested[child.name] = json;
-    }
-    return Object.keys(nested).length ? nested : undefined;
-  };
-  return { nested: emit(root) };
+  return descriptorSubset(root, SUBSET_METHODS, { strip, source: '@flyteorg/flyteidl' });
 }
 
 /** A type's or enum's own JSON without comments or nested types (emitted separately). */

@@ -19,6 +19,7 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import protobuf from 'protobufjs';
+import { descriptorSubset, type Json } from './proto-subset.ts';
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 const require = createRequire(import.meta.url);
@@ -51,8 +52,6 @@ export function loadFull(pkg: string): protobuf.Root {
   return protobuf.Root.fromJSON(json).resolveAll() as protobuf.Root;
 }
 
-type Json = Record<string, unknown>;
-
 /** A type's or enum's own JSON without comments, options or nested types (emitted separately). */
 function strip(json: object): Json {
   const { nested: _n, comment: _c, comments: _cs, options: _o, parsedOptions: _p, ...rest } = json as Json;
@@ -77,70 +76,8 @@ function strip(json: object): Json {
  */
 export function makeSubset(roots: Record<string, protobuf.Root> = Object.fromEntries(PACKAGES.map((p) => [p, loadFull(p)]))): Json {
   const out: Json = {};
-  for (const [service, { pkg, methods }] of Object.entries(SUBSET_METHODS)) {
-    const root = roots[pkg]!;
-    const keep = new Set<protobuf.ReflectionObject>();
-    const kept = (t: protobuf.Type) => {
-      const only = KEEP_FIELDS[t.fullName.slice(1)];
-      return only ? t.fieldsArray.filter((f) => only.includes(f.name)) : t.fieldsArray;
-    };
-    const visit = (t: protobuf.Type | protobuf.Enum) => {
-      if (keep.has(t)) return;
-      keep.add(t);
-      if (t instanceof protobuf.Type) for (const f of kept(t)) if (f.resolvedType) visit(f.resolvedType);
-    };
-    const svc = root.lookupService(service);
-    keep.add(svc);
-    for (const m of methods) {
-      const method = svc.methods[m];
-      if (!method) throw new Error(`${service} has no method ${m} in ${pkg}`);
-      method.resolve();
-      visit(method.resolvedRequestType!);
-      visit(method.resolvedResponseType!);
-    }
-    const emit = (ns: protobuf.NamespaceBase): Json | undefined => {
-      const nested: Json = {};
-      for (const child of ns.nestedArray) {
-        let json: Json | undefined;
-        if (child instanceof protobuf.Service) {
-          if (!keep.has(child)) continue;
-          const ms: Json = {};
-          for (const m of methods) {
-            const { options: _http, parsedOptions: _p, comment: _c, ...rest } = child.methods[m]!.toJSON() as unknown as Json;
-            ms[m] = rest;
-          }
-          json = { methods: ms };
-        } else if (child instanceof protobuf.Enum) {
-          if (keep.has(child)) json = strip(child.toJSON());
-        } else if (child instanceof protobuf.Type) {
-          const inner = emit(child);
-          if (keep.has(child)) {
-            const own = strip(child.toJSON());
-            const only = KEEP_FIELDS[child.fullName.slice(1)];
-            if (only) own['fields'] = Object.fromEntries(Object.entries(own['fields'] as Json).filter(([n]) => only.includes(n)));
-            // oneofs only group fields; a oneof whose fields were all left out goes too.
-            if (own['oneofs']) {
-              const fields = own['fields'] as Json;
-              const oneofs = Object.fromEntries(
-                Object.entries(own['oneofs'] as Record<string, { oneof: string[] }>)
-                  .map(([n, o]) => [n, { oneof: o.oneof.filter((f) => f in fields) }] as const)
-                  .filter(([, o]) => o.oneof.length),
-              );
-              if (Object.keys(oneofs).length) own['oneofs'] = oneofs;
-              else delete own['oneofs'];
-            }
-            json = { ...own, ...(inner ? { nested: inner } : {}) };
-          } else if (inner) json = { nested: inner };
-        } else if (child instanceof protobuf.Namespace) {
-          const inner = emit(child);
-          if (inner) json = { nested: inner };
-        }
-        if (json) nested[child.name] = json;
-      }
-      return Object.keys(nested).length ? nested : undefined;
-    };
-    merge(out, { nested: emit(root) });
-  }
+  for (const [service, { pkg, methods }] of Object.entries(SUBSET_METHODS))
+    merge(out, descriptorSubset(roots[pkg]!, { [service]: methods }, { strip, keepFields: KEEP_FIELDS, source: pkg }));
   return out;
 }
 
