@@ -445,6 +445,10 @@ export async function applyControlPlane(
   let writtenSecret: SecretChange | undefined;
   const writtenMaps = new Map<string, ConfigMapChange>();
   const replaced = new Map<string, ReplacedContent>();
+  // What has been restarted so far, across retries: an attempt that throws after restarting one
+  // Deployment (the next kept changing under its patch) is retried, and the retry finds that one
+  // up to date; the report still names it (and the audit records it).
+  const restarts = new Map<string, string>();
   // A restart must reach the API server in a later second than the content it restarts for:
   // pods and managedFields carry whole seconds, and a pod created in the same second as the
   // content's change counts as started before it (so the next run would restart it again).
@@ -489,15 +493,17 @@ export async function applyControlPlane(
             await settle();
             await lease.renew();
           },
+          onRestart: (name, reason) => void restarts.set(name, reason),
           ...rule(p),
         });
+        const restarted = { ...r, restarted: [...restarts.keys()], reasons: Object.fromEntries(restarts) };
         const written: Plan = {
           ...p,
           secret: { ...p.secret, change: writtenSecret ?? p.secret.change },
           configMaps: p.configMaps.map((c) => ({ ...c, change: writtenMaps.get(c.change.name) ?? c.change })),
           replaced: [...replaced.values()],
         };
-        return report(written, r, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
+        return report(written, restarted, checksum, writtenSecret !== undefined || writtenMaps.size > 0, attempt, cp.mode, owners);
       } catch (err) {
         // A run paused past its Lease sees its calls cut off by their own timeouts when it wakes
         // (CLUSTER_UNREACHABLE "timed out after 20000 ms"): that is the Lease lost, not the cluster.

@@ -102,6 +102,8 @@ export interface RestartOptions {
   ignoreIntervals?: boolean;
   /** The reads, when the caller started them already ({@link readDeployments}). */
   templates?: DeploymentReads;
+  /** Told of each restart as it is made (a caller that retries after a throw still knows what was restarted). */
+  onRestart?: (name: string, reason: string) => void;
 }
 
 /** Why a Deployment is behind `checksum`, or undefined when it is not. */
@@ -170,6 +172,7 @@ export async function restartBehind(
         await api.restartDeployment(namespace, name, opts.at, { [CONFIG_CHECKSUM_ANNOTATION]: checksum }, d.resourceVersion);
         out.restarted.push(name);
         out.reasons[name] = reason;
+        opts.onRestart?.(name, reason);
         break;
       } catch (err) {
         if (!(err instanceof ConflictError)) {

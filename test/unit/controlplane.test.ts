@@ -71,6 +71,29 @@ describe('config checksum (restart intent from state)', () => {
     expect(cp.writes.length).toBe(writes);
     expect(cp.leases.get('flyte/flyte-credsync')!.resourceVersion).toBe(leaseRv);
   });
+  it('a Deployment that kept changing while its restart was sent (a rollout in progress): the apply tries again and reports every restart it made, in any attempt', async () => {
+    // Prepare: syncresources' resourceVersion moves before each of its first 3 restart patches (the
+    // deployment controller updating its status), so restartBehind gives up and the apply retries.
+    const cp = new FakeControlPlane();
+    const cfg = testConfig(['dp1']);
+    const restart = cp.restartDeployment.bind(cp);
+    let moved = 0;
+    cp.restartDeployment = async (ns, name, at, annotations, rv) => {
+      if (name === 'syncresources' && moved < 3) {
+        moved++;
+        cp.deploymentVersions.set(`${ns}/${name}`, (cp.deploymentVersions.get(`${ns}/${name}`) ?? 1) + 1);
+      }
+      return restart(ns, name, at, annotations, rv);
+    };
+    // Act
+    const r = await applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now, sleep: async () => undefined });
+    // Assess: both restarted once, and both in the report (flyteadmin's in the first attempt).
+    expect(r.attempts).toBe(2);
+    expect(cp.restarts.map((x) => x.name)).toEqual(['flyteadmin', 'syncresources']);
+    expect(r.restarted).toEqual(['flyteadmin', 'syncresources']);
+    expect(Object.keys(r.restartReasons ?? {})).toEqual(['flyteadmin', 'syncresources']);
+    expect(r.restartFailures).toEqual([]);
+  });
 });
 
 describe('restarts derived from what the pods loaded (managedFields, content stamps)', () => {
