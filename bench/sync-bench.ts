@@ -18,9 +18,10 @@
  *
  * Each sync starts with no open connection (the pooled HTTP/2 sessions are closed first, as in a
  * new function instance) and counts the TLS handshakes it makes. Its critical-path bound is what
- * no amount of concurrency could beat: the store's batch read, plus the slowest data plane's own
- * calls (the union of their measured spans: sequential calls add up, concurrent ones count once),
- * plus the control-plane phase.
+ * no amount of concurrency could beat (bench/sync/counting.ts criticalPath): the drain plan's
+ * control-plane reads, plus the store's batch read, plus the slowest data plane's own calls (the
+ * union of their measured spans: sequential calls add up, concurrent ones count once), plus the
+ * control-plane phase (from the apply's first call to the end, as measured).
  *
  * "One invocation" runs the bundled CLI (dist/credsync.mjs, built like the functions) in a new
  * process for a first sync and a no-op re-sync of each size, and reports its wall time and peak RSS;
@@ -159,6 +160,7 @@ async function main(): Promise<number> {
         (fill ? ` (create → filled by the token controller: median ${fill.median} ms, max ${fill.max} ms)` : ' (all already there)'),
     );
 
+    log('per run: bound = the drain plan\'s control-plane reads + the store\'s batch read + the slowest data plane + the control-plane phase (ms)');
     const tag = randomBytes(3).toString('hex');
     // Warm-up (untimed): module loading, JIT, TLS session setup, kubectl's discovery cache.
     {
@@ -202,7 +204,12 @@ async function main(): Promise<number> {
         if (problem) noopProblems.push(`run ${i}: ${problem}`);
         noop.push(z);
         await deleteEntries(env, range(n).map((k) => prefix + idOf(k)));
-        log(`N=${n} run ${i}/${opts.runs}: first sync ${Math.round(f.ms)} ms (${f.calls.total} calls), no-op ${Math.round(z.ms)} ms (${z.calls.total} calls, ${z.calls.writes} writes)`);
+        const bound = (r: SyncRun) =>
+          `bound ${Math.round(r.boundMs)} = ${Math.round(r.path.preludeMs)} + ${Math.round(r.path.batchMs)} + ${Math.round(r.path.slowestChainMs)} + ${Math.round(r.path.controlPlaneMs)}`;
+        log(
+          `N=${n} run ${i}/${opts.runs}: first sync ${Math.round(f.ms)} ms (${f.calls.total} calls, ${bound(f)}), ` +
+            `no-op ${Math.round(z.ms)} ms (${z.calls.total} calls, ${z.calls.writes} writes, ${bound(z)})`,
+        );
       }
       const manual: ManualRun[] = [];
       if (kubectlBin) {

@@ -51,16 +51,20 @@ export interface Counts {
   controlPlane: Record<string, number>;
   /** Summed latency per target (ms; concurrent calls overlap, so these exceed wall time). */
   busyMs: { dataPlane: number; verify: number; store: number; controlPlane: number };
-  /** ms from the start of the sync to its first control-plane call (read/verify/store phase). */
-  dataPlanePhaseMs?: number;
+  /**
+   * Each control-plane call's time span (performance.now): the drain plan's reads before the data
+   * planes, the apply's after them ({@link criticalPath}).
+   */
+  controlPlaneSpans: Array<[number, number]>;
   /**
    * Per data plane: the time spans of its own calls (reads, verification, store put). Its chain is
    * the length of their union: calls it makes one after another add up, calls it has in flight at
    * once (the no-op's access reviews asked while its Secret is read) count once.
    */
   chainSpans: Map<string, Array<[number, number]>>;
-  /** The store's batch read (ms), and whether it fell back to one read per entry. */
+  /** The store's batch read (ms), its time span, and whether it fell back to one read per entry. */
   batchMs: number;
+  batchSpan?: [number, number];
   batchFallback: boolean;
 }
 
@@ -73,6 +77,7 @@ export const newCounts = (): Counts => ({
   controlPlane: {},
   busyMs: { dataPlane: 0, verify: 0, store: 0, controlPlane: 0 },
   chainSpans: new Map(),
+  controlPlaneSpans: [],
   batchMs: 0,
   batchFallback: false,
 });
@@ -91,7 +96,7 @@ export interface CallSummary {
   kube: { dataPlane: number; verify: number; controlPlane: number };
   awsHttp: number;
   storeWrites: number;
-  detail: Omit<Counts, 'busyMs' | 'dataPlanePhaseMs' | 'chainSpans' | 'batchMs' | 'batchFallback'>;
+  detail: Omit<Counts, 'busyMs' | 'controlPlaneSpans' | 'chainSpans' | 'batchMs' | 'batchSpan' | 'batchFallback'>;
 }
 
 export function summarize(c: Counts): CallSummary {
@@ -162,8 +167,61 @@ export function unionMs(spans: ReadonlyArray<readonly [number, number]>): number
   return total;
 }
 
+/** One sync's phases on the critical path, and their sum: the bound (ms). */
+export interface CriticalPath {
+  /** Control-plane calls before the data planes' phase (the drain plan's reads), overlapping ones counted once. */
+  preludeMs: number;
+  /** The store's batch read. */
+  batchMs: number;
+  /** The slowest data plane's own calls ({@link unionMs} of its spans). */
+  slowestChainMs: number;
+  /** From the start of the sync to the first control-plane call after the data planes' phase (the apply's first read). */
+  dataPlanePhaseMs: number;
+  /** From that call to the end of the sync: the apply, measured as it ran (its waits included). */
+  controlPlaneMs: number;
+  /** preludeMs + batchMs + slowestChainMs + controlPlaneMs: what no amount of concurrency could beat. */
+  boundMs: number;
+}
+
+/**
+ * The critical-path bound of one sync, from the spans it measured (performance.now times; `start`
+ * and `end` are the sync's). A sync runs in three phases, one after the other: the drain plan's
+ * control-plane reads, the data planes (the store's batch read, then each data plane's reads,
+ * verification and store write, all data planes at once), and the apply (control-plane reads,
+ * writes, restarts). So the bound is the first phase's calls, plus the batch read and the slowest
+ * data plane's chain, plus the apply phase as measured: from the first control-plane call that
+ * starts once the data planes' phase is over to the end. Each phase's own time is counted once:
+ * the bound is never more than the sync (up to the gaps between calls the bound leaves out).
+ */
+export function criticalPath(s: {
+  start: number;
+  end: number;
+  batchSpan?: readonly [number, number] | undefined;
+  chainSpans: Iterable<ReadonlyArray<readonly [number, number]>>;
+  controlPlaneSpans: ReadonlyArray<readonly [number, number]>;
+}): CriticalPath {
+  const chains = [...s.chainSpans];
+  const batchMs = s.batchSpan ? s.batchSpan[1] - s.batchSpan[0] : 0;
+  const slowestChainMs = Math.max(0, ...chains.map(unionMs));
+  // The data planes' phase: from the batch read (or the first data-plane call) to the last data-plane call.
+  const dpStart = Math.min(s.batchSpan?.[0] ?? Infinity, ...chains.flatMap((c) => c.map(([a]) => a)));
+  const dpEnd = Math.max(s.batchSpan?.[1] ?? -Infinity, ...chains.flatMap((c) => c.map(([, b]) => b)));
+  const prelude = Number.isFinite(dpStart) ? s.controlPlaneSpans.filter(([a]) => a < dpStart) : [];
+  const applyFrom = Math.min(s.end, ...s.controlPlaneSpans.filter(([a]) => a >= (Number.isFinite(dpEnd) ? dpEnd : s.start)).map(([a]) => a));
+  const preludeMs = unionMs(prelude);
+  const controlPlaneMs = s.end - applyFrom;
+  return {
+    preludeMs,
+    batchMs,
+    slowestChainMs,
+    dataPlanePhaseMs: applyFrom - s.start,
+    controlPlaneMs,
+    boundMs: preludeMs + batchMs + slowestChainMs + controlPlaneMs,
+  };
+}
+
 /** The real wiring (buildDeps), with every port counted and each data plane's chain timed. */
-export function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => number): SyncDeps {
+export function countedDeps(cfg: Config, env: EnvInfo, c: Counts): SyncDeps {
   const deps = buildDeps(cfg, silentLog, { secretsManager: countingSecretsManager(env, c) });
   const chain = (id: string, ms: number) => {
     const end = performance.now();
@@ -202,7 +260,9 @@ export function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => numb
               c.batchFallback = true;
               onFallback?.(err);
             });
-            c.batchMs += performance.now() - s;
+            const e = performance.now();
+            c.batchMs += e - s;
+            c.batchSpan = [c.batchSpan?.[0] ?? s, e];
             return counted(view);
           },
         }
@@ -211,10 +271,12 @@ export function countedDeps(cfg: Config, env: EnvInfo, c: Counts, t0: () => numb
   return {
     ...deps,
     dataPlane: async (dp) => countingProxy<DataPlaneApi>(await deps.dataPlane(dp), c.dataPlane, (ms) => ((c.busyMs.dataPlane += ms), chain(dp.id, ms))),
-    controlPlane: async () => {
-      c.dataPlanePhaseMs ??= performance.now() - t0();
-      return countingProxy<ControlPlaneApi>(await deps.controlPlane(), c.controlPlane, (ms) => (c.busyMs.controlPlane += ms));
-    },
+    controlPlane: async () =>
+      countingProxy<ControlPlaneApi>(await deps.controlPlane(), c.controlPlane, (ms) => {
+        const end = performance.now();
+        c.busyMs.controlPlane += ms;
+        c.controlPlaneSpans.push([end - ms, end]);
+      }),
     // The reviews are counted as the HTTP requests the transport sent (timedSync): a verification
     // asks the SelfSubjectReview only when the identity is not proven already.
     verify: (req) => timed('verify', () => deps.verify(req), req.cluster),

@@ -12,7 +12,7 @@ import { spawnSync } from 'node:child_process';
 import { CONTROL_PLANE_DEPLOYMENTS } from '../../test/env/seed.ts';
 import type { EnvInfo } from '../../test/env/testenv.ts';
 import { log } from './common.ts';
-import { bump, countedDeps, newCounts, summarize, type CallSummary, type Counts, unionMs } from './counting.ts';
+import { bump, countedDeps, criticalPath, newCounts, summarize, type CallSummary, type Counts, type CriticalPath } from './counting.ts';
 
 /** A sync by the bundled CLI in a new process: its wall time (spawn to exit) and peak RSS. */
 export function invokeCli(configFile: string): Invocation {
@@ -72,10 +72,9 @@ export interface SyncRun {
   /** TLS handshakes this run made, and to how many API servers. */
   handshakes: number;
   servers: number;
-  /** Critical-path bound (ms): batch read + slowest data plane's chain + control-plane phase. */
+  /** Critical-path bound (ms) and its terms: the drain plan's reads + batch read + slowest data plane's chain + control-plane phase. */
   boundMs: number;
-  slowestChainMs: number;
-  batchMs: number;
+  path: CriticalPath;
   batchFallback: boolean;
 }
 
@@ -83,33 +82,30 @@ const totalHandshakes = () => Object.values(tlsHandshakes()).reduce((a, b) => a 
 
 export async function timedSync(env: EnvInfo, cfg: Config): Promise<SyncRun> {
   const c = newCounts();
-  let start = 0;
-  const deps = countedDeps(cfg, env, c, () => start);
+  const deps = countedDeps(cfg, env, c);
   closeAllSessions(); // as in a new function instance: no connection open yet
   const before = totalHandshakes();
   const sentBefore = requestsSent();
-  start = performance.now();
+  const start = performance.now();
   const report = await runSync(deps);
-  const ms = performance.now() - start;
+  const end = performance.now();
+  const ms = end - start;
   const handshakes = totalHandshakes() - before;
   const sentAfter = requestsSent();
   for (const [name, key] of [['SelfSubjectReview', 'POST selfsubjectreviews'], ['SelfSubjectAccessReview', 'POST selfsubjectaccessreviews']] as const)
     bump(c.verify, name, (sentAfter[key] ?? 0) - (sentBefore[key] ?? 0));
   const servers = new Set([cfg.controlPlane.access, ...cfg.dataPlanes.map((d) => d.access)].map((a) => JSON.stringify(a.type === 'kubeconfig' ? a.context : a))).size;
-  const dataPlanePhaseMs = c.dataPlanePhaseMs ?? ms;
-  const slowestChainMs = Math.max(0, ...[...c.chainSpans.values()].map(unionMs));
-  const boundMs = c.batchMs + slowestChainMs + (ms - dataPlanePhaseMs);
+  const path = criticalPath({ start, end, batchSpan: c.batchSpan, chainSpans: c.chainSpans.values(), controlPlaneSpans: c.controlPlaneSpans });
   return {
     ms,
-    dataPlanePhaseMs,
+    dataPlanePhaseMs: path.dataPlanePhaseMs,
     busyMs: c.busyMs,
     calls: summarize(c),
     report,
     handshakes,
     servers,
-    boundMs,
-    slowestChainMs,
-    batchMs: c.batchMs,
+    boundMs: path.boundMs,
+    path,
     batchFallback: c.batchFallback,
   };
 }
