@@ -51,7 +51,7 @@ await build({
 // registered in its own module instance, so the bundle must import that same package, which each
 // package.json names for the build. test/integration/package.test.ts keeps each source under 1 MB.
 const FRAMEWORK = '@google-cloud/functions-framework';
-export const GCF_FUNCTIONS = ['scheduled', 'clusterCreated', 'resync'];
+export const GCF_FUNCTIONS = ['scheduled', 'clusterCreated', 'clusterDeleted', 'resync'];
 const pkg = JSON.parse(readFileSync('package.json', 'utf8'));
 rmSync('dist/gcf', { recursive: true, force: true });
 rmSync('dist/gcf-meta.json', { force: true });

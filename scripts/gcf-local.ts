@@ -1,5 +1,5 @@
 /**
- * `npm run gcf -- --target=resync|scheduled|clusterCreated [--port=8080]`: runs one Google Cloud
+ * `npm run gcf -- --target=resync|scheduled|clusterCreated|clusterDeleted [--port=8080]`: runs one Google Cloud
  * Functions entry point locally, in the real Functions Framework, from its deploy source
  * dist/gcf/<target>/ (built first by the npm script), bound to 127.0.0.1 only
  * (scripts/gcf-loopback.cjs).
@@ -14,12 +14,12 @@ import path from 'node:path';
 import { stringify } from 'yaml';
 import { readEnv, REPO_ROOT } from '../test/env/testenv.ts';
 
-const FUNCTIONS = ['resync', 'scheduled', 'clusterCreated'];
+const FUNCTIONS = ['resync', 'scheduled', 'clusterCreated', 'clusterDeleted'];
 const args = process.argv.slice(2);
 const targetArg = args.findIndex((a) => a === '--target' || a.startsWith('--target='));
 const target = targetArg < 0 ? undefined : args[targetArg]!.includes('=') ? args[targetArg]!.split('=')[1] : args[targetArg + 1];
 if (!target || !FUNCTIONS.includes(target)) {
-  process.stderr.write('usage: npm run gcf -- --target=resync|scheduled|clusterCreated [--port=8080]\n');
+  process.stderr.write('usage: npm run gcf -- --target=resync|scheduled|clusterCreated|clusterDeleted [--port=8080]\n');
   process.exit(2);
 }
 const env: NodeJS.ProcessEnv = { ...process.env };

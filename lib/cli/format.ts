@@ -107,8 +107,18 @@ export function formatReport(r: SyncReport): string {
 
 /** One line on a retiring or retired data plane. */
 export function formatRetire(r: RetireReport): string {
+  if (r.phase === 'draining' && !r.wouldRetire) {
+    // A cluster-deleted event was handled; retirement follows once the drain is in effect.
+    const lost = r.forced?.unfinished;
+    return [
+      `cluster DELETED at ${r.decidedAt}; draining, retires once flyteadmin and syncresources rolled out without it`,
+      lost === undefined ? 'unfinished executions: unknown, cluster gone' : `${lost} unfinished execution(s) lost with it`,
+      ...(r.error ? [`NOT recorded [${r.error.code}] ${r.error.reason}`] : []),
+    ].join('; ');
+  }
   const parts = [r.wouldRetire ? 'would retire now' : r.phase === 'retired' ? 'retired' : `retiring (${r.phase})`, `decided ${r.decidedAt}`];
-  if (r.forced) parts.push(`FORCED (${r.forced.reason}) with ${r.forced.unfinished ?? 'an unknown number of'} unfinished execution(s)`);
+  if (r.forced?.reason === 'deleted') parts.push(`FORCED (cluster deleted) with ${r.forced.unfinished === undefined ? 'an unknown number of (cluster gone)' : r.forced.unfinished} unfinished execution(s)`);
+  else if (r.forced) parts.push(`FORCED (${r.forced.reason}) with ${r.forced.unfinished ?? 'an unknown number of'} unfinished execution(s)`);
   if (r.revoke === 'done') parts.push(`credential revoked${r.revokedObjects ? ` (${r.revokedObjects.join(', ')} deleted)` : ''}`);
   if (r.revoke === 'skipped') parts.push(`credential NOT revoked: ${r.revokeSkipped ?? 'the data plane did not answer'}`);
   if (r.deletionDate) parts.push(`store entry deleted for good after ${r.deletionDate} (restorable until then)`);

@@ -139,6 +139,12 @@ export interface ApplyInput {
   undrain?: ReadonlySet<string>;
   /** Data planes retiring (lib/sync/retire.ts): entry, labels and Secret keys removed. */
   retired?: ReadonlySet<string>;
+  /**
+   * Data planes whose cluster was deleted (lib/sync/retire.ts): they drain (recorded in
+   * DRAINING_ANNOTATION) until retired, configured or not (discovery no longer finds a deleted
+   * cluster), and `undrain` does not cancel them.
+   */
+  deleted?: ReadonlySet<string>;
 }
 
 interface Plan {
@@ -202,19 +208,22 @@ function setIdList(annotations: Record<string, string>, key: string, ids: Iterab
  * Which configured data planes drain, and since when: those a ConfigMap's DRAINING_ANNOTATION
  * records (the earliest time of either ConfigMap: a run may have died between the two writes),
  * those the configuration drains, and `input.drain`, less `input.undrain` (unless configured so).
- * A newly draining one, or one recorded without a time, drains since `at`.
+ * A newly draining one, or one recorded without a time, drains since `at`. `input.deleted` drain
+ * too, configured or not, and cannot be cancelled.
  */
-export function drainingSince(cfg: Config, present: readonly ConfigMapObject[], input: Pick<ApplyInput, 'drain' | 'undrain'>, at: string): Map<string, string> {
+export function drainingSince(cfg: Config, present: readonly ConfigMapObject[], input: Pick<ApplyInput, 'drain' | 'undrain' | 'deleted'>, at: string): Map<string, string> {
   const configured = new Map(cfg.dataPlanes.map((d) => [d.id, d]));
+  const deleted = input.deleted ?? new Set<string>();
   const since = new Map<string, string>();
   for (const cm of present)
     for (const [id, t] of parseDrainList(cm.annotations)) {
-      if (!configured.has(id)) continue;
+      if (!configured.has(id) && !deleted.has(id)) continue;
       const prev = since.get(id);
       if (prev === undefined || (t && (!prev || t < prev))) since.set(id, t);
     }
-  for (const id of input.undrain ?? []) if (configured.get(id)?.state !== 'draining') since.delete(id);
+  for (const id of input.undrain ?? []) if (configured.get(id)?.state !== 'draining' && !deleted.has(id)) since.delete(id);
   for (const dp of cfg.dataPlanes) if (dp.state === 'draining' && !since.has(dp.id)) since.set(dp.id, at);
+  for (const id of deleted) if (!since.has(id)) since.set(id, at);
   for (const id of input.drain ?? []) if (configured.has(id) && !since.has(id)) since.set(id, at);
   for (const [id, t] of since) if (!t) since.set(id, at);
   return since;

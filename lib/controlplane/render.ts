@@ -293,7 +293,8 @@ export function mergeClustersYaml(
   for (const raw of configs as unknown[]) {
     const entry = raw as ClusterConfigEntry;
     const d = desired.get(entry.name);
-    if (retired.has(entry.name) && configured.has(entry.name)) continue; // retiring: removed
+    // Retiring: removed (a configured one, or one of ours that left the configuration: a deleted cluster).
+    if (retired.has(entry.name) && (configured.has(entry.name) || managedBefore.has(entry.name))) continue;
     if (d && !placed.has(entry.name)) {
       out.push(d);
       placed.add(entry.name);

@@ -20,6 +20,11 @@ export interface DrainReport {
   unfinished?: number;
   /** The oldest unfinished ones, at most 20 (lib/lifecycle/executions.ts). */
   executions?: UnfinishedExecution[];
+  /**
+   * Its cluster was deleted (a cluster-deleted event, at `at`): it retires once the drain is in
+   * effect; `unfinished` executions were lost with it (absent: the cluster did not answer).
+   */
+  clusterDeleted?: { at: string; unfinished?: number };
   /** `maxDrainTime` elapsed: it is retired whatever still runs (reported as forced). */
   maxDrainTimeElapsed?: boolean;
   /** Why the executions could not be counted (a stable code and a secret-free reason). */

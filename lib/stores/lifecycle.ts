@@ -6,6 +6,10 @@
  *               `flyte-credsync-lifecycle`; in memory: beside the versions
  *
  * The steps, each a write the next run can see (docs/data-plane-lifecycle.md):
+ *   0. (a cluster-deleted event only) `phase=draining at=<event time> reason=deleted [forced=<n>]`:
+ *      its cluster was deleted, with n executions unfinished (absent: they could not be counted);
+ *      the data plane drains (even once discovery no longer finds it) and is no longer synced, and
+ *      it is retired once the drain is in effect, whatever ran there;
  *   1. decided: `phase=retiring at=<time> [forced=<n>]`; from then on the control plane is rendered
  *      without the data plane (its clusterConfigs entry, label memberships and Secret keys removed)
  *      and its credential is no longer synced;
@@ -21,11 +25,14 @@ import { StoreError } from '../errors.ts';
 
 export const LIFECYCLE_KEY = 'flyte-credsync-lifecycle';
 
-export type RetirePhase = 'retiring' | 'revoked' | 'deleting';
+export type RetirePhase = 'draining' | 'retiring' | 'revoked' | 'deleting';
 
 export interface RetireState {
   phase: RetirePhase;
-  /** When retirement was decided: the restart onto the configuration without it must be later. */
+  /**
+   * When retirement was decided: the restart onto the configuration without it must be later.
+   * Phase `draining`: when the cluster-deleted event was handled.
+   */
   at: string;
   /** Retired with this many executions unfinished (`--force`, maxDrainTime, the cluster was deleted). */
   forced?: number;
@@ -62,7 +69,7 @@ export function decodeRetire(store: string, entry: string, text: string): Retire
     kv.set(word.slice(0, i), word.slice(i + 1));
   }
   const phase = kv.get('phase');
-  if (phase !== 'retiring' && phase !== 'revoked' && phase !== 'deleting') throw bad('phase must be retiring, revoked or deleting');
+  if (phase !== 'draining' && phase !== 'retiring' && phase !== 'revoked' && phase !== 'deleting') throw bad('phase must be draining, retiring, revoked or deleting');
   const at = kv.get('at');
   if (!at || !ISO.test(at)) throw bad('at is not a time');
   const s: RetireState = { phase, at };
@@ -81,12 +88,18 @@ export function decodeRetire(store: string, entry: string, text: string): Retire
     if (revoke !== 'done' && revoke !== 'skipped') throw bad('revoke must be done or skipped');
     s.revoke = revoke;
   }
+  if (phase === 'draining' && s.reason !== 'deleted') throw bad('phase draining is only recorded for a deleted cluster (reason=deleted)');
   const after = kv.get('deleteAfter');
   if (after !== undefined) {
     if (!ISO.test(after)) throw bad('deleteAfter is not a time');
     s.deleteAfter = after;
   }
   return s;
+}
+
+/** Whether a marker records a cluster-deleted event that has not led to a retirement decision yet. */
+export function isDeletedDrain(s: RetireState | undefined): boolean {
+  return s?.phase === 'draining' && s.reason === 'deleted';
 }
 
 /** A store entry as retirement sees it. */

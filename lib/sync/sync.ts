@@ -97,7 +97,8 @@ async function startRun(deps: SyncDeps, opts: SyncOptions): Promise<Run> {
   const id = randomUUID();
   const dryRun = opts.dryRun ?? false;
   const known = new Set(cfg.dataPlanes.map((d) => d.id));
-  const unknown = [...new Set([...(opts.clusters ?? []), ...(opts.drain ?? []), ...(opts.undrain ?? []), ...(opts.retire?.clusters ?? [])])].filter((c) => !known.has(c));
+  const deleted = new Set(opts.deleted ?? []);
+  const unknown = [...new Set([...(opts.clusters ?? []), ...(opts.drain ?? []), ...(opts.undrain ?? []), ...(opts.retire?.clusters ?? [])])].filter((c) => !known.has(c) && !deleted.has(c));
   if (unknown.length)
     throw new CredsyncError('UNKNOWN_DATA_PLANE', `unknown data plane(s): ${boundedList(unknown)} (configured: ${boundedList([...known])})`);
   if (opts.rotateNow || opts.requireRotation) requireRotation(cfg, opts.rotateNow ? 'rotate --now' : 'rotate', opts.clusters);
@@ -105,8 +106,12 @@ async function startRun(deps: SyncDeps, opts: SyncOptions): Promise<Run> {
   // apply writes through it (a connection that fails fails the apply, as it always did).
   let cpConnection: ReturnType<SyncDeps['controlPlane']> | undefined;
   const controlPlane = () => (cpConnection ??= deps.controlPlane());
-  const lifecycle = await planLifecycle({ ...deps, controlPlane }, { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}) });
-  const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id));
+  const lifecycle = await planLifecycle(
+    { ...deps, controlPlane },
+    { dryRun, ...(opts.drain ? { drain: opts.drain } : {}), ...(opts.undrain ? { undrain: opts.undrain } : {}), ...(opts.retire ? { retire: opts.retire } : {}), ...(opts.deleted ? { deleted: opts.deleted } : {}) },
+  );
+  // Retiring data planes and deleted clusters are not synced.
+  const selected = (opts.clusters?.length ? cfg.dataPlanes.filter((d) => opts.clusters!.includes(d.id)) : cfg.dataPlanes).filter((d) => !lifecycle.retiring.has(d.id) && !lifecycle.deleted.has(d.id));
   // Lines that list data planes list the first few and count them all: 5,000 ids are not a log line.
   log.info('sync started', { runId: id, dryRun, clusterCount: selected.length, clusters: loggedIds(selected.map((d) => d.id)), store: deps.store.kind });
   return { id, opts, dryRun, selected, lifecycle, controlPlane, now, started, t0 };
@@ -220,7 +225,8 @@ async function applyStep(deps: SyncDeps, run: Run, outcomes: DataPlaneOutcome[],
     const drain = opts.drain?.length ? { drain: new Set(opts.drain) } : {};
     const undrain = opts.undrain?.length ? { undrain: new Set(opts.undrain) } : {};
     const retired = lifecycle.retiring.size ? { retired: new Set(lifecycle.retiring.keys()) } : {};
-    const controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified, ...drain, ...undrain, ...retired }, {
+    const deleted = lifecycle.deleted.size ? { deleted: lifecycle.deleted } : {};
+    const controlPlane = await applyControlPlane(api, cfg, { records, rejected, verified, ...drain, ...undrain, ...retired, ...deleted }, {
       dryRun: run.dryRun,
       now: run.now,
       log,
@@ -261,13 +267,18 @@ function report(
   const { opts, lifecycle } = run;
   const retireFailed = [...lifecycle.reports.values()].some((r) => r.error);
   const wanted = new Set((opts.clusters?.length ? opts.clusters : cfg.dataPlanes.map((d) => d.id)));
+  // Not synced, reported with their retirement: retiring data planes, and deleted clusters (those
+  // no longer configured too, whatever the run was asked).
+  const synced = new Set(outcomes.map((o) => o.report.id));
+  const configured = new Set(cfg.dataPlanes.map((d) => d.id));
   const clusters: ClusterReport[] = [
     ...outcomes.map((o) => o.report),
-    ...cfg.dataPlanes
-      .filter((d) => lifecycle.retiring.has(d.id) && wanted.has(d.id))
-      .map((d): ClusterReport => {
-        const retire = lifecycle.reports.get(d.id)!;
-        return { id: d.id, status: retire.phase === 'retired' ? 'retired' : 'retiring', retire };
+    ...[...lifecycle.reports.keys()]
+      .filter((id) => !synced.has(id) && (lifecycle.retiring.has(id) || lifecycle.deleted.has(id)) && (wanted.has(id) || !configured.has(id)))
+      .sort()
+      .map((id): ClusterReport => {
+        const retire = lifecycle.reports.get(id)!;
+        return { id, status: retire.phase === 'retired' ? 'retired' : 'retiring', retire };
       }),
   ];
   for (const c of clusters) {

@@ -78,6 +78,13 @@ export interface SyncOptions {
    * (`DATA_PLANE_NOT_DRAINING`) before anything is written.
    */
   retire?: RetireRequest;
+  /**
+   * Data planes whose cluster was deleted (the cluster-deleted event, which recorded it on their
+   * store entries first: lib/runtime/clusterDeleted.ts): they start draining, are not synced, and
+   * retire on a later run. May name a data plane that is no longer configured (discovery no longer
+   * finds a deleted cluster) but has a store entry.
+   */
+  deleted?: string[];
 }
 
 /** `retiring`/`retired`: no longer synced, out of the control plane (lib/sync/retire.ts). */

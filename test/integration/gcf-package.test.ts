@@ -12,7 +12,7 @@ import { cpSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, sy
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 
-const FUNCTIONS = ['scheduled', 'clusterCreated', 'resync'];
+const FUNCTIONS = ['scheduled', 'clusterCreated', 'clusterDeleted', 'resync'];
 /** Issue #21: each Cloud Function's deploy source at most 1 MB. */
 const MAX_SOURCE_BYTES = 1_000_000;
 /** AWS code: the SDK, its Smithy runtime, Powertools, and lib/aws/ (the SDK pieces EKS and SSM load). */

@@ -13,7 +13,7 @@ import { join } from 'node:path';
 import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { exportAwsEnv, loadTestEnv, resetControlPlane, uniquePrefix, writeEnvConfigFile } from './helpers.ts';
 
-const FUNCTIONS = ['scheduled', 'clusterCreated', 'resync', 'secretsManagerRotation'];
+const FUNCTIONS = ['scheduled', 'clusterCreated', 'clusterDeleted', 'resync', 'secretsManagerRotation'];
 /** Issue #9: each function zip at most 0.5 MB (docs/deploy-aws.md "What each zip holds"). */
 const MAX_ZIP_BYTES = 500_000;
 /**

@@ -59,6 +59,7 @@ const statements = (t: Template): Statement[] =>
 const actions = (s: Statement) => (Array.isArray(s.Action) ? s.Action : [s.Action]);
 const resources = (s: Statement) => (Array.isArray(s.Resource) ? s.Resource : [s.Resource]);
 const retryQueue = { 'Fn::GetAtt': ['ClusterCreatedRetryQueue', 'Arn'] };
+const deletedRetryQueue = { 'Fn::GetAtt': ['ClusterDeletedRetryQueue', 'Arn'] };
 
 describe('the generated CloudFormation template', () => {
   it('passes cfn-lint with zero errors and warnings, as packaged and with the VPC and alarm-topic parameters', async () => {
@@ -69,7 +70,7 @@ describe('the generated CloudFormation template', () => {
     }
   });
 
-  it('IAM keeps docs/permissions.md\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but a retired data plane\'s secret (scoped to the prefix) and the retry queue\'s own messages', () => {
+  it('IAM keeps docs/permissions.md\'s least-privilege promises: no wildcard action, secrets scoped to the prefix, no delete but a retired data plane\'s secret (scoped to the prefix) and the retry queues\' own messages', () => {
     const all = statements(plain.template);
     expect(all.every((s) => s.Effect === 'Allow')).toBe(true);
     for (const s of all) for (const a of actions(s)) expect(a).toMatch(/^[a-z0-9-]+:[A-Za-z]+$/); // no `*`, no `svc:*`, no `Get*`
@@ -86,8 +87,8 @@ describe('the generated CloudFormation template', () => {
     ]);
     const deletes = all.flatMap((s) => actions(s).filter((a) => /Delete/.test(a)).map((a) => [a, resources(s)]));
     // Retirement schedules a secret's deletion (with a recovery window), on the prefix only; Lambda's
-    // SQS event source needs DeleteMessage, on that queue only.
-    expect(deletes).toEqual([['secretsmanager:DeleteSecret', [secrets[0]!.Resource]], ['sqs:DeleteMessage', [retryQueue]]]);
+    // SQS event sources need DeleteMessage, on the two retry queues only (cluster created, cluster deleted).
+    expect(deletes).toEqual([['secretsmanager:DeleteSecret', [secrets[0]!.Resource]], ['sqs:DeleteMessage', [retryQueue, deletedRetryQueue]]]);
     const unscoped = all.filter((s) => resources(s).includes('*')).flatMap(actions);
     // None of these has a resource-level permission; BatchGetSecretValue still needs GetSecretValue
     // on each secret, which the scoped statement above grants on the prefix only.
@@ -100,7 +101,7 @@ describe('the generated CloudFormation template', () => {
   it('the VPC parameters put every function in the subnets and security groups given, and none without them; memorySize sizes them', () => {
     const fns = (t: Template) => Object.entries(t.Resources).filter(([, r]) => r.Type === 'AWS::Lambda::Function');
     for (const t of [plain.template, vpc.template]) {
-      expect(fns(t)).toHaveLength(4);
+      expect(fns(t)).toHaveLength(5);
       for (const [, f] of fns(t))
         expect(f.Properties['VpcConfig']).toEqual({ 'Fn::If': ['InVpc', { SubnetIds: { Ref: 'VpcSubnetIds' }, SecurityGroupIds: { Ref: 'VpcSecurityGroupIds' } }, { Ref: 'AWS::NoValue' }] });
     }
@@ -126,6 +127,7 @@ describe('the generated CloudFormation template', () => {
       ['CredentialOverdueAlarm', 'FlyteCredsync', 'RotationsOverdue', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['ControlPlaneDriftAlarm', 'FlyteCredsync', 'ControlPlaneDrift', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['ClusterCreatedDeadLetterAlarm', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ClusterCreatedDeadLetterQueue', 'QueueName'] } }], topic],
+      ['ClusterDeletedDeadLetterAlarm', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ClusterDeletedDeadLetterQueue', 'QueueName'] } }], topic],
     ]);
     expect(vpc.template.Parameters['AlarmTopicArn']!.Default).toBe('arn:aws:sns:us-east-1:123456789012:ops');
   });

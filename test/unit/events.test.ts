@@ -1,7 +1,8 @@
 import { describe, expect, it } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { matchDataPlane } from '../../lib/discovery/match.ts';
-import { parseClusterEvent } from '../../lib/runtime/lambda/events.ts';
+import { parseClusterDeletedEvent, parseClusterEvent } from '../../lib/runtime/lambda/events.ts';
+import { parseGkeAuditEvent, parseGkeDeleteEvent } from '../../lib/runtime/gcf/events.ts';
 import { parseResyncEvent } from '../../lib/runtime/requests.ts';
 import { EventError } from '../../lib/errors.ts';
 import { testConfig } from './fakes.ts';
@@ -30,6 +31,28 @@ describe('events', () => {
     expect(() => parseClusterEvent({ source: 'aws.ec2' })).toThrow(/not an EKS cluster-created event: expected source "aws.eks"/);
     expect(() => parseResyncEvent({ clusters: 'dp1' })).toThrow('invalid resync event: clusters: Invalid input: expected array, received string (expected {"clusters"?: ["id", ...], "dryRun"?: boolean})');
     expect(() => parseResyncEvent({ dryrun: true })).toThrow('invalid resync event: <root>: unknown key(s) dryrun');
+  });
+
+  it('cluster deleted: reads the shipped EKS and GKE samples; a failed call is ignored; malformed ones are refused naming the field', () => {
+    expect(parseClusterDeletedEvent(sample('eks-delete-cluster.json'))).toEqual({ clusterName: 'dp2', region: 'us-east-1' });
+    expect(parseGkeDeleteEvent(sample('gke-cluster-deleted-cloudevent.json'))).toEqual({ project: 'flyte-prod', location: 'europe-west1', clusterName: 'dp2', finished: false });
+    // Each function reads its own method only.
+    expect(parseGkeAuditEvent(sample('gke-cluster-deleted-cloudevent.json'))).toBeUndefined();
+    expect(parseGkeDeleteEvent(sample('gke-cluster-created-cloudevent.json'))).toBeUndefined();
+    expect(() => parseClusterDeletedEvent(sample('eks-create-cluster.json'))).toThrow(/^not an EKS cluster-deleted event/);
+    const failed = sample('eks-delete-cluster.json');
+    failed.detail.errorCode = 'ResourceNotFoundException';
+    expect(parseClusterDeletedEvent(failed)).toBeUndefined();
+    const noName = sample('eks-delete-cluster.json');
+    noName.detail.requestParameters = { name: '' };
+    expect(() => parseClusterDeletedEvent(noName)).toThrow(EventError);
+    expect(() => parseClusterDeletedEvent(noName)).toThrow(/^malformed EKS DeleteCluster CloudTrail event: detail\.requestParameters\.name/);
+    expect(() => parseClusterDeletedEvent({ hello: 'world' })).toThrow(/^not an EKS cluster-deleted event: expected source "aws\.eks"/);
+    const unnamed = sample('gke-cluster-deleted-cloudevent.json');
+    delete unnamed.data.protoPayload.resourceName;
+    delete unnamed.data.resource.labels;
+    expect(() => parseGkeDeleteEvent(unnamed)).toThrow(/^GKE DeleteCluster audit entry does not name the cluster/);
+    expect(() => parseGkeDeleteEvent({ hello: 'world' })).toThrow(/^not a GKE cluster-deleted event/);
   });
 
   it('maps an EKS cluster name to a data plane by eksClusterName, else by id', () => {

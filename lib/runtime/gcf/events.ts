@@ -1,6 +1,6 @@
 /**
  * The events the Google Cloud Functions entry points receive, besides the resync request
- * (../requests.ts): the Cloud Audit Log entry of a GKE `CreateCluster`, delivered by Eventarc or
+ * (../requests.ts): the Cloud Audit Log entry of a GKE `CreateCluster` or `DeleteCluster`, delivered by Eventarc or
  * through Pub/Sub. Malformed input is an {@link EventError} that says what was expected.
  */
 import * as z from '../../util/zod.ts';
@@ -26,6 +26,10 @@ export interface GkeClusterEvent {
 export const GKE_CREATE_METHODS = [
   'google.container.v1.ClusterManager.CreateCluster',
   'google.container.v1beta1.ClusterManager.CreateCluster',
+] as const;
+export const GKE_DELETE_METHODS = [
+  'google.container.v1.ClusterManager.DeleteCluster',
+  'google.container.v1beta1.ClusterManager.DeleteCluster',
 ] as const;
 export const AUDIT_LOG_WRITTEN = 'google.cloud.audit.log.v1.written';
 export const PUBSUB_PUBLISHED = 'google.cloud.pubsub.topic.v1.messagePublished';
@@ -73,8 +77,8 @@ function entryFromPubsub(message: unknown): unknown {
 }
 
 /** Finds the Cloud Audit Log entry in any of the shapes the entry points receive. */
-function auditLogEntry(event: unknown): unknown {
-  if (!event || typeof event !== 'object' || Array.isArray(event)) throw new EventError(`not a GKE cluster-created event: ${EXPECTED_GKE_EVENT}`);
+function auditLogEntry(event: unknown, kind: string): unknown {
+  if (!event || typeof event !== 'object' || Array.isArray(event)) throw new EventError(`not a GKE ${kind} event: ${EXPECTED_GKE_EVENT}`);
   const e = event as Record<string, unknown>;
   if (typeof e['specversion'] === 'string' || typeof e['type'] === 'string') {
     // A CloudEvent (binary or structured mode): what Eventarc and Cloud Functions deliver.
@@ -88,7 +92,7 @@ function auditLogEntry(event: unknown): unknown {
   if ('message' in e) return entryFromPubsub(e['message']); // a Pub/Sub push body
   if (typeof e['data'] === 'string') return entryFromPubsub(e); // a bare Pub/Sub message
   if ('protoPayload' in e) return e; // the log entry itself
-  throw new EventError(`not a GKE cluster-created event: ${EXPECTED_GKE_EVENT}`);
+  throw new EventError(`not a GKE ${kind} event: ${EXPECTED_GKE_EVENT}`);
 }
 
 const CLUSTER_RESOURCE = /^(?:\/\/container\.googleapis\.com\/)?projects\/([^/]+)\/(?:locations|zones)\/([^/]+)\/clusters\/([^/]+)$/;
@@ -101,13 +105,27 @@ const CLUSTER_RESOURCE = /^(?:\/\/container\.googleapis\.com\/)?projects\/([^/]+
  * long-running create (`operation.last`) from the one that starts it.
  */
 export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined {
-  const raw = auditLogEntry(event);
+  return parseGkeClusterCall(event, GKE_CREATE_METHODS, 'CreateCluster', 'cluster-created');
+}
+
+/**
+ * Reads the Cloud Audit Log entry of a GKE `DeleteCluster` call, in the same shapes as
+ * {@link parseGkeAuditEvent}. Returns undefined for a well-formed entry that is not a deletion
+ * (another method, or a call that failed). Both entries of the long-running delete (its start,
+ * `operation.first`, and its end, `operation.last`) name the cluster; either drains it.
+ */
+export function parseGkeDeleteEvent(event: unknown): GkeClusterEvent | undefined {
+  return parseGkeClusterCall(event, GKE_DELETE_METHODS, 'DeleteCluster', 'cluster-deleted');
+}
+
+function parseGkeClusterCall(event: unknown, methods: readonly string[], call: string, kind: string): GkeClusterEvent | undefined {
+  const raw = auditLogEntry(event, kind);
   const r = AuditLogEntry.safeParse(raw);
   if (!r.success)
     throw new EventError(`not a Cloud Audit Log entry: expected an object with protoPayload.methodName; ${describeIssues(r.error.issues)} (${EXPECTED_GKE_EVENT})`);
   const entry = r.data;
   const p = entry.protoPayload;
-  if (!(GKE_CREATE_METHODS as readonly string[]).includes(p.methodName)) return undefined;
+  if (!methods.includes(p.methodName)) return undefined;
   if ((p.status?.code ?? 0) !== 0) return undefined;
   const m = p.resourceName ? CLUSTER_RESOURCE.exec(p.resourceName) : null;
   const labels = entry.resource?.labels ?? {};
@@ -116,12 +134,12 @@ export function parseGkeAuditEvent(event: unknown): GkeClusterEvent | undefined 
     : [labels['project_id'], labels['location'], labels['cluster_name']];
   if (!project || !location || !clusterName)
     throw new EventError(
-      'GKE CreateCluster audit entry does not name the cluster: expected protoPayload.resourceName ' +
+      `GKE ${call} audit entry does not name the cluster: expected protoPayload.resourceName ` +
         '"projects/P/locations/L/clusters/C" or resource.labels project_id, location and cluster_name',
     );
   const long = Object.entries({ project, location, clusterName }).filter(([, v]) => v.length > MAX_NAME).map(([k]) => k);
   if (long.length)
-    throw new EventError(`GKE CreateCluster audit entry: ${long.join(', ')} longer than ${MAX_NAME} characters (from ${m ? 'protoPayload.resourceName' : 'resource.labels'})`);
+    throw new EventError(`GKE ${call} audit entry: ${long.join(', ')} longer than ${MAX_NAME} characters (from ${m ? 'protoPayload.resourceName' : 'resource.labels'})`);
   return { project, location, clusterName, finished: entry.operation?.last === true };
 }
 

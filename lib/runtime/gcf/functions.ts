@@ -6,6 +6,8 @@
  *   scheduled       CloudEvent (Cloud Scheduler -> Pub/Sub): syncs every data plane.
  *   clusterCreated  CloudEvent (the GKE CreateCluster audit-log entry, by Eventarc or a log sink
  *                   routed to Pub/Sub): syncs that data plane; any other cluster is ignored.
+ *   clusterDeleted  CloudEvent (the GKE DeleteCluster audit-log entry, the same ways): drains that
+ *                   data plane, which a later run retires (../clusterDeleted.ts).
  *   resync          HTTP POST {"clusters"?: [...], "dryRun"?: bool}: 200 + report, 500 + report
  *                   with `code` and `error` (SyncFailedError's) when the sync failed, 400 for bad
  *                   input. Deployed --no-allow-unauthenticated.
@@ -26,9 +28,10 @@ import { readRuntimeEnv, type RuntimeEnv } from '../env.ts';
 import { withDeadline } from '../../util/abort.ts';
 import { deadlineIn } from '../deadline.ts';
 import type { ClusterCreatedResult } from '../invocation.ts';
+import type { ClusterDeletedResult } from '../clusterDeleted.ts';
 import { parseResyncEvent, resyncLogFields } from '../requests.ts';
 import { MAX_REASON_CHARS, recordFailureCode } from './answers.ts';
-import { parseGkeAuditEvent } from './events.ts';
+import { parseGkeAuditEvent, parseGkeDeleteEvent } from './events.ts';
 import { jsonLineLog, SEVERITY } from './log.ts';
 import { gcfMetrics } from './metrics.ts';
 
@@ -64,7 +67,13 @@ type EventOutcome<T> = T | { rejected: true; reason: string } | { gaveUp: true; 
  * platform sees a failed invocation and, with --retry, redelivers), except for what retrying
  * cannot fix: a malformed event, or an event past its maximum age.
  */
-async function cloudEventFunction<T>(name: string, ev: ff.CloudEvent<unknown>, fn: () => Promise<T>): Promise<EventOutcome<T>> {
+async function cloudEventFunction<T>(
+  name: string,
+  ev: ff.CloudEvent<unknown>,
+  fn: () => Promise<T>,
+  /** What happens to an event given up on (past its maximum age). */
+  afterGivingUp = 'the scheduled rotation syncs every data plane',
+): Promise<EventOutcome<T>> {
   try {
     return await fn();
   } catch (err) {
@@ -76,7 +85,7 @@ async function cloudEventFunction<T>(name: string, ev: ff.CloudEvent<unknown>, f
     const ageS = ev?.time ? (Date.now() - Date.parse(ev.time)) / 1000 : NaN;
     const maxAge = env instanceof CredsyncError ? Infinity : env.eventMaxAgeSeconds;
     if (ageS > maxAge) {
-      log.error('giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', { ...fields, ageSeconds: Math.round(ageS) });
+      log.error(`giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; ${afterGivingUp}`, { ...fields, ageSeconds: Math.round(ageS) });
       return { gaveUp: true, reason: describeError(err) };
     }
     log.error(`${name} failed`, fields);
@@ -116,6 +125,23 @@ export async function clusterCreated(ev: ff.CloudEvent<unknown>): Promise<EventO
       const { syncCreatedCluster } = await invocation();
       return syncCreatedCluster({ cloud: 'gke', ...c }, { log, metrics: gcfMetrics('clusterCreated', log) });
     }),
+  );
+}
+
+/** A GKE cluster was deleted (Cloud Audit Log entry): drains its data plane (a later run retires it). */
+export async function clusterDeleted(ev: ff.CloudEvent<unknown>): Promise<EventOutcome<ClusterDeletedResult>> {
+  return cloudEventFunction('clusterDeleted', ev, () =>
+    underDeadline(async (): Promise<ClusterDeletedResult> => {
+      const c = parseGkeDeleteEvent(ev);
+      if (!c) {
+        const reason = 'event is not a successful GKE cluster deletion (another method, or a failed call)';
+        log.info('event ignored', { reason, eventId: echo(ev?.id, 100) });
+        return { ignored: true, reason };
+      }
+      const { drainDeletedCluster } = await import('../clusterDeleted.ts');
+      return drainDeletedCluster({ cloud: 'gke', project: c.project, location: c.location, clusterName: c.clusterName }, { log, metrics: gcfMetrics('clusterDeleted', log) });
+    }),
+    'its data plane does NOT drain: fix the cause, then deliver the event again (docs/data-plane-lifecycle.md "Cluster deleted")',
   );
 }
 

@@ -1,7 +1,7 @@
 /**
  * The events the AWS Lambda entry points receive, besides the resync request (../requests.ts):
- * EventBridge events about a new EKS cluster, and the SQS envelope of the cluster-created retry
- * queue. Malformed input is an {@link EventError} that says what was expected; nothing runs.
+ * EventBridge events about a new or deleted EKS cluster, and the SQS envelope of the
+ * cluster-created and cluster-deleted retry queues. Malformed input is an {@link EventError} that says what was expected; nothing runs.
  */
 import * as z from '../../util/zod.ts';
 import { EventError } from '../../errors.ts';
@@ -70,6 +70,45 @@ export function parseClusterEvent(event: unknown): ClusterEvent | undefined {
   throw new EventError(
     'not an EKS cluster-created event: expected source "aws.eks" with detail-type "AWS API Call via CloudTrail" ' +
       '(detail.eventName "CreateCluster", detail.requestParameters.name) or an EKS cluster state change (detail.clusterName, detail.status)',
+  );
+}
+
+/** An EKS cluster named by a deletion event. */
+export interface ClusterDeletedEvent {
+  clusterName: string;
+  region?: string;
+}
+
+const CloudTrailDelete = z.looseObject({
+  source: z.literal('aws.eks'),
+  'detail-type': z.literal('AWS API Call via CloudTrail'),
+  region: z.optional(Region),
+  detail: z.looseObject({
+    eventSource: z.literal('eks.amazonaws.com'),
+    eventName: z.literal('DeleteCluster'),
+    requestParameters: z.looseObject({ name: EksName }),
+    errorCode: z.optional(z.string()),
+  }),
+});
+
+/**
+ * Reads an EventBridge event about a deleted EKS cluster: the CloudTrail record of DeleteCluster.
+ * Returns undefined for a well-formed record of a call that failed (`detail.errorCode`: nothing
+ * was deleted).
+ * @throws EventError for anything else, naming the field (nothing runs)
+ */
+export function parseClusterDeletedEvent(event: unknown): ClusterDeletedEvent | undefined {
+  const ct = CloudTrailDelete.safeParse(event);
+  if (ct.success) {
+    if (ct.data.detail.errorCode) return undefined;
+    return { clusterName: ct.data.detail.requestParameters.name, ...(ct.data.region ? { region: ct.data.region } : {}) };
+  }
+  const e = event as { source?: unknown; 'detail-type'?: unknown; detail?: { eventName?: unknown } } | null;
+  if (e && typeof e === 'object' && e.source === 'aws.eks' && e['detail-type'] === 'AWS API Call via CloudTrail' && e.detail?.eventName === 'DeleteCluster')
+    throw new EventError(`malformed EKS DeleteCluster CloudTrail event: ${describeIssues(ct.error.issues)}`);
+  throw new EventError(
+    'not an EKS cluster-deleted event: expected source "aws.eks" with detail-type "AWS API Call via CloudTrail", ' +
+      'detail.eventSource "eks.amazonaws.com", detail.eventName "DeleteCluster" and detail.requestParameters.name',
   );
 }
 
