@@ -125,7 +125,7 @@ async function secretExists(id: string): Promise<boolean> {
   }
 }
 
-let resync: Server, scheduled: Server, clusterCreated: Server, failingResync: Server, failingCreated: Server;
+let resync: Server, scheduled: Server, clusterCreated: Server, clusterDeleted: Server, failingResync: Server, failingCreated: Server;
 
 beforeAll(async () => {
   env = loadTestEnv();
@@ -137,10 +137,11 @@ beforeAll(async () => {
   const good = writeConfig(env.dataPlanes.map((id) => dataPlane(id)));
   // The same store and control plane, but dp2's credential can never be read: a sync that fails.
   const bad = writeConfig(env.dataPlanes.map((id) => (id === 'dp2' ? dataPlane(id, { serviceAccount: 'ghost', tokenSecret: 'ghost-token' }) : dataPlane(id))));
-  [resync, scheduled, clusterCreated, failingResync, failingCreated] = await Promise.all([
+  [resync, scheduled, clusterCreated, clusterDeleted, failingResync, failingCreated] = await Promise.all([
     startFunction('resync', good),
     startFunction('scheduled', good),
     startFunction('clusterCreated', good),
+    startFunction('clusterDeleted', good),
     startFunction('resync', bad),
     startFunction('clusterCreated', bad),
   ]);
@@ -302,6 +303,46 @@ describe('Google Cloud Functions entry points (Functions Framework)', () => {
     expect(line).toBeDefined();
     expect(JSON.parse(line!)).toMatchObject({ severity: 'ERROR', message: 'giving up on this event: older than CREDSYNC_EVENT_MAX_AGE_SECONDS; the scheduled rotation syncs every data plane', code: 'SERVICE_ACCOUNT_MISSING' });
     expect(JSON.parse(line!).ageSeconds).toBeGreaterThanOrEqual(7 * 3600);
+  });
+
+  it('cluster deleted (GKE DeleteCluster through Eventarc): malformed, other methods and other clusters touch nothing; dp3 drains, recorded on its GCP secret', async () => {
+    // Prepare: every data plane synced (its GCP secret exists).
+    expect((await postCloudEvent(scheduled, { type: 'google.cloud.pubsub.topic.v1.messagePublished', source: '//pubsub.googleapis.com/projects/p/topics/t' }, sample('gcp-scheduled.json'))).status).toBe(200);
+    const ce = sample('gke-cluster-deleted-cloudevent.json');
+    const deleteOf = (clusterName: string, mutate: (e: any) => void = () => {}) => {
+      const entry = structuredClone(ce.data);
+      entry.protoPayload.resourceName = `projects/flyte-prod/locations/europe-west1/clusters/${clusterName}`;
+      entry.resource.labels.cluster_name = clusterName;
+      mutate(entry);
+      return postCloudEvent(clusterDeleted, { type: ce.type, source: ce.source }, entry);
+    };
+    const before = await writableState(env, prefix);
+    const annotations = async () => (await sm.getSecret({ name: `projects/${env.gcp.project}/secrets/${prefix}dp3` }))[0].annotations ?? {};
+    const annotationsBefore = await annotations();
+    const malformed = await postCloudEvent(clusterDeleted, { type: ce.type, source: ce.source }, { hello: 'world' });
+    expect(malformed.status).toBe(200);
+    expect(malformed.body).toEqual({ rejected: true, reason: expect.stringMatching(/^not a Cloud Audit Log entry/) });
+    const unnamed = await deleteOf('dp3', (e) => {
+      delete e.protoPayload.resourceName;
+      delete e.resource.labels;
+    });
+    expect(unnamed.body).toEqual({ rejected: true, reason: expect.stringMatching(/^GKE DeleteCluster audit entry does not name the cluster/) });
+    const created = await auditLogEvent(clusterDeleted, 'dp3');
+    expect(created.body).toEqual({ ignored: true, reason: 'event is not a successful GKE cluster deletion (another method, or a failed call)' });
+    const other = await deleteOf('analytics');
+    expect(other.body).toEqual({ ignored: true, reason: 'GKE cluster projects/flyte-prod/locations/europe-west1/clusters/analytics is not a configured or discovered data plane, and the store has no entry for it' });
+    expect(await writableState(env, prefix)).toEqual(before);
+    expect(await annotations()).toEqual(annotationsBefore);
+    // Act: dp3's cluster is deleted.
+    const r = await deleteOf('dp3');
+    // Assess: drained (disabled, in no label), the deletion recorded on its secret with its executions counted (other suites may leave some on dp3).
+    expect(r.status).toBe(200);
+    expect(r.body.ok).toBe(true);
+    expect(r.body.clusters).toEqual([expect.objectContaining({ id: 'dp3', status: 'retiring', retire: expect.objectContaining({ phase: 'draining', forced: { reason: 'deleted', unfinished: expect.any(Number) } }) })]);
+    expect((await annotations())['flyte-credsync-lifecycle']).toMatch(/^phase=draining at=\S+ forced=\d+ reason=deleted$/);
+    const cm = await core(env, env.controlPlane).readNamespacedConfigMap({ name: 'flyte-admin-clusters-config', namespace: 'flyte' });
+    expect(cm.metadata?.annotations?.['flyte-credsync.io/draining-clusters']).toMatch(/^dp3@/);
+    expect(cm.data?.['clusters.yaml']).toMatch(/name: dp3\n\s+endpoint: \S+\n\s+enabled: false/);
   });
 
   it('a deploy source carries nothing of AWS: an AWS configuration fails with CONFIG_INVALID, saying where AWS runs', async () => {
