@@ -8,7 +8,7 @@ import { writeFile } from 'node:fs/promises';
 import { exportValues } from '../gitops/values.ts';
 import { formatLabels, type LabelsReport } from '../labels/plan.ts';
 import { connectFlyteAdmin, runLabels } from '../labels/run.ts';
-import { CredsyncError } from '../errors.ts';
+import { CredsyncError, describeError, errorCode } from '../errors.ts';
 import { prepare } from '../runtime/invocation.ts';
 import type { Log } from '../util/log.ts';
 
@@ -28,8 +28,18 @@ export function formatLabelsReport(r: LabelsReport): string {
 /** `credsync export-values`: writes the values file (or returns its text for stdout). */
 export async function exportValuesCommand(log: Log, opts: { configPath?: string; out?: string }): Promise<{ text: string; missing: string[] }> {
   const { config, deps } = await prepare(log, opts.configPath ? { configPath: opts.configPath } : {});
-  const r = await exportValues(config, deps.store);
+  // What the control plane lists now: data planes that left the configuration stay, disabled.
+  const cp = config.controlPlane;
+  let live: string | undefined;
+  try {
+    live = (await (await deps.controlPlane()).getConfigMap(cp.namespace, cp.configMaps[0]!))?.data[cp.configKey];
+  } catch (err) {
+    if (errorCode(err) === 'DEADLINE') throw err;
+    log.warn('cannot read the control plane: data planes that left the configuration are not kept in the values (disabled) this time', { code: errorCode(err), reason: describeError(err) });
+  }
+  const r = await exportValues(config, deps.store, live);
   for (const id of r.missing) log.warn('data plane left out of the values: no stored credential yet (run credsync sync first)', { cluster: id });
+  for (const id of r.kept) log.info('data plane kept in the values, disabled: it left the configuration', { cluster: id });
   if (opts.out) await writeFile(opts.out, r.text, { mode: 0o644 });
   return r;
 }

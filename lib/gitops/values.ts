@@ -14,7 +14,7 @@
  */
 import { stringify as toYaml } from 'yaml';
 import type { Config } from '../config/schema.ts';
-import { mergeClustersYaml } from '../controlplane/render.ts';
+import { mergeClustersYaml, tokenKey, type ClusterConfigEntry } from '../controlplane/render.ts';
 import { LabelRoutingError } from '../labels/errors.ts';
 import { assignedLabels, checkRouting, clustersOf } from '../labels/guard.ts';
 import type { CredentialRecord, SecretStore } from '../stores/types.ts';
@@ -25,6 +25,8 @@ export interface ValuesExport {
   text: string;
   /** Configured data planes without a stored credential yet: left out (run a sync first). */
   missing: string[];
+  /** Data planes the control plane lists that left the configuration: kept, disabled and in no label. */
+  kept: string[];
 }
 
 /** What the chart hard-codes for syncresources (charts/flyte-core/templates/clusterresourcesync/deployment.yaml). */
@@ -32,12 +34,33 @@ const CHART_SECRET = 'cluster-credentials';
 const CHART_MOUNT = '/var/run/credentials';
 
 /**
+ * The clusterConfigs entries of `live` (the control plane's clusters.yaml) that credsync rendered
+ * (their token path is `<mountPath>/<name>_token`, as {@link mergeClustersYaml} writes it) and
+ * that are not configured: data planes that left the configuration.
+ */
+function leftEntries(cfg: Config, live: string | undefined): ClusterConfigEntry[] {
+  if (!live) return [];
+  const configured = new Set(cfg.dataPlanes.map((d) => d.id));
+  const base = cfg.controlPlane.mountPath === '/' ? '' : cfg.controlPlane.mountPath;
+  const entries = clustersOf(live)['clusterConfigs'];
+  if (!Array.isArray(entries)) return [];
+  return (entries as ClusterConfigEntry[]).filter(
+    (e) => e && typeof e.name === 'string' && !configured.has(e.name) && e.auth?.tokenPath === `${base}/${tokenKey(e.name)}`,
+  );
+}
+
+/**
  * Renders the values override from the configuration and the store.
+ *
+ * A data plane that left the configuration but that the control plane still lists (`live`, its
+ * clusters.yaml) stays in the values, disabled and in no label, as a sync keeps it: flyteadmin
+ * looks the cluster of an execution up among all entries to abort it, so dropping the entry would
+ * break the abort of its running executions (docs/flyte-facts.md).
  *
  * @throws LabelRoutingError when a configured assignment (or defaultExecutionLabel) names a label
  *   with no enabled cluster; StoreError when the store cannot be read
  */
-export async function exportValues(cfg: Config, store: SecretStore): Promise<ValuesExport> {
+export async function exportValues(cfg: Config, store: SecretStore, live?: string): Promise<ValuesExport> {
   const records = new Map<string, CredentialRecord>();
   await mapBounded(cfg.dataPlanes, cfg.concurrency, async (dp) => {
     const stored = await store.get(dp.id);
@@ -46,6 +69,8 @@ export async function exportValues(cfg: Config, store: SecretStore): Promise<Val
   const missing = cfg.dataPlanes.filter((d) => !records.has(d.id)).map((d) => d.id);
   const rendered = mergeClustersYaml(undefined, new Set(), cfg, { records }, 'values configmap.clusters');
   const clusters = clustersOf(rendered.text);
+  const kept = leftEntries(cfg, live);
+  if (kept.length) clusters['clusterConfigs'] = [...(clusters['clusterConfigs'] as ClusterConfigEntry[]), ...kept.map((e) => ({ ...e, enabled: false }))];
   const guard = checkRouting(clusters, assignedLabels(cfg.labels?.assignments ?? []));
   if (guard.refused.length) throw new LabelRoutingError(guard.refused);
 
@@ -64,6 +89,7 @@ export async function exportValues(cfg: Config, store: SecretStore): Promise<Val
       ? [`# Note: the chart's syncresources Deployment mounts ${CHART_SECRET} at ${CHART_MOUNT}, whatever these values say.`]
       : []),
     ...(missing.length ? [`# Left out (no stored credential yet; run \`credsync sync\` first): ${missing.join(', ')}`] : []),
+    ...(kept.length ? [`# Kept disabled (left the configuration; aborts of their executions need the entry): ${kept.map((e) => e.name).join(', ')}`] : []),
   ];
-  return { text: header.join('\n') + '\n' + toYaml(values, { lineWidth: 0 }), missing };
+  return { text: header.join('\n') + '\n' + toYaml(values, { lineWidth: 0 }), missing, kept: kept.map((e) => e.name) };
 }

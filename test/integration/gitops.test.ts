@@ -248,7 +248,20 @@ describe('controlPlane.mode: gitops on the real API server', () => {
     expect(fourth.code).toBe(0);
     const last = await controlState();
     expect([last.cmRvs, last.secretRv, last.generations]).toEqual([st.cmRvs, st.secretRv, st.generations]);
-    expect(secretsIn([first, second, third, fourth].map((r) => r.stdout + r.stderr).join('\n'))).toEqual([]);
+
+    // 5. dp2 leaves the configuration: the exported values keep it, disabled and in no label (flyteadmin's
+    // abort of its running executions looks it up among all entries); after "helm upgrade", no drift.
+    writeFileSync(cfgFile, stringify(configFor(prefix, 'gitops', [dataPlane(dp1)])));
+    expect(credsync(['export-values', '--config', cfgFile, '--out', values]).code).toBe(0);
+    const exported = parse(readFileSync(values, 'utf8')).configmap.clusters;
+    expect(exported.clusterConfigs.map((e: { name: string; enabled: boolean }) => [e.name, e.enabled])).toEqual([[dp1, true], [dp2, false]]);
+    expect(exported.labelClusterMap.team1.map((m: { id: string }) => m.id)).toEqual([dp1]);
+    await helmUpgrade(values);
+    const fifth = credsync(['sync', '--config', cfgFile]);
+    expect(fifth.stderr).not.toContain('CONTROL_PLANE_DRIFT');
+    expect(fifth.code).toBe(0);
+    expect((await controlState()).secretKeys).toEqual([`${dp1}_cacert`, `${dp1}_token`, `${dp2}_cacert`, `${dp2}_token`].sort()); // its files still load at start-up
+    expect(secretsIn([first, second, third, fourth, fifth].map((r) => r.stdout + r.stderr).join('\n'))).toEqual([]);
   });
 
   it('a dry run in mode gitops writes nothing, and a chart token path whose key the Secret lacks is drift', async () => {

@@ -8,6 +8,7 @@ import { parse, stringify } from 'yaml';
 import { formatReport } from '../../lib/cli/format.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
 import { checkDrift, clustersDrift, MAX_DRIFT_ITEMS } from '../../lib/controlplane/drift.ts';
+import { exportValues } from '../../lib/gitops/values.ts';
 import { LabelRoutingError } from '../../lib/labels/errors.ts';
 import { SyncFailedError } from '../../lib/runtime/invocation.ts';
 import { runMetrics } from '../../lib/runtime/metrics.ts';
@@ -237,5 +238,30 @@ describe('runSync in mode gitops (in-memory fakes)', () => {
     expect(testConfig(['dp1']).controlPlane.mode).toBe('owner');
     expect(gitops(['dp1']).controlPlane.mode).toBe('gitops');
     expect(() => gitops(['dp1'], { mode: 'GitOps' })).toThrow(/controlPlane\.mode/);
+  });
+});
+
+describe('export-values: a data plane that left the configuration', () => {
+  it('stays in the values, disabled and in no label, as a sync keeps it (flyteadmin aborts look clusters up among all entries); entries credsync did not render are not added', async () => {
+    // Prepare: the chart lists dp1 and dp2 (from an earlier export) and a hand-made entry; dp2 left the configuration.
+    const before = gitops(['dp1', 'dp2']);
+    const chart = clusters(chartText(before, ['dp1', 'dp2'])) as { clusterConfigs: unknown[] };
+    chart.clusterConfigs.push({ name: 'legacy', endpoint: 'https://legacy.example:6443', enabled: true, auth: { tokenPath: '/secrets/legacy', certPath: '/secrets/legacy-ca' } });
+    const live = stringify({ clusters: chart });
+    const cfg = gitops(['dp1']);
+    const store = new MemoryStore();
+    await store.put(rec('dp1'));
+    // Act
+    const r = await exportValues(cfg, store, live);
+    const without = await exportValues(cfg, store);
+    // Assess
+    const values = parse(r.text).configmap.clusters;
+    expect(values.clusterConfigs.map((e: { name: string; enabled: boolean }) => [e.name, e.enabled])).toEqual([['dp1', true], ['dp2', false]]);
+    expect(values.clusterConfigs[1]).toEqual({ ...(chart.clusterConfigs[1] as object), enabled: false });
+    expect(values.labelClusterMap).toEqual({ team1: [{ id: 'dp1', weight: 1 }] });
+    expect(r.kept).toEqual(['dp2']);
+    expect(r.text).toContain('# Kept disabled (left the configuration; aborts of their executions need the entry): dp2');
+    // Without the control plane's list, only the configured ones (as before).
+    expect(parse(without.text).configmap.clusters.clusterConfigs.map((e: { name: string }) => e.name)).toEqual(['dp1']);
   });
 });
