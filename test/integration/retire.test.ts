@@ -9,7 +9,7 @@
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { CustomObjectsApi, PatchStrategy, setHeaderOptions } from '@kubernetes/client-node';
-import { DescribeSecretCommand, RestoreSecretCommand } from '@aws-sdk/client-secrets-manager';
+import { DescribeSecretCommand, RestoreSecretCommand, UntagResourceCommand } from '@aws-sdk/client-secrets-manager';
 import { runSync, type SyncOptions } from '../../lib/sync/sync.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { drainStatus } from '../../lib/lifecycle/status.ts';
@@ -48,10 +48,10 @@ async function controlState() {
   return { cm, clusters: parse(cm.data?.['clusters.yaml'] ?? '').clusters, keys: Object.keys(secret?.data ?? {}).sort(), secretVersion: secret?.metadata?.resourceVersion };
 }
 
-function config(prefix: string, over: Record<string, unknown> = {}): Config {
+function config(prefix: string, over: Record<string, unknown> = {}, dp2: Record<string, unknown> = {}): Config {
   return envConfig(env, prefix, { lifecycle: { recoveryWindowDays: 7, rolloutTimeoutSeconds: 240 }, ...over }, [
     { id: 'dp1', access: { type: 'kubeconfig', context: 'dp1', path: env.kubeconfig }, labels: { team1: 1, gpu: 1 } },
-    { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, labels: { team1: 1 }, tokenSecret: TOKEN_SECRET },
+    { id: 'dp2', access: { type: 'kubeconfig', context: 'dp2', path: env.kubeconfig }, labels: { team1: 1 }, tokenSecret: TOKEN_SECRET, ...dp2 },
   ]);
 }
 
@@ -59,7 +59,7 @@ beforeAll(async () => {
   env = loadTestEnv();
   await resetControlPlane(env);
   await core(env, 'dp2').createNamespace({ body: { metadata: { name: NS } } }).catch(() => undefined);
-  for (const name of ['retire-running', 'retire-done', 'retire-aborted']) await custom('dp2').deleteNamespacedCustomObject({ ...FW, namespace: NS, name }).catch(() => undefined);
+  for (const name of ['retire-running', 'retire-done', 'retire-aborted', 'retire-stuck']) await custom('dp2').deleteNamespacedCustomObject({ ...FW, namespace: NS, name }).catch(() => undefined);
 });
 
 afterAll(async () => {
@@ -170,5 +170,46 @@ describe('retiring a data plane (real servers)', () => {
       if (code !== 401) await new Promise((r) => setTimeout(r, 200));
     }
     expect(code).toBe(401);
+  });
+
+  it('maxDrainTime elapsed: retired with an execution still running, reported as forced; then brought back as the docs say (restore the entry, remove the marker, cancel the drain) and synced again', async () => {
+    await resetControlPlane(env);
+    const prefix = uniquePrefix('retire-max');
+    expect((await run(config(prefix))).ok).toBe(true);
+    await workflow('dp2', 'retire-stuck', 1);
+    // Draining by configuration, for at most 1 s: the first run records the drain, a later one retires it whatever runs there.
+    const draining = config(prefix, {}, { state: 'draining', maxDrainTime: '1s' });
+    const first = await run(draining);
+    expect(first.ok).toBe(true);
+    expect(first.clusters.find((c) => c.id === 'dp2')!.retire).toBeUndefined();
+    let retired: Awaited<ReturnType<typeof run>> | undefined;
+    for (let i = 0; i < 30 && retired?.clusters.find((c) => c.id === 'dp2')?.status !== 'retired'; i++) {
+      await new Promise((r) => setTimeout(r, 1000));
+      retired = await run(draining);
+    }
+    expect(retired!.ok).toBe(true);
+    const r2 = retired!.clusters.find((c) => c.id === 'dp2')!;
+    expect(r2).toMatchObject({ status: 'retired', retire: { phase: 'retired', forced: { reason: 'maxDrainTime', unfinished: 1 }, revoke: 'done', revokedObjects: [`flyte/${TOKEN_SECRET}`] } });
+    expect((await controlState()).keys).toEqual(['dp1_cacert', 'dp1_token']);
+
+    // Brought back: restore the store entry, remove its lifecycle marker, make it active and cancel its drain.
+    const sm = awsClient(env);
+    await sm.send(new RestoreSecretCommand({ SecretId: `${prefix}dp2` }));
+    await sm.send(new UntagResourceCommand({ SecretId: `${prefix}dp2`, TagKeys: ['flyte-credsync-lifecycle'] }));
+    const back = await run(config(prefix), { undrain: ['dp2'] });
+    // Assess: a new token Secret (the old one was revoked), stored, published, enabled and in team1 again.
+    expect(back.ok).toBe(true);
+    expect(back.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'updated', tokenSecretCreated: true, published: { enabled: true, labels: ['team1'] } });
+    const state = await controlState();
+    expect(state.keys).toEqual(['dp1_cacert', 'dp1_token', 'dp2_cacert', 'dp2_token']);
+    expect(state.clusters.labelClusterMap.team1.map((m: { id: string }) => m.id).sort()).toEqual(['dp1', 'dp2']);
+    expect(state.cm.metadata?.annotations?.['flyte-credsync.io/draining-clusters']).toBeUndefined();
+    const { token } = await filledTokenSecret(env, 'dp2', TOKEN_SECRET);
+    expect((await whoAmI(env, 'dp2', token)).user?.username).toBe('system:serviceaccount:flyte:flyteadmin');
+    // And the next run is a no-op.
+    const quiet = await run(config(prefix));
+    expect(quiet.ok).toBe(true);
+    expect(quiet.controlPlane?.applied).toBe(false);
+    expect(quiet.clusters.find((c) => c.id === 'dp2')!.status).toBe('unchanged');
   });
 });
