@@ -7,8 +7,17 @@ import type { DataPlaneStatus } from '../rotation/status.ts';
 import type { RotationReport } from '../rotation/rotate.ts';
 import type { DrainReport } from '../lifecycle/drain.ts';
 import type { RetireReport } from '../lifecycle/reports.ts';
+import { boundedLines, boundedList, countedRest, MAX_ECHO_ITEMS, pickRows } from '../util/bounded.ts';
 
-/** The human-readable report the CLI prints (the JSON form, `--json`, is the report itself). */
+/** Lines of one ConfigMap's clusters.yaml diff the text report shows (a first sync of 5,000 data planes is 80,000). */
+export const MAX_DIFF_LINES = 200;
+
+/**
+ * The human-readable report the CLI prints (the JSON form, `--json`, is the report itself).
+ * Bounded whatever the number of data planes: with more than 50 (MAX_REPORT_ROWS) it lists 50
+ * that failed or changed (failures first) and the first 10 unchanged, and counts the rest by status;
+ * every other list (Secret keys, out of routing, draining, the diff) is cut the same way.
+ */
 export function formatReport(r: SyncReport): string {
   const lines: string[] = [];
   lines.push(`${r.dryRun ? 'DRY RUN — nothing written. ' : ''}sync ${r.ok ? 'succeeded' : 'FAILED'} in ${r.durationMs} ms`);
@@ -16,7 +25,8 @@ export function formatReport(r: SyncReport): string {
     lines.push(`✗ configuration ${r.config.source}: version ${r.config.refused.version} REFUSED, ran version ${r.config.version}: ${r.config.refused.reason}`);
   lines.push('');
   lines.push('data planes:');
-  for (const c of r.clusters) {
+  const rows = pickRows(r.clusters, (c) => (c.status === 'failed' || c.retire?.error ? 0 : c.status !== 'unchanged' || c.retire || c.tokenSecretCreated || c.rotation?.rotated || c.rotation?.wouldRotate ? 1 : 2));
+  for (const c of rows.shown) {
     if (c.retire) {
       lines.push(`  ${c.retire.error ? '✗' : '⏏'} ${c.id}: ${formatRetire(c.retire)}`);
       continue;
@@ -39,21 +49,25 @@ export function formatReport(r: SyncReport): string {
       if (c.rotation) lines.push(`      ${formatRotation(c.rotation)}`);
     }
   }
-  for (const c of r.clusters) {
-    const p = c.published;
-    if (!p?.unrouted) continue;
-    const kept = p.keptInLabels.length ? `; kept in ${p.keptInLabels.join(', ')} (its last enabled member)` : '';
+  lines.push(...countedRest(rows.left, 'data planes', (c) => (c.retire ? 'retiring' : c.status), '  '));
+  const unrouted = r.clusters.filter((c) => c.published?.unrouted);
+  for (const c of unrouted.slice(0, MAX_ECHO_ITEMS)) {
+    const p = c.published!;
+    const kept = p.keptInLabels.length ? `; kept in ${boundedList(p.keptInLabels)} (its last enabled member)` : '';
     lines.push(`  ! ${c.id}: out of routing until its credential verifies again${kept}`);
   }
+  if (unrouted.length > MAX_ECHO_ITEMS) lines.push(`  ! … and ${unrouted.length - MAX_ECHO_ITEMS} more out of routing (--json lists every one)`);
+  const draining: string[] = [];
   for (const c of r.clusters) {
     if (c.retire && c.drain?.unfinished === undefined) continue;
-    if (c.drain) lines.push(`  ⏾ ${c.id}: ${formatDrain(c.drain)}`);
-    else if (c.published?.drainingSince) lines.push(`  ⏾ ${c.id}: draining since ${c.published.drainingSince} (disabled, in no label; credential kept for aborts)`);
+    if (c.drain) draining.push(`  ⏾ ${c.id}: ${formatDrain(c.drain)}`);
+    else if (c.published?.drainingSince) draining.push(`  ⏾ ${c.id}: draining since ${c.published.drainingSince} (disabled, in no label; credential kept for aborts)`);
   }
+  lines.push(...boundedLines(draining, MAX_ECHO_ITEMS, '  ⏾ ', 'draining'));
   if (r.discovery) {
     lines.push('');
-    lines.push(`discovery: ${r.discovery.added.length ? 'added ' + r.discovery.added.join(', ') : 'added nothing'}`);
-    for (const s of r.discovery.skipped) lines.push(`  ! skipped ${s.source}: ${s.reason}`);
+    lines.push(`discovery: ${r.discovery.added.length ? `added ${r.discovery.added.length > MAX_ECHO_ITEMS ? `${r.discovery.added.length}: ` : ''}${boundedList(r.discovery.added)}` : 'added nothing'}`);
+    lines.push(...boundedLines(r.discovery.skipped.map((s) => `  ! skipped ${s.source}: ${s.reason}`), MAX_ECHO_ITEMS, '  ! ', 'skipped'));
   }
   lines.push('');
   if (r.rotationError) lines.push(`rotation: NOT finished [${r.rotationError.code}] ${r.rotationError.reason}`);
@@ -64,16 +78,16 @@ export function formatReport(r: SyncReport): string {
     lines.push(`control plane${r.dryRun ? ' (would change)' : ''}:`);
     lines.push(
       `  Secret ${s.name}: ${s.action}` +
-        (s.added.length ? `; added ${s.added.join(', ')}` : '') +
-        (s.changed.length ? `; changed ${s.changed.join(', ')}` : ''),
+        (s.added.length ? `; added ${keys(s.added)}` : '') +
+        (s.changed.length ? `; changed ${keys(s.changed)}` : ''),
     );
     for (const c of cp.configMaps) {
       if (cp.mode === 'gitops') {
         lines.push(`  ConfigMap ${c.name}: not written (mode gitops: the chart's)`);
         continue;
       }
-      lines.push(`  ConfigMap ${c.name}: ${c.action}${c.disabledClusters.length ? ` (kept disabled: ${c.disabledClusters.join(', ')})` : ''}`);
-      if (c.diff) lines.push(...c.diff.trimEnd().split('\n').map((l) => '    ' + l));
+      lines.push(`  ConfigMap ${c.name}: ${c.action}${c.disabledClusters.length ? ` (kept disabled: ${boundedList(c.disabledClusters)})` : ''}`);
+      if (c.diff) lines.push(...boundedLines(c.diff.trimEnd().split('\n').map((l) => '    ' + l), MAX_DIFF_LINES, '    ', 'lines of the diff'));
     }
     if (cp.drift) {
       lines.push(`  ✗ [${cp.drift.code}] clusters.yaml differs from the configuration (${cp.drift.count}):`);
@@ -94,16 +108,19 @@ export function formatReport(r: SyncReport): string {
     for (const f of cp.restartFailures) lines.push(`  ✗ restart ${f.name} failed: [${f.code}] ${f.reason}`);
   }
   if (r.audit) {
-    lines.push(`audit: ${r.audit.recorded.length} Event(s) recorded for run ${r.runId}${r.audit.recorded.length ? ` (${r.audit.recorded.join(', ')})` : ''}`);
-    for (const f of r.audit.failed) lines.push(`  ! not recorded: ${f}`);
+    lines.push(`audit: ${r.audit.recorded.length} Event(s) recorded for run ${r.runId}${r.audit.recorded.length ? ` (${boundedList(r.audit.recorded)})` : ''}`);
+    lines.push(...boundedLines(r.audit.failed.map((f) => `  ! not recorded: ${f}`), MAX_ECHO_ITEMS, '  ! ', 'not recorded'));
   }
   if (r.labelsError) lines.push('', `execution-cluster labels: NOT applied [${r.labelsError.code}] ${r.labelsError.reason}`);
   if (r.labels) {
     lines.push('', `execution-cluster labels${r.labels.dryRun ? ' (plan, nothing written)' : ''}:`, formatLabels(r.labels));
-    for (const p of r.labels.alreadyBroken) lines.push(`  ! ${p.scope} -> ${p.label} (set in FlyteAdmin) routes to every cluster: ${p.reason}`);
+    lines.push(...boundedLines(r.labels.alreadyBroken.map((p) => `  ! ${p.scope} -> ${p.label} (set in FlyteAdmin) routes to every cluster: ${p.reason}`), MAX_ECHO_ITEMS, '  ! ', 'broken label assignments'));
   }
   return lines.join('\n');
 }
+
+/** Data keys of the Secret, bounded: `dp1_token, dp1_cacert`, or `10000 keys: dp0_token, ... and 9980 more`. */
+const keys = (k: readonly string[]) => `${k.length > MAX_ECHO_ITEMS ? `${k.length} keys: ` : ''}${boundedList(k)}`;
 
 /** One line on a retiring or retired data plane. */
 export function formatRetire(r: RetireReport): string {
@@ -119,7 +136,7 @@ export function formatRetire(r: RetireReport): string {
   const parts = [r.wouldRetire ? 'would retire now' : r.phase === 'retired' ? 'retired' : `retiring (${r.phase})`, `decided ${r.decidedAt}`];
   if (r.forced?.reason === 'deleted') parts.push(`FORCED (cluster deleted) with ${r.forced.unfinished === undefined ? 'an unknown number of (cluster gone)' : r.forced.unfinished} unfinished execution(s)`);
   else if (r.forced) parts.push(`FORCED (${r.forced.reason}) with ${r.forced.unfinished ?? 'an unknown number of'} unfinished execution(s)`);
-  if (r.revoke === 'done') parts.push(`credential revoked${r.revokedObjects ? ` (${r.revokedObjects.join(', ')} deleted)` : ''}`);
+  if (r.revoke === 'done') parts.push(`credential revoked${r.revokedObjects ? ` (${boundedList(r.revokedObjects)} deleted)` : ''}`);
   if (r.revoke === 'skipped') parts.push(`credential NOT revoked: ${r.revokeSkipped ?? 'the data plane did not answer'}`);
   if (r.deletionDate) parts.push(`store entry deleted for good after ${r.deletionDate} (restorable until then)`);
   if (r.error) parts.push(`NOT finished [${r.error.code}] ${r.error.reason}`);
@@ -154,10 +171,16 @@ function formatRotation(r: RotationReport): string {
   return parts.join('; ');
 }
 
-/** `credsync status` as text. */
+/**
+ * `credsync status` as text; with more than 50 data planes (MAX_REPORT_ROWS), 50 with something
+ * to say (errors first, then work outstanding, a drain, nothing stored) and the first 10 others,
+ * the rest counted.
+ */
 export function formatStatus(list: DataPlaneStatus[]): string {
   const lines: string[] = [];
-  for (const s of list) {
+  const kind = (s: DataPlaneStatus) => (s.error ? 'failed' : s.empty ? 'with nothing stored' : s.pending.length ? 'with work outstanding' : s.drain ? 'draining' : 'current');
+  const rows = pickRows(list, (s) => (s.error || s.drain?.error ? 0 : kind(s) !== 'current' ? 1 : 2));
+  for (const s of rows.shown) {
     if (s.error) lines.push(`✗ ${s.id}: [${s.error.code}] ${s.error.reason}`);
     else if (s.empty) lines.push(`· ${s.id}: nothing stored yet (${s.mode === 'off' ? 'does not rotate' : `rotation ${s.mode}`})`);
     else {
@@ -170,5 +193,6 @@ export function formatStatus(list: DataPlaneStatus[]): string {
     }
     if (s.drain) lines.push(`    ${formatDrain(s.drain)}`);
   }
+  lines.push(...countedRest(rows.left, 'data planes', kind));
   return lines.join('\n');
 }

@@ -27,7 +27,7 @@ import { rollback } from '../sync/rollback.ts';
 import { drainStatus } from '../lifecycle/status.ts';
 import { withDeadline } from '../util/abort.ts';
 import { echo, escapeControl } from '../util/bounded.ts';
-import { lineLog, silentLog } from '../util/log.ts';
+import { cappedLog, lineLog, silentLog } from '../util/log.ts';
 import { formatReport, formatStatus } from './format.ts';
 import { progressLine, type ProgressStream } from './progress.ts';
 import { exportValuesCommand, formatLabelsReport, labelsCommand } from './labels.ts';
@@ -208,7 +208,9 @@ export async function main(
       err.write(l + '\n');
     };
     const quiet = (args.values.json || (isExport && !args.values.out)) && !args.values.verbose;
-    const log = quiet ? silentLog : lineLog({ verbose: args.values.verbose, write });
+    // A person's terminal gets at most 50 lines of each message (5,000 data planes: not 5,000 lines); --verbose every line.
+    const capped = cappedLog(lineLog({ verbose: args.values.verbose, write }));
+    const log = quiet ? silentLog : args.values.verbose ? lineLog({ verbose: true, write }) : capped;
     const configPath = file ? { configPath: file } : {};
     try {
       if (isLabels) {
@@ -249,11 +251,15 @@ export async function main(
         ...(command === 'retire' ? { retire: { clusters: args.values.cluster!, force: args.values.force } } : {}),
       });
       progress.end();
+      capped.flush();
       out(args.values.json ? JSON.stringify(report, null, 2) + '\n' : formatReport(report) + '\n');
       return report.ok ? 0 : 1;
     } catch (e) {
       progress.end();
+      capped.flush();
       return fail(e);
+    } finally {
+      capped.flush();
     }
   });
 
@@ -268,8 +274,14 @@ export async function main(
 }
 
 if (import.meta.url === `file://${process.argv[1]}` || process.argv[1]?.endsWith('/credsync.mjs')) {
+  // Exit once stdout and stderr have handed everything to the OS: process.exit() with writes still
+  // queued on a pipe cuts them off (a 2 MB `doctor --json` over 5,000 data planes ended at 146 KB).
+  const flushed = (s: NodeJS.WriteStream) => new Promise<void>((r) => void s.write('', () => r()));
   main(process.argv.slice(2)).then(
-    (code) => process.exit(code),
+    async (code) => {
+      await Promise.all([flushed(process.stdout), flushed(process.stderr)]);
+      process.exit(code);
+    },
     (err) => {
       process.stderr.write(`credsync: ${describeError(err)}\n`);
       process.exit(1);

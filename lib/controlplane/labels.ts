@@ -7,6 +7,7 @@
  * with none is refused unless the label is explicitly retired.
  */
 import { CredsyncError } from '../errors.ts';
+import { boundedList, echo, MAX_ECHO_ITEMS } from '../util/bounded.ts';
 
 /** The parts of clusters.yaml's `clusters` mapping that routing depends on. */
 export interface RoutingView {
@@ -61,7 +62,7 @@ export function assertNoEmptiedLabels(before: RoutingView, after: RoutingView, o
   const was = enabledLabelMembers(before);
   const emptied = emptiedLabels(before, after).filter((l) => !opts.retired?.has(l));
   if (!emptied.length) return;
-  const detail = emptied.map((l) => `"${l}" (had ${was.get(l)!.join(', ')})`).join('; ');
+  const detail = emptied.slice(0, MAX_ECHO_ITEMS).map((l) => `"${echo(l, 100)}" (had ${boundedList(was.get(l)!)})`).join('; ') + (emptied.length > MAX_ECHO_ITEMS ? `; and ${emptied.length - MAX_ECHO_ITEMS} more` : '');
   throw new CredsyncError(
     'LABEL_WOULD_EMPTY',
     `${opts.where}: refusing to leave label(s) ${detail} with no enabled cluster: flyteadmin would drop the label and send its executions to every enabled cluster. Keep an enabled data plane in it, or list it in controlPlane.retiredLabels to retire it`,

@@ -15,6 +15,7 @@ import type { Config, DataPlane, KubeClientConfig } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import type { CredentialRecord } from '../stores/types.ts';
 import { assertNoEmptiedLabels, enabledLabelMembers, isEnabledEntry } from './labels.ts';
+import { echo, MAX_ECHO_ITEMS } from '../util/bounded.ts';
 
 export const MANAGED_ANNOTATION = 'flyte-credsync.io/managed-clusters';
 /** ConfigMap annotation: data planes out of routing until their credential verifies again (see RenderInput.unrouted). */
@@ -382,25 +383,25 @@ export function validateClusters(clusters: Record<string, unknown>, where: strin
   const names = new Set<string>();
   for (const e of configs) {
     if (typeof e.name !== 'string' || !e.name) problems.push('a clusterConfigs entry has no name');
-    else if (names.has(e.name)) problems.push(`duplicate cluster name "${e.name}" in clusterConfigs`);
+    else if (names.has(e.name)) problems.push(`duplicate cluster name "${echo(e.name, 100)}" in clusterConfigs`);
     names.add(e.name);
     const k = e.kubeClientConfig;
-    if (k && (k.qps ?? 0) > 0 && (k.burst ?? 0) <= 0) problems.push(`cluster ${e.name}: kubeClientConfig.qps > 0 needs burst > 0`);
+    if (k && (k.qps ?? 0) > 0 && (k.burst ?? 0) <= 0) problems.push(`cluster ${echo(e.name, 100)}: kubeClientConfig.qps > 0 needs burst > 0`);
   }
   if (!configs.some(isEnabledEntry)) problems.push('no enabled cluster');
   const labels = clusters['labelClusterMap'] as Record<string, LabelEntry[]>;
   for (const [label, members] of Object.entries(labels)) {
     for (const m of members) {
-      if (!names.has(m.id)) problems.push(`label "${label}" names unknown cluster "${m.id}"`);
+      if (!names.has(m.id)) problems.push(`label "${echo(label, 100)}" names unknown cluster "${echo(m.id, 100)}"`);
       if (typeof m.weight === 'number' && (m.weight < 0 || m.weight > 1))
-        problems.push(`label "${label}": weight of "${m.id}" is outside [0, 1]`);
+        problems.push(`label "${echo(label, 100)}": weight of "${echo(m.id, 100)}" is outside [0, 1]`);
     }
   }
   const def = clusters['defaultExecutionLabel'];
-  if (typeof def === 'string' && def && !(def in labels)) problems.push(`defaultExecutionLabel "${def}" is not in labelClusterMap`);
+  if (typeof def === 'string' && def && !(def in labels)) problems.push(`defaultExecutionLabel "${echo(def, 100)}" is not in labelClusterMap`);
   if (problems.length)
     throw new CredsyncError(
       'CONTROL_PLANE_INVALID',
-      `${where}: the merged clusters.yaml would stop flyteadmin: ${problems.join('; ')}`,
+      `${where}: the merged clusters.yaml would stop flyteadmin: ${problems.slice(0, MAX_ECHO_ITEMS).join('; ')}${problems.length > MAX_ECHO_ITEMS ? `; and ${problems.length - MAX_ECHO_ITEMS} more` : ''}`,
     );
 }

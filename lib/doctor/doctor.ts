@@ -36,6 +36,7 @@ import { mayDo, rbacResource, whoAmI, type ReviewedAction } from '../kube/review
 import type { SecretStore } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
 import { mapBounded } from '../util/log.ts';
+import { boundedList, countedRest, echo, pickRows } from '../util/bounded.ts';
 import type { FlyteAdminClient } from '../labels/admin.ts';
 import { connectFlyteAdmin } from '../labels/run.ts';
 import type { FlyteAdminConnection } from '../config/labels.ts';
@@ -252,7 +253,7 @@ async function diagnoseCluster(
     const user = info.username ?? '(unknown)';
     const groups = (info.groups ?? []).filter((g) => g !== 'system:authenticated');
     const ok = expectedUser === undefined || user === expectedUser;
-    checks.push({ check: 'identity', ok, detail: ok ? `authenticated as ${user}${groups.length ? ` (groups ${groups.join(', ')})` : ''}` : `authenticated as ${user}, expected ${expectedUser}` });
+    checks.push({ check: 'identity', ok, detail: ok ? `authenticated as ${echo(user)}${groups.length ? ` (groups ${boundedList(groups)})` : ''}` : `authenticated as ${echo(user)}, expected ${expectedUser}` });
   } catch (err) {
     checks.push({ check: 'identity', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
     return out(conn.server);
@@ -363,15 +364,22 @@ async function checkFlyteAdmin(conn: FlyteAdminConnection, deps: DoctorDeps): Pr
   }
 }
 
-/** The doctor's report as text, one line per check. */
+/**
+ * The doctor's report as text, one line per check. Bounded whatever the number of data planes:
+ * the control plane always; with more than 50 data planes (MAX_REPORT_ROWS), the first 50 that
+ * fail and the first 10 that pass, the rest counted by the check that failed (`--json` has every one).
+ */
 export function formatDoctor(r: DoctorReport): string {
   const lines: string[] = [];
-  for (const c of r.clusters) {
+  const [control, ...dataPlanes] = r.clusters;
+  const rows = pickRows(dataPlanes, (c) => (c.ok ? 2 : 0));
+  for (const c of [...(control ? [control] : []), ...rows.shown]) {
     lines.push(`${c.ok ? '✓' : '✗'} ${c.cluster}${c.server ? ` (${c.server})` : ''}`);
     for (const k of c.checks) lines.push(`    ${k.ok ? '✓' : '✗'} ${k.check.padEnd(12)}${k.detail}`);
     const skipped = CHECKS.slice(c.checks.length);
     if (skipped.length) lines.push(`    - ${skipped.join(', ')}: not checked (fix the failure above first)`);
   }
+  lines.push(...countedRest(rows.left, 'data planes', (c) => (c.ok ? 'passed every check' : `failed at ${c.checks.find((k) => !k.ok)?.check ?? 'a check'}`)));
   lines.push(`${r.store.ok ? '✓' : '✗'} store ${r.store.kind}: ${r.store.detail}`);
   if (r.flyteadmin) lines.push(`${r.flyteadmin.ok ? '✓' : '✗'} flyteadmin ${r.flyteadmin.endpoint}: ${r.flyteadmin.detail}`);
   const warned = r.owners.objects.some((o) => o.severity !== 'ok');

@@ -19,6 +19,7 @@ import { LabelRoutingError } from '../labels/errors.ts';
 import { assignedLabels, checkRouting, clustersOf } from '../labels/guard.ts';
 import type { CredentialRecord, SecretStore } from '../stores/types.ts';
 import { mapBounded } from '../util/log.ts';
+import { boundedList } from '../util/bounded.ts';
 
 export interface ValuesExport {
   /** The values file (YAML). */
@@ -88,8 +89,8 @@ export async function exportValues(cfg: Config, store: SecretStore, live?: strin
     ...(cp.credentialsSecret !== CHART_SECRET || cp.mountPath !== CHART_MOUNT
       ? [`# Note: the chart's syncresources Deployment mounts ${CHART_SECRET} at ${CHART_MOUNT}, whatever these values say.`]
       : []),
-    ...(missing.length ? [`# Left out (no stored credential yet; run \`credsync sync\` first): ${missing.join(', ')}`] : []),
-    ...(kept.length ? [`# Kept disabled (left the configuration; aborts of their executions need the entry): ${kept.map((e) => e.name).join(', ')}`] : []),
+    ...(missing.length ? [`# Left out (no stored credential yet; run \`credsync sync\` first): ${boundedList(missing)}`] : []),
+    ...(kept.length ? [`# Kept disabled (left the configuration; aborts of their executions need the entry): ${boundedList(kept.map((e) => e.name))}`] : []),
   ];
   return { text: header.join('\n') + '\n' + toYaml(values, { lineWidth: 0 }), missing, kept: kept.map((e) => e.name) };
 }

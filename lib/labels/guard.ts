@@ -11,6 +11,7 @@ import type { LabelAssignment } from '../config/labels.ts';
 import { scopeKey } from '../config/labels.ts';
 import { enabledLabelMembers } from '../controlplane/labels.ts';
 import type { YamlParse } from '../controlplane/render.ts';
+import { boundedList } from '../util/bounded.ts';
 
 /** A label in use somewhere, and where. */
 export interface AssignedLabel {
@@ -66,7 +67,7 @@ export function unroutable(clusters: Record<string, unknown>, label: string): st
   const members = map[label];
   if (!Array.isArray(members)) {
     const defined = Object.keys(map).sort();
-    return `clusters.yaml does not define it (labelClusterMap has ${defined.length ? defined.join(', ') : 'no labels'})`;
+    return `clusters.yaml does not define it (labelClusterMap has ${defined.length ? boundedList(defined) : 'no labels'})`;
   }
   if (enabledLabelMembers(clusters).has(label)) return undefined;
   // Why not, member by member.
@@ -74,7 +75,7 @@ export function unroutable(clusters: Record<string, unknown>, label: string): st
   const known = new Set(configs.map((c) => String(c?.name)));
   const ids = members.map((m) => String((m as { id?: unknown })?.id));
   const why = ids.map((id) => `${id} ${known.has(id) ? 'disabled' : 'not in clusterConfigs'}`);
-  return `no enabled cluster carries it (${why.length ? why.join(', ') : 'no members'})`;
+  return `no enabled cluster carries it (${why.length ? boundedList(why) : 'no members'})`;
 }
 
 export interface GuardResult {

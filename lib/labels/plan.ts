@@ -8,6 +8,7 @@ import { describeError, errorCode } from '../errors.ts';
 import type { LabelAttribute, LabelScope } from './admin.ts';
 import { rowScope } from './guard.ts';
 import { scopeKey, type LabelAssignment } from '../config/labels.ts';
+import { boundedLines, countedRest, echo, MAX_ECHO_ITEMS, MAX_REPORT_ROWS, pickRows } from '../util/bounded.ts';
 
 /** The FlyteAdmin calls labels-as-code needs (FlyteAdminClient; a fake in unit tests). */
 export interface LabelsAdmin {
@@ -119,14 +120,17 @@ export function formatLabels(r: LabelsReport): string {
   const lines: string[] = [];
   const verb = (c: LabelChange) =>
     c.action === 'unchanged' ? 'unchanged' : r.dryRun ? (c.action === 'create' ? 'would create' : 'would update') : r.written.includes(c.scope) ? (c.action === 'create' ? 'created' : 'updated') : 'FAILED';
-  for (const c of r.changes) {
-    const from = c.action === 'update' ? `${c.current} -> ` : '';
+  // Bounded: the first 50 that change (and 10 unchanged) when there are more, the rest counted.
+  const rows = pickRows(r.changes, (c) => (verb(c) === 'FAILED' ? 0 : c.action !== 'unchanged' ? 1 : 2));
+  for (const c of rows.shown) {
+    const from = c.action === 'update' ? `${echo(c.current, 100)} -> ` : '';
     lines.push(`  ${c.scope}: ${from}${c.label} (${verb(c)})`);
   }
-  for (const f of r.failures) lines.push(`  ${f.scope}: ${f.code}: ${f.reason}`);
+  lines.push(...countedRest(rows.left, 'assignments', verb, '  '));
+  lines.push(...boundedLines(r.failures.map((f) => `  ${f.scope}: ${f.code}: ${f.reason}`), MAX_REPORT_ROWS, '  ', 'failures'));
   if (r.foreign.length) {
     lines.push('  not managed by flyte-credsync (left as they are):');
-    for (const f of r.foreign) lines.push(`    ${f.scope}: ${f.label}`);
+    lines.push(...boundedLines(r.foreign.map((f) => `    ${echo(f.scope, 100)}: ${echo(f.label, 100)}`), MAX_ECHO_ITEMS, '    ', 'assignments not managed by flyte-credsync'));
   }
   return lines.join('\n');
 }

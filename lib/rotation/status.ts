@@ -9,6 +9,7 @@ import { canRotate, shortFingerprint, type SecretStore } from '../stores/types.t
 import { dueAt, settingsFor } from './config.ts';
 import type { DrainReport } from '../lifecycle/drain.ts';
 import { boundedList } from '../util/bounded.ts';
+import { mapBounded } from '../util/log.ts';
 
 /** What the status reads: the configuration and the store. */
 export interface StatusDeps {
@@ -45,8 +46,8 @@ export async function rotationStatus(deps: StatusDeps, opts: { clusters?: string
   if (!canRotate(store)) throw new CredsyncError('UNSUPPORTED', `store ${store.kind} cannot report rotation state`);
   const now = (deps.now ?? (() => new Date()))();
   const selected = selectDataPlanes(deps.config, opts.clusters);
-  return Promise.all(
-    selected.map(async (dp): Promise<DataPlaneStatus> => {
+  // At most `concurrency` store reads at once: 5,000 at once timed the store out (issue #20).
+  return mapBounded(selected, deps.config.concurrency, async (dp): Promise<DataPlaneStatus> => {
       const s = settingsFor(deps.config, dp);
       const out: DataPlaneStatus = { id: dp.id, mode: s?.mode ?? 'off', pending: [] };
       try {
@@ -73,8 +74,7 @@ export async function rotationStatus(deps: StatusDeps, opts: { clusters?: string
       } catch (err) {
         return { ...out, error: { code: errorCode(err), reason: describeError(err) } };
       }
-    }),
-  );
+    });
 }
 
 /**

@@ -43,6 +43,7 @@ import { drainDeadline, type DrainReport } from '../lifecycle/drain.ts';
 import { unfinishedExecutions } from '../lifecycle/executions.ts';
 import type { RetireReport, RetireRequest } from '../lifecycle/reports.ts';
 import { isDeletedDrain, isLifecycleStore, type LifecycleStore, type LifecycleView, type RetireState } from '../stores/lifecycle.ts';
+import { boundedList } from '../util/bounded.ts';
 
 export type { RetireReport, RetireRequest };
 
@@ -127,7 +128,7 @@ export async function planLifecycle(
   for (const [id, error] of unreadable) if (plan.draining.has(id)) plan.drains.set(id, { since: plan.draining.get(id)!, ...(error ? { error } : {}) });
   const notDraining = (opts.retire?.clusters ?? []).filter((id) => !before.has(id));
   if (notDraining.length)
-    throw new CredsyncError('DATA_PLANE_NOT_DRAINING', `cannot retire ${notDraining.join(', ')}: not draining (drain it first: credsync drain --cluster ID, or state: draining in the configuration)`);
+    throw new CredsyncError('DATA_PLANE_NOT_DRAINING', `cannot retire ${boundedList(notDraining)}: not draining (drain it first: credsync drain --cluster ID, or state: draining in the configuration)`);
   // A deleted cluster's data plane that has finished retiring: reported, no longer kept.
   for (const [id, v] of views) if (v?.state?.reason === 'deleted' && v.state.phase === 'deleting' && v.scheduledDeletion) {
     plan.retiring.set(id, v.state);

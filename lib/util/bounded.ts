@@ -133,3 +133,52 @@ export function loggedIds(ids: readonly string[], max = MAX_LOGGED_IDS): string[
   const shown = ids.slice(0, max).map((i) => echo(i, 100));
   return ids.length > max ? [...shown, `… and ${ids.length - max} more`] : shown;
 }
+
+/** Most rows of one kind a person-facing report lists (the rest are counted; `--json` has every one). */
+export const MAX_REPORT_ROWS = 50;
+/** Rows of the plain kind (unchanged, passing) a report lists when there are more than {@link MAX_REPORT_ROWS} rows. */
+export const MAX_PLAIN_ROWS = 10;
+
+/**
+ * The rows a person-facing report lists, whatever their number: every row when there are at most
+ * `max`; otherwise up to `max` rows by rank (rank 0 first, e.g. failed; then rank 1, e.g. changed)
+ * and the first `plainMax` of rank 2 and above (unchanged, passing), in their order. `left` are the
+ * rows not listed, for the report to count ({@link countedRest}).
+ *
+ * @param rank 0 most important (default: every row 0)
+ * @example pickRows(reports, (c) => (c.status === 'failed' ? 0 : c.status === 'updated' ? 1 : 2))
+ */
+export function pickRows<T>(items: readonly T[], rank: (t: T) => number = () => 0, max = MAX_REPORT_ROWS, plainMax = MAX_PLAIN_ROWS): { shown: T[]; left: T[] } {
+  if (items.length <= max) return { shown: [...items], left: [] };
+  const ranks = items.map(rank);
+  const keep = new Set<number>();
+  for (const r of [0, 1]) for (let i = 0; i < items.length && keep.size < max; i++) if (ranks[i] === r) keep.add(i);
+  let plains = 0;
+  for (let i = 0; i < items.length && plains < plainMax; i++) if (ranks[i]! >= 2) (keep.add(i), plains++);
+  const shown: T[] = [];
+  const left: T[] = [];
+  items.forEach((t, i) => (keep.has(i) ? shown : left).push(t));
+  return { shown, left };
+}
+
+/**
+ * One line counting the rows a report did not list, by kind, most frequent first:
+ * `… and 4950 more data planes not listed: 4940 unchanged, 10 failed (--json lists every one)`.
+ * Empty when nothing was left out.
+ */
+export function countedRest<T>(left: readonly T[], what: string, kind: (t: T) => string, indent = ''): string[] {
+  if (!left.length) return [];
+  const by = new Map<string, number>();
+  for (const t of left) by.set(kind(t), (by.get(kind(t)) ?? 0) + 1);
+  const counts = [...by].sort((a, b) => b[1] - a[1]).slice(0, MAX_ECHO_ITEMS).map(([k, n]) => `${n} ${k}`);
+  return [`${indent}… and ${left.length} more ${what} not listed: ${counts.join(', ')} (--json lists every one)`];
+}
+
+/**
+ * Lines for a person-facing report, at most `max` (then one line saying how many were left out).
+ *
+ * @example boundedLines(diff.split('\n'), 200, '    ', 'lines of the diff')
+ */
+export function boundedLines(lines: readonly string[], max: number, indent: string, what: string): string[] {
+  return lines.length <= max ? [...lines] : [...lines.slice(0, max), `${indent}… and ${lines.length - max} more ${what} (--json has them all)`];
+}

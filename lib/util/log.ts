@@ -53,6 +53,43 @@ export function lineLog(opts: { verbose?: boolean; write?: (line: string) => voi
 
 export const silentLog: Log = { debug() {}, info() {}, warn() {}, error() {} };
 
+/** Lines of one message (`data plane synced`, `data plane failed`) a person's terminal gets; the rest are counted. */
+export const MAX_LINES_PER_MESSAGE = 50;
+
+/**
+ * A logger for a person's terminal (the CLI without --verbose): at most `max` lines of each
+ * message at each level, so that a run over 5,000 data planes does not print 5,000 lines of
+ * `data plane synced`; `flush()` then writes one line per message cut short, with how many lines
+ * were left out. Functions log every line (their logs are queried, not read).
+ *
+ * @param max default {@link MAX_LINES_PER_MESSAGE}
+ */
+export function cappedLog(inner: Log, max = MAX_LINES_PER_MESSAGE): Log & { flush(): void } {
+  const seen = new Map<string, number>();
+  const wrap =
+    (level: keyof Log) =>
+    (message: string, fields?: LogFields): void => {
+      const key = `${level}\u0000${message}`;
+      const n = (seen.get(key) ?? 0) + 1;
+      seen.set(key, n);
+      if (n <= max) inner[level](message, fields);
+    };
+  return {
+    debug: wrap('debug'),
+    info: wrap('info'),
+    warn: wrap('warn'),
+    error: wrap('error'),
+    flush() {
+      for (const [key, n] of seen) {
+        if (n <= max) continue;
+        const [level, message] = key.split('\u0000') as [keyof Log, string];
+        inner[level](`… and ${n - max} more "${message}" lines not shown (the report counts them; --verbose shows every one)`);
+        seen.set(key, max);
+      }
+    },
+  };
+}
+
 /** Runs `fn` over `items` with at most `limit` running at once; results keep input order. */
 export async function mapBounded<T, R>(items: readonly T[], limit: number, fn: (item: T, index: number) => Promise<R>): Promise<R[]> {
   const results = new Array<R>(items.length);

@@ -5,7 +5,11 @@
  * the real process in test/integration/cli.test.ts.
  */
 import { describe, expect, it } from '@jest/globals';
-import { boundedList, echo, escapeControl, loggedIds, MAX_ECHO_CHARS } from '../../lib/util/bounded.ts';
+import { boundedList, countedRest, echo, escapeControl, loggedIds, MAX_ECHO_CHARS, pickRows } from '../../lib/util/bounded.ts';
+import { formatReport, formatStatus, MAX_DIFF_LINES } from '../../lib/cli/format.ts';
+import { formatDoctor, type ClusterDiagnosis, type DoctorReport } from '../../lib/doctor/doctor.ts';
+import { formatLabels, type LabelsReport } from '../../lib/labels/plan.ts';
+import type { DataPlaneStatus } from '../../lib/rotation/status.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import { runSync, type SyncDeps } from '../../lib/sync/sync.ts';
 import { finish, SyncFailedError } from '../../lib/runtime/invocation.ts';
@@ -98,5 +102,99 @@ describe('5,000 data planes: log lines that list data planes stay short (in-memo
     expect(lines.length).toBeLessThan(5_100);
     expect(total).toBeLessThan(1_500_000);
     process.stdout.write(`5,000 data planes: ${lines.length} log lines, ${total} bytes, longest ${longest} characters\n`);
+    // The text report the CLI prints (sync, rotate, drain, retire, rollback): bounded too. The first
+    // sync adds 9,900 Secret keys and a clusters.yaml diff of tens of thousands of lines.
+    const text = formatReport(report);
+    expect(text.length).toBeLessThan(64_000);
+    const listed = text.split('\n').filter((l) => /^ {2}[✓↻✗⏏] dp\d+:/.test(l));
+    // The 50 failed data planes, not 5,000 rows (all are failed or updated: 50 rows of those).
+    expect(listed).toHaveLength(50);
+    expect(listed.every((l) => l.startsWith('  ✗'))).toBe(true);
+    expect(text).toContain('  … and 4950 more data planes not listed: 4950 updated (--json lists every one)');
+  });
+
+  it("the text report of a first sync of 1,000 data planes: the Secret's 2,000 keys and the clusters.yaml diff are cut, the rest counted", async () => {
+    // Prepare: 1,000 data planes (5,000 exceed the Secret's 1 MiB: CONTROL_PLANE_TOO_LARGE), all valid.
+    const ids = Array.from({ length: 1000 }, (_, i) => `dp${i}`);
+    const dps = new Map(ids.map((id) => [id, new FakeDataPlane(id)]));
+    const deps: SyncDeps = {
+      config: testConfig(ids),
+      log: lineLog({ write: () => undefined }),
+      store: new MemoryStore(),
+      verify: fakeVerifier(new Set(ids.map((id) => fakeToken(id)))),
+      dataPlane: async (dp) => dps.get(dp.id)!,
+      controlPlane: async () => new FakeControlPlane(),
+      now: () => new Date('2026-12-04T12:00:00Z'),
+      sleep: async () => {},
+    };
+    // Act
+    const report = await runSync({ ...deps });
+    const text = formatReport(report);
+    // Assess
+    expect(report.ok).toBe(true);
+    expect(report.controlPlane!.secret.added).toHaveLength(2000);
+    expect(text.length).toBeLessThan(64_000);
+    expect(text).toMatch(/; added 2000 keys: dp0_token, dp0_cacert, .* and 1980 more\n/);
+    expect(text).toContain('  … and 950 more data planes not listed: 950 updated (--json lists every one)');
+    const diffLines = text.split('\n').filter((l) => /^ {4}[-+ @]/.test(l));
+    expect(diffLines.length).toBeLessThanOrEqual(2 * MAX_DIFF_LINES);
+    expect(text.match(/ {4}… and \d+ more lines of the diff \(--json has them all\)/g)).toHaveLength(2);
+  });
+});
+
+describe('person-facing reports list at most 50 rows of a kind, the rest counted (issue #20 item 2)', () => {
+  it('pickRows: every row up to 50; beyond, the first 50 notable and the first 10 others, in order', () => {
+    const rows = Array.from({ length: 200 }, (_, i) => ({ i, bad: i % 20 === 0 }));
+    expect(pickRows(rows.slice(0, 50), (r) => (r.bad ? 0 : 2)).shown).toHaveLength(50);
+    const { shown, left } = pickRows(rows, (r) => (r.bad ? 0 : 2));
+    expect(shown.map((r) => r.i)).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 20, 40, 60, 80, 100, 120, 140, 160, 180]);
+    expect(left).toHaveLength(180);
+    expect(countedRest(left, 'rows', (r) => (r.bad ? 'bad' : 'good'))).toEqual(['… and 180 more rows not listed: 180 good (--json lists every one)']);
+    // Rank 0 before rank 1: failures placed late are listed before earlier changes.
+    const mixed = Array.from({ length: 100 }, (_, i) => ({ i, rank: i >= 95 ? 0 : 1 }));
+    expect(pickRows(mixed, (r) => r.rank).shown.map((r) => r.i)).toEqual([...Array.from({ length: 45 }, (_, i) => i), 95, 96, 97, 98, 99]);
+    expect(countedRest([], 'rows', () => 'x')).toEqual([]);
+  });
+
+  it('credsync doctor: the control plane, the first 50 failing and 10 passing data planes, the rest counted by the check that failed', () => {
+    const passing = (id: string): ClusterDiagnosis => ({ cluster: `data plane ${id}`, server: 'https://127.0.0.1:6443', ok: true, checks: ['access', 'reachable', 'tls', 'identity', 'authorized'].map((c) => ({ check: c as 'access', ok: true, detail: 'fine' })) });
+    const unreachable = (id: string): ClusterDiagnosis => ({ cluster: `data plane ${id}`, server: 'https://127.0.0.1:1', ok: false, checks: [{ check: 'access', ok: true, detail: 'token access resolves' }, { check: 'reachable', ok: false, detail: 'TCP 127.0.0.1:1: ECONNREFUSED' }] });
+    const r: DoctorReport = {
+      ok: false,
+      clusters: [{ ...passing('x'), cluster: 'control plane' }, ...Array.from({ length: 5000 }, (_, i) => (i % 2 ? passing(`dp${i}`) : unreachable(`dp${i}`)))],
+      store: { check: 'store', kind: 'aws', ok: true, detail: 'readable' },
+      owners: { ok: true, mode: 'owner', objects: [] },
+    };
+    const text = formatDoctor(r);
+    expect(text.length).toBeLessThan(16_000);
+    expect(text.split('\n')[0]).toBe('✓ control plane (https://127.0.0.1:6443)');
+    expect(text.split('\n').filter((l) => l.startsWith('✗ data plane'))).toHaveLength(50);
+    expect(text.split('\n').filter((l) => l.startsWith('✓ data plane'))).toHaveLength(10);
+    expect(text).toContain('… and 4940 more data planes not listed: 2490 passed every check, 2450 failed at reachable (--json lists every one)');
+    expect(text).toContain('doctor: PROBLEMS FOUND');
+  });
+
+  it('credsync status: the first 50 with something to say and 10 current ones, the rest counted', () => {
+    const list: DataPlaneStatus[] = Array.from({ length: 5000 }, (_, i) =>
+      i < 100 ? { id: `dp${i}`, mode: 'off', pending: [], error: { code: 'STORE_UNREACHABLE', reason: 'no answer' } } : { id: `dp${i}`, mode: 'off', generation: 0, fingerprint: 'sha256:ab', object: 'flyte/flyteadmin-token', pending: [] },
+    );
+    const text = formatStatus(list);
+    expect(text.split('\n').filter((l) => l.startsWith('✗'))).toHaveLength(50);
+    expect(text.split('\n').filter((l) => l.startsWith('✓'))).toHaveLength(10);
+    expect(text.split('\n').at(-1)).toBe('… and 4940 more data planes not listed: 4890 current, 50 failed (--json lists every one)');
+    // Few data planes: every one, as before.
+    expect(formatStatus(list.slice(95, 105)).split('\n')).toHaveLength(10);
+  });
+
+  it('labels: the first 50 assignments that change, 10 unchanged, the rest counted; rows FlyteAdmin holds are echoed escaped, at most 20', () => {
+    const changes = Array.from({ length: 3000 }, (_, i) => ({ scope: `p${i}/production`, project: `p${i}`, domain: 'production', label: 'team1', action: i < 60 ? ('create' as const) : ('unchanged' as const) }));
+    const foreign = Array.from({ length: 500 }, (_, i) => ({ scope: `x${i}/dev${i ? '' : '\u001b[2J'}`, project: `x${i}`, domain: 'dev', label: 'gpu' }));
+    const r = { changes, foreign, ok: true, dryRun: true, written: [], failures: [] } as unknown as LabelsReport;
+    const text = formatLabels(r);
+    expect(text.split('\n').filter((l) => l.endsWith('(would create)'))).toHaveLength(50);
+    expect(text).toContain('  … and 2940 more assignments not listed: 2930 unchanged, 10 would create (--json lists every one)');
+    expect(text).toContain('    x0/dev\\x1b[2J: gpu');
+    expect(text).not.toContain('\u001b');
+    expect(text).toContain('    … and 480 more assignments not managed by flyte-credsync (--json has them all)');
   });
 });
