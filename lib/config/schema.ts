@@ -194,6 +194,13 @@ export const ControlPlane = z.strictObject({
    */
   retiredLabels: z._default(z.array(z.string().check(z.regex(LABEL, 'labels must be lower-case alphanumerics, -, _ or .'))), []),
   /**
+   * More repairs than this within an hour of another writer's revert of what credsync wrote
+   * (Argo CD self-heal, a `helm upgrade` loop): the control plane is contested. The sync still
+   * repairs, but no longer restarts the Deployments for those reverts, and the run fails with
+   * CONTROL_PLANE_CONTESTED naming the other writer (lib/controlplane/content.ts).
+   */
+  maxRepairsPerHour: z._default(z.number().check(z.int(), z.gte(1), z.lte(100)), 3),
+  /**
    * The Lease that makes control-plane applies mutually exclusive (lib/controlplane/lease.ts):
    * held for every write and restart of one apply, renewed before each write.
    */

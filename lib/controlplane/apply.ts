@@ -342,7 +342,7 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
     object.annotations = { ...object.annotations, [CONTENT_ANNOTATION]: w.annotation };
     if (w.replaced && existingSecret) replaced.push({ object: `Secret/${cp.credentialsSecret}`, ...w.replaced, ...(w.repairs ? { repairs: w.repairs.n } : {}) });
   }
-  const fight = stamps.find((st) => contested(st, now))?.repairs;
+  const fight = stamps.find((st) => contested(st, now, cp.maxRepairsPerHour))?.repairs;
   const published: Record<string, PublishedState> = {};
   for (const dp of cfg.dataPlanes) {
     const token = secretData.data[tokenKey(dp.id)], ca = secretData.data[caKey(dp.id)];

@@ -18,7 +18,8 @@
  *   before the other writer's revert loaded the right content and is not restarted: a writer
  *   that only reverts the ConfigMaps (Argo CD self-heal) causes repairs, not restarts.
  * - **a repair count** in the same stamp: repairs of a revert of credsync's own content within
- *   {@link FIGHT_WINDOW_MS}. Past {@link FIGHT_LIMIT} the control plane is *contested* (two writers
+ *   {@link FIGHT_WINDOW_MS}. Past `controlPlane.maxRepairsPerHour` (default {@link FIGHT_LIMIT})
+ *   the control plane is *contested* (two writers
  *   keep reverting each other): the sync still repairs, but no longer restarts for the reverts,
  *   and fails with `CONTROL_PLANE_CONTESTED` naming the other writer.
  *
@@ -34,7 +35,10 @@ export const CONTENT_ANNOTATION = 'flyte-credsync.io/content';
 export const CREDSYNC_MANAGER = 'flyte-credsync';
 /** Repairs of reverts within this window count towards {@link FIGHT_LIMIT}. */
 export const FIGHT_WINDOW_MS = 60 * 60 * 1000;
-/** More repairs of reverts than this within {@link FIGHT_WINDOW_MS}: contested (see the module header). */
+/**
+ * More repairs of reverts than this within {@link FIGHT_WINDOW_MS}: contested (see the module
+ * header). The default of `controlPlane.maxRepairsPerHour`.
+ */
 export const FIGHT_LIMIT = 3;
 /** Intervals of foreign content kept in a stamp; older ones are merged (a wider interval: more restarts, never fewer). */
 const MAX_INTERVALS = 4;
@@ -197,10 +201,13 @@ export function createdWhileStale(created: string, stale: readonly StaleTimes[],
   );
 }
 
-/** Whether a stamp's repair count says contested (see the module header). */
-export function contested(stamp: ContentStamp | undefined, now: Date): boolean {
+/**
+ * Whether a stamp's repair count says contested (see the module header).
+ * @param limit more repairs than this within the window: contested (`controlPlane.maxRepairsPerHour`; default {@link FIGHT_LIMIT})
+ */
+export function contested(stamp: ContentStamp | undefined, now: Date, limit = FIGHT_LIMIT): boolean {
   const r = stamp?.repairs;
-  return !!r && r.n > FIGHT_LIMIT && now.getTime() - Date.parse(r.at) < FIGHT_WINDOW_MS;
+  return !!r && r.n > limit && now.getTime() - Date.parse(r.at) < FIGHT_WINDOW_MS;
 }
 
 /** What a contested control plane's failure says: the other writer, how often, and the way out. */

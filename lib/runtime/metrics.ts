@@ -13,6 +13,8 @@
  * | `ControlPlaneWritten`    | Count        | 1 when the Secret or a ConfigMap was written            |
  * | `RunFailed`              | Count        | 1 when the run is not ok (any failure), else 0          |
  * | `RunDuration`            | Milliseconds | the run's wall time                                     |
+ * | `ControlPlaneRevertsRepaired` | Count   | objects (the Secret, a ConfigMap) whose revert of credsync's content by another writer this run repaired (lib/controlplane/content.ts) |
+ * | `ControlPlaneContested`  | Count        | 1 when another writer reverted credsync's content more than `controlPlane.maxRepairsPerHour` times within the hour (the run fails with CONTROL_PLANE_CONTESTED), else 0 |
  * | `DataPlanesRotated`      | Count        | data planes whose credential rotated to a new generation (lib/rotation) |
  * | `RotationsOverdue`       | Count        | rotating data planes whose next rotation was already due when the run ended: a credential older than its schedule allows |
  * | `OldestCredentialAgeSeconds` | Seconds  | age of the oldest live generation among rotating data planes (only when one rotates) |
@@ -28,6 +30,8 @@
  * the routing guard refused the control-plane write.
  *
  * `ControlPlaneDrift` is published in mode gitops only, on every run that read the control plane.
+ * `ControlPlaneRevertsRepaired` and `ControlPlaneContested` are published on every run that read
+ * the control plane (0 when nothing was reverted), so that an alarm on them sees a steady series.
  *
  * A dry run publishes nothing: it changes nothing and would blur the alarms.
  */
@@ -56,10 +60,20 @@ export function runMetrics(r: SyncReport): RunMetric[] {
     { name: 'ControlPlaneWritten', unit: 'Count', value: r.controlPlane?.applied ? 1 : 0 },
     { name: 'RunFailed', unit: 'Count', value: r.ok ? 0 : 1 },
     { name: 'RunDuration', unit: 'Milliseconds', value: r.durationMs },
+    ...contestMetrics(r),
     ...rotationMetrics(r),
     ...labelMetrics(r),
     ...(r.controlPlane?.mode === 'gitops' ? [{ name: 'ControlPlaneDrift', unit: 'Count' as const, value: r.controlPlane.drift?.count ?? 0 }] : []),
     ...drainMetrics(r),
+  ];
+}
+
+function contestMetrics(r: SyncReport): RunMetric[] {
+  const cp = r.controlPlane;
+  if (!cp) return [];
+  return [
+    { name: 'ControlPlaneRevertsRepaired', unit: 'Count', value: (cp.replaced ?? []).filter((x) => x.repairs !== undefined).length },
+    { name: 'ControlPlaneContested', unit: 'Count', value: cp.contested ? 1 : 0 },
   ];
 }
 

@@ -126,6 +126,7 @@ describe('the generated CloudFormation template', () => {
       ['DataPlanesFailedAlarm', 'FlyteCredsync', 'DataPlanesFailed', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['CredentialOverdueAlarm', 'FlyteCredsync', 'RotationsOverdue', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['ControlPlaneDriftAlarm', 'FlyteCredsync', 'ControlPlaneDrift', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
+      ['ControlPlaneContestedAlarm', 'FlyteCredsync', 'ControlPlaneContested', [{ Name: 'service', Value: 'flyte-credsync' }, { Name: 'function', Value: 'scheduled' }], topic],
       ['ClusterCreatedDeadLetterAlarm', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ClusterCreatedDeadLetterQueue', 'QueueName'] } }], topic],
       ['ClusterDeletedDeadLetterAlarm', 'AWS/SQS', 'ApproximateNumberOfMessagesVisible', [{ Name: 'QueueName', Value: { 'Fn::GetAtt': ['ClusterDeletedDeadLetterQueue', 'QueueName'] } }], topic],
     ]);

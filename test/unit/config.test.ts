@@ -32,6 +32,7 @@ describe('config', () => {
       configMaps: ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config'],
       configKey: 'clusters.yaml',
       deployments: ['flyteadmin', 'syncresources'],
+      maxRepairsPerHour: 3,
     });
     expect(c.dataPlanes[0]).toMatchObject({ namespace: 'flyte', serviceAccount: 'flyteadmin', tokenSecret: 'flyteadmin-token', enabled: true });
     expect(c.store.aws).toMatchObject({ prefix: 'flyte-credsync/', tags: {} });
@@ -64,6 +65,13 @@ describe('config', () => {
       ]),
     );
     expect(got.some((g) => g.startsWith('dataPlanes[1].labels.Team'))).toBe(true);
+  });
+
+  it('controlPlane.maxRepairsPerHour: a whole number from 1 to 100; anything else is refused naming the field', () => {
+    const withLimit = (v: unknown) => ({ ...base(), controlPlane: { ...(base().controlPlane as object), maxRepairsPerHour: v } });
+    expect(parseConfig(withLimit(10)).controlPlane.maxRepairsPerHour).toBe(10);
+    for (const bad of [0, -1, 1.5, 101, '3', null])
+      expect(issues(withLimit(bad)).filter((i) => i.startsWith('controlPlane.maxRepairsPerHour: '))).toHaveLength(1);
   });
 
   it('rejects a malformed rotation duration as a configuration error naming the field (global and per data plane), not a crash', () => {

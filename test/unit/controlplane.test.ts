@@ -180,6 +180,25 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
     }
   });
 
+  it('controlPlane.maxRepairsPerHour sets the bound: with 1, the second repair within the hour is contested; with 10, the fifth is not', async () => {
+    for (const [limit, contestedFrom] of [[1, 2], [10, 11]] as const) {
+      const w = world();
+      const limited = testConfig(['dp1', 'dp2'], { controlPlane: { access: { type: 'kubeconfig', context: 'control' }, maxRepairsPerHour: limit } });
+      await applyControlPlane(w.cp, limited, input, w.opts);
+      const seen: boolean[] = [];
+      for (let i = 1; i <= 5; i++) {
+        w.tick(120);
+        for (const name of CMS) w.cp.foreignWrite(name, 'argocd-application-controller', { 'clusters.yaml': EMPTY });
+        w.tick(120);
+        const r = await applyControlPlane(w.cp, limited, input, w.opts);
+        seen.push(r.contested !== undefined);
+        // Contested or not, every revert is repaired.
+        expect(r.replaced?.map((x) => x.repairs)).toEqual([i, i]);
+      }
+      expect(seen).toEqual([1, 2, 3, 4, 5].map((i) => i >= contestedFrom));
+    }
+  });
+
   it('two writers reverting each other while pods start on the reverted content: restarts stop after 3 repairs within the hour', async () => {
     const w = world();
     await applyControlPlane(w.cp, cfg, input, w.opts);

@@ -42,6 +42,8 @@ describe('run metrics', () => {
       { name: 'ControlPlaneWritten', unit: 'Count', value: 1 },
       { name: 'RunFailed', unit: 'Count', value: 1 },
       { name: 'RunDuration', unit: 'Milliseconds', value: 1234 },
+      { name: 'ControlPlaneRevertsRepaired', unit: 'Count', value: 0 },
+      { name: 'ControlPlaneContested', unit: 'Count', value: 0 },
     ]);
     expect(runMetrics(report({ dryRun: true }))).toEqual([]);
   });
@@ -66,6 +68,8 @@ describe('run metrics', () => {
       ['ControlPlaneWritten', 'Count'],
       ['RunFailed', 'Count'],
       ['RunDuration', 'Milliseconds'],
+      ['ControlPlaneRevertsRepaired', 'Count'],
+      ['ControlPlaneContested', 'Count'],
     ]);
     expect(doc).toMatchObject({ service: 'flyte-credsync', function: 'scheduled', DataPlanesFailed: 1, RunFailed: 1, RunDuration: 1234, runId: 'run-1' });
   });
@@ -94,10 +98,40 @@ describe('run metrics', () => {
             ControlPlaneWritten: 1,
             RunFailed: 0,
             RunDuration: 1234,
+            ControlPlaneRevertsRepaired: 0,
+            ControlPlaneContested: 0,
           },
         },
       ],
     ]);
+  });
+});
+
+describe('contest metrics', () => {
+  it('count the objects whose revert by another writer was repaired, and say 1 when contested; 0 and 0 on a run without reverts', () => {
+    const cp = report().controlPlane!;
+    const reverted = report({
+      controlPlane: {
+        ...cp,
+        replaced: [
+          { object: 'ConfigMap/flyte-admin-clusters-config', manager: 'argocd-application-controller', at: '2026-11-23T11:59:00Z', repairs: 4 },
+          { object: 'ConfigMap/flyte-clusterresourcesync-config', manager: 'argocd-application-controller', at: '2026-11-23T11:59:00Z', repairs: 4 },
+          // Content another writer wrote that was not a revert of credsync's (a first take-over): not a repair.
+          { object: 'Secret/cluster-credentials', manager: 'kubectl-edit', at: '2026-11-23T11:59:00Z' },
+        ],
+        contested: { by: 'argocd-application-controller', repairs: 4, since: '2026-11-23T11:00:00Z' },
+      },
+    });
+    const pick = (r: SyncReport) => runMetrics(r).filter((m) => m.name.startsWith('ControlPlaneRevertsRepaired') || m.name === 'ControlPlaneContested').map((m) => [m.name, m.value]);
+    expect(pick(reverted)).toEqual([['ControlPlaneRevertsRepaired', 2], ['ControlPlaneContested', 1]]);
+    expect(pick(report())).toEqual([['ControlPlaneRevertsRepaired', 0], ['ControlPlaneContested', 0]]);
+    // A run that did not reach the control plane publishes neither.
+    expect(pick(report({ controlPlane: undefined }))).toEqual([]);
+    const lines: string[] = [];
+    lambdaMetrics('scheduled', silentLog, (l) => lines.push(l))(reverted);
+    const doc = JSON.parse(lines[0]!) as Record<string, unknown>;
+    assertValidEmf(doc);
+    expect(doc).toMatchObject({ ControlPlaneRevertsRepaired: 2, ControlPlaneContested: 1 });
   });
 });
 
@@ -113,7 +147,7 @@ describe('rotation metrics', () => {
         { id: 'dp3', status: 'unchanged' },
       ],
     });
-    expect(runMetrics(r).slice(7)).toEqual([
+    expect(runMetrics(r).slice(9)).toEqual([
       { name: 'DataPlanesRotated', unit: 'Count', value: 1 },
       { name: 'RotationsOverdue', unit: 'Count', value: 1 },
       { name: 'OldestCredentialAgeSeconds', unit: 'Seconds', value: 10 * 86400 },
@@ -142,7 +176,7 @@ describe('label metrics', () => {
   });
 
   it('count rows applied, unchanged and foreign, and routing refusals, only when labels ran', () => {
-    expect(runMetrics(report({ labels: labels() })).slice(7)).toEqual([
+    expect(runMetrics(report({ labels: labels() })).slice(9)).toEqual([
       { name: 'LabelRowsApplied', unit: 'Count', value: 2 },
       { name: 'LabelRowsUnchanged', unit: 'Count', value: 1 },
       { name: 'LabelRowsForeign', unit: 'Count', value: 1 },
@@ -159,7 +193,7 @@ describe('label metrics', () => {
       { name: 'LabelRoutingRefusals', unit: 'Count', value: 3 },
     ]);
     // FlyteAdmin unreachable: labels ran and failed, zeros are published.
-    expect(runMetrics(report({ labelsError: { code: 'FLYTEADMIN_UNREACHABLE', reason: 'down' } })).map((m) => m.name).slice(7)).toEqual(['LabelRowsApplied', 'LabelRowsUnchanged', 'LabelRowsForeign', 'LabelRoutingRefusals']);
+    expect(runMetrics(report({ labelsError: { code: 'FLYTEADMIN_UNREACHABLE', reason: 'down' } })).map((m) => m.name).slice(9)).toEqual(['LabelRowsApplied', 'LabelRowsUnchanged', 'LabelRowsForeign', 'LabelRoutingRefusals']);
     // No labels: none of them.
     expect(runMetrics(report()).map((m) => m.name).filter((n) => n.startsWith('Label'))).toEqual([]);
   });
@@ -170,7 +204,7 @@ describe('label metrics', () => {
     const doc = JSON.parse(lines[0]!) as Record<string, unknown>;
     assertValidEmf(doc);
     const cw = (doc['_aws'] as { CloudWatchMetrics: Array<{ Metrics: Array<{ Name: string; Unit: string }> }> }).CloudWatchMetrics[0]!;
-    expect(cw.Metrics.slice(7)).toEqual([
+    expect(cw.Metrics.slice(9)).toEqual([
       { Name: 'LabelRowsApplied', Unit: 'Count' },
       { Name: 'LabelRowsUnchanged', Unit: 'Count' },
       { Name: 'LabelRowsForeign', Unit: 'Count' },
