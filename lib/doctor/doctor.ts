@@ -16,7 +16,9 @@
  * cluster that is unreachable is not asked for reviews.
  *
  * A data plane that rotates (lib/rotation) is also asked for what rotation does there
- * (deploy/dataplane-rotation-rbac.yaml), and the control plane for the rollout wait's reads. When
+ * (deploy/dataplane-rotation-rbac.yaml). Every data plane is asked for what draining and retiring
+ * do there (deploy/dataplane-lifecycle-rbac.yaml: list FlyteWorkflows in every namespace, delete
+ * the token Secret): a warning, as a sync does not need it, unless it is configured draining, and the control plane for the rollout wait's reads. When
  * execution-cluster labels are configured, FlyteAdmin is checked too: its OAuth2 token is fetched
  * (when auth is configured) and the labels are read once (ListMatchableAttributes); nothing is
  * written there either.
@@ -61,6 +63,12 @@ export interface ClusterDiagnosis {
   server?: string;
   ok: boolean;
   checks: CheckResult[];
+  /**
+   * A data plane whose identity authenticated: may it do what draining and retiring do there?
+   * Not `ok` is a warning (`required` false: a sync does not need it) or, for a data plane
+   * configured draining, a failure.
+   */
+  lifecycle?: { ok: boolean; required: boolean; detail: string };
 }
 
 export interface DoctorReport {
@@ -87,8 +95,20 @@ export interface OwnersCheck {
 export type Permission = ReviewedAction & {
   namespace: string;
   /** What needs it, when not every sync does (shown with a denied permission). */
-  for?: 'rotation';
+  for?: 'rotation' | 'lifecycle';
 };
+
+/**
+ * What draining and retiring do on a data plane (deploy/dataplane-lifecycle-rbac.yaml): count its
+ * unfinished executions (list FlyteWorkflows in every namespace) and revoke its credential (delete
+ * the token Secret; a rotating data plane's generations are dataplane-rotation-rbac.yaml's).
+ */
+export function lifecyclePermissions(dp: Config['dataPlanes'][number]): Permission[] {
+  return [
+    { verb: 'list', group: 'flyte.lyft.com', resource: 'flyteworkflows', namespace: '', for: 'lifecycle' },
+    { verb: 'delete', group: '', resource: 'secrets', namespace: dp.namespace, name: dp.tokenSecret, for: 'lifecycle' },
+  ];
+}
 
 /**
  * What the sync does on a data plane (deploy/dataplane-rbac.yaml) and, when it rotates, what
@@ -145,7 +165,7 @@ export function controlPlanePermissions(cp: Config['controlPlane'], rotating = f
 }
 
 const describePermission = (p: Permission) =>
-  `${p.verb} ${rbacResource(p)}${p.group ? '.' + p.group : ''} ${p.namespace}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
+  `${p.verb} ${rbacResource(p)}${p.group ? '.' + p.group : ''} ${p.namespace || '(every namespace)'}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
 
 export interface DoctorDeps {
   config: Config;
@@ -218,6 +238,7 @@ async function diagnoseCluster(
   permissions: Permission[],
   expectedUser: string | undefined,
   deps: DoctorDeps,
+  lifecycle?: { permissions: Permission[]; required: boolean },
 ): Promise<ClusterDiagnosis> {
   // Each step ends at its own timeout or the invocation's deadline (lib/util/abort.ts), whichever comes first.
   const stepMs = () => Math.max(1, Math.min(deps.timeoutMs ?? 10_000, timeLeft()));
@@ -273,7 +294,19 @@ async function diagnoseCluster(
   } catch (err) {
     checks.push({ check: 'authorized', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
   }
-  return out(conn.server);
+  if (!lifecycle) return out(conn.server);
+  let life: NonNullable<ClusterDiagnosis['lifecycle']>;
+  try {
+    const answers = await mayDo(http, what, conn.server, lifecycle.permissions, stepMs());
+    const denied = lifecycle.permissions.filter((_, i) => !answers[i]).map(describePermission);
+    life = denied.length
+      ? { ok: false, required: lifecycle.required, detail: `may not ${denied.join('; ')}: draining and retiring need it${lifecycle.required ? ' (it is configured draining)' : ''} (apply deploy/dataplane-lifecycle-rbac.yaml)` }
+      : { ok: true, required: lifecycle.required, detail: `may ${lifecycle.permissions.length} of ${lifecycle.permissions.length} actions draining and retiring need` };
+  } catch (err) {
+    life = { ok: false, required: lifecycle.required, detail: `[${errorCode(err)}] ${describeError(err)}` };
+  }
+  const d = out(conn.server);
+  return { ...d, ok: d.ok && (life.ok || !life.required), lifecycle: life };
 }
 
 /**
@@ -285,7 +318,7 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const rotating = cfg.dataPlanes.some((dp) => settingsFor(cfg, dp));
   const control = diagnoseCluster('control plane', cfg.controlPlane.access, controlPlanePermissions(cfg.controlPlane, rotating), undefined, deps);
   const dataPlanes = mapBounded(cfg.dataPlanes, cfg.concurrency, (dp) =>
-    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp, settingsFor(cfg, dp)), undefined, deps),
+    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp, settingsFor(cfg, dp)), undefined, deps, { permissions: lifecyclePermissions(dp), required: dp.state === 'draining' }),
   );
   const flyteadmin = cfg.labels ? checkFlyteAdmin(cfg.labels.flyteadmin, deps) : undefined;
   const store = (async () => {
@@ -376,6 +409,7 @@ export function formatDoctor(r: DoctorReport): string {
   for (const c of [...(control ? [control] : []), ...rows.shown]) {
     lines.push(`${c.ok ? '✓' : '✗'} ${c.cluster}${c.server ? ` (${c.server})` : ''}`);
     for (const k of c.checks) lines.push(`    ${k.ok ? '✓' : '✗'} ${k.check.padEnd(12)}${k.detail}`);
+    if (c.lifecycle) lines.push(`    ${c.lifecycle.ok ? '✓' : c.lifecycle.required ? '✗' : '!'} ${'lifecycle'.padEnd(12)}${c.lifecycle.detail}`);
     const skipped = CHECKS.slice(c.checks.length);
     if (skipped.length) lines.push(`    - ${skipped.join(', ')}: not checked (fix the failure above first)`);
   }
@@ -383,12 +417,13 @@ export function formatDoctor(r: DoctorReport): string {
   lines.push(`${r.store.ok ? '✓' : '✗'} store ${r.store.kind}: ${r.store.detail}`);
   if (r.flyteadmin) lines.push(`${r.flyteadmin.ok ? '✓' : '✗'} flyteadmin ${r.flyteadmin.endpoint}: ${r.flyteadmin.detail}`);
   const warned = r.owners.objects.some((o) => o.severity !== 'ok');
+  const lifecycleWarned = r.clusters.some((c) => c.lifecycle && !c.lifecycle.ok && !c.lifecycle.required);
   lines.push(`${r.owners.ok ? (warned ? '!' : '✓') : '✗'} owners (controlPlane.mode: ${r.owners.mode}): ${r.owners.error ?? 'who else writes what the sync writes on the control plane'}`);
   lines.push(...formatOwnership(r.owners.objects, { all: true, indent: '    ' }));
   lines.push(
     '',
     r.ok
-      ? `doctor: everything the sync needs is in place${warned ? '; another tool writes what the sync writes (see ! above)' : ''}`
+      ? `doctor: everything the sync needs is in place${warned ? '; another tool writes what the sync writes (see ! above)' : ''}${lifecycleWarned ? '; draining and retiring are not allowed on some data planes (see ! lifecycle above)' : ''}`
       : 'doctor: PROBLEMS FOUND (see ✗ above); nothing was changed',
   );
   return lines.join('\n');

@@ -191,6 +191,51 @@ describe('credsync doctor', () => {
     }
   });
 
+  it('draining and retiring: each data plane is asked for deploy/dataplane-lifecycle-rbac.yaml (list FlyteWorkflows everywhere, delete the token Secret): a warning, a failure when configured draining, passing once applied', async () => {
+    // Prepare: the shipped least-privilege identity with the plain sync's rights only.
+    await applyManifest(env, env.controlPlane, 'deploy/controlplane-rbac.yaml');
+    for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-rbac.yaml');
+    const bot = restrictedKubeconfig(env, 'doctor-bot', 'flyte-credsync');
+    const dp = env.dataPlanes[0]!;
+    const control = { type: 'kubeconfig', context: env.controlPlane, path: bot };
+    const plain = config([kubeconfigDp(dp, bot)], control);
+    const draining = config([{ ...kubeconfigDp(dp, bot), state: 'draining' }, kubeconfigDp(env.dataPlanes[1]!, bot)], control);
+    const before = await state();
+    const MISSING = 'may not list flyteworkflows.flyte.lyft.com (every namespace)/* (lifecycle); delete secrets flyte/flyteadmin-token (lifecycle): draining and retiring need it';
+    try {
+      // Act and assess: without the lifecycle manifest, a warning (the sync itself has what it needs)...
+      const warned = await doctor(plain);
+      expect(warned.ok).toBe(true);
+      expect(warned.clusters[1]!.lifecycle).toEqual({ ok: false, required: false, detail: `${MISSING} (apply deploy/dataplane-lifecycle-rbac.yaml)` });
+      expect(formatDoctor(warned)).toContain(`    ! lifecycle   ${MISSING} (apply deploy/dataplane-lifecycle-rbac.yaml)`);
+      expect(formatDoctor(warned)).toContain('doctor: everything the sync needs is in place; draining and retiring are not allowed on some data planes (see ! lifecycle above)');
+      // ...and a failure for a data plane configured draining.
+      const failed = await doctor(draining);
+      expect(failed.ok).toBe(false);
+      expect(failed.clusters[1]).toMatchObject({ ok: false, lifecycle: { ok: false, required: true, detail: `${MISSING} (it is configured draining) (apply deploy/dataplane-lifecycle-rbac.yaml)` } });
+      expect(failed.clusters[1]!.checks.every((k) => k.ok)).toBe(true);
+      // With the shipped manifest applied, both pass.
+      for (const id of env.dataPlanes) await applyManifest(env, id, 'deploy/dataplane-lifecycle-rbac.yaml');
+      let fixed = await doctor(draining);
+      for (let i = 0; i < 50 && !fixed.ok; i++) {
+        await new Promise((r) => setTimeout(r, 200)); // RBAC reaches the authorizer asynchronously
+        fixed = await doctor(draining);
+      }
+      expect(fixed.ok).toBe(true);
+      expect(fixed.clusters.slice(1).map((c) => c.lifecycle)).toEqual([1, 2].map(() => ({ ok: true, required: expect.any(Boolean), detail: 'may 2 of 2 actions draining and retiring need' })));
+      expect(await state()).toEqual(before);
+    } finally {
+      // The shared environment keeps only the plain sync's rights (other files test exactly those).
+      for (const id of env.dataPlanes) {
+        const rbac = adminKubeConfig(env, id).makeApiClient(RbacAuthorizationV1Api);
+        await rbac.deleteClusterRoleBinding({ name: 'flyte-credsync-lifecycle' }).catch(() => undefined);
+        await rbac.deleteClusterRole({ name: 'flyte-credsync-lifecycle' }).catch(() => undefined);
+        await rbac.deleteNamespacedRoleBinding({ name: 'flyte-credsync-retire', namespace: 'flyte' }).catch(() => undefined);
+        await rbac.deleteNamespacedRole({ name: 'flyte-credsync-retire', namespace: 'flyte' }).catch(() => undefined);
+      }
+    }
+  });
+
   it('labels configured: FlyteAdmin is checked read-only (OAuth2 token, one ListMatchableAttributes); a wrong client secret and an unreachable endpoint are named', async () => {
     // Prepare: the client secret in the store, as the sync reads it; and a wrong one.
     const prefix = uniquePrefix('doctor-fa');
