@@ -30,11 +30,13 @@ import * as fs from 'node:fs/promises';
 import path from 'node:path';
 import { spawn, type ChildProcess } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync } from 'node:fs';
+import { CoreV1Api } from '@kubernetes/client-node';
 import { ensureBinaries } from './build.ts';
 import { DEFAULT_STATE_DIR, defaultLog, envFile, pidsFile, sleep, stateDir, type DirOptions, type EnvInfo, type UpOptions } from './info.ts';
 import { start } from './launch.ts';
 import { apiserverReady, freePorts, httpStatus, tcpOpen } from './probes.ts';
 import { Launcher, isProcessAlive, procStat, readProcessRecords, stopProcesses, type PidsFile, type ProcessRecord } from './processes.ts';
+import { adminKubeConfig } from './kubeconfig.ts';
 
 // The environment's parts, for its users (tests, benchmarks, the testenv CLI).
 export { REPO_ROOT, DEFAULT_STATE_DIR, CONTROL_PLANE, FLYTEADMIN_CLIENT_ID, MOTO_DEFAULT_CALLER_ARN, EKS_GROUP, CROSS_ACCOUNT_ROLE_ARN, GKE_SHORT_TOKEN_SECONDS, type ClusterRole, type ClusterInfo, type EksInfo, type GkeServiceAccountInfo, type GkeInfo, type FlyteAdminInfo, type RolloutsInfo, type EnvInfo, type UpOptions, type DirOptions } from './info.ts';
@@ -196,6 +198,41 @@ export async function restartServer(name: string, opts: DirOptions = {}): Promis
   procs[i] = rec;
   await fs.writeFile(pidsFile(dir), JSON.stringify({ version: 1, processes: procs } satisfies PidsFile, null, 2) + '\n');
   return rec;
+}
+
+/**
+ * Restarts a cluster's API server after a test killed it, then what talks to it: its
+ * kube-controller-manager (and on the control plane the scheduler and KWOK), as a real cluster's
+ * do when they lose their leader lease with the API server and are restarted. Left running, they
+ * come back on their own only after their informers' reconnect backoff (measured: the token
+ * controller filled a new token Secret 54 and 63 s after the API server served again; restarted,
+ * within a second). Waits until the API server is ready and the controllers work again (a new
+ * namespace gets its `default` ServiceAccount).
+ * @throws when a server does not come back within `timeoutMs` (default 180 s)
+ */
+export async function restartApiServer(cluster: string, opts: DirOptions & { timeoutMs?: number } = {}): Promise<void> {
+  const dir = stateDir(opts.dir);
+  const env = JSON.parse(await fs.readFile(envFile(dir), 'utf8')) as EnvInfo;
+  const info = env.clusters[cluster];
+  if (!info) throw new Error(`no cluster named ${cluster} in ${dir}`);
+  const until = Date.now() + (opts.timeoutMs ?? 180_000);
+  const waitFor = async (what: string, probe: () => Promise<boolean>) => {
+    while (!(await probe().catch(() => false))) {
+      if (Date.now() > until) throw new Error(`${cluster}: ${what} within ${(opts.timeoutMs ?? 180_000) / 1000} s of its API server's restart`);
+      await sleep(250);
+    }
+  };
+  await restartServer(`kube-apiserver-${cluster}`, { dir });
+  await waitFor('the API server was not ready', () => apiserverReady(info));
+  const dependants = [`kube-controller-manager-${cluster}`, ...(info.role === 'control-plane' ? ['kube-scheduler', 'kwok'] : [])];
+  const recs = (await readProcessRecords(dir)).filter((p) => dependants.includes(p.name));
+  await stopProcesses(recs, opts.log ?? (() => undefined));
+  for (const r of recs) await restartServer(r.name, { dir });
+  const core = adminKubeConfig(env, cluster).makeApiClient(CoreV1Api);
+  const probe = `credsync-restart-probe-${Date.now().toString(36)}`;
+  await waitFor('could not create a namespace', () => core.createNamespace({ body: { metadata: { name: probe } } }).then(() => true));
+  await waitFor('kube-controller-manager did not work again', () => core.readNamespacedServiceAccount({ name: 'default', namespace: probe }).then(() => true));
+  await core.deleteNamespace({ name: probe }).catch(() => undefined);
 }
 
 /**

@@ -8,13 +8,14 @@
  *   - the Deployments are not behind what was written (config checksum);
  *   - the report tells the truth (what it says the control plane holds is what it holds).
  * Faults: a sync killed at each write point of the apply; a data plane's API server killed
- * mid-sync; the store stopped (SIGSTOP) mid-sync; two writers with a forced interleaving; a
- * revoked ClusterRoleBinding; a tampered token Secret.
+ * mid-sync; the store stopped (SIGSTOP) mid-sync; two writers with a forced
+ * interleaving; a revoked ClusterRoleBinding; a tampered token Secret; a token Secret deleted
+ * while the token controller does not work.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
-import { signalServer, restartServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
+import { signalServer, restartApiServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
 import { resetControlPlane, uniquePrefix, filledTokenSecret, whoAmI } from '../integration/helpers.ts';
 import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, contentChangedAt, controlState, heldFingerprint, invariantViolations, podsCreated, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
 
@@ -117,8 +118,7 @@ describe('servers failing mid-sync', () => {
       expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1], report: r.report! }), 'while it is down');
       expectChangeApplied(st);
     } finally {
-      await restartServer('kube-apiserver-dp2', { dir: env.dir });
-      await waitServing(dp2);
+      await restartApiServer(dp2, { dir: env.dir });
     }
     await recover(change(prefix), [dp1, dp2]);
   });
@@ -305,6 +305,33 @@ describe('credentials going bad', () => {
     await filledTokenSecret(env, dp2);
     await recover(cfg, [dp1, dp2]);
   });
+
+  it("a deleted token Secret while the data plane's token controller does not work: TOKEN_NOT_ISSUED naming kube-controller-manager, credential and routing kept, converges once it works", async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('kcm');
+    const cfg = change(prefix, { tokenWaitSeconds: 3 });
+    expect((await runChild(env, cfg)).code).toBe(0);
+    const before = await controlState(env);
+    await signalServer('kube-controller-manager-dp2', 'SIGSTOP', { dir: env.dir });
+    figures.faults++;
+    try {
+      await adminKubeConfig(env, dp2).makeApiClient(CoreV1Api).deleteNamespacedSecret({ name: 'flyteadmin-token', namespace: 'flyte' });
+      const r = await runChild(env, cfg);
+      expect(r.code).toBe(1);
+      const rep = r.report!.clusters.find((x) => x.id === dp2)!;
+      expect(rep).toMatchObject({ status: 'failed', code: 'TOKEN_NOT_ISSUED', lastGoodKept: true, published: { unrouted: false, enabled: true, labels: ['team1'] } });
+      expect(rep.reason).toContain('was not filled by the token controller within 3 s (is kube-controller-manager running');
+      const st = await controlState(env);
+      expect(heldFingerprint(st, dp2)).toBe(heldFingerprint(before, dp2));
+      expect(st.secretRv).toBe(before.secretRv);
+      // dp2's published token is the deleted Secret's: it authenticates again once re-issued.
+      expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1], report: r.report! }), 'while the controller is stopped');
+    } finally {
+      await signalServer('kube-controller-manager-dp2', 'SIGCONT', { dir: env.dir });
+    }
+    await filledTokenSecret(env, dp2);
+    await recover(cfg, [dp1, dp2]);
+  });
 });
 
 /** Waits (bounded) until `cluster`'s API server refuses `token` (HTTP 401 to a SelfSubjectReview). */
@@ -314,16 +341,6 @@ async function untilRefused(cluster: string, token: string): Promise<void> {
     await new Promise((r) => setTimeout(r, 200));
   }
   throw new Error(`${cluster} still accepts the token after 60 s`);
-}
-
-/** Waits until a restarted API server serves again. */
-async function waitServing(cluster: string): Promise<void> {
-  const c = adminKubeConfig(env, cluster).makeApiClient(CoreV1Api);
-  for (let i = 0; i < 600; i++) {
-    if (await c.readNamespace({ name: 'flyte' }).then(() => true, () => false)) return;
-    await new Promise((r) => setTimeout(r, 200));
-  }
-  throw new Error(`${cluster} does not serve again`);
 }
 
 /** RBAC changes reach the API server's authorizer asynchronously: run until the data plane fails with `code`. */
