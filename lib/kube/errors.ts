@@ -86,7 +86,12 @@ export async function kubeCall<T>(
     if (cancel?.aborted && !own.aborted) throw cancel.reason instanceof Error ? cancel.reason : err;
     if (err instanceof CredsyncError) throw err;
     if (signal.aborted) {
-      throw deadlineError(`cluster ${cluster}: ${op}`) ?? new ClusterUnreachableError(cluster, server, `${op}: timed out after ${timeoutMs} ms`, { cause: err });
+      const deadline = deadlineError(`cluster ${cluster}: ${op}`);
+      if (deadline) throw deadline;
+      // Answered, with 429s, until the timeout: a throttled server, not an unreachable one.
+      if (err instanceof KubeApiError && err.code === 429)
+        throw new KubernetesApiError('KUBERNETES_API', 429, `cluster ${cluster}: ${op}: throttled (HTTP 429: ${apiMessage(err)}) until the call timed out after ${timeoutMs} ms`, { cause: err });
+      throw new ClusterUnreachableError(cluster, server, `${op}: timed out after ${timeoutMs} ms`, { cause: err });
     }
     if (err instanceof KubeApiError) {
       const msg = `cluster ${cluster}: ${op}: ${apiMessage(err)} (HTTP ${err.code})`;

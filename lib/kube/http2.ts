@@ -200,6 +200,26 @@ function untilAborted<T>(p: Promise<T>, signal?: AbortSignal): Promise<T> {
   });
 }
 
+/** An answer's body: parsed JSON, or the text when it is not JSON. */
+function parseBody(text: string): unknown {
+  try {
+    return text ? JSON.parse(text) : undefined;
+  } catch {
+    return text;
+  }
+}
+
+/**
+ * A call whose signal aborted while the server throttled it (waiting out a Retry-After, or
+ * asking again after one): the server's last 429, with the abort as its cause, so that the
+ * caller reports a throttled server, not an unreachable one (lib/kube/errors.ts kubeCall).
+ */
+function throttledUntilAborted(last: KubeApiError, abort: unknown): KubeApiError {
+  const e = new KubeApiError(429, last.message.replace(/^HTTP 429: /, ''), last.body);
+  (e as { cause?: unknown }).cause = abort;
+  return e;
+}
+
 /** Seconds (or an HTTP date) of a Retry-After header, in ms; undefined when absent or unreadable. */
 export function retryAfterMs(value: string | string[] | undefined, now = Date.now()): number | undefined {
   const v = Array.isArray(value) ? value[0] : value;
@@ -301,25 +321,28 @@ export class KubeHttp {
     const p = await this.prepare();
     const headers = this.dynamicAuth ? (await this.authOptions()).headers : p.headers;
     let retriedInterrupted = false;
+    /** The last 429 answered: what the call ends with when its signal aborts while it is throttled. */
+    let throttled: KubeApiError | undefined;
     for (let attempt = 0; ; attempt++) {
       let res: Awaited<ReturnType<KubeHttp['once']>>;
       try {
         res = await this.once(p.origin, p.tls, p.basePath + req.path, headers, req);
       } catch (err) {
+        if (throttled && req.signal?.aborted) throw throttledUntilAborted(throttled, err);
         if (retriedInterrupted || req.signal?.aborted || !mayRetry(err, req.method)) throw err;
         retriedInterrupted = true;
         continue;
       }
+      const body = parseBody(res.text);
       if (res.status === 429 && attempt < MAX_429_RETRIES) {
+        throttled = new KubeApiError(429, `${req.method} ${req.path}`, body);
         const wait = Math.min(retryAfterMs(res.headers['retry-after']) ?? 2 ** attempt * 500, MAX_RETRY_AFTER_MS);
-        await sleep(wait, req.signal);
+        try {
+          await sleep(wait, req.signal);
+        } catch (err) {
+          throw throttledUntilAborted(throttled, err);
+        }
         continue;
-      }
-      let body: unknown = res.text;
-      try {
-        body = res.text ? JSON.parse(res.text) : undefined;
-      } catch {
-        /* not JSON: keep the text */
       }
       if (res.status < 200 || res.status >= 300) {
         throw new KubeApiError(res.status, `${req.method} ${req.path}`, body);

@@ -8,15 +8,19 @@
  *   - the Deployments are not behind what was written (config checksum);
  *   - the report tells the truth (what it says the control plane holds is what it holds).
  * Faults: a sync killed at each write point of the apply; a data plane's API server killed
- * mid-sync; the store stopped (SIGSTOP) mid-sync; two writers with a forced
+ * mid-sync; the store stopped (SIGSTOP) mid-sync; a 429 storm; two writers with a forced
  * interleaving; a revoked ClusterRoleBinding; a tampered token Secret; a token Secret deleted
  * while the token controller does not work.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { signalServer, restartApiServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
 import { resetControlPlane, uniquePrefix, filledTokenSecret, whoAmI } from '../integration/helpers.ts';
+import { throttleProxy } from './throttle.ts';
 import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, contentChangedAt, controlState, heldFingerprint, invariantViolations, podsCreated, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
 
 jest.setTimeout(600_000);
@@ -148,6 +152,43 @@ describe('servers failing mid-sync', () => {
     for (const c of r.report!.clusters) expect(['failed', 'unchanged']).toContain(c.status);
     expect(r.report!.ok).toBe(false);
     await recover(change(prefix), [dp1, dp2]);
+  });
+});
+
+describe('a 429 storm', () => {
+  it("a data plane's API server answering 429 (Retry-After 5 s) past the call's timeout: KUBERNETES_API naming the throttling, not CLUSTER_UNREACHABLE; credential and routing kept; converges once it stops", async () => {
+    figures.cases++;
+    const prefix = uniquePrefix('throttle');
+    const cfg = change(prefix);
+    expect((await runChild(env, cfg)).code).toBe(0);
+    const before = await controlState(env);
+    // dp2 reached through a proxy that answers 429 while the storm lasts (./throttle.ts).
+    const storm = await throttleProxy(env.clusters[dp2]!);
+    try {
+      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'credsync-throttle-')), 'kubeconfig');
+      const kc = parseYaml(readFileSync(env.kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: { server: string } }> };
+      kc.clusters.find((c) => c.name === dp2)!.cluster.server = storm.server;
+      writeFileSync(kubeconfig, stringifyYaml(kc), { mode: 0o600 });
+      const throttledCfg = writeConfig({ ...env, kubeconfig }, prefix, [{ id: dp1, labels: { team1: 1, gpu: 1 } }, { id: dp2, labels: { team1: 0.5 } }], LEASE);
+      storm.start(600_000, 5);
+      figures.faults++;
+      const r = await runChild(env, throttledCfg);
+      expect(storm.throttled).toBeGreaterThan(0);
+      expect(r.code).toBe(1);
+      const rep = r.report!.clusters.find((x) => x.id === dp2)!;
+      expect(rep).toMatchObject({ status: 'failed', code: 'KUBERNETES_API', lastGoodKept: true, published: { unrouted: false, enabled: true, labels: ['team1'] } });
+      expect(rep.reason).toMatch(/throttled \(HTTP 429: .*\) until the call timed out after 20000 ms/);
+      const st = await controlState(env);
+      expect(heldFingerprint(st, dp2)).toBe(heldFingerprint(before, dp2));
+      expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: r.report! }), 'while throttled');
+      // The storm ends: through the same proxy, the next run succeeds.
+      storm.start(0);
+      const next = await runChild(env, throttledCfg);
+      expect([next.code, next.report?.clusters.filter((c) => c.status === 'failed')]).toEqual([0, []]);
+    } finally {
+      await storm.close();
+    }
+    await recover(cfg, [dp1, dp2]);
   });
 });
 
