@@ -64,6 +64,8 @@ beforeAll(async () => {
 
 afterAll(async () => {
   await resetControlPlane(env);
+  // Unfinished FlyteWorkflows left on dp2 would count in other suites' drains.
+  for (const name of ['retire-running', 'retire-done', 'retire-aborted', 'retire-stuck']) await custom('dp2').deleteNamespacedCustomObject({ ...FW, namespace: NS, name }).catch(() => undefined);
   await core(env, 'dp2').deleteNamespacedSecret({ name: TOKEN_SECRET, namespace: 'flyte' }).catch(() => undefined);
 });
 

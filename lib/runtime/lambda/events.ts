@@ -19,17 +19,21 @@ export interface ClusterEvent {
   region?: string;
 }
 
-const CloudTrailCreate = z.looseObject({
-  source: z.literal('aws.eks'),
-  'detail-type': z.literal('AWS API Call via CloudTrail'),
-  region: z.optional(Region),
-  detail: z.looseObject({
-    eventSource: z.literal('eks.amazonaws.com'),
-    eventName: z.literal('CreateCluster'),
-    requestParameters: z.looseObject({ name: EksName }),
-    errorCode: z.optional(z.string()),
-  }),
-});
+/** The CloudTrail record of an EKS API call about one cluster (`detail.requestParameters.name`), through EventBridge. */
+const cloudTrailCall = <N extends string>(eventName: N) =>
+  z.looseObject({
+    source: z.literal('aws.eks'),
+    'detail-type': z.literal('AWS API Call via CloudTrail'),
+    region: z.optional(Region),
+    detail: z.looseObject({
+      eventSource: z.literal('eks.amazonaws.com'),
+      eventName: z.literal(eventName),
+      requestParameters: z.looseObject({ name: EksName }),
+      errorCode: z.optional(z.string()),
+    }),
+  });
+
+const CloudTrailCreate = cloudTrailCall('CreateCluster');
 
 const StateChange = z.looseObject({
   source: z.literal('aws.eks'),
@@ -79,17 +83,7 @@ export interface ClusterDeletedEvent {
   region?: string;
 }
 
-const CloudTrailDelete = z.looseObject({
-  source: z.literal('aws.eks'),
-  'detail-type': z.literal('AWS API Call via CloudTrail'),
-  region: z.optional(Region),
-  detail: z.looseObject({
-    eventSource: z.literal('eks.amazonaws.com'),
-    eventName: z.literal('DeleteCluster'),
-    requestParameters: z.looseObject({ name: EksName }),
-    errorCode: z.optional(z.string()),
-  }),
-});
+const CloudTrailDelete = cloudTrailCall('DeleteCluster');
 
 /**
  * Reads an EventBridge event about a deleted EKS cluster: the CloudTrail record of DeleteCluster.
