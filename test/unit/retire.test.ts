@@ -228,4 +228,36 @@ describe('retire (in-memory)', () => {
     expect(decodeRetire('aws', 'e', encodeRetire(s))).toEqual(s);
     expect(() => decodeRetire('aws', 'e', 'phase=gone at=2026-12-01T12:00:00Z')).toThrow(expect.objectContaining({ code: 'STORE_ERROR', message: expect.stringContaining('flyte-credsync-lifecycle') }));
   });
+
+  it('a deleted cluster (the marker phase=draining reason=deleted): drains and is not synced, --cancel does not undo it, retired on a later run without the revoke when it does not answer; one that left the configuration too', async () => {
+    const w = world();
+    const dp2 = w.dps.get('dp2')!;
+    await runSync(w.deps);
+    w.tick(60);
+    // What the cluster-deleted event writes first, then its run (lib/runtime/clusterDeleted.ts).
+    await w.store.setLifecycle('dp2', { phase: 'draining', at: new Date(w.deps.now!()).toISOString(), reason: 'deleted', forced: 2 });
+    dp2.down = true;
+    const drained = await runSync(w.deps, { clusters: ['dp2'], deleted: ['dp2'] });
+    expect(drained.ok).toBe(true);
+    expect(drained.clusters).toEqual([expect.objectContaining({ id: 'dp2', status: 'retiring', retire: expect.objectContaining({ phase: 'draining', forced: { reason: 'deleted', unfinished: 2 } }) })]);
+    expect(clusters(w.cp).clusterConfigs.find((e) => e.name === 'dp2')).toMatchObject({ enabled: false });
+    expect(formatReport(drained)).toContain('⏏ dp2: cluster DELETED at 2026-12-01T12:01:01.000Z; draining, retires once flyteadmin and syncresources rolled out without it; 2 unfinished execution(s) lost with it');
+    // Cancelling the drain does not undo a deletion; the run retires it (the drain is in effect: rolled out).
+    w.tick(60);
+    const r = await runSync(w.deps, { undrain: ['dp2'] });
+    expect(r.ok).toBe(true);
+    expect(r.clusters.find((c) => c.id === 'dp2')).toMatchObject({ status: 'retired', retire: { phase: 'retired', forced: { reason: 'deleted', unfinished: 2 }, revoke: 'skipped' } });
+    expect(r.clusters.find((c) => c.id === 'dp2')!.retire!.revokeSkipped).toMatch(/^the data plane did not answer \(its cluster was deleted\): /);
+    expect(clusters(w.cp).clusterConfigs.map((e) => e.name)).toEqual(['dp1']);
+    expect(Object.keys(w.cp.secrets.get('flyte/cluster-credentials')!.data).sort()).toEqual(['dp1_cacert', 'dp1_token']);
+    // It leaves the configuration (discovery lost it): reported retired once more, then forgotten; nothing written after.
+    w.deps.config = testConfig(['dp1']);
+    const gone = await runSync(w.deps);
+    expect(gone.clusters.map((c) => [c.id, c.status])).toEqual([['dp1', 'unchanged'], ['dp2', 'retired']]);
+    expect(w.cp.configMaps.get('flyte/flyte-admin-clusters-config')!.annotations[DRAINING_ANNOTATION]).toBeUndefined();
+    const writes = w.cp.writes.length;
+    const quiet = await runSync(w.deps);
+    expect(quiet.clusters.map((c) => c.id)).toEqual(['dp1']);
+    expect(w.cp.writes.length).toBe(writes);
+  });
 });
