@@ -146,7 +146,11 @@ export function formatRetire(r: RetireReport): string {
 /** One line on a draining data plane: since when, what still runs there. */
 export function formatDrain(d: DrainReport): string {
   const parts = [`draining since ${d.since}`];
-  if (d.error) parts.push(`executions NOT counted [${d.error.code}] ${d.error.reason}`);
+  if (d.clusterDeleted)
+    parts.push(
+      `its cluster was DELETED at ${d.clusterDeleted.at} (${d.clusterDeleted.unfinished === undefined ? 'unfinished executions unknown, cluster gone' : `${d.clusterDeleted.unfinished} unfinished execution(s) lost`}); retires once the drain is in effect`,
+    );
+  else if (d.error) parts.push(`executions NOT counted [${d.error.code}] ${d.error.reason}`);
   else if (d.unfinished === 0) parts.push('no unfinished execution');
   else {
     const o = d.executions?.[0];

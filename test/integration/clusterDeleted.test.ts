@@ -18,6 +18,8 @@ import { runSync, type SyncReport } from '../../lib/sync/sync.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { drainDeletedCluster } from '../../lib/runtime/clusterDeleted.ts';
 import { parseGkeDeleteEvent } from '../../lib/runtime/gcf/events.ts';
+import { drainStatus } from '../../lib/lifecycle/status.ts';
+import { formatDrain } from '../../lib/cli/format.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
@@ -148,6 +150,10 @@ describe('cluster-deleted events (real servers)', () => {
     expect(state.clusters.labelClusterMap.team1).toEqual([{ id: 'dp1', weight: 1 }]);
     expect(state.keys).toEqual(['dp1_cacert', 'dp1_token', 'dp2_cacert', 'dp2_token']);
     expect(state.cm.metadata?.annotations?.[DRAINING]).toMatch(/^dp2@\d{4}-/);
+    // credsync status: the deletion and the count recorded then (the cluster is not counted again).
+    const status = await drainStatus(deps(cfg));
+    expect(status.get('dp2')).toEqual({ since: expect.any(String), clusterDeleted: { at: expect.any(String), unfinished } });
+    expect(formatDrain(status.get('dp2')!)).toMatch(new RegExp(`; its cluster was DELETED at \\S+ \\(${unfinished} unfinished execution\\(s\\) lost\\); retires once the drain is in effect$`));
     const recorded = (await marker(prefix, 'dp2')).tag;
     expect(recorded).toMatch(new RegExp(`^phase=draining at=\\S+ forced=${unfinished} reason=deleted$`));
 
