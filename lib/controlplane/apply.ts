@@ -19,6 +19,7 @@ import type { Config } from '../config/schema.ts';
 import { CredsyncError } from '../errors.ts';
 import { ConflictError } from '../kube/errors.ts';
 import type { ConfigMapObject, ControlPlaneApi, SecretObject } from '../kube/ports.ts';
+import { describeAction, type ReviewedAction } from '../kube/reviews.ts';
 import { fingerprint, shortFingerprint, type CredentialRecord } from '../stores/types.ts';
 import { silentLog, type Log } from '../util/log.ts';
 import { acquireLease, LeaseLostError, type HeldLease } from './lease.ts';
@@ -194,6 +195,36 @@ export function checkObjectSizes(p: Pick<Plan, 'secret' | 'configMaps'>, records
       `for ${records.size} data planes (${shown}; about ${perPlane} bytes each). Nothing was written. ` +
       'Serve fewer data planes from this control plane (docs/operations.md "Limits").',
   );
+}
+
+/**
+ * What one apply may write on the control plane, whatever this run changes: the credentials Secret
+ * (create when it does not exist yet, else update), every ConfigMap (mode owner; mode gitops never
+ * writes them) and a restart patch of every Deployment. deploy/controlplane-rbac.yaml grants them.
+ */
+export function writePermissions(cp: Config['controlPlane'], createSecret: boolean): ReviewedAction[] {
+  return [
+    createSecret ? { verb: 'create', group: '', resource: 'secrets' } : { verb: 'update', group: '', resource: 'secrets', name: cp.credentialsSecret },
+    ...(cp.mode === 'gitops' ? [] : cp.configMaps.map((name) => ({ verb: 'update', group: '', resource: 'configmaps', name }))),
+    ...cp.deployments.map((name) => ({ verb: 'patch', group: 'apps', resource: 'deployments', name })),
+  ];
+}
+
+/**
+ * Refuses, before anything is written, an apply the sync's identity could only do in part: asked
+ * once per run that writes (one SelfSubjectRulesReview; a no-op run asks nothing).
+ *
+ * @throws CredsyncError `CLUSTER_ACCESS_DENIED` naming every action refused
+ */
+async function assertMayWrite(api: ControlPlaneApi, cp: Config['controlPlane'], createSecret: boolean): Promise<void> {
+  const needed = writePermissions(cp, createSecret);
+  const answers = await api.mayDo(cp.namespace, needed);
+  const denied = needed.filter((_, i) => !answers[i]).map((a) => describeAction({ ...a, namespace: cp.namespace }));
+  if (denied.length)
+    throw new CredsyncError(
+      'CLUSTER_ACCESS_DENIED',
+      `control plane: the sync's identity may not ${denied.join('; ')}: nothing written (a partial write could leave the ConfigMaps disagreeing; deploy/controlplane-rbac.yaml grants these, docs/permissions.md)`,
+    );
 }
 
 function setIdList(annotations: Record<string, string>, key: string, ids: Iterable<string>): Record<string, string> {
@@ -441,6 +472,9 @@ export async function applyControlPlane(
   const behind = await restartBehind(api, cp.namespace, cp.deployments, firstChecksum, { at: at(), dryRun: true, templates: await templates, ...rule(first) });
   if (opts.dryRun || (!changes(first) && behind.restarted.length === 0))
     return report(first, opts.dryRun ? behind : { restarted: [], reasons: {}, failures: behind.failures }, firstChecksum, false, 1, cp.mode, owners);
+  // Before the first write (the Lease included): may this identity write everything one rendering
+  // writes? An identity that may update one ConfigMap and not the other would leave them disagreeing.
+  await assertMayWrite(api, cp, first.secret.change.action === 'create');
   const leaseOpts = {
     namespace: cp.namespace,
     name: cp.lease.name,

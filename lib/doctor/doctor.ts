@@ -34,7 +34,7 @@ import type { ClusterConnection } from '../clusters/access.ts';
 import type { Config } from '../config/schema.ts';
 import { describeError, errorCode } from '../errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
-import { mayDo, rbacResource, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
+import { describeAction, mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
 import { mapBounded } from '../util/log.ts';
@@ -164,8 +164,7 @@ export function controlPlanePermissions(cp: Config['controlPlane'], rotating = f
   ];
 }
 
-const describePermission = (p: Permission) =>
-  `${p.verb} ${rbacResource(p)}${p.group ? '.' + p.group : ''} ${p.namespace || '(every namespace)'}/${p.name ?? '*'}${p.for ? ` (${p.for})` : ''}`;
+const describePermission = (p: Permission) => `${describeAction(p)}${p.for ? ` (${p.for})` : ''}`;
 
 export interface DoctorDeps {
   config: Config;

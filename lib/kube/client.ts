@@ -13,6 +13,7 @@ import { CredsyncError } from '../errors.ts';
 import { registerSecret } from '../util/redact.ts';
 import { kubeCall, statusOf, type CallOptions } from './errors.ts';
 import { KubeHttp } from './http2.ts';
+import { mayDoInNamespace, type ReviewedAction } from './reviews.ts';
 import {
   SA_NAME_ANNOTATION,
   TOKEN_SECRET_TYPE,
@@ -445,6 +446,10 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi, Ro
         },
       }),
     );
+  }
+
+  mayDo(namespace: string, actions: readonly ReviewedAction[]): Promise<boolean[]> {
+    return mayDoInNamespace(this.http, this.cluster, this.server, namespace, actions);
   }
 
   async getLease(namespace: string, name: string): Promise<LeaseObject | undefined> {

@@ -3,6 +3,8 @@
  * ./client.ts implement them with @kubernetes/client-node; unit tests use in-memory fakes.
  */
 
+import type { ReviewedAction } from './reviews.ts';
+
 /** The type of a Secret the token controller fills with a ServiceAccount's token and the cluster CA. */
 export const TOKEN_SECRET_TYPE = 'kubernetes.io/service-account-token';
 /** The annotation naming the ServiceAccount of such a Secret. */
@@ -162,6 +164,11 @@ export interface ControlPlaneApi {
   replaceLease(lease: LeaseObject): Promise<LeaseObject>;
   /** Records an audit Event (events.k8s.io/v1, `create events` in the namespace). */
   createEvent(event: AuditEvent): Promise<void>;
+  /**
+   * For each action, in order, whether the sync's identity may do it in `namespace` (one
+   * SelfSubjectRulesReview; lib/kube/reviews.ts mayDoInNamespace). Persists nothing.
+   */
+  mayDo(namespace: string, actions: readonly ReviewedAction[]): Promise<boolean[]>;
 }
 
 /** Rotation's operations on a data plane, as the sync's identity there. */

@@ -24,6 +24,9 @@ export interface ReviewedAction {
   name?: string;
 }
 
+/** An action as a person reads it: `update configmaps flyte/flyte-admin-clusters-config`, `patch deployments.apps flyte/flyteadmin`. */
+export const describeAction = (a: ReviewedAction): string => `${a.verb} ${rbacResource(a)}${a.group ? '.' + a.group : ''} ${a.namespace || '(every namespace)'}/${a.name ?? '*'}`;
+
 /** An action in RBAC's notation: `serviceaccounts/token` for a subresource. */
 export const rbacResource = (a: Pick<ReviewedAction, 'resource' | 'subresource'>): string => (a.subresource ? `${a.resource}/${a.subresource}` : a.resource);
 
@@ -87,4 +90,67 @@ export function mayDo(http: KubeHttp, cluster: string, server: string, actions: 
       return r.status?.allowed === true;
     }),
   );
+}
+
+/** One resource rule of a SelfSubjectRulesReview (authorization.k8s.io/v1 ResourceRule). */
+export interface ResourceRule {
+  verbs: string[];
+  apiGroups?: string[];
+  resources?: string[];
+  resourceNames?: string[];
+}
+
+/**
+ * Whether an RBAC-style rule allows an action, the way the RBAC authorizer matches
+ * (pkg/apis/rbac/v1 helpers): `*` for any verb, group or resource, `*\/sub` for a subresource of
+ * any resource, and resourceNames empty for every name.
+ */
+export function ruleAllows(rule: ResourceRule, a: ReviewedAction): boolean {
+  const has = (list: readonly string[] | undefined, v: string) => !!list && (list.includes('*') || list.includes(v));
+  if (!has(rule.verbs, a.verb) || !has(rule.apiGroups, a.group)) return false;
+  const res = rbacResource(a);
+  const resources = rule.resources ?? [];
+  if (!(resources.includes('*') || resources.includes(res) || (a.subresource !== undefined && resources.includes(`*/${a.subresource}`)))) return false;
+  const names = rule.resourceNames ?? [];
+  return names.length === 0 || (a.name !== undefined && names.includes(a.name));
+}
+
+/**
+ * For each action, in order, whether this connection's identity may do it in `namespace`: one
+ * SelfSubjectRulesReview for the namespace (one call whatever the number of actions) matched
+ * locally ({@link ruleAllows}). An action the rules do not allow, when the API server says its
+ * list is incomplete (a webhook authorizer, as on EKS and GKE, lists no rules), is asked with a
+ * SelfSubjectAccessReview ({@link mayDo}); an allowed one never is.
+ * @throws what {@link kubeCall} throws
+ */
+export async function mayDoInNamespace(
+  http: KubeHttp,
+  cluster: string,
+  server: string,
+  namespace: string,
+  actions: readonly ReviewedAction[],
+  timeoutMs?: number,
+  cancel?: AbortSignal,
+): Promise<boolean[]> {
+  const review = await kubeCall(
+    cluster,
+    server,
+    'SelfSubjectRulesReview',
+    (o) =>
+      http.request<{ status?: { resourceRules?: ResourceRule[]; incomplete?: boolean } }>({
+        ...o,
+        method: 'POST',
+        path: '/apis/authorization.k8s.io/v1/selfsubjectrulesreviews',
+        body: { apiVersion: 'authorization.k8s.io/v1', kind: 'SelfSubjectRulesReview', spec: { namespace } },
+      }),
+    timeoutMs,
+    cancel,
+  );
+  const rules = review.status?.resourceRules ?? [];
+  const answers = actions.map((a) => rules.some((r) => ruleAllows(r, { ...a, namespace })));
+  if (!review.status?.incomplete) return answers;
+  const unsure = actions.flatMap((a, i) => (answers[i] ? [] : [i]));
+  const asked = await mayDo(http, cluster, server, unsure.map((i) => ({ ...actions[i]!, namespace })), timeoutMs, cancel);
+  unsure.forEach((i, k) => (answers[i] = asked[k]!));
+  return answers;
 }

@@ -10,7 +10,8 @@ import { configChecksum, CONFIG_CHECKSUM_ANNOTATION, readDeployments, restartBeh
 import { acquireLease, LeaseLostError } from '../../lib/controlplane/lease.ts';
 import { assertNoEmptiedLabels, emptiedLabels } from '../../lib/controlplane/labels.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
-import { applyControlPlane } from '../../lib/controlplane/apply.ts';
+import { applyControlPlane, writePermissions } from '../../lib/controlplane/apply.ts';
+import { ruleAllows } from '../../lib/kube/reviews.ts';
 import { formatReport } from '../../lib/cli/format.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
 import { silentLog } from '../../lib/util/log.ts';
@@ -249,6 +250,62 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
     expect(resumed.checksum).toBe(a.checksum);
     expect(resumed.restarted).toEqual(['flyteadmin', 'syncresources']);
     expect(resumed.restartReasons?.['flyteadmin']).toMatch(/started while the control plane held other content/);
+  });
+});
+
+describe('permissions checked before the first write (one rules review per writing run)', () => {
+  const now = () => new Date('2026-12-05T01:00:00Z');
+  it('an identity that may update one ConfigMap and not the other: refused naming it, nothing written (not even the Lease); a no-op run asks nothing', async () => {
+    // Prepare
+    const cp = new FakeControlPlane();
+    const cfg = testConfig(['dp1']);
+    cp.denied.add('update configmaps flyte/flyte-clusterresourcesync-config');
+    cp.denied.add('patch deployments flyte/syncresources');
+    const before = JSON.stringify([...cp.configMaps.values()]);
+    // Act
+    const refused = applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now });
+    // Assess
+    await expect(refused).rejects.toMatchObject({
+      code: 'CLUSTER_ACCESS_DENIED',
+      message: expect.stringContaining("the sync's identity may not update configmaps flyte/flyte-clusterresourcesync-config; patch deployments.apps flyte/syncresources: nothing written"),
+    });
+    expect([cp.writes, cp.restarts, cp.leases.size, cp.secrets.size]).toEqual([[], [], 0, 0]);
+    expect(JSON.stringify([...cp.configMaps.values()])).toBe(before);
+    expect(cp.reviews).toBe(1);
+    // Granted: the run writes; the Secret did not exist, so create was asked, not update.
+    cp.denied.clear();
+    cp.denied.add('update secrets flyte/cluster-credentials');
+    await applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now });
+    expect(cp.secrets.size).toBe(1);
+    // Now the Secret exists: updating it is needed, and refused.
+    await expect(applyControlPlane(cp, cfg, { records: records('dp1', 'dp2') }, { dryRun: false, now: () => new Date('2026-12-05T01:10:00Z') })).rejects.toMatchObject({ code: 'CLUSTER_ACCESS_DENIED', message: expect.stringContaining('may not update secrets flyte/cluster-credentials: nothing written') });
+    // A run with nothing to write or restart asks no review.
+    cp.denied.clear();
+    const reviews = cp.reviews;
+    await applyControlPlane(cp, cfg, { records: records('dp1', 'dp2') }, { dryRun: false, now: () => new Date('2026-12-05T01:20:00Z') });
+    const quiet = await applyControlPlane(cp, cfg, { records: records('dp1', 'dp2') }, { dryRun: false, now: () => new Date('2026-12-05T01:30:00Z') });
+    expect([quiet.applied, quiet.restarted]).toEqual([false, []]);
+    expect(cp.reviews).toBe(reviews + 1);
+  });
+
+  it('mode gitops never writes the ConfigMaps: their update is not asked', () => {
+    const cfg = testConfig(['dp1'], { controlPlane: { access: { type: 'kubeconfig', context: 'control' }, mode: 'gitops' } });
+    expect(writePermissions(cfg.controlPlane, false).map((a) => `${a.verb} ${a.resource} ${a.name}`)).toEqual(['update secrets cluster-credentials', 'patch deployments flyteadmin', 'patch deployments syncresources']);
+  });
+
+  it('rules are matched the way RBAC matches them: wildcards, subresources, resource names', () => {
+    const cm = { verb: 'update', group: '', resource: 'configmaps', name: 'a' };
+    expect(ruleAllows({ verbs: ['update'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['a'] }, cm)).toBe(true);
+    expect(ruleAllows({ verbs: ['update'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['b'] }, cm)).toBe(false);
+    expect(ruleAllows({ verbs: ['*'], apiGroups: ['*'], resources: ['*'] }, cm)).toBe(true);
+    expect(ruleAllows({ verbs: ['get'], apiGroups: [''], resources: ['configmaps'] }, cm)).toBe(false);
+    expect(ruleAllows({ verbs: ['update'], apiGroups: ['apps'], resources: ['configmaps'] }, cm)).toBe(false);
+    // A rule naming objects does not allow an action on no particular object (create).
+    expect(ruleAllows({ verbs: ['create'], apiGroups: [''], resources: ['secrets'], resourceNames: ['x'] }, { verb: 'create', group: '', resource: 'secrets' })).toBe(false);
+    const token = { verb: 'create', group: '', resource: 'serviceaccounts', subresource: 'token', name: 'flyteadmin' };
+    expect(ruleAllows({ verbs: ['create'], apiGroups: [''], resources: ['serviceaccounts/token'] }, token)).toBe(true);
+    expect(ruleAllows({ verbs: ['create'], apiGroups: [''], resources: ['*/token'] }, token)).toBe(true);
+    expect(ruleAllows({ verbs: ['create'], apiGroups: [''], resources: ['serviceaccounts'] }, token)).toBe(false);
   });
 });
 

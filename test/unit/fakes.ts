@@ -8,6 +8,7 @@ import { CredentialRejectedError } from '../../lib/errors.ts';
 import { ConflictError } from '../../lib/kube/errors.ts';
 import type { CredentialVerifier, VerifyRequest } from '../../lib/dataplane/verify.ts';
 import type { AuditEvent, ConfigMapObject, ControlPlaneApi, CurrentPods, DataPlaneApi, DeploymentObject, FieldOwner, FlyteWorkflowView, LeaseObject, SecretObject } from '../../lib/kube/ports.ts';
+import type { ReviewedAction } from '../../lib/kube/reviews.ts';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
 
@@ -139,7 +140,16 @@ export class FakeControlPlane implements ControlPlaneApi {
    * created at this time, as the API server and the deployment controller do.
    */
   clock: (() => Date) | undefined;
+  /** Actions the identity may not do, as `verb resource namespace/name` (`update configmaps flyte/flyte-admin-clusters-config`). */
+  denied = new Set<string>();
+  /** Access reviews asked (one per mayDo call, as one SelfSubjectRulesReview). */
+  reviews = 0;
   private rv = 1;
+
+  async mayDo(namespace: string, actions: readonly ReviewedAction[]): Promise<boolean[]> {
+    this.reviews++;
+    return actions.map((a) => !this.denied.has(`${a.verb} ${a.resource} ${namespace}/${a.name ?? '*'}`));
+  }
 
   constructor(clustersYaml = 'clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n') {
     for (const name of ['flyte-admin-clusters-config', 'flyte-clusterresourcesync-config']) {
