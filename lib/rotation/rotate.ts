@@ -17,7 +17,7 @@ import type { RotationSettings } from '../config/rotation.ts';
 import { startedBefore } from '../controlplane/restart.ts';
 import type { DataPlaneApi, RolloutApi, RotationDataPlaneApi } from '../kube/ports.ts';
 import type { GenerationInfo, RotationState } from '../stores/rotation.ts';
-import { makeRecord, shortFingerprint, type CredentialRecord, type RotationMarkers, type RotationView, type StoredCredential } from '../stores/types.ts';
+import { makeRecord, seenOf, shortFingerprint, type CredentialRecord, type RotationMarkers, type RotationView, type SeenMarkers, type StoredCredential } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
 import type { Log } from '../util/log.ts';
 import { dueAt } from './config.ts';
@@ -99,7 +99,10 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
   const { store, log } = deps;
   const now = deps.now();
   const api = await deps.dataPlane(dp);
-  let view = await store.view(dp.id);
+  // The one read of the entry in this step (its ownership checked); the writes below act on what it
+  // showed and on their own effects (`seen`), not on a re-read before each (lib/stores/types.ts SeenMarkers).
+  let view = await store.view(dp.id, { previous: false });
+  let seen: SeenMarkers = view ? seenOf(view) : {};
   let state = initialState(view);
   const base = (): RotationReport => ({ mode: settings.mode, generation: state.generation, rotated: false, phase: state.phase });
 
@@ -107,13 +110,16 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
   // or the pending marker still on it.
   if (!opts.dryRun && view?.current && generationOf(view.current) > state.generation) {
     const prevGen = state.generation;
-    state = published(generationOf(view.current), Math.max(state.highest, generationOf(view.current)), now, view.previous ? prevGen : undefined, state);
-    await store.setState(dp.id, state);
+    // Only this repair asks whether a previous version exists (the generation it held is revoked).
+    const previous = (await store.view(dp.id))?.previous;
+    state = published(generationOf(view.current), Math.max(state.highest, generationOf(view.current)), now, previous ? prevGen : undefined, state);
+    await store.setState(dp.id, state, seen);
     log.warn('rotation: state repaired after an interrupted promotion', { cluster: dp.id, generation: state.generation });
   }
   if (!opts.dryRun && view?.pending && view.pending.versionId === view.current?.versionId) {
-    await store.discard(dp.id, view.pending.versionId);
+    await store.discard(dp.id, view.pending.versionId, seen);
     view = { ...view, pending: undefined };
+    seen = seenOf(view);
   }
 
   // 1. A staged version from an interrupted run: verify it, then promote or discard it.
@@ -124,15 +130,16 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
     try {
       const { username } = await verifyGeneration(deps.verify, dp, api, pending);
       state = published(g, Math.max(state.highest, g), now, view.current ? state.generation : undefined, state);
-      await store.promote(dp.id, pending.versionId, state);
+      await store.promote(dp.id, pending.versionId, state, seen);
       log.info('rotation: resumed a staged generation and made it current', { cluster: dp.id, generation: g });
       return prepared(dp, settings, pending.record, username, pending.versionId, { ...base(), rotated: true, reason: 'due' }, state);
     } catch (err) {
       if (!(err instanceof CredentialRejectedError)) throw err;
       await revokeObject(api, dp, g, log);
-      await store.discard(dp.id, pending.versionId);
+      await store.discard(dp.id, pending.versionId, seen);
+      seen = { ...seen, pending: undefined };
       state = { ...state, highest: Math.max(state.highest, g) };
-      await store.setState(dp.id, state);
+      await store.setState(dp.id, state, seen);
       report.discardedPending = g;
       log.warn('rotation: staged generation failed verification; revoked and discarded', { cluster: dp.id, generation: g, reason: describeError(err) });
     }
@@ -181,19 +188,20 @@ export async function prepareRotation(deps: RotationDeps, dp: DataPlane, setting
     state = published(g, g, now, undefined, state);
     versionId = await store.putFirst(record, state);
   } else {
-    versionId = await store.stage(record);
+    versionId = await store.stage(record, { seen });
+    seen = { ...seen, pending: versionId };
     try {
       ({ username: identity } = await verifyCredential(deps.verify, dp, api.server, record));
     } catch (err) {
       if (err instanceof CredentialRejectedError) {
         await revokeObject(api, dp, g, log);
-        await store.discard(dp.id, versionId);
-        await store.setState(dp.id, { ...state, highest: g });
+        await store.discard(dp.id, versionId, seen);
+        await store.setState(dp.id, { ...state, highest: g }, { ...seen, pending: undefined });
       }
       throw err;
     }
     state = published(g, g, now, state.generation, state);
-    await store.promote(dp.id, versionId, state);
+    await store.promote(dp.id, versionId, state, seen);
   }
   log.info('rotation: new generation made current', { cluster: dp.id, generation: g, fingerprint: shortFingerprint(record.fingerprint), reason });
   return prepared(dp, settings, record, identity, versionId, withTimes({ ...base(), rotated: true, reason, ...(report.discardedPending !== undefined ? { discardedPending: report.discardedPending } : {}) }, { record, versionId }, undefined), state);
@@ -356,7 +364,8 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
       next.revoked = { generation: p.state.revoke, at };
       p.report.revoked = p.state.revoke;
     }
-    await deps.store.setState(p.dp.id, next);
+    // prepareRotation read the entry in this run and left p.versionId current, nothing pending.
+    await deps.store.setState(p.dp.id, next, { current: p.versionId });
     p.state = next;
     p.report.phase = 'idle';
   }

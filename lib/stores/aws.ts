@@ -10,7 +10,10 @@
  *
  * Rotation markers ({@link RotationMarkers}): the staging labels AWSPENDING / AWSCURRENT /
  * AWSPREVIOUS and the tag `flyte-credsync-rotation`; the adapter also answers Secrets Manager's own
- * rotation protocol ({@link RotationProtocol}).
+ * rotation protocol ({@link RotationProtocol}). A write given what the run saw of the entry
+ * ({@link SeenMarkers}, from its view) sends no DescribeSecret of its own: one rotation of an entry
+ * is 7 requests (DescribeSecret and GetSecretValue, PutSecretValue, two UpdateSecretVersionStage,
+ * two TagResource).
  */
 import { createHash } from 'node:crypto';
 import {
@@ -44,6 +47,7 @@ import {
   type RotationMarkers,
   type RotationProtocol,
   type RotationView,
+  type SeenMarkers,
   type StoredCredential,
 } from './types.ts';
 import { decodeRetire, encodeRetire, LIFECYCLE_KEY, type LifecycleStore, type LifecycleView, type RetireState } from './lifecycle.ts';
@@ -252,7 +256,7 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
     return v.SecretString === undefined ? undefined : { value: v.SecretString, versionId };
   }
 
-  async view(clusterId: string): Promise<RotationView | undefined> {
+  async view(clusterId: string, opts: { previous?: boolean } = {}): Promise<RotationView | undefined> {
     const name = this.entryName(clusterId);
     const d = await this.describeOwned(name);
     if (!d) return undefined;
@@ -267,7 +271,7 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
       if (err instanceof ResourceNotFoundException) return undefined;
       throw err;
     });
-    const [current, pending, previous] = await Promise.all([read('AWSCURRENT'), pendingValue, read('AWSPREVIOUS')]);
+    const [current, pending, previous] = await Promise.all([read('AWSCURRENT'), pendingValue, opts.previous === false ? undefined : read('AWSPREVIOUS')]);
     const tag = d.Tags?.find((t) => t.Key === STATE_KEY)?.Value;
     return {
       ...(current ? { current } : {}),
@@ -291,16 +295,31 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
     return { ...(clusterId ? { clusterId } : {}), rotationEnabled: d.RotationEnabled === true, stages: d.VersionIdsToStages ?? {} };
   }
 
-  /** @param token the version id to use (Secrets Manager's ClientRequestToken); default: derived from the value */
-  async stage(record: CredentialRecord, token?: string): Promise<string> {
+  /**
+   * The version ids under AWSCURRENT and AWSPENDING: as the caller saw them in this run (`seen`),
+   * else from one DescribeSecret, which refuses a secret we do not own.
+   * @returns undefined when the secret does not exist
+   */
+  private async markers(name: string, seen: SeenMarkers | undefined): Promise<SeenMarkers | undefined> {
+    if (seen) return seen;
+    const d = await this.describeOwned(name);
+    if (!d) return undefined;
+    const byStage = (stage: string) => Object.entries(d.VersionIdsToStages ?? {}).find(([, s]) => s.includes(stage))?.[0];
+    const current = byStage('AWSCURRENT');
+    const pending = byStage('AWSPENDING');
+    return { ...(current ? { current } : {}), ...(pending ? { pending } : {}) };
+  }
+
+  /** @param opts.versionId the version id to use (Secrets Manager's ClientRequestToken); default: derived from the value */
+  async stage(record: CredentialRecord, opts: { seen?: SeenMarkers; versionId?: string } = {}): Promise<string> {
     const name = this.entryName(record.clusterId);
     const value = serializeRecord(record);
-    token ??= requestToken(value);
-    if (!(await this.describeOwned(name))) throw new StoreError(this.kind, `secret ${name} does not exist: nothing to stage a pending version on`);
+    const token = opts.versionId ?? requestToken(value);
+    if (!(await this.markers(name, opts.seen))) throw new StoreError(this.kind, `secret ${name} does not exist: nothing to stage a pending version on`);
     const out = await this.call('PutSecretValue', name, (o) =>
-      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token!, VersionStages: ['AWSPENDING'] }), o),
+      this.client.send(new PutSecretValueCommand({ SecretId: name, SecretString: value, ClientRequestToken: token, VersionStages: ['AWSPENDING'] }), o),
     );
-    return out.VersionId ?? token!;
+    return out.VersionId ?? token;
   }
 
   async putFirst(record: CredentialRecord, state: RotationState): Promise<string> {
@@ -313,35 +332,45 @@ export class AwsSecretsManagerStore extends VersionedStore implements RotationMa
     return put.versionId!;
   }
 
-  async promote(clusterId: string, versionId: string, state: RotationState): Promise<void> {
+  /**
+   * At most three writes and one read (none with `seen`): AWSCURRENT moved from the version that has
+   * it (named, so a version made current meanwhile fails the call), the state tag, AWSPENDING
+   * removed from the version if it has it.
+   */
+  async promote(clusterId: string, versionId: string, state: RotationState, seen?: SeenMarkers): Promise<void> {
     const name = this.entryName(clusterId);
-    const d = await this.describeOwned(name);
-    const current = Object.entries(d?.VersionIdsToStages ?? {}).find(([, s]) => s.includes('AWSCURRENT'))?.[0];
-    if (current !== versionId) {
+    const m = (await this.markers(name, seen)) ?? {};
+    if (m.current !== versionId) {
       // Secrets Manager moves AWSPREVIOUS to the version that loses AWSCURRENT.
       await this.call('UpdateSecretVersionStage', name, (o) =>
         this.client.send(
-          new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSCURRENT', MoveToVersionId: versionId, ...(current ? { RemoveFromVersionId: current } : {}) }),
+          new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSCURRENT', MoveToVersionId: versionId, ...(m.current ? { RemoveFromVersionId: m.current } : {}) }),
           o,
         ),
       );
     }
-    await this.setState(clusterId, state);
-    await this.discard(clusterId, versionId);
+    await this.tagState(name, state);
+    if (m.pending === versionId) await this.removePending(name, versionId);
   }
 
-  async discard(clusterId: string, versionId: string): Promise<void> {
+  async discard(clusterId: string, versionId: string, seen?: SeenMarkers): Promise<void> {
     const name = this.entryName(clusterId);
-    const d = await this.describeOwned(name);
-    if (!(d?.VersionIdsToStages?.[versionId] ?? []).includes('AWSPENDING')) return;
+    if ((await this.markers(name, seen))?.pending === versionId) await this.removePending(name, versionId);
+  }
+
+  private async removePending(name: string, versionId: string): Promise<void> {
     await this.call('UpdateSecretVersionStage', name, (o) =>
       this.client.send(new UpdateSecretVersionStageCommand({ SecretId: name, VersionStage: 'AWSPENDING', RemoveFromVersionId: versionId }), o),
     );
   }
 
-  async setState(clusterId: string, state: RotationState): Promise<void> {
+  async setState(clusterId: string, state: RotationState, seen?: SeenMarkers): Promise<void> {
     const name = this.entryName(clusterId);
-    if (!(await this.describeOwned(name))) throw new StoreError(this.kind, `secret ${name} does not exist: no rotation state to set`);
+    if (!(await this.markers(name, seen))) throw new StoreError(this.kind, `secret ${name} does not exist: no rotation state to set`);
+    await this.tagState(name, state);
+  }
+
+  private async tagState(name: string, state: RotationState): Promise<void> {
     await this.call('TagResource', name, (o) => this.client.send(new TagResourceCommand({ SecretId: name, Tags: [{ Key: STATE_KEY, Value: encodeState(state) }] }), o));
   }
 

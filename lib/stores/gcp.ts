@@ -226,7 +226,7 @@ export class GcpSecretManagerStore extends VersionedStore implements RotationMar
 
   // Rotation markers (see RotationMarkers in ./types.ts): version aliases and the state annotation.
 
-  async view(clusterId: string): Promise<RotationView | undefined> {
+  async view(clusterId: string, opts: { previous?: boolean } = {}): Promise<RotationView | undefined> {
     const name = this.path(clusterId);
     const secret = await this.ownedSecret(name);
     if (!secret) return undefined;
@@ -235,7 +235,7 @@ export class GcpSecretManagerStore extends VersionedStore implements RotationMar
     const [current, pending, previous] = await Promise.all([
       aliases[CURRENT_ALIAS] !== undefined ? read(CURRENT_ALIAS) : toStored(this.kind, name, await this.access(name, 'latest')),
       read(PENDING_ALIAS),
-      read(PREVIOUS_ALIAS),
+      opts.previous === false ? undefined : read(PREVIOUS_ALIAS),
     ]);
     const text = secret.annotations?.[STATE_KEY];
     return {

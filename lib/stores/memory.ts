@@ -100,13 +100,13 @@ export class MemoryStore extends VersionedStore implements RotationMarkers, Life
     return v ? toStored(this.kind, this.entryName(clusterId), { value: v.value, versionId: v.id }) : undefined;
   }
 
-  async view(clusterId: string): Promise<RotationView | undefined> {
+  async view(clusterId: string, opts: { previous?: boolean } = {}): Promise<RotationView | undefined> {
     const e = this.owned(this.entryName(clusterId));
     if (!e) return undefined;
     const m = this.marks(clusterId);
     const current = this.value(clusterId, m.current ?? e.versions.at(-1)?.id);
     const pending = this.value(clusterId, m.pending);
-    const previous = this.value(clusterId, m.previous);
+    const previous = opts.previous === false ? undefined : this.value(clusterId, m.previous);
     return {
       ...(current ? { current } : {}),
       ...(pending ? { pending } : {}),

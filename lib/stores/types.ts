@@ -124,15 +124,18 @@ export interface RotationView {
 export interface RotationMarkers {
   /**
    * The entry's versions and state; undefined when there is no entry.
+   * @param opts.previous read the previous version's value too (default true); false leaves
+   *   `previous` out (a rotation step needs only current and pending; rollback and retirement ask for it)
    * @throws StoreOwnershipError when the entry is not ours
    */
-  view(clusterId: string): Promise<RotationView | undefined>;
+  view(clusterId: string, opts?: { previous?: boolean }): Promise<RotationView | undefined>;
   /**
    * Adds `record` as the pending version of an entry that has a current one; staging the same
    * record again returns the same version.
+   * @param opts.seen what this run saw of the entry (see {@link SeenMarkers}); without it the entry is read first
    * @returns the pending version's id
    */
-  stage(record: CredentialRecord): Promise<string>;
+  stage(record: CredentialRecord, opts?: { seen?: SeenMarkers }): Promise<string>;
   /**
    * Stores a data plane's first credential (already verified) as current, with `state`.
    * @returns its version id
@@ -143,11 +146,32 @@ export interface RotationMarkers {
    * previous one), drops its pending marker if any, and stores `state`: as good as one step (a run killed in between finds the
    * version current and the state behind, which rotation repairs).
    */
-  promote(clusterId: string, versionId: string, state: RotationState): Promise<void>;
+  promote(clusterId: string, versionId: string, state: RotationState, seen?: SeenMarkers): Promise<void>;
   /** Drops the pending marker from `versionId` (the version itself is kept, as every version). */
-  discard(clusterId: string, versionId: string): Promise<void>;
+  discard(clusterId: string, versionId: string, seen?: SeenMarkers): Promise<void>;
   /** Replaces the rotation state. */
-  setState(clusterId: string, state: RotationState): Promise<void>;
+  setState(clusterId: string, state: RotationState, seen?: SeenMarkers): Promise<void>;
+}
+
+/**
+ * What a run saw of an entry's markers: the version ids under `current` and `pending`, from a
+ * {@link RotationMarkers.view} of that entry in this run (which checked the entry's ownership) and
+ * the run's own writes to it since. Given to a write, it spares the adapter a read of the entry
+ * before writing (AWS: one DescribeSecret per write); without it the adapter reads the entry, and
+ * checks its ownership, first. The AWS adapter acts on these ids: a promotion names the version it
+ * moves AWSCURRENT from, and the removal of AWSPENDING the version it removes it from, so either
+ * fails when another writer moved the label since, instead of writing over it. An adapter may
+ * ignore it: the GCP adapter reads the secret before each write anyway, since its writes replace
+ * the whole alias and annotation maps.
+ */
+export interface SeenMarkers {
+  current?: string;
+  pending?: string;
+}
+
+/** The markers a view shows (see {@link SeenMarkers}). */
+export function seenOf(view: RotationView): SeenMarkers {
+  return { ...(view.current ? { current: view.current.versionId } : {}), ...(view.pending ? { pending: view.pending.versionId } : {}) };
 }
 
 /** A store that keeps rotation markers: every adapter the runtime builds. */
@@ -171,8 +195,8 @@ export interface RotationProtocol {
    * @throws StoreOwnershipError when it is not ours
    */
   rotationInfo(secretId: string): Promise<{ clusterId?: string; rotationEnabled: boolean; stages: Record<string, string[]> } | undefined>;
-  /** {@link RotationMarkers.stage} with the version id the protocol chose (its ClientRequestToken). */
-  stage(record: CredentialRecord, versionId?: string): Promise<string>;
+  /** {@link RotationMarkers.stage}, optionally with the version id the protocol chose (its ClientRequestToken). */
+  stage(record: CredentialRecord, opts?: { seen?: SeenMarkers; versionId?: string }): Promise<string>;
 }
 
 /** Whether a store runs its backend's own rotation protocol (the AWS Secrets Manager adapter does). */

@@ -7,7 +7,7 @@ import { CredentialRejectedError, CredsyncError, describeError } from '../errors
 import { requireRotation } from '../rotation/config.ts';
 import { verifyGeneration } from '../rotation/rotate.ts';
 import { selectDataPlanes } from '../rotation/status.ts';
-import { canRotate } from '../stores/types.ts';
+import { canRotate, seenOf } from '../stores/types.ts';
 import { runSync, type SyncDeps, type SyncReport } from './sync.ts';
 
 /**
@@ -48,7 +48,7 @@ export async function rollback(deps: SyncDeps, clusterId: string): Promise<SyncR
     publishedAt: now.toISOString(),
     revoke: from,
     ...(v.state?.revoked ? { revoked: v.state.revoked } : {}),
-  });
+  }, seenOf(v));
   deps.log.warn('rotation: rolled back', { cluster: clusterId, from, to });
   return runSync(deps, { clusters: [clusterId] });
 }

@@ -17,7 +17,7 @@
 import { CredsyncError, describeError } from '../errors.ts';
 import { requireRotation, settingsFor } from '../rotation/config.ts';
 import { mintNext, revokeObject, verifyGeneration } from '../rotation/rotate.ts';
-import { CLUSTER_KEY, hasRotationProtocol } from '../stores/types.ts';
+import { CLUSTER_KEY, hasRotationProtocol, seenOf } from '../stores/types.ts';
 import { echo } from '../util/bounded.ts';
 import { runSync, type SyncDeps, type SyncReport } from './sync.ts';
 
@@ -107,10 +107,12 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent): P
       let highest = state.highest;
       const revoked: number[] = [];
       const stuck = view.pending && view.pending.versionId !== view.current.versionId ? view.pending : undefined;
+      // Writes act on this step's view of the entry (lib/stores/types.ts SeenMarkers), not on a re-read each.
+      const seen = { current: view.current.versionId };
       if (stuck) {
         const g = stuck.record.generation?.generation ?? 0;
         await revokeObject(api, dp, g, deps.log);
-        await store.discard(dp.id, stuck.versionId);
+        await store.discard(dp.id, stuck.versionId, { ...seen, pending: stuck.versionId });
         highest = Math.max(highest, g);
         revoked.push(g);
         deps.log.warn('rotation: a version stuck in AWSPENDING from an earlier attempt was revoked and unstaged', { cluster: dp.id, generation: g });
@@ -128,9 +130,9 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent): P
         }
       }
       const g = highest + 1;
-      await store.setState(dp.id, { ...state, highest: g });
+      await store.setState(dp.id, { ...state, highest: g }, seen);
       const record = await mintNext(deps, dp, api, settings, g);
-      await store.stage(record, ev.ClientRequestToken);
+      await store.stage(record, { versionId: ev.ClientRequestToken, seen });
       return result(`minted generation ${g}${revoked.length ? ` (revoked stuck generation ${revoked.sort((a, b) => a - b).join(', ')})` : ''}`);
     }
     case 'setSecret':
@@ -159,7 +161,7 @@ export async function rotationProtocolStep(deps: SyncDeps, ev: RotationEvent): P
           publishedAt: (deps.now ?? (() => new Date()))().toISOString(),
           ...(cur ? { revoke: cur.record.generation?.generation ?? 0 } : {}),
           ...(state?.revoked ? { revoked: state.revoked } : {}),
-        });
+        }, seenOf(view!));
       } else if (view?.current?.versionId !== ev.ClientRequestToken) {
         throw new CredsyncError('STORE_ERROR', `data plane ${dp.id}: version ${echo(ev.ClientRequestToken, 100)} is neither pending nor current`);
       }

@@ -206,4 +206,28 @@ describe('rotation state machine (in-memory)', () => {
     for (const name of ['flyteadmin', 'syncresources'])
       expect((await w.cp.getDeploymentTemplate('flyte', name))?.templateAnnotations['flyte-credsync.io/config-checksum']).toBe(quiet.controlPlane?.checksum);
   });
+
+  it('a run killed inside promote (AWSCURRENT moved, the state and the pending marker behind) is repaired from the store by the next run, which revokes the previous generation', async () => {
+    // Prepare: generation 1; then a forced rotation whose promote dies after its first write.
+    const w = world();
+    await runSync(w.deps);
+    const promote = w.store.promote;
+    w.store.promote = async (clusterId: string, versionId: string) => {
+      const m = w.store.markers.get(w.store.entryName(clusterId))!;
+      Object.assign(m, { previous: m.current, current: versionId });
+      throw new Error('simulated crash inside promote');
+    };
+    expect((await runSync(w.deps, { rotateNow: true })).ok).toBe(false);
+    w.store.promote = promote;
+    const killed = await w.store.view('dp1');
+    expect([killed?.current?.record.generation?.generation, killed?.pending?.versionId, killed?.state]).toEqual([2, killed?.current?.versionId, { phase: 'idle', generation: 1, highest: 1 }]);
+    // Act: the next run, with nothing remembered.
+    const r = await runSync(w.deps);
+    // Assess: the state repaired to "published, revoke 1", the marker dropped, generation 1 revoked.
+    expect(rot(r)).toMatchObject({ generation: 2, revoked: 1, phase: 'idle', rollout: { complete: true } });
+    expect(w.dp.deleted).toEqual(['flyteadmin-token-1']);
+    const v = await w.store.view('dp1');
+    expect([v?.current?.record.generation?.generation, v?.previous?.record.generation?.generation, v?.pending]).toEqual([2, 1, undefined]);
+    expect(v?.state).toMatchObject({ phase: 'idle', generation: 2, highest: 2, revoked: { generation: 1 } });
+  });
 });
