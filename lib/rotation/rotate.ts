@@ -19,7 +19,7 @@ import type { DataPlaneApi, RolloutApi, RotationDataPlaneApi } from '../kube/por
 import type { GenerationInfo, RotationState } from '../stores/rotation.ts';
 import { makeRecord, seenOf, shortFingerprint, type CredentialRecord, type RotationMarkers, type RotationView, type SeenMarkers, type StoredCredential } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
-import type { Log } from '../util/log.ts';
+import { mapBounded, type Log } from '../util/log.ts';
 import { dueAt } from './config.ts';
 import { waitForRollouts, type RolloutResult } from './rollout.ts';
 import { objectName } from './state.ts';
@@ -355,19 +355,28 @@ export async function finishRotations(deps: FinishDeps, items: PreparedRotation[
     deps.log.warn('rotation: rollout not complete in time; nothing revoked, the next run resumes', { waitingFor, clusterCount: todo.length, clusters: loggedIds(todo.map((p) => p.dp.id)) });
     return result;
   }
-  for (const p of todo) {
-    const at = deps.now().toISOString();
-    const next: RotationState = { phase: 'idle', generation: p.state.generation, highest: p.state.highest, ...(p.state.revoked ? { revoked: p.state.revoked } : {}) };
-    if (p.state.revoke !== undefined && p.state.revoke !== p.state.generation) {
-      const api = await deps.dataPlane(p.dp);
-      await revokeObject(api, p.dp, p.state.revoke, deps.log);
-      next.revoked = { generation: p.state.revoke, at };
-      p.report.revoked = p.state.revoke;
+  // Each data plane's revoke and record, `concurrency` at once (they touch nothing shared); all
+  // are tried, and the first failure is thrown once they have settled (those data planes resume).
+  const failures: unknown[] = [];
+  await mapBounded(todo, deps.config.concurrency, async (p) => {
+    try {
+      const at = deps.now().toISOString();
+      const next: RotationState = { phase: 'idle', generation: p.state.generation, highest: p.state.highest, ...(p.state.revoked ? { revoked: p.state.revoked } : {}) };
+      if (p.state.revoke !== undefined && p.state.revoke !== p.state.generation) {
+        const api = await deps.dataPlane(p.dp);
+        await revokeObject(api, p.dp, p.state.revoke, deps.log);
+        next.revoked = { generation: p.state.revoke, at };
+        p.report.revoked = p.state.revoke;
+      }
+      // prepareRotation read the entry in this run and left p.versionId current, nothing pending.
+      await deps.store.setState(p.dp.id, next, { current: p.versionId });
+      p.state = next;
+      p.report.phase = 'idle';
+    } catch (err) {
+      deps.log.error('rotation: revoke not finished', { cluster: p.dp.id, reason: describeError(err) });
+      failures.push(err);
     }
-    // prepareRotation read the entry in this run and left p.versionId current, nothing pending.
-    await deps.store.setState(p.dp.id, next, { current: p.versionId });
-    p.state = next;
-    p.report.phase = 'idle';
-  }
+  });
+  if (failures.length) throw failures[0];
   return result;
 }

@@ -48,33 +48,33 @@ export async function rotationStatus(deps: StatusDeps, opts: { clusters?: string
   const selected = selectDataPlanes(deps.config, opts.clusters);
   // At most `concurrency` store reads at once: 5,000 at once timed the store out (issue #20).
   return mapBounded(selected, deps.config.concurrency, async (dp): Promise<DataPlaneStatus> => {
-      const s = settingsFor(deps.config, dp);
-      const out: DataPlaneStatus = { id: dp.id, mode: s?.mode ?? 'off', pending: [] };
-      try {
-        const v = await store.view(dp.id);
-        if (!v?.current) return { ...out, empty: true };
-        const g = v.current.record.generation;
-        const issued = g?.issuedAt ?? v.state?.publishedAt;
-        const due = s && issued ? dueAt(s, new Date(issued), g?.expiresAt ? new Date(g.expiresAt) : undefined) : undefined;
-        if (v.pending && v.pending.versionId !== v.current.versionId)
-          out.pending.push(`generation ${v.pending.record.generation?.generation ?? '?'} staged, not verified yet`);
-        if (v.state?.phase === 'published')
-          out.pending.push(`rollout after ${v.state.publishedAt}${v.state.revoke !== undefined ? `, then revoke generation ${v.state.revoke}` : ''}`);
-        return {
-          ...out,
-          generation: g?.generation ?? 0,
-          fingerprint: shortFingerprint(v.current.record.fingerprint),
-          object: `${v.current.record.source.namespace}/${g?.object ?? v.current.record.source.secret}`,
-          ...(issued ? { issuedAt: issued, ageSeconds: Math.round((now.getTime() - Date.parse(issued)) / 1000) } : {}),
-          ...(g?.expiresAt ? { expiresAt: g.expiresAt } : {}),
-          ...(due ? { dueAt: due.toISOString() } : {}),
-          phase: v.state?.phase ?? 'idle',
-          ...(v.state?.revoked ? { lastRevoked: v.state.revoked } : {}),
-        };
-      } catch (err) {
-        return { ...out, error: { code: errorCode(err), reason: describeError(err) } };
-      }
-    });
+    const s = settingsFor(deps.config, dp);
+    const out: DataPlaneStatus = { id: dp.id, mode: s?.mode ?? 'off', pending: [] };
+    try {
+      const v = await store.view(dp.id, { previous: false });
+      if (!v?.current) return { ...out, empty: true };
+      const g = v.current.record.generation;
+      const issued = g?.issuedAt ?? v.state?.publishedAt;
+      const due = s && issued ? dueAt(s, new Date(issued), g?.expiresAt ? new Date(g.expiresAt) : undefined) : undefined;
+      if (v.pending && v.pending.versionId !== v.current.versionId)
+        out.pending.push(`generation ${v.pending.record.generation?.generation ?? '?'} staged, not verified yet`);
+      if (v.state?.phase === 'published')
+        out.pending.push(`rollout after ${v.state.publishedAt}${v.state.revoke !== undefined ? `, then revoke generation ${v.state.revoke}` : ''}`);
+      return {
+        ...out,
+        generation: g?.generation ?? 0,
+        fingerprint: shortFingerprint(v.current.record.fingerprint),
+        object: `${v.current.record.source.namespace}/${g?.object ?? v.current.record.source.secret}`,
+        ...(issued ? { issuedAt: issued, ageSeconds: Math.round((now.getTime() - Date.parse(issued)) / 1000) } : {}),
+        ...(g?.expiresAt ? { expiresAt: g.expiresAt } : {}),
+        ...(due ? { dueAt: due.toISOString() } : {}),
+        phase: v.state?.phase ?? 'idle',
+        ...(v.state?.revoked ? { lastRevoked: v.state.revoked } : {}),
+      };
+    } catch (err) {
+      return { ...out, error: { code: errorCode(err), reason: describeError(err) } };
+    }
+  });
 }
 
 /**
