@@ -14,12 +14,13 @@ import type { EnvInfo } from '../../test/env/testenv.ts';
 import { log } from './common.ts';
 import { bump, countedDeps, criticalPath, newCounts, summarize, type CallSummary, type Counts, type CriticalPath } from './counting.ts';
 
-/** A sync by the bundled CLI in a new process: its wall time (spawn to exit) and peak RSS. */
-export function invokeCli(configFile: string): Invocation {
-  const cli = path.resolve(import.meta.dirname, '../dist/credsync.mjs');
-  const rss = "process.on('exit',()=>process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS='+process.resourceUsage().maxRSS+'\\n'))";
+/** A sync (or `command`) by the bundled CLI in a new process: its wall time (spawn to exit) and peak RSS. */
+export function invokeCli(configFile: string, command: readonly string[] = ['sync']): Invocation {
+  const cli = path.resolve(import.meta.dirname, '../../dist/credsync.mjs');
+  const rss =
+    "process.on('exit',()=>{const u=process.resourceUsage();process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS='+u.maxRSS+'\\nCREDSYNC_BENCH_CPU='+(u.userCPUTime+u.systemCPUTime)+'\\n')})";
   const t0 = performance.now();
-  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(rss)}`, cli, 'sync', '--config', configFile, '--json'], {
+  const r = spawnSync(process.execPath, ['--import', `data:text/javascript,${encodeURIComponent(rss)}`, cli, ...command, '--config', configFile, '--json'], {
     encoding: 'utf8',
     timeout: 600_000,
     maxBuffer: 256 << 20,
@@ -27,7 +28,7 @@ export function invokeCli(configFile: string): Invocation {
   const ms = performance.now() - t0;
   const m = /CREDSYNC_BENCH_MAXRSS=(\d+)/.exec(r.stderr ?? '');
   if (!m) throw new Error(`one invocation: no RSS reported (exit ${r.status}): ${(r.stderr ?? String(r.error)).slice(-500)}`);
-  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
+  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0, ...cpuOf(r.stderr) };
 }
 
 /**
@@ -43,6 +44,7 @@ export function invokeLambda(dir: string, configFile: string, heapMb?: number): 
     `const h = m.handler ?? m.default?.handler;` +
     `const r = await h({ id: 'bench', time: new Date().toISOString(), 'detail-type': 'Scheduled Event', source: 'aws.events', detail: {} }, { getRemainingTimeInMillis: () => 900000 });` +
     `process.stderr.write('\\nCREDSYNC_BENCH_MAXRSS=' + process.resourceUsage().maxRSS + '\\n');` +
+    `process.stderr.write('CREDSYNC_BENCH_CPU=' + (process.resourceUsage().userCPUTime + process.resourceUsage().systemCPUTime) + '\\n');` +
     `process.stderr.write('CREDSYNC_BENCH_MEMORY=' + JSON.stringify(process.memoryUsage()) + '\\n');` +
     // Lambda freezes the process once the handler returns: exit there instead of waiting for idle
     // keep-alive sessions to close.
@@ -60,7 +62,13 @@ export function invokeLambda(dir: string, configFile: string, heapMb?: number): 
   if (!m) throw new Error(`one Lambda invocation: no RSS reported (exit ${r.status}): ${(r.stderr ?? String(r.error)).slice(-500)}`);
   const mem = /CREDSYNC_BENCH_MEMORY=(\{.*\})/.exec(r.stderr ?? '');
   if (mem) log(`  Lambda invocation memory at the end (bytes): ${mem[1]}`);
-  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0 };
+  return { ms, peakRssMiB: Number(m[1]) / 1024, ok: r.status === 0, ...cpuOf(r.stderr) };
+}
+
+/** The CPU time (user + system, ms) an invocation reported, if it did. */
+function cpuOf(stderr: string | undefined): { cpuMs?: number } {
+  const c = /CREDSYNC_BENCH_CPU=(\d+)/.exec(stderr ?? '');
+  return c ? { cpuMs: Math.round(Number(c[1]) / 1000) } : {};
 }
 
 export interface SyncRun {
@@ -143,4 +151,6 @@ export interface Invocation {
   ms: number;
   peakRssMiB: number;
   ok: boolean;
+  /** CPU time of the process (user + system), when it reported it. */
+  cpuMs?: number;
 }
