@@ -3,7 +3,7 @@
  * environment (real kube-apiservers, real rollouts of flyteadmin/syncresources on KWOK nodes,
  * moto), through the real wiring.
  *
- *   npm run bench:rotation -- [--sizes 10,50] [--runs 3] [--invocations K] [--json FILE] [--dir STATE_DIR]
+ *   npm run bench:rotation -- [--sizes 10,50] [--runs 3] [--invocations K] [--lambda-node-options OPTS] [--json FILE] [--dir STATE_DIR]
  *
  * Data plane k (id `r<k>`) is the sync benchmark's namespace `bench-<k>` on cluster dp((k-1) % D + 1)
  * (ServiceAccount flyteadmin bound to the chart's ClusterRole; idempotent set-up); rotation's
@@ -24,7 +24,8 @@
  * (`dist/credsync.mjs rotate --now`, `npm run build`) and K by the packaged scheduled Lambda function
  * (the unzipped `.serverless/scheduled.zip`, `npx serverless package`; its configuration says
  * `every: 1s`, so every credential is due and the scheduled run rotates them all, as `--now` does),
- * each in a new process: wall time and peak RSS.
+ * each in a new process: wall time and peak RSS. `--lambda-node-options` is the function's NODE_OPTIONS
+ * (a Lambda environment variable), e.g. `--max-semi-space-size=4`.
  */
 import { readFileSync, existsSync } from 'node:fs';
 import { mkdtemp, rm, writeFile } from 'node:fs/promises';
@@ -256,6 +257,19 @@ interface Row {
   runs: RunResult[];
 }
 
+/** `fn` with NODE_OPTIONS set for the processes it spawns (this one started without it). */
+function withNodeOptions<T>(opts: string | undefined, fn: () => T): T {
+  if (!opts) return fn();
+  const before = process.env['NODE_OPTIONS'];
+  process.env['NODE_OPTIONS'] = opts;
+  try {
+    return fn();
+  } finally {
+    if (before === undefined) delete process.env['NODE_OPTIONS'];
+    else process.env['NODE_OPTIONS'] = before;
+  }
+}
+
 /** The packaged scheduled function, unzipped, when `serverless package` has made it. */
 async function unpackScheduled(): Promise<string | undefined> {
   const zip = path.resolve(import.meta.dirname, '../.serverless/scheduled.zip');
@@ -267,7 +281,7 @@ async function unpackScheduled(): Promise<string | undefined> {
 }
 
 async function main(): Promise<number> {
-  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,50' }, runs: { type: 'string', default: '3' }, invocations: { type: 'string', default: '0' }, json: { type: 'string' }, dir: { type: 'string' } } });
+  const { values } = parseArgs({ options: { sizes: { type: 'string', default: '10,50' }, runs: { type: 'string', default: '3' }, invocations: { type: 'string', default: '0' }, 'lambda-node-options': { type: 'string' }, json: { type: 'string' }, dir: { type: 'string' } } });
   const sizes = values.sizes!.split(',').map(Number);
   const runs = Number(values.runs);
   const invocations = Number(values.invocations);
@@ -341,7 +355,7 @@ async function main(): Promise<number> {
           for (let i = 0; i < invocations; i++) {
             await resetControlPlane(env);
             await new Promise((r) => setTimeout(r, 1100)); // the last generation more than 1 s old
-            const inv = invokeLambda(lambdaDir, file);
+            const inv = withNodeOptions(values['lambda-node-options'], () => invokeLambda(lambdaDir, file));
             if (!inv.ok) throw new Error(`Lambda rotation of ${n} data planes failed`);
             console.error(`N=${n} Lambda scheduled (every: 1s): ${Math.round(inv.ms)} ms, CPU ${inv.cpuMs ?? '?'} ms, peak RSS ${inv.peakRssMiB.toFixed(1)} MiB`);
             row.lambda.push(inv);
