@@ -13,14 +13,11 @@
  * while the token controller does not work.
  */
 import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@jest/globals';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
-import { parse as parseYaml, stringify as stringifyYaml } from 'yaml';
+import { readFileSync } from 'node:fs';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { signalServer, restartApiServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
 import { resetControlPlane, uniquePrefix, filledTokenSecret, whoAmI } from '../integration/helpers.ts';
-import { throttleProxy } from './throttle.ts';
+import { kubeconfigThrough, throttleProxy } from './throttle.ts';
 import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, contentChangedAt, controlState, heldFingerprint, invariantViolations, podsCreated, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
 
 jest.setTimeout(600_000);
@@ -165,10 +162,7 @@ describe('a 429 storm', () => {
     // dp2 reached through a proxy that answers 429 while the storm lasts (./throttle.ts).
     const storm = await throttleProxy(env.clusters[dp2]!);
     try {
-      const kubeconfig = join(mkdtempSync(join(tmpdir(), 'credsync-throttle-')), 'kubeconfig');
-      const kc = parseYaml(readFileSync(env.kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: { server: string } }> };
-      kc.clusters.find((c) => c.name === dp2)!.cluster.server = storm.server;
-      writeFileSync(kubeconfig, stringifyYaml(kc), { mode: 0o600 });
+      const kubeconfig = kubeconfigThrough(env.kubeconfig, dp2, storm.server);
       const throttledCfg = writeConfig({ ...env, kubeconfig }, prefix, [{ id: dp1, labels: { team1: 1, gpu: 1 } }, { id: dp2, labels: { team1: 0.5 } }], LEASE);
       storm.start(600_000, 5);
       figures.faults++;

@@ -14,6 +14,7 @@ import { fingerprint, shortFingerprint } from '../../lib/stores/types.ts';
 import type { SyncReport } from '../../lib/sync/sync.ts';
 import { apps, core, whoAmI, type EnvInfo } from '../integration/helpers.ts';
 import { deploymentRolledOut } from '../env/seed.ts';
+import { procStat } from '../env/processes.ts';
 
 export const CHILD = join(import.meta.dirname, 'sync-child.ts');
 export const DEPLOYMENTS = ['flyteadmin', 'syncresources'];
@@ -107,14 +108,20 @@ export function startChild(env: EnvInfo, configFile: string, o: ChildOptions = {
     pid: child.pid!,
     stderr: () => err,
     done,
-    waitFor(text, ms = 120_000) {
-      if (err.includes(text)) return Promise.resolve();
-      return new Promise<void>((resolve, reject) => {
-        const t = setTimeout(() => reject(new Error(`child never wrote "${text}"; stderr:\n${err.slice(-3000)}`)), ms);
-        t.unref();
-        waiters.push({ text, resolve: () => (clearTimeout(t), resolve()) });
-        void done.then(() => reject(new Error(`child exited before writing "${text}"; stderr:\n${err.slice(-3000)}`)));
-      });
+    async waitFor(text, ms = 120_000) {
+      if (!err.includes(text))
+        await new Promise<void>((resolve, reject) => {
+          const t = setTimeout(() => reject(new Error(`child never wrote "${text}"; stderr:\n${err.slice(-3000)}`)), ms);
+          t.unref();
+          waiters.push({ text, resolve: () => (clearTimeout(t), resolve()) });
+          void done.then(() => reject(new Error(`child exited before writing "${text}"; stderr:\n${err.slice(-3000)}`)));
+        });
+      // A child that stops itself writes FAULT first: a SIGCONT sent before it has stopped would be
+      // lost, and it would stay stopped. Resolve once it really is stopped.
+      if (text.startsWith('FAULT') && fault?.startsWith('stop:'))
+        for (let exited = false; !exited && !/^[Tt]$/.test(procStat(child.pid!)?.state ?? ''); ) {
+          exited = await Promise.race([done.then(() => true), new Promise<false>((r) => setTimeout(() => r(false), 10))]);
+        }
     },
   };
 }

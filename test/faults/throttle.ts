@@ -14,8 +14,10 @@
  * Test code only.
  */
 import http2 from 'node:http2';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parse, stringify } from 'yaml';
 import type { TLSSocket } from 'node:tls';
 import type { ClusterInfo } from '../env/testenv.ts';
 
@@ -96,4 +98,13 @@ export async function throttleProxy(cluster: ClusterInfo): Promise<Storm> {
       await new Promise<void>((r) => server.close(() => r()));
     },
   };
+}
+
+/** A copy of `kubeconfig` in which `cluster` is reached at `server` (a proxy's address); returns its path. */
+export function kubeconfigThrough(kubeconfig: string, cluster: string, server: string): string {
+  const kc = parse(readFileSync(kubeconfig, 'utf8')) as { clusters: Array<{ name: string; cluster: { server: string } }> };
+  kc.clusters.find((c) => c.name === cluster)!.cluster.server = server;
+  const file = join(mkdtempSync(join(tmpdir(), 'credsync-throttle-')), 'kubeconfig');
+  writeFileSync(file, stringify(kc), { mode: 0o600 });
+  return file;
 }
