@@ -59,6 +59,22 @@ export const FLYTEADMIN_CHECKS: readonly AccessCheck[] = [
   { verb: 'get', group: '', resource: 'namespaces' },
 ];
 
+/**
+ * What flyteadmin, and syncresources with the same credential, do on a data plane (FLYTE-FACTS):
+ * create a FlyteWorkflow per execution in its `<project>-<domain>` namespace, read it, delete it to
+ * abort; read and create those namespaces (cluster-resource sync). `credsync doctor` asks the
+ * stored credential for all of these (cluster-wide); the sync refuses to publish one lacking
+ * {@link FLYTEADMIN_CHECKS}. What the chart's cluster_resources templates create besides
+ * (resource quotas, service accounts) depends on the templates and is not asked.
+ */
+export const FLYTEADMIN_RIGHTS: readonly AccessCheck[] = [
+  { verb: 'create', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
+  { verb: 'get', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
+  { verb: 'delete', group: 'flyte.lyft.com', resource: 'flyteworkflows' },
+  { verb: 'get', group: '', resource: 'namespaces' },
+  { verb: 'create', group: '', resource: 'namespaces' },
+];
+
 /** The identity a data plane's flyteadmin credential must authenticate as. */
 export function expectedIdentity(dp: Pick<DataPlane, 'namespace' | 'serviceAccount'>): string {
   return `system:serviceaccount:${dp.namespace}:${dp.serviceAccount}`;

@@ -8,11 +8,15 @@
  * 3. **tls**: the TLS handshake verifies against the configured (or cloud-reported) CA;
  * 4. **identity**: the API server authenticates the sync's identity (SelfSubjectReview);
  * 5. **authorized**: that identity may do exactly what the sync does there
- *    (SelfSubjectAccessReview per permission; deploy/*.yaml grants them).
+ *    (SelfSubjectAccessReview per permission; deploy/*.yaml grants them);
+ * 6. **credential** (data planes): the flyteadmin credential the store holds for it, asked as
+ *    itself, authenticates as the expected ServiceAccount and may do what flyteadmin does there
+ *    (create, get and delete FlyteWorkflows; get and create namespaces); the missing ones named.
  *
  * and for the store, that it answers and lets the sync read its entries (one read of a data
- * plane's entry; "not found" is fine). Reviews persist nothing; no Secret, ConfigMap or store entry
- * is read for its value or written. Each check stops at the first failure of its cluster: a
+ * plane's entry; "not found" is fine). Reviews persist nothing; nothing is written. The only
+ * values read are the stored credentials (step 6, used as the credential and never shown); no
+ * Secret or ConfigMap is read for its value. Each check stops at the first failure of its cluster: a
  * cluster that is unreachable is not asked for reviews.
  *
  * A data plane that rotates (lib/rotation) is also asked for what rotation does there
@@ -35,6 +39,10 @@ import type { Config } from '../config/schema.ts';
 import { describeError, errorCode } from '../errors.ts';
 import { KubeHttp } from '../kube/http2.ts';
 import { describeAction, mayDo, whoAmI, type ReviewedAction } from '../kube/reviews.ts';
+import { statusOf } from '../kube/errors.ts';
+import { tokenConnection } from '../clusters/access.ts';
+import { expectedIdentity, FLYTEADMIN_RIGHTS } from '../dataplane/verify.ts';
+import { shortFingerprint } from '../stores/types.ts';
 import type { SecretStore } from '../stores/types.ts';
 import { timeLeft } from '../util/abort.ts';
 import { mapBounded } from '../util/log.ts';
@@ -47,8 +55,11 @@ import { settingsFor } from '../rotation/config.ts';
 import { assessOwnership, formatOwnership, type ObjectOwnership } from '../controlplane/owners.ts';
 import { readMetadata } from '../kube/metadata.ts';
 
-export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized';
+export type CheckName = 'access' | 'reachable' | 'tls' | 'identity' | 'authorized' | 'credential';
+/** The checks of the control plane, in order. */
 export const CHECKS: readonly CheckName[] = ['access', 'reachable', 'tls', 'identity', 'authorized'];
+/** A data plane's: also **credential**, the stored flyteadmin credential's own rights there ({@link checkStoredCredential}). */
+export const DATA_PLANE_CHECKS: readonly CheckName[] = [...CHECKS, 'credential'];
 
 export interface CheckResult {
   check: CheckName | 'store' | 'flyteadmin';
@@ -238,6 +249,8 @@ async function diagnoseCluster(
   expectedUser: string | undefined,
   deps: DoctorDeps,
   lifecycle?: { permissions: Permission[]; required: boolean },
+  /** A data plane's last check, once the others passed: the stored credential (server: the API server the sync reaches). */
+  credential?: (server: string, timeoutMs: number) => Promise<CheckResult>,
 ): Promise<ClusterDiagnosis> {
   // Each step ends at its own timeout or the invocation's deadline (lib/util/abort.ts), whichever comes first.
   const stepMs = () => Math.max(1, Math.min(deps.timeoutMs ?? 10_000, timeLeft()));
@@ -293,6 +306,7 @@ async function diagnoseCluster(
   } catch (err) {
     checks.push({ check: 'authorized', ok: false, detail: `[${errorCode(err)}] ${describeError(err)}` });
   }
+  if (credential && checks.at(-1)!.ok) checks.push(await credential(conn.server, stepMs()));
   if (!lifecycle) return out(conn.server);
   let life: NonNullable<ClusterDiagnosis['lifecycle']>;
   try {
@@ -309,6 +323,39 @@ async function diagnoseCluster(
 }
 
 /**
+ * The flyteadmin credential the store holds for a data plane, asked as itself at the API server the
+ * sync reaches (what the sync publishes is what flyteadmin uses): whom it authenticates as
+ * (SelfSubjectReview) and whether it may do what flyteadmin does there ({@link FLYTEADMIN_RIGHTS},
+ * one SelfSubjectAccessReview each). Names what is missing; never the token (it is registered for
+ * redaction before any request). Nothing stored yet is not a failure.
+ */
+export async function checkStoredCredential(dp: Config['dataPlanes'][number], store: SecretStore, server: string, timeoutMs: number): Promise<CheckResult> {
+  const fail = (detail: string): CheckResult => ({ check: 'credential', ok: false, detail });
+  let stored;
+  try {
+    stored = await store.get(dp.id);
+  } catch (err) {
+    return fail(`the store could not be read: [${errorCode(err)}] ${describeError(err)}`);
+  }
+  if (!stored) return { check: 'credential', ok: true, detail: 'nothing stored yet (the first sync stores it)' };
+  const r = stored.record;
+  const which = `the stored credential ${shortFingerprint(r.fingerprint)}`;
+  const http = new KubeHttp(tokenConnection(server, r.caCert, r.token));
+  const expected = expectedIdentity(dp);
+  try {
+    const [who, may] = await Promise.all([whoAmI(http, `data plane ${dp.id}`, server, timeoutMs), mayDo(http, `data plane ${dp.id}`, server, FLYTEADMIN_RIGHTS, timeoutMs)]);
+    if (who.username !== expected) return fail(`${which} authenticates as ${echo(who.username ?? '(unknown)')}, expected ${expected} (the next sync replaces it)`);
+    const missing = FLYTEADMIN_RIGHTS.filter((_, i) => !may[i]).map(describeAction);
+    return missing.length
+      ? fail(`${which} (${expected}) may not ${missing.join('; ')}: flyteadmin cannot run or abort executions there (bind it to the flyte-core chart's flyteadmin ClusterRole)`)
+      : { check: 'credential', ok: true, detail: `${which} authenticates as ${expected} and may do the ${FLYTEADMIN_RIGHTS.length} actions flyteadmin needs` };
+  } catch (err) {
+    if (statusOf(err) === 401) return fail(`${which} does not authenticate (HTTP 401): revoked, or its token Secret or ServiceAccount was deleted; the next sync replaces it`);
+    return fail(`[${errorCode(err)}] ${describeError(err)}`);
+  }
+}
+
+/**
  * Diagnoses the control plane, every data plane (at most `config.concurrency` at once) and the
  * store. Never throws for a failed check: each is reported.
  */
@@ -317,7 +364,9 @@ export async function runDoctor(deps: DoctorDeps): Promise<DoctorReport> {
   const rotating = cfg.dataPlanes.some((dp) => settingsFor(cfg, dp));
   const control = diagnoseCluster('control plane', cfg.controlPlane.access, controlPlanePermissions(cfg.controlPlane, rotating), undefined, deps);
   const dataPlanes = mapBounded(cfg.dataPlanes, cfg.concurrency, (dp) =>
-    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp, settingsFor(cfg, dp)), undefined, deps, { permissions: lifecyclePermissions(dp), required: dp.state === 'draining' }),
+    diagnoseCluster(`data plane ${dp.id}`, dp.access, dataPlanePermissions(dp, settingsFor(cfg, dp)), undefined, deps, { permissions: lifecyclePermissions(dp), required: dp.state === 'draining' }, (server, ms) =>
+      checkStoredCredential(dp, deps.store, server, ms),
+    ),
   );
   const flyteadmin = cfg.labels ? checkFlyteAdmin(cfg.labels.flyteadmin, deps) : undefined;
   const store = (async () => {
@@ -409,7 +458,7 @@ export function formatDoctor(r: DoctorReport): string {
     lines.push(`${c.ok ? '✓' : '✗'} ${c.cluster}${c.server ? ` (${c.server})` : ''}`);
     for (const k of c.checks) lines.push(`    ${k.ok ? '✓' : '✗'} ${k.check.padEnd(12)}${k.detail}`);
     if (c.lifecycle) lines.push(`    ${c.lifecycle.ok ? '✓' : c.lifecycle.required ? '✗' : '!'} ${'lifecycle'.padEnd(12)}${c.lifecycle.detail}`);
-    const skipped = CHECKS.slice(c.checks.length);
+    const skipped = (c === control ? CHECKS : DATA_PLANE_CHECKS).slice(c.checks.length);
     if (skipped.length) lines.push(`    - ${skipped.join(', ')}: not checked (fix the failure above first)`);
   }
   lines.push(...countedRest(rows.left, 'data planes', (c) => (c.ok ? 'passed every check' : `failed at ${c.checks.find((k) => !k.ok)?.check ?? 'a check'}`)));

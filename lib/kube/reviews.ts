@@ -24,8 +24,14 @@ export interface ReviewedAction {
   name?: string;
 }
 
-/** An action as a person reads it: `update configmaps flyte/flyte-admin-clusters-config`, `patch deployments.apps flyte/flyteadmin`. */
-export const describeAction = (a: ReviewedAction): string => `${a.verb} ${rbacResource(a)}${a.group ? '.' + a.group : ''} ${a.namespace || '(every namespace)'}/${a.name ?? '*'}`;
+/**
+ * An action as a person reads it: `update configmaps flyte/flyte-admin-clusters-config`,
+ * `patch deployments.apps flyte/flyteadmin`, `create secrets flyte/*`, `list
+ * flyteworkflows.flyte.lyft.com (every namespace)/*` (namespace ''); with neither namespace nor
+ * name (a cluster-wide question, or a cluster-scoped resource), `delete flyteworkflows.flyte.lyft.com`.
+ */
+export const describeAction = (a: ReviewedAction): string =>
+  `${a.verb} ${rbacResource(a)}${a.group ? '.' + a.group : ''}${a.namespace === undefined && a.name === undefined ? '' : ` ${a.namespace || '(every namespace)'}/${a.name ?? '*'}`}`;
 
 /** An action in RBAC's notation: `serviceaccounts/token` for a subresource. */
 export const rbacResource = (a: Pick<ReviewedAction, 'resource' | 'subresource'>): string => (a.subresource ? `${a.resource}/${a.subresource}` : a.resource);

@@ -59,9 +59,12 @@ describe('credsync doctor', () => {
     const r = await doctor(config(env.dataPlanes.map((id) => kubeconfigDp(id))));
     // Assess
     expect(r.ok).toBe(true);
-    expect(r.clusters.map((c) => [c.cluster, c.checks.map((k) => `${k.check}:${k.ok}`).join(' ')])).toEqual(
-      ['control plane', ...env.dataPlanes.map((id) => `data plane ${id}`)].map((n) => [n, 'access:true reachable:true tls:true identity:true authorized:true']),
-    );
+    expect(r.clusters.map((c) => [c.cluster, c.checks.map((k) => `${k.check}:${k.ok}`).join(' ')])).toEqual([
+      ['control plane', 'access:true reachable:true tls:true identity:true authorized:true'],
+      ...env.dataPlanes.map((id) => [`data plane ${id}`, 'access:true reachable:true tls:true identity:true authorized:true credential:true']),
+    ]);
+    // Nothing stored under this test's prefix yet: the stored credential's check passes, saying so.
+    expect(r.clusters[1]!.checks.at(-1)!.detail).toBe('nothing stored yet (the first sync stores it)');
     const control = r.clusters[0]!;
     expect(control.checks.find((k) => k.check === 'authorized')!.detail).toBe('may 13 of 13 actions the sync needs');
     expect(control.checks.find((k) => k.check === 'tls')!.detail).toMatch(/^TLSv1\.[23], certificate verified against the configured CA$/);
@@ -132,7 +135,7 @@ describe('credsync doctor', () => {
     const bad = run(['doctor', '--config', badFile]);
     expect(bad.status).toBe(1);
     expect(bad.stdout).toContain(`✗ data plane typo\n    ✗ access      [CONFIG_INVALID] data plane typo: access.context: kubeconfig ${env.kubeconfig} has no context "no-such-context"\n`);
-    expect(bad.stdout).toContain('    - reachable, tls, identity, authorized: not checked (fix the failure above first)');
+    expect(bad.stdout).toContain('    - reachable, tls, identity, authorized, credential: not checked (fix the failure above first)');
     expect(bad.stdout).toContain('doctor: PROBLEMS FOUND (see ✗ above); nothing was changed');
     const refused = run(['doctor', '--config', file, '--dry-run']);
     expect(refused.status).toBe(2);

@@ -50,58 +50,59 @@ async function until(what: string, cond: () => Promise<boolean>): Promise<void> 
   throw new Error(`timed out waiting until ${what}`);
 }
 
+/**
+ * A namespace with a flyteadmin ServiceAccount and its filled token Secret (flyteadmin-token),
+ * bound (ClusterRoleBinding) to a ClusterRole of `clusterRules` and, when given, in one other
+ * namespace only (RoleBinding) to `namespaceRules`. Returns once the API server's authorizer
+ * grants the token the first rule (RBAC reaches it asynchronously).
+ */
+async function flyteadminWith(clusterRules: V1PolicyRule[], namespaceRules?: V1PolicyRule[]): Promise<{ namespace: string; token: string; ca: string }> {
+  const namespace = `partial-${suffix()}`;
+  const c = core(env, dp), r = rbac(dp);
+  await c.createNamespace({ body: { metadata: { name: namespace } } });
+  cleanup.push(() => c.deleteNamespace({ name: namespace }));
+  await c.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'flyteadmin' } } });
+  await c.createNamespacedSecret({
+    namespace,
+    body: { metadata: { name: 'flyteadmin-token', annotations: { 'kubernetes.io/service-account.name': 'flyteadmin' } }, type: 'kubernetes.io/service-account-token' },
+  });
+  const subjects = [{ kind: 'ServiceAccount', name: 'flyteadmin', namespace }];
+  const name = `${namespace}-flyteadmin`;
+  await r.createClusterRole({ body: { metadata: { name }, rules: clusterRules } });
+  cleanup.push(() => r.deleteClusterRole({ name }));
+  await r.createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects } });
+  cleanup.push(() => r.deleteClusterRoleBinding({ name }));
+  let other: string | undefined;
+  if (namespaceRules) {
+    other = `${namespace}-project`;
+    await c.createNamespace({ body: { metadata: { name: other } } });
+    cleanup.push(() => c.deleteNamespace({ name: other! }));
+    await r.createNamespacedRole({ namespace: other, body: { metadata: { name }, rules: namespaceRules } });
+    await r.createNamespacedRoleBinding({ namespace: other, body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects } });
+  }
+  const { token, ca } = await tokenIn(namespace);
+  const granted = (rule: V1PolicyRule, ns?: string) => ({ verb: rule.verbs[0]!, group: rule.apiGroups![0]!, resource: rule.resources![0]!, ...(ns ? { namespace: ns } : {}) });
+  const probes = [granted(clusterRules[0]!), ...(namespaceRules ? [granted(namespaceRules[0]!, other)] : [])];
+  await until('the new bindings are in force', async () => (await mayDo(new KubeHttp(tokenConnection(env.clusters[dp]!.server, ca, token)), dp, env.clusters[dp]!.server, probes)).every(Boolean));
+  return { namespace, token, ca };
+}
+
+/** The token the token controller put into the namespace's flyteadmin-token Secret. */
+async function tokenIn(namespace: string): Promise<{ token: string; ca: string }> {
+  let out: { token: string; ca: string } | undefined;
+  await until(`${namespace}/flyteadmin-token is filled`, async () => {
+    const s = await core(env, dp).readNamespacedSecret({ name: 'flyteadmin-token', namespace }).catch(() => undefined);
+    if (s?.data?.['token'] && s.data['ca.crt']) out = { token: Buffer.from(s.data['token'], 'base64').toString(), ca: Buffer.from(s.data['ca.crt'], 'base64').toString() };
+    return out !== undefined;
+  });
+  registerSecret(out!.token);
+  return out!;
+}
+
+const flyteworkflows = (verbs: string[], apiGroup = 'flyte.lyft.com'): V1PolicyRule => ({ apiGroups: [apiGroup], resources: ['flyteworkflows'], verbs });
+const namespaces = (verbs: string[]): V1PolicyRule => ({ apiGroups: [''], resources: ['namespaces'], verbs });
+
 describe("the sync's access reviews: a flyteadmin credential with part of what flyteadmin needs", () => {
-  /**
-   * A namespace with a flyteadmin ServiceAccount and its filled token Secret (flyteadmin-token),
-   * bound (ClusterRoleBinding) to a ClusterRole of `clusterRules` and, when given, in one other
-   * namespace only (RoleBinding) to `namespaceRules`. Returns once the API server's authorizer
-   * grants the token the first rule (RBAC reaches it asynchronously).
-   */
-  async function flyteadminWith(clusterRules: V1PolicyRule[], namespaceRules?: V1PolicyRule[]): Promise<{ namespace: string; token: string; ca: string }> {
-    const namespace = `partial-${suffix()}`;
-    const c = core(env, dp), r = rbac(dp);
-    await c.createNamespace({ body: { metadata: { name: namespace } } });
-    cleanup.push(() => c.deleteNamespace({ name: namespace }));
-    await c.createNamespacedServiceAccount({ namespace, body: { metadata: { name: 'flyteadmin' } } });
-    await c.createNamespacedSecret({
-      namespace,
-      body: { metadata: { name: 'flyteadmin-token', annotations: { 'kubernetes.io/service-account.name': 'flyteadmin' } }, type: 'kubernetes.io/service-account-token' },
-    });
-    const subjects = [{ kind: 'ServiceAccount', name: 'flyteadmin', namespace }];
-    const name = `${namespace}-flyteadmin`;
-    await r.createClusterRole({ body: { metadata: { name }, rules: clusterRules } });
-    cleanup.push(() => r.deleteClusterRole({ name }));
-    await r.createClusterRoleBinding({ body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name }, subjects } });
-    cleanup.push(() => r.deleteClusterRoleBinding({ name }));
-    let other: string | undefined;
-    if (namespaceRules) {
-      other = `${namespace}-project`;
-      await c.createNamespace({ body: { metadata: { name: other } } });
-      cleanup.push(() => c.deleteNamespace({ name: other! }));
-      await r.createNamespacedRole({ namespace: other, body: { metadata: { name }, rules: namespaceRules } });
-      await r.createNamespacedRoleBinding({ namespace: other, body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'Role', name }, subjects } });
-    }
-    const { token, ca } = await tokenIn(namespace);
-    const granted = (rule: V1PolicyRule, ns?: string) => ({ verb: rule.verbs[0]!, group: rule.apiGroups![0]!, resource: rule.resources![0]!, ...(ns ? { namespace: ns } : {}) });
-    const probes = [granted(clusterRules[0]!), ...(namespaceRules ? [granted(namespaceRules[0]!, other)] : [])];
-    await until('the new bindings are in force', async () => (await mayDo(new KubeHttp(tokenConnection(env.clusters[dp]!.server, ca, token)), dp, env.clusters[dp]!.server, probes)).every(Boolean));
-    return { namespace, token, ca };
-  }
-
-  /** The token the token controller put into the namespace's flyteadmin-token Secret. */
-  async function tokenIn(namespace: string): Promise<{ token: string; ca: string }> {
-    let out: { token: string; ca: string } | undefined;
-    await until(`${namespace}/flyteadmin-token is filled`, async () => {
-      const s = await core(env, dp).readNamespacedSecret({ name: 'flyteadmin-token', namespace }).catch(() => undefined);
-      if (s?.data?.['token'] && s.data['ca.crt']) out = { token: Buffer.from(s.data['token'], 'base64').toString(), ca: Buffer.from(s.data['ca.crt'], 'base64').toString() };
-      return out !== undefined;
-    });
-    registerSecret(out!.token);
-    return out!;
-  }
-
-  const flyteworkflows = (verbs: string[], apiGroup = 'flyte.lyft.com'): V1PolicyRule => ({ apiGroups: [apiGroup], resources: ['flyteworkflows'], verbs });
-  const namespaces = (verbs: string[]): V1PolicyRule => ({ apiGroups: [''], resources: ['namespaces'], verbs });
 
   const CASES: Array<{ title: string; cluster: V1PolicyRule[]; inOneNamespace?: V1PolicyRule[]; missing: string }> = [
     { title: 'may get namespaces, may not create flyteworkflows', cluster: [namespaces(['get'])], missing: 'create flyteworkflows.flyte.lyft.com' },
@@ -324,4 +325,57 @@ describe("the sync as an identity with deploy/controlplane-rbac.yaml's Role less
     const { secret, configMaps, deployments } = await writableState(env, 'none-');
     return { secret, configMaps, deployments };
   }
+});
+
+describe('doctor: the stored flyteadmin credential, asked as itself on its data plane', () => {
+  const credentialCheck = (r: Awaited<ReturnType<typeof runDoctor>>) => r.clusters.find((c) => c.cluster === `data plane ${dp}`)!.checks.find((k) => k.check === 'credential');
+
+  /** A sync of one data plane (the test's namespace) into a store prefix of its own, then a doctor of the same configuration. */
+  async function syncThenDoctor(namespace: string) {
+    const cfg = envConfig(env, uniquePrefix('doctor-credential'), {}, [{ id: dp, access: { type: 'kubeconfig', context: dp, path: env.kubeconfig }, labels: { team1: 1 }, namespace }]);
+    await resetControlPlane(env);
+    const report = await runSync(buildDeps(cfg, lineLog({ write: () => undefined }), { secretsManager: awsClient(env) }));
+    const doctor = () => runDoctor({ config: cfg, store: buildStore(cfg, { secretsManager: awsClient(env) }), connect: (w, a) => connect(w, a), timeoutMs: 20_000 });
+    return { report, doctor };
+  }
+
+  it('may create and get FlyteWorkflows and get namespaces (the sync publishes it): doctor names what it may not, never the token; granted the rest, it passes', async () => {
+    // Prepare: stored and published, since the sync asks only create flyteworkflows and get namespaces.
+    const { namespace, token } = await flyteadminWith([flyteworkflows(['create', 'get']), namespaces(['get'])]);
+    const { report, doctor } = await syncThenDoctor(namespace);
+    expect(report.clusters[0]!.status).toBe('updated');
+    // Act
+    const r = await doctor();
+    // Assess: the other checks pass; this one names exactly the missing actions.
+    const identity = `system:serviceaccount:${namespace}:flyteadmin`;
+    expect(r.clusters.flatMap((c) => c.checks.filter((k) => !k.ok).map((k) => `${c.cluster} ${k.check}`))).toEqual([`data plane ${dp} credential`]);
+    expect(credentialCheck(r)!.detail).toMatch(
+      new RegExp(`^the stored credential [0-9a-f]{12} \\(${identity}\\) may not delete flyteworkflows\\.flyte\\.lyft\\.com; create namespaces: flyteadmin cannot run or abort executions there`),
+    );
+    expect(JSON.stringify(r)).not.toContain(token);
+    // Granted the chart's flyteadmin ClusterRole: passes once RBAC reaches the authorizer.
+    const name = `${namespace}-complete`;
+    await rbac(dp).createClusterRoleBinding({
+      body: { metadata: { name }, roleRef: { apiGroup: 'rbac.authorization.k8s.io', kind: 'ClusterRole', name: 'flyte-flyteadmin' }, subjects: [{ kind: 'ServiceAccount', name: 'flyteadmin', namespace }] },
+    });
+    cleanup.push(() => rbac(dp).deleteClusterRoleBinding({ name }));
+    let fixed = r;
+    await until('the stored credential has every right', async () => credentialCheck((fixed = await doctor()))!.ok);
+    expect(credentialCheck(fixed)!.detail).toMatch(new RegExp(`^the stored credential [0-9a-f]{12} authenticates as ${identity} and may do the 5 actions flyteadmin needs$`));
+  });
+
+  it('its token Secret deleted since the sync stored it: "does not authenticate (HTTP 401)", named as such', async () => {
+    // Prepare
+    const { namespace, token } = await flyteadminWith([flyteworkflows(['create', 'get', 'delete']), namespaces(['get', 'create'])]);
+    const { report, doctor } = await syncThenDoctor(namespace);
+    expect(report.clusters[0]!.status).toBe('updated');
+    expect(credentialCheck(await doctor())!.ok).toBe(true);
+    await core(env, dp).deleteNamespacedSecret({ name: 'flyteadmin-token', namespace });
+    // Act: the API server stops accepting the token once it sees its Secret gone (the token authenticator's cache).
+    let r = await doctor();
+    await until('the deleted Secret\'s token is refused', async () => !credentialCheck((r = await doctor()))!.ok);
+    // Assess
+    expect(credentialCheck(r)!.detail).toMatch(/^the stored credential [0-9a-f]{12} does not authenticate \(HTTP 401\): revoked, or its token Secret or ServiceAccount was deleted; the next sync replaces it$/);
+    expect(JSON.stringify(r)).not.toContain(token);
+  });
 });
