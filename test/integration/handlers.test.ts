@@ -77,6 +77,9 @@ describe('Lambda handlers', () => {
       DataPlanesUpdated: r.clusters.filter((c) => c.status === 'updated').length,
       DeploymentsRestarted: 2,
       RunFailed: 0,
+      // Nothing reverted credsync's content: both contest metrics published, at 0.
+      ControlPlaneRevertsRepaired: 0,
+      ControlPlaneContested: 0,
     });
   });
 
