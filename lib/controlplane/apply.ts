@@ -340,7 +340,24 @@ async function plan(api: ControlPlaneApi, cfg: Config, input: ApplyInput, at: st
         },
       };
     });
-  const secretData = renderSecretData(existingSecret?.data ?? {}, input.records, input.retired);
+  // A retiring data plane's keys go only once no ConfigMap lists it any more (as read now): written
+  // in one go, a run killed between the Secret's write and the second ConfigMap's would leave an
+  // entry whose files are gone, and flyteadmin or syncresources would not start. So the apply
+  // writes the ConfigMaps without it first, and the Secret without its keys after (see applyControlPlane).
+  let removable = input.retired;
+  if (input.retired?.size) {
+    const listed = new Set<string>();
+    for (const cm of present) {
+      try {
+        const entries = clustersMapping(cm.data[cp.configKey], parse)['clusterConfigs'];
+        if (Array.isArray(entries)) for (const e of entries) if (typeof (e as { name?: unknown })?.name === 'string') listed.add((e as { name: string }).name);
+      } catch {
+        // not YAML: the merge above refused it already
+      }
+    }
+    removable = new Set([...input.retired].filter((id) => !listed.has(id)));
+  }
+  const secretData = renderSecretData(existingSecret?.data ?? {}, input.records, removable);
   const secretChanged = !existingSecret || secretData.added.length + secretData.changed.length + secretData.removed.length > 0;
   const object: SecretObject = existingSecret
     ? { ...existingSecret, data: secretData.data }
@@ -525,8 +542,17 @@ export async function applyControlPlane(
           }
           for (const r of replaced.values())
             opts.log?.warn('replaced content another writer had written', { object: r.object, writer: r.manager, writtenAt: r.at, ...(r.repairs ? { repairsWithinHour: r.repairs } : {}) });
-          // Read back: everything must now be exactly what one rendering says.
+          // Read back: everything must now be exactly what one rendering says, but for the keys of
+          // retiring data planes, removed only now that no ConfigMap lists them (see plan()).
           p = await plan(api, cfg, input, at(), opts.guard);
+          const keysLeft = p.secret.change;
+          if (keysLeft.action === 'update' && keysLeft.removed?.length && !keysLeft.added.length && !keysLeft.changed.length && p.configMaps.every((c) => c.change.action === 'none')) {
+            await lease.renew();
+            await api.replaceSecret(p.secret.object);
+            wrote();
+            writtenSecret = { ...keysLeft, ...(writtenSecret ? { added: writtenSecret.added, changed: writtenSecret.changed } : {}) };
+            p = await plan(api, cfg, input, at(), opts.guard);
+          }
           if (changes(p)) throw new ConflictError('control plane: changed by another writer while applying');
         }
         const checksum = checksumOf(p, cp);

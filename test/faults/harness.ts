@@ -62,6 +62,8 @@ export interface ChildOptions {
   clusters?: string[];
   /** SIGKILLed after this long (default 180 s). */
   timeoutMs?: number;
+  /** Run the cluster-deleted use case for this (GKE) cluster name instead of a sync (CREDSYNC_CHILD_DELETED). */
+  deleted?: string;
 }
 
 /** Starts a sync in its own process (bounded, see ChildOptions.timeoutMs). */
@@ -74,6 +76,7 @@ export function startChild(env: EnvInfo, configFile: string, o: ChildOptions = {
       AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey,
       AWS_REGION: env.aws.region,
       CREDSYNC_FAULT: fault ?? '',
+      ...(o.deleted ? { CREDSYNC_CHILD_DELETED: o.deleted } : {}),
     },
     stdio: ['ignore', 'pipe', 'pipe'],
   });

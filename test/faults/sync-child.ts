@@ -11,6 +11,8 @@
  * writes `FAULT <spec>` on stderr and then SIGKILLs itself (a crash: no finally, no release) or
  * SIGSTOPs itself (a pause of the whole process, timers included, until the parent sends SIGCONT).
  * Prints the JSON report on stdout; exit 0 when the sync succeeded, 1 otherwise.
+ * With CREDSYNC_CHILD_DELETED=<cluster name>, it runs the cluster-deleted use case for that GKE
+ * cluster instead of a plain sync (lib/runtime/clusterDeleted.ts; same faults, same report).
  * Test code only: the product has no fault hooks.
  */
 import { loadConfig } from '../../lib/config/load.ts';
@@ -60,6 +62,16 @@ const realDataPlane = deps.dataPlane;
 if (scope === 'dataPlane') deps.dataPlane = async (dp) => withFault(await realDataPlane(dp), dp.id === dpId ? dpMethod : undefined);
 else deps.controlPlane = async () => withFault(await realControlPlane(), method);
 const clusters = process.argv[3] ? process.argv[3].split(',') : undefined;
+const deleted = process.env['CREDSYNC_CHILD_DELETED'];
+if (deleted) {
+  const { drainDeletedCluster } = await import('../../lib/runtime/clusterDeleted.ts');
+  const result = await drainDeletedCluster({ cloud: 'gke', project: 'p', location: 'l', clusterName: deleted }, { log: deps.log, prepare: async () => ({ config: cfg, deps }) }).catch((err: Error) => {
+    process.stderr.write(`${err.name}: ${err.message}\n`);
+    process.exit(1);
+  });
+  process.stdout.write(JSON.stringify(result) + '\n');
+  process.exit(0);
+}
 const report = await runSync(deps, clusters ? { clusters } : {});
 process.stdout.write(JSON.stringify(report) + '\n');
 process.exit(report.ok ? 0 : 1);

@@ -99,8 +99,12 @@ describe('retire (in-memory)', () => {
     dp2.workflows = [wf('running', 3), wf('done', 3)];
     w.tick(60);
     w.cp.order = [];
+    const writesBefore = w.cp.writes.length;
     const r = await runSync(w.deps);
     expect(r.ok).toBe(true);
+    // Both ConfigMaps drop its entry before the Secret drops its keys: killed in between, every
+    // listed entry still has its files (test/faults/cluster-deleted.test.ts kills it there for real).
+    expect(w.cp.writes.slice(writesBefore)).toEqual(['update ConfigMap flyte-admin-clusters-config', 'update ConfigMap flyte-clusterresourcesync-config', 'update Secret cluster-credentials']);
     const c = r.clusters.find((x) => x.id === 'dp2')!;
     // The fake clock moves 1 s each time a run waits before its restart (a restart is sent a second
     // after the run's last write, lib/controlplane/apply.ts): decided at 12:03:02, after two such
