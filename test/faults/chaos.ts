@@ -314,6 +314,15 @@ async function flyteadminMay(cluster: string): Promise<boolean> {
   return r.status?.allowed === true;
 }
 
+/** Resumes a stopped child; one that has ended already (it never got to its point) is left alone. */
+function resume(pid: number): void {
+  try {
+    process.kill(pid, 'SIGCONT');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ESRCH') throw err;
+  }
+}
+
 /**
  * Waits (generously: a loaded machine) until a child stopped itself at its fault point; the step
  * resumes it. Should it get there only after the wait, it is resumed then (a slow run must never
@@ -322,7 +331,7 @@ async function flyteadminMay(cluster: string): Promise<boolean> {
 async function reached(child: ReturnType<typeof startChild>): Promise<boolean> {
   const at = child.waitFor('FAULT', 280_000);
   const inTime = await at.then(() => true, () => false);
-  if (!inTime) void child.waitFor('FAULT', 600_000).then(() => process.kill(child.pid, 'SIGCONT'), () => undefined);
+  if (!inTime) void child.waitFor('FAULT', 600_000).then(() => resume(child.pid), () => undefined);
   return inTime;
 }
 
@@ -351,7 +360,7 @@ async function step(kind: Kind): Promise<string> {
       const faulted = await child.waitFor('FAULT', 280_000).then(() => true, () => false);
       if (faulted) {
         await sleep(pauseMs);
-        process.kill(child.pid, 'SIGCONT');
+        resume(child.pid);
       }
       const r = await child.done;
       const what = `stop:during:${point} for ${pauseMs} ms (routing ${routing})${faulted ? '' : ' (point not reached: nothing to write)'}`;
@@ -371,7 +380,7 @@ async function step(kind: Kind): Promise<string> {
           await sleep(extraMs);
         }
       } finally {
-        process.kill(a.pid, 'SIGCONT');
+        resume(a.pid);
       }
       const ra = await a.done;
       const what = `a run of routing ${other.routing} paused with a ConfigMap write in flight while a run of ${s.routing} took its Lease over, resumed ${extraMs} ms later${faulted ? '' : ' (not reached)'}; the paused run: ${describe(ra)}`;
@@ -394,7 +403,7 @@ async function step(kind: Kind): Promise<string> {
       const b = start(s);
       if (faulted) {
         await b.waitFor('waiting for another sync to finish with the control plane', 280_000).catch(() => undefined);
-        process.kill(a.pid, 'SIGCONT');
+        resume(a.pid);
       }
       const [ra, rb] = await Promise.all([a.done, b.done]);
       const what = `a run of routing ${other.routing} paused between its ConfigMap writes${faulted ? '' : ' (not reached)'}`;
@@ -409,7 +418,7 @@ async function step(kind: Kind): Promise<string> {
       const faulted = await reached(child);
       await signalServer(server, 'SIGSTOP', { dir: E.dir });
       try {
-        if (faulted) process.kill(child.pid, 'SIGCONT');
+        if (faulted) resume(child.pid);
         await sleep(pauseMs);
       } finally {
         await signalServer(server, 'SIGCONT', { dir: E.dir });
@@ -427,7 +436,7 @@ async function step(kind: Kind): Promise<string> {
       let r: ChildResult;
       try {
         await signalServer(server, 'SIGKILL', { dir: E.dir });
-        if (faulted) process.kill(child.pid, 'SIGCONT');
+        if (faulted) resume(child.pid);
         r = await child.done;
       } finally {
         await restartServer(server, { dir: E.dir });
