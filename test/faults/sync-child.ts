@@ -8,7 +8,8 @@
  * <method> is a ControlPlaneApi method (replaceConfigMap), or `dataPlane.<id>.<method>` for one
  * data plane's DataPlaneApi (dataPlane.dp2.getSecret). At the n-th call (1-based) of that method, before it is sent, once it is sent
  * but before its answer is read (`during`), or after it answered, the process
- * writes `FAULT <spec>` on stderr and then SIGKILLs itself (a crash: no finally, no release) or
+ * writes `FAULT <spec>` on stderr (for `during`, after `FAULT-ANSWERED ...` when the call was
+ * answered before the stop: the point was missed) and then SIGKILLs itself (a crash: no finally, no release) or
  * SIGSTOPs itself (a pause of the whole process, timers included, until the parent sends SIGCONT).
  * Prints the JSON report on stdout; exit 0 when the sync succeeded, 1 otherwise.
  * With CREDSYNC_CHILD_DELETED=<cluster name>, it runs the cluster-deleted use case for that GKE
@@ -42,7 +43,12 @@ function withFault<T extends object>(api: T, method: string | undefined): T {
           // Sent, not yet answered: the HTTP/2 frames go out on the event loop's next turns
           // (setImmediate), the answer needs a round trip to the server (milliseconds).
           const sent = v.apply(target, args) as Promise<unknown>;
+          let answered = false;
+          sent.then(() => (answered = true), () => (answered = true));
           for (let i = 0; i < 3; i++) await new Promise((r) => setImmediate(r));
+          // On a loaded machine the answer may come in within those turns: then the point was
+          // missed (nothing is in flight), and the parent is told so.
+          if (answered) process.stderr.write('FAULT-ANSWERED the call was answered before the stop\n');
           fault(process.env['CREDSYNC_FAULT']!);
           return await sent;
         }
