@@ -11,7 +11,8 @@ import { acquireLease, LeaseLostError } from '../../lib/controlplane/lease.ts';
 import { assertNoEmptiedLabels, emptiedLabels } from '../../lib/controlplane/labels.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
 import { applyControlPlane, writePermissions } from '../../lib/controlplane/apply.ts';
-import { ruleAllows } from '../../lib/kube/reviews.ts';
+import { mayDoInNamespace, ruleAllows } from '../../lib/kube/reviews.ts';
+import type { KubeHttp } from '../../lib/kube/http2.ts';
 import { formatReport } from '../../lib/cli/format.ts';
 import { makeRecord } from '../../lib/stores/types.ts';
 import { silentLog } from '../../lib/util/log.ts';
@@ -291,6 +292,42 @@ describe('permissions checked before the first write (one rules review per writi
   it('mode gitops never writes the ConfigMaps: their update is not asked', () => {
     const cfg = testConfig(['dp1'], { controlPlane: { access: { type: 'kubeconfig', context: 'control' }, mode: 'gitops' } });
     expect(writePermissions(cfg.controlPlane, false).map((a) => `${a.verb} ${a.resource} ${a.name}`)).toEqual(['update secrets cluster-credentials', 'patch deployments flyteadmin', 'patch deployments syncresources']);
+  });
+
+  it('one rules review answers every action; only when the API server says its rules are incomplete (a webhook authorizer) is an action they do not allow asked again with an SSAR', async () => {
+    // Prepare: an API server that answers the rules review with `rules` and `incomplete`, and every SSAR with `ssar`.
+    const server = (incomplete: boolean, ssar: boolean) => {
+      const sent: Array<{ path: string; body: unknown }> = [];
+      const http = {
+        request: async (req: { path: string; body: unknown }) => {
+          sent.push(req);
+          if (req.path.endsWith('/selfsubjectrulesreviews'))
+            return { status: { incomplete, resourceRules: [{ verbs: ['get', 'update'], apiGroups: [''], resources: ['configmaps'], resourceNames: ['a'] }] } };
+          return { status: { allowed: ssar } };
+        },
+      } as unknown as KubeHttp;
+      return { http, sent };
+    };
+    const asked = [
+      { verb: 'update', group: '', resource: 'configmaps', name: 'a' },
+      { verb: 'update', group: '', resource: 'configmaps', name: 'b' },
+      { verb: 'patch', group: 'apps', resource: 'deployments', name: 'flyteadmin' },
+    ];
+    // Act + Assess: complete rules (RBAC): one call, answered locally.
+    const rbacOnly = server(false, true);
+    expect(await mayDoInNamespace(rbacOnly.http, 'control plane', 'https://x', 'flyte', asked)).toEqual([true, false, false]);
+    expect(rbacOnly.sent.map((r) => r.path)).toEqual(['/apis/authorization.k8s.io/v1/selfsubjectrulesreviews']);
+    expect(rbacOnly.sent[0]!.body).toMatchObject({ kind: 'SelfSubjectRulesReview', spec: { namespace: 'flyte' } });
+    // Incomplete: the two actions the rules do not allow are asked, in the namespace; the allowed one is not.
+    const webhook = server(true, true);
+    expect(await mayDoInNamespace(webhook.http, 'control plane', 'https://x', 'flyte', asked)).toEqual([true, true, true]);
+    const ssars = webhook.sent.slice(1).map((r) => (r.body as { spec: { resourceAttributes: Record<string, string> } }).spec.resourceAttributes);
+    expect(ssars).toEqual([
+      { verb: 'update', group: '', resource: 'configmaps', namespace: 'flyte', name: 'b' },
+      { verb: 'patch', group: 'apps', resource: 'deployments', namespace: 'flyte', name: 'flyteadmin' },
+    ]);
+    const denied = server(true, false);
+    expect(await mayDoInNamespace(denied.http, 'control plane', 'https://x', 'flyte', asked)).toEqual([true, false, false]);
   });
 
   it('rules are matched the way RBAC matches them: wildcards, subresources, resource names', () => {
