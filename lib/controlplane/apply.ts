@@ -473,7 +473,7 @@ export async function applyControlPlane(
   api: ControlPlaneApi,
   cfg: Config,
   input: ApplyInput,
-  opts: { dryRun: boolean; now: () => Date; log?: Log; guard?: ClustersGuard; restartedSince?: Date; sleep?: (ms: number) => Promise<void> },
+  opts: { dryRun: boolean; now: () => Date; log?: Log; guard?: ClustersGuard; restartedSince?: Date },
 ): Promise<ControlPlaneReport> {
   const cp = cfg.controlPlane;
   const at = () => opts.now().toISOString();
@@ -509,16 +509,6 @@ export async function applyControlPlane(
   // Deployment (the next kept changing under its patch) is retried, and the retry finds that one
   // up to date; the report still names it (and the audit records it).
   const restarts = new Map<string, string>();
-  // A restart must reach the API server in a later second than the content it restarts for:
-  // pods and managedFields carry whole seconds, and a pod created in the same second as the
-  // content's change counts as started before it (so the next run would restart it again).
-  let lastWrite: number | undefined;
-  const wrote = () => void (lastWrite = opts.now().getTime());
-  const settle = async () => {
-    const wait = lastWrite === undefined ? 0 : Math.min(1000, 1000 - (opts.now().getTime() - lastWrite));
-    if (wait > 0) await (opts.sleep ?? ((ms: number) => new Promise<void>((r) => setTimeout(r, ms))))(wait);
-    lastWrite = undefined;
-  };
   try {
     for (let attempt = 1; ; attempt++) {
       try {
@@ -530,14 +520,12 @@ export async function applyControlPlane(
             await lease.renew();
             if (s.change.action === 'create') await api.createSecret(s.object);
             else await api.replaceSecret(s.object);
-            wrote();
             writtenSecret = s.change;
           }
           for (const c of p.configMaps) {
             if (c.change.action !== 'update') continue;
             await lease.renew();
             await api.replaceConfigMap(c.object);
-            wrote();
             writtenMaps.set(c.change.name, c.change);
           }
           for (const r of replaced.values())
@@ -549,7 +537,6 @@ export async function applyControlPlane(
           if (keysLeft.action === 'update' && keysLeft.removed?.length && !keysLeft.added.length && !keysLeft.changed.length && p.configMaps.every((c) => c.change.action === 'none')) {
             await lease.renew();
             await api.replaceSecret(p.secret.object);
-            wrote();
             writtenSecret = { ...keysLeft, ...(writtenSecret ? { added: writtenSecret.added, changed: writtenSecret.changed } : {}) };
             p = await plan(api, cfg, input, at(), opts.guard);
           }
@@ -558,10 +545,9 @@ export async function applyControlPlane(
         const checksum = checksumOf(p, cp);
         const r = await restartBehind(api, cp.namespace, cp.deployments, checksum, {
           at: at(),
-          beforeWrite: async () => {
-            await settle();
-            await lease.renew();
-          },
+          // Sent right after the writes: the restart records their write ids (./content.ts), so
+          // the next run tells these pods from pods created before the writes in the same second.
+          beforeWrite: () => lease.renew(),
           onRestart: (name, reason) => void restarts.set(name, reason),
           ...rule(p),
         });

@@ -14,13 +14,15 @@
  * restart could stamp a checksum its pods never saw. So a third reason looks at the pods
  * themselves: a current pod created while the control plane held other content (./content.ts)
  * is behind, whoever wrote that content. All go through {@link restartBehind}, so every restart
- * sets the checksum, and the next run, seeing every pod created after the content, restarts nothing.
+ * sets the checksum and the ids of the writes it follows (./content.ts: whole-second times cannot
+ * order a pod and a write of the same second, the ids can), and the next run, seeing every pod
+ * created after the content, restarts nothing.
  */
 import { createHash } from 'node:crypto';
 import { describeError, errorCode, type ErrorCode } from '../errors.ts';
 import { ConflictError } from '../kube/errors.ts';
 import type { ControlPlaneApi, CurrentPods, DeploymentObject } from '../kube/ports.ts';
-import { createdWhileStale, type StaleTimes } from './content.ts';
+import { createdWhileStale, parseRestartedAfter, restartedAfterValue, RESTARTED_AFTER_ANNOTATION, type StaleTimes } from './content.ts';
 
 /** Pod-template annotation holding the checksum of the configuration a Deployment was started with. */
 export const CONFIG_CHECKSUM_ANNOTATION = 'flyte-credsync.io/config-checksum';
@@ -113,7 +115,8 @@ export function behindReason(read: DeploymentRead & { template: DeploymentObject
   if (startedBefore(a[RESTARTED_AT_ANNOTATION], o.restartedSince)) return 'started before the new credential was published';
   const pods = read.pods;
   if (o.stale?.length && pods?.observed) {
-    const stale = pods.created.filter((c) => createdWhileStale(c, o.stale!, o.ignoreIntervals ? { ignoreIntervals: true } : {}));
+    const restartedAfter = parseRestartedAfter(pods.templateAnnotations?.[RESTARTED_AFTER_ANNOTATION]);
+    const stale = pods.created.filter((c) => createdWhileStale(c, o.stale!, { restartedAfter, ...(o.ignoreIntervals ? { ignoreIntervals: true } : {}) }));
     if (stale.length) return `${stale.length} pod(s) started while the control plane held other content (created ${stale.sort()[0]})`;
   }
   return undefined;
@@ -123,8 +126,9 @@ export function behindReason(read: DeploymentRead & { template: DeploymentObject
  * Restarts every Deployment that is behind (see {@link behindReason}): its
  * {@link CONFIG_CHECKSUM_ANNOTATION} differs from `checksum` or is missing, it was started before a
  * rotation's publication, or one of its current pods was created while the control plane held
- * other content (opts.stale). One merge patch sets the checksum and `kubectl.kubernetes.io/restartedAt`,
- * with the Deployment's resourceVersion as read as a precondition: a Deployment changed since (a
+ * other content (opts.stale). One merge patch sets the checksum, the write ids of the live content
+ * (RESTARTED_AFTER_ANNOTATION) and `kubectl.kubernetes.io/restartedAt`, with the Deployment's
+ * resourceVersion as read as a precondition: a Deployment changed since (a
  * run that took the Lease over restarted it) is read again and decided again, after `beforeWrite`
  * (the Lease renewal, which fails if the Lease was lost). Deployments are handled one by one; a
  * failure of one is reported and does not stop the others.
@@ -142,6 +146,10 @@ export async function restartBehind(
 ): Promise<RestartOutcome> {
   const out: RestartOutcome = { restarted: [], reasons: {}, upToDate: [], failures: [] };
   const withPods = !!opts.stale?.length;
+  // The checksum, and the write ids of the content restarted for (./content.ts): the next run
+  // knows these pods were created after those writes, even within the same second.
+  const after = opts.stale && restartedAfterValue(opts.stale);
+  const restartAnnotations = { [CONFIG_CHECKSUM_ANNOTATION]: checksum, ...(after ? { [RESTARTED_AFTER_ANNOTATION]: after } : {}) };
   // The reads are independent: asked at once, then decided in order.
   const reads = opts.templates ?? (await readDeployments(api, namespace, deployments, withPods));
   for (const [i, name] of deployments.entries()) {
@@ -169,7 +177,7 @@ export async function restartBehind(
       }
       await opts.beforeWrite?.();
       try {
-        await api.restartDeployment(namespace, name, opts.at, { [CONFIG_CHECKSUM_ANNOTATION]: checksum }, d.resourceVersion);
+        await api.restartDeployment(namespace, name, opts.at, restartAnnotations, d.resourceVersion);
         out.restarted.push(name);
         out.reasons[name] = reason;
         opts.onRestart?.(name, reason);

@@ -420,7 +420,7 @@ export class KubeControlPlane extends KubeCluster implements ControlPlaneApi, Ro
         const t = isoTime(p.metadata?.creationTimestamp);
         return t ? [t] : [];
       });
-    return { observed: true, created };
+    return { observed: true, created, templateAnnotations: { ...(current.spec?.template?.metadata?.annotations ?? {}) } };
   }
 
   async createEvent(e: AuditEvent): Promise<void> {

@@ -75,6 +75,8 @@ export interface CurrentPods {
   observed: boolean;
   /** Each pod's metadata.creationTimestamp (RFC 3339, whole seconds; the API server's clock). */
   created: string[];
+  /** The current ReplicaSet's pod-template annotations (what its pods were created with); absent when not observed. */
+  templateAnnotations?: Record<string, string>;
 }
 
 /** A coordination.k8s.io/v1 Lease (times as RFC 3339 micro-time strings). */

@@ -232,7 +232,6 @@ async function applyStep(deps: SyncDeps, run: Run, outcomes: DataPlaneOutcome[],
       log,
       guard: labels.guard,
       ...(published.length ? { restartedSince: new Date(Math.max(...published)) } : {}),
-      ...(deps.sleep ? { sleep: deps.sleep } : {}),
     });
     if (controlPlane.contested) log.error('control plane contested: another writer keeps reverting clusters.yaml', { ...controlPlane.contested });
     for (const c of controlPlane.configMaps)

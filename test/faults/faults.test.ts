@@ -16,9 +16,9 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it, jest } from '@je
 import { readFileSync } from 'node:fs';
 import { CoreV1Api, RbacAuthorizationV1Api, type V1ClusterRoleBinding } from '@kubernetes/client-node';
 import { signalServer, restartApiServer, adminKubeConfig, type EnvInfo } from '../env/testenv.ts';
-import { resetControlPlane, uniquePrefix, filledTokenSecret, whoAmI } from '../integration/helpers.ts';
+import { contentState, filledTokenSecret, podsOf, resetControlPlane, startedOnContent, uniquePrefix, whoAmI } from '../integration/helpers.ts';
 import { kubeconfigThrough, throttleProxy } from './throttle.ts';
-import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, contentChangedAt, controlState, heldFingerprint, invariantViolations, podsCreated, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
+import { CONFIG_MAPS, DEPLOYMENTS, clustersOf, controlState, heldFingerprint, invariantViolations, rolledOut, runChild, safetyViolations, startChild, writeConfig, type ControlState } from './harness.ts';
 
 jest.setTimeout(600_000);
 
@@ -236,8 +236,8 @@ describe('a run paused past its Lease before its restart', () => {
     expectNone(await invariantViolations(env, st, { ids: [dp1, dp2], lastGood: [dp1, dp2], report: next.report! }), 'after the next run');
     for (const n of CONFIG_MAPS) expect(clustersOf(st.clustersYaml[n]!).labelClusterMap).toEqual({ team1: [{ id: dp1, weight: 0.5 }, { id: dp2, weight: 1 }], gpu: [{ id: dp1, weight: 1 }] });
     await rolledOut(env);
-    const changedAt = await contentChangedAt(env);
-    for (const d of DEPLOYMENTS) for (const created of await podsCreated(env, d)) expect(created).toBeGreaterThan(changedAt);
+    const content = await contentState(env);
+    for (const d of DEPLOYMENTS) for (const pod of await podsOf(env, d)) expect({ d, pod, started: startedOnContent(pod, content) }).toMatchObject({ started: true });
     // And a no-op run after it restarts nothing.
     const noop = await runChild(env, other);
     expect([noop.code, noop.report!.controlPlane!.restarted, noop.report!.controlPlane!.applied]).toEqual([0, [], false]);

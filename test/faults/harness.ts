@@ -13,7 +13,6 @@ import { CONFIG_CHECKSUM_ANNOTATION, configChecksum } from '../../lib/controlpla
 import { fingerprint, shortFingerprint } from '../../lib/stores/types.ts';
 import type { SyncReport } from '../../lib/sync/sync.ts';
 import { apps, core, whoAmI, type EnvInfo } from '../integration/helpers.ts';
-import { deploymentRolledOut } from '../env/seed.ts';
 import { procStat } from '../env/processes.ts';
 
 export const CHILD = join(import.meta.dirname, 'sync-child.ts');
@@ -232,36 +231,4 @@ export async function invariantViolations(env: EnvInfo, st: ControlState, opts: 
   return out;
 }
 
-/** Waits (generously) until both Deployments have rolled out. */
-export async function rolledOut(env: EnvInfo, timeoutMs = 240_000): Promise<void> {
-  for (const until = Date.now() + timeoutMs; ; ) {
-    const pending: string[] = [];
-    for (const name of DEPLOYMENTS) if (!deploymentRolledOut(await apps(env, env.controlPlane).readNamespacedDeployment({ name, namespace: 'flyte' }))) pending.push(name);
-    if (!pending.length) return;
-    if (Date.now() > until) throw new Error(`${pending.join(', ')} did not roll out within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
-/** Creation times (ms) of a Deployment's pods that are not terminating. */
-export async function podsCreated(env: EnvInfo, deployment: string): Promise<number[]> {
-  const d = await apps(env, env.controlPlane).readNamespacedDeployment({ name: deployment, namespace: 'flyte' });
-  const selector = Object.entries(d.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
-  const pods = await core(env, env.controlPlane).listNamespacedPod({ namespace: 'flyte', labelSelector: selector });
-  return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => new Date(p.metadata!.creationTimestamp as unknown as string).getTime());
-}
-
-/** The last time (API server clock, ms) any field manager changed the content: the ConfigMaps' clusters.yaml or the Secret's data. */
-export async function contentChangedAt(env: EnvInfo): Promise<number> {
-  const c = core(env, env.controlPlane);
-  const objs = [
-    await c.readNamespacedSecret({ name: 'cluster-credentials', namespace: 'flyte' }),
-    ...(await Promise.all(CONFIG_MAPS.map((name) => c.readNamespacedConfigMap({ name, namespace: 'flyte' })))),
-  ];
-  const times = objs.flatMap((o) =>
-    (o.metadata?.managedFields ?? [])
-      .filter((f) => JSON.stringify(f.fieldsV1 ?? {}).match(/"f:(clusters\.yaml|[^"]+_(token|cacert))"/))
-      .map((f) => new Date(f.time as unknown as string).getTime()),
-  );
-  return Math.max(...times);
-}
+export { rolledOut } from '../integration/helpers.ts';

@@ -16,9 +16,8 @@ import { exportValues } from '../../lib/gitops/values.ts';
 import { buildDeps, buildStore } from '../../lib/runtime/wiring.ts';
 import { runSync } from '../../lib/sync/sync.ts';
 import { lineLog } from '../../lib/util/log.ts';
-import { deploymentRolledOut } from '../env/seed.ts';
 import { helm, helmUpgradeInstall } from '../env/helm.ts';
-import { apps, awsClient, core, envConfig, exportAwsEnv, loadTestEnv, secretsIn, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { apps, awsClient, core, envConfig, exportAwsEnv, loadTestEnv, secretsIn, rolledOut, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const logs: string[] = [];
@@ -41,18 +40,6 @@ afterAll(async () => {
   }
   expect(secretsIn(logs.join('\n'))).toEqual([]);
 }, 300_000);
-
-/** Waits (generously: the machine may be busy) until both Deployments have rolled out. */
-async function rolledOut(ns: string, timeoutMs = 240_000): Promise<void> {
-  const a = apps(env, env.controlPlane);
-  for (const until = Date.now() + timeoutMs; ; ) {
-    const pending: string[] = [];
-    for (const name of DEPLOYMENTS) if (!deploymentRolledOut(await a.readNamespacedDeployment({ name, namespace: ns }))) pending.push(name);
-    if (!pending.length) return;
-    if (Date.now() > until) throw new Error(`${pending.join(', ')} in ${ns} did not roll out within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
 
 /** What the API server holds in the release's namespace: who wrote the ConfigMaps, and when anything changed. */
 async function state(ns: string) {
@@ -89,7 +76,7 @@ async function upgradeWithExportedValues(cfg: Config, ns: string, tag: string): 
   const file = join(dir, `values-${tag}.yaml`);
   writeFileSync(file, values.text);
   await helmUpgradeInstall(env, RELEASE, ns, [file]);
-  await rolledOut(ns);
+  await rolledOut(env, ns);
 }
 
 describe('mode gitops next to a real Helm release', () => {
@@ -100,7 +87,7 @@ describe('mode gitops next to a real Helm release', () => {
     const prefix = uniquePrefix('helm-gitops');
     // Prepare: the chart at its defaults (clusterConfigs: []), rolled out.
     await helmUpgradeInstall(env, RELEASE, ns);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
     const cfg1 = gitopsConfig(ns, prefix, [dp1]);
 
     // 1. The first sync stores dp1's credential and writes the Secret; the chart does not list dp1: drift.
@@ -144,7 +131,7 @@ describe('mode gitops next to a real Helm release', () => {
     expect(drifted.cmManagers).toEqual([['helm'], ['helm']]);
     expect(drifted.secretKeys).toEqual([`${dp1}_cacert`, `${dp1}_token`, `${dp2}_cacert`, `${dp2}_token`].sort());
     expect(third.controlPlane!.restarted).toEqual(DEPLOYMENTS);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
 
     // 4. helm upgrade with the new exported values: no drift, and the sync writes and restarts nothing.
     await upgradeWithExportedValues(cfg2, ns, '2');

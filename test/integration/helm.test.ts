@@ -14,12 +14,11 @@ import { runSync } from '../../lib/sync/sync.ts';
 import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { lineLog } from '../../lib/util/log.ts';
 import type { Config } from '../../lib/config/schema.ts';
-import { deploymentRolledOut } from '../env/seed.ts';
 import { helm, helmUpgradeInstall } from '../env/helm.ts';
 import { writeFileSync } from 'node:fs';
 import { PatchStrategy, setHeaderOptions, type V1ConfigMap } from '@kubernetes/client-node';
 import { syncFailures } from '../../lib/runtime/invocation.ts';
-import { apps, awsClient, core, envConfig, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { apps, awsClient, contentState, core, envConfig, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, podsOf, rolledOut, startedOnContent, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const logs: string[] = [];
@@ -52,24 +51,12 @@ function sync(cfg: Config) {
   return runSync(buildDeps(cfg, log, { secretsManager: awsClient(env) }));
 }
 
-/** Waits (generously: the machine may be busy) until both Deployments have rolled out. */
-async function rolledOut(namespace: string, timeoutMs = 240_000): Promise<void> {
-  const a = apps(env, env.controlPlane);
-  for (const until = Date.now() + timeoutMs; ; ) {
-    const pending: string[] = [];
-    for (const name of DEPLOYMENTS) if (!deploymentRolledOut(await a.readNamespacedDeployment({ name, namespace }))) pending.push(name);
-    if (!pending.length) return;
-    if (Date.now() > until) throw new Error(`${pending.join(', ')} in ${namespace} did not roll out within ${timeoutMs / 1000} s`);
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
-
 /** Installs the test chart into a namespace of its own and waits for its rollouts. */
 async function install(tag: string): Promise<string> {
   const namespace = `helm-${tag}-${uniquePrefix('').slice(3, 11)}`;
   namespaces.push(namespace);
   await helmUpgradeInstall(env, RELEASE, namespace);
-  await rolledOut(namespace);
+  await rolledOut(env, namespace);
   return namespace;
 }
 
@@ -109,7 +96,7 @@ describe('the test chart, installed with the real Helm CLI', () => {
     }
     expect((await c.readNamespacedConfigMap({ name: 'flyte-clusterresourcesync-config', namespace: ns })).data?.['cluster_resources.yaml']).toContain('refreshInterval: 5m');
     expect(r.controlPlane!.restarted).toEqual(['flyteadmin', 'syncresources']);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
   }, 900_000);
 });
 
@@ -122,14 +109,6 @@ function writtenAt(cm: V1ConfigMap, manager: string): number {
   return new Date(e.time as unknown as string).getTime();
 }
 
-/** Creation times (whole seconds, ms) of the Deployment's pods that are not terminating. */
-async function podsCreated(namespace: string, deployment: string): Promise<number[]> {
-  const d = await apps(env, env.controlPlane).readNamespacedDeployment({ name: deployment, namespace });
-  const selector = Object.entries(d.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
-  const pods = await core(env, env.controlPlane).listNamespacedPod({ namespace, labelSelector: selector });
-  return pods.items.filter((p) => !p.metadata?.deletionTimestamp).map((p) => new Date(p.metadata!.creationTimestamp as unknown as string).getTime());
-}
-
 async function configMapVersions(namespace: string): Promise<Array<string | undefined>> {
   return Promise.all(CMS.map(async (name) => (await core(env, env.controlPlane).readNamespacedConfigMap({ name, namespace })).metadata?.resourceVersion));
 }
@@ -140,13 +119,13 @@ describe('credsync next to a Helm release (default mode: credsync owns clusters.
     const ns = await install('upgrade');
     const cfg = releaseConfig(ns, uniquePrefix('helm-upgrade'));
     expect((await sync(cfg)).ok).toBe(true);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
 
     // Act 1: a routine helm upgrade that changes only flyteadmin's resource request.
     const values = join(dir, `${ns}-upgrade.yaml`);
     writeFileSync(values, 'flyteadmin:\n  resources:\n    requests:\n      cpu: 20m\n      memory: 60Mi\n');
     await helmUpgradeInstall(env, RELEASE, ns, [values]);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
     const c = core(env, env.controlPlane);
     const reverted = await Promise.all(CMS.map((name) => c.readNamespacedConfigMap({ name, namespace: ns })));
     for (const cm of reverted) expect(cm.data?.['clusters.yaml']).toBe('clusters:\n  clusterConfigs: []\n  labelClusterMap: {}\n');
@@ -160,14 +139,16 @@ describe('credsync next to a Helm release (default mode: credsync owns clusters.
     expect(repair.controlPlane!.replaced!.map((r) => [r.object, r.manager])).toEqual(CMS.map((n) => [`ConfigMap/${n}`, 'helm']));
     expect(repair.controlPlane!.restarted).toContain('flyteadmin');
     expect(logs.some((l) => l.includes('replaced content another writer had written') && l.includes('helm'))).toBe(true);
-    await rolledOut(ns);
-    const repairedAt = Math.max(...(await Promise.all(CMS.map((name) => c.readNamespacedConfigMap({ name, namespace: ns })))).map((cm) => writtenAt(cm, 'flyte-credsync')));
-    // Every current pod of both Deployments started on credsync's content: after the repair, or
+    await rolledOut(env, ns);
+    const content = await contentState(env, ns);
+    expect(content.changedAt).toBe(Math.max(...(await Promise.all(CMS.map((name) => c.readNamespacedConfigMap({ name, namespace: ns })))).map((cm) => writtenAt(cm, 'flyte-credsync'))));
+    // Every current pod of both Deployments started on credsync's content: after the repair (in a
+    // later second, or in its second by a restart that recorded the repair's write ids), or
     // (syncresources, which Helm did not roll) before Helm's revert.
     for (const name of DEPLOYMENTS) {
-      for (const created of await podsCreated(ns, name)) expect(created > repairedAt || created < Math.floor(helmAt / 1000) * 1000).toBe(true);
+      for (const pod of await podsOf(env, name, ns)) expect({ name, pod, ok: startedOnContent(pod, content) || pod.created < Math.floor(helmAt / 1000) * 1000 }).toMatchObject({ ok: true });
     }
-    for (const created of await podsCreated(ns, 'flyteadmin')) expect(created).toBeGreaterThan(repairedAt);
+    for (const pod of await podsOf(env, 'flyteadmin', ns)) expect({ pod, ok: startedOnContent(pod, content) }).toMatchObject({ ok: true });
 
     // A no-op run after it: nothing written, nothing restarted.
     const before = await configMapVersions(ns);
@@ -180,10 +161,10 @@ describe('credsync next to a Helm release (default mode: credsync owns clusters.
     const ns = await install('fight');
     const cfg = releaseConfig(ns, uniquePrefix('helm-fight'));
     expect((await sync(cfg)).ok).toBe(true);
-    await rolledOut(ns);
+    await rolledOut(env, ns);
     // The reverts come later than the restart's pods (whole seconds: a revert in the same second
     // as a pod's creation counts as loaded by it, and would rightly restart it).
-    const newest = Math.max(...(await podsCreated(ns, 'flyteadmin')), ...(await podsCreated(ns, 'syncresources')));
+    const newest = Math.max(...[...(await podsOf(env, 'flyteadmin', ns)), ...(await podsOf(env, 'syncresources', ns))].map((p) => p.created));
     while (Date.now() < newest + 1000) await new Promise((r) => setTimeout(r, 100));
     const c = core(env, env.controlPlane);
     const outcomes: Array<{ restarted: string[]; repairs?: number; code?: string }> = [];

@@ -10,6 +10,7 @@ import { registerSecret } from '../../lib/util/redact.ts';
 import { ListSecretsCommand, SecretsManagerClient } from '@aws-sdk/client-secrets-manager';
 import type { SecretManagerServiceClient } from '@google-cloud/secret-manager';
 import { adminKubeConfig, loadTestEnv, type EnvInfo } from '../env/testenv.ts';
+import { CONTROL_PLANE_DEPLOYMENTS, deploymentRolledOut } from '../env/seed.ts';
 import { stringify as stringifyYaml } from 'yaml';
 import { parseConfig } from '../../lib/config/load.ts';
 import type { Config } from '../../lib/config/schema.ts';
@@ -273,4 +274,71 @@ export async function writableState(env: EnvInfo, storePrefix: string): Promise<
     ),
     store: (listed.SecretList ?? []).map((s) => `${s.Name}@${s.LastChangedDate?.toISOString()}`).sort(),
   };
+}
+
+/** Waits (generously: the machine may be busy) until both control-plane Deployments have rolled out. */
+export async function rolledOut(env: EnvInfo, namespace = 'flyte', timeoutMs = 240_000): Promise<void> {
+  const a = apps(env, env.controlPlane);
+  for (const until = Date.now() + timeoutMs; ; ) {
+    const pending: string[] = [];
+    for (const name of CONTROL_PLANE_DEPLOYMENTS) if (!deploymentRolledOut(await a.readNamespacedDeployment({ name, namespace }))) pending.push(name);
+    if (!pending.length) return;
+    if (Date.now() > until) throw new Error(`${pending.join(', ')} in ${namespace} did not roll out within ${timeoutMs / 1000} s`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+/** A current pod (not terminating): created (ms; whole seconds) and the write ids its template carried (flyte-credsync.io/restarted-after). */
+export interface PodStart {
+  created: number;
+  restartedAfter: string[];
+}
+
+/** The current pods of a control-plane Deployment. */
+export async function podsOf(env: EnvInfo, deployment: string, namespace = 'flyte'): Promise<PodStart[]> {
+  const d = await apps(env, env.controlPlane).readNamespacedDeployment({ name: deployment, namespace });
+  const selector = Object.entries(d.spec!.selector.matchLabels!).map(([k, v]) => `${k}=${v}`).join(',');
+  const pods = await core(env, env.controlPlane).listNamespacedPod({ namespace, labelSelector: selector });
+  return pods.items
+    .filter((p) => !p.metadata?.deletionTimestamp)
+    .map((p) => ({
+      created: new Date(p.metadata!.creationTimestamp as unknown as string).getTime(),
+      restartedAfter: (p.metadata?.annotations?.['flyte-credsync.io/restarted-after'] ?? '').split(',').filter(Boolean),
+    }));
+}
+
+/**
+ * The control plane's content as the restart rule dates it: when any field manager last changed
+ * it (ms, API server clock, whole seconds: the ConfigMaps' clusters.yaml or the Secret's data,
+ * from managedFields), and the id of credsync's write that made each object's content live (its
+ * content stamp, flyte-credsync.io/content: the last repair's, or the write that set `since`).
+ */
+export async function contentState(env: EnvInfo, namespace = 'flyte'): Promise<{ changedAt: number; writeIds: string[] }> {
+  const c = core(env, env.controlPlane);
+  const objs = [
+    await c.readNamespacedSecret({ name: 'cluster-credentials', namespace }),
+    ...(await Promise.all(CONFIG_MAPS.map((name) => c.readNamespacedConfigMap({ name, namespace })))),
+  ];
+  const times = objs.flatMap((o) =>
+    (o.metadata?.managedFields ?? [])
+      .filter((f) => JSON.stringify(f.fieldsV1 ?? {}).match(/"f:(clusters\.yaml|[^"]+_(token|cacert))"/))
+      .map((f) => new Date(f.time as unknown as string).getTime()),
+  );
+  const writeIds = objs.flatMap((o) => {
+    const raw = o.metadata?.annotations?.['flyte-credsync.io/content'];
+    if (!raw) return [];
+    const stamp = JSON.parse(raw) as { write?: string; foreign?: Array<[string, string | null, string?]> };
+    const id = stamp.foreign?.at(-1)?.[2] ?? stamp.write;
+    return id ? [id] : [];
+  });
+  return { changedAt: Math.max(...times), writeIds };
+}
+
+/**
+ * Whether a pod started on the content: created in a later second than its last change, or in
+ * that same second by a restart recorded after every write that made it live (whole seconds
+ * cannot order the two; the restart's write ids can).
+ */
+export function startedOnContent(pod: PodStart, content: { changedAt: number; writeIds: string[] }): boolean {
+  return pod.created > content.changedAt || (pod.created === content.changedAt && content.writeIds.length > 0 && content.writeIds.every((id) => pod.restartedAfter.includes(id)));
 }

@@ -7,6 +7,7 @@
 import { describe, expect, it } from '@jest/globals';
 import { parse } from 'yaml';
 import { configChecksum, CONFIG_CHECKSUM_ANNOTATION, readDeployments, restartBehind } from '../../lib/controlplane/restart.ts';
+import { RESTARTED_AFTER_ANNOTATION } from '../../lib/controlplane/content.ts';
 import { acquireLease, LeaseLostError } from '../../lib/controlplane/lease.ts';
 import { assertNoEmptiedLabels, emptiedLabels } from '../../lib/controlplane/labels.ts';
 import { mergeClustersYaml } from '../../lib/controlplane/render.ts';
@@ -88,7 +89,7 @@ describe('config checksum (restart intent from state)', () => {
       return restart(ns, name, at, annotations, rv);
     };
     // Act
-    const r = await applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now, sleep: async () => undefined });
+    const r = await applyControlPlane(cp, cfg, { records: records('dp1') }, { dryRun: false, now });
     // Assess: both restarted once, and both in the report (flyteadmin's in the first attempt).
     expect(r.attempts).toBe(2);
     expect(cp.restarts.map((x) => x.name)).toEqual(['flyteadmin', 'syncresources']);
@@ -108,7 +109,7 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
     cp.clock = () => new Date(t);
     for (const name of CMS) cp.foreignWrite(name, 'helm', { 'clusters.yaml': EMPTY });
     for (const d of ['flyteadmin', 'syncresources']) cp.pods.set(`flyte/${d}`, { observed: true, created: [new Date(t).toISOString()] });
-    const opts = { dryRun: false, now: () => new Date(t), sleep: async (ms: number) => void (t += ms) };
+    const opts = { dryRun: false, now: () => new Date(t) };
     return { cp, opts, tick: (s: number) => void (t += s * 1000), at: () => new Date(t).toISOString() };
   }
   const cfg = testConfig(['dp1', 'dp2']);
@@ -124,10 +125,11 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
     const writes = w.cp.writes.length;
     expect((await applyControlPlane(w.cp, cfg, input, w.opts)).restarted).toEqual([]);
     // Helm upgrade: both ConfigMaps back to the chart's values, flyteadmin rolled out (its
-    // configChecksum changed); credsync's pod-template annotation left alone.
+    // configChecksum changed); credsync's pod-template annotations left alone, so the new pods
+    // carry the write id of credsync's restart (they were created after that write, and in Helm's interval).
     w.tick(60);
     for (const name of CMS) w.cp.foreignWrite(name, 'helm', { 'clusters.yaml': EMPTY });
-    w.cp.pods.set('flyte/flyteadmin', { observed: true, created: [w.at(), w.at()] });
+    w.cp.pods.set('flyte/flyteadmin', { observed: true, created: [w.at(), w.at()], templateAnnotations: { ...w.cp.deployments.get('flyte/flyteadmin')! } });
     w.tick(60);
     const repair = await applyControlPlane(w.cp, cfg, input, w.opts);
     expect(repair.replaced?.map((r) => [r.object, r.manager, r.repairs])).toEqual(CMS.map((n) => [`ConfigMap/${n}`, 'helm', 1]));
@@ -235,18 +237,43 @@ describe('restarts derived from what the pods loaded (managedFields, content sta
     expect(cp.restarts.map((r) => r.at)).toEqual(['B']);
   });
 
-  it('a stale restart that got through anyway (its checksum on pods that loaded other content) is caught by the pods\' start times', async () => {
+  it('a restart in the same second as its writes: the next run restarts nothing (the pods carry the writes\' ids)', async () => {
+    // Prepare: the fake API server's clock does not move within a run, so every pod the first run
+    // starts is created in the second of its writes (as a real one often is).
+    const w = world();
+    w.tick(30);
+    const first = await applyControlPlane(w.cp, cfg, input, w.opts);
+    expect(first.restarted).toEqual(['flyteadmin', 'syncresources']);
+    const ids = w.cp.deployments.get('flyte/flyteadmin')![RESTARTED_AFTER_ANNOTATION]!.split(',');
+    // One id per object written: the Secret and both ConfigMaps.
+    expect(ids).toHaveLength(3);
+    expect(w.cp.pods.get('flyte/flyteadmin')).toMatchObject({ created: [w.at()], templateAnnotations: { [RESTARTED_AFTER_ANNOTATION]: ids.join(',') } });
+    // Act
+    w.tick(60);
+    const writes = w.cp.writes.length;
+    const next = await applyControlPlane(w.cp, cfg, input, w.opts);
+    // Assess: a no-op.
+    expect([next.restarted, next.applied, w.cp.writes.length]).toEqual([[], false, writes]);
+  });
+
+  it.each([
+    ['10 s before', 10],
+    ['in the same second as', 0],
+  ])('a stale restart that got through anyway (its checksum on pods that loaded other content) %s the writes it preceded is caught by the pods\' start times', async (_when, gap) => {
     const w = world();
     const other = { records: new Map([['dp1', rec('dp1', 't-dp1-bbbbbbbb')], ['dp2', rec('dp2')]]) };
     // Run B writes its configuration and restarts.
     w.tick(30);
     await applyControlPlane(w.cp, cfg, other, w.opts);
-    // Run A's stale patch lands: flyteadmin stamped with A's checksum, its pods start on B's content.
+    // Run A's stale patch lands: flyteadmin stamped with A's checksum, its pods start on B's content
+    // (their template keeps the write ids of B's restart: created after B's writes, not A's).
     w.tick(10);
     const a = await applyControlPlane(w.cp, cfg, input, { ...w.opts, dryRun: true });
     await w.cp.restartDeployment('flyte', 'flyteadmin', w.at(), { [CONFIG_CHECKSUM_ANNOTATION]: a.checksum });
-    // Run A, resumed, writes A's configuration: flyteadmin carries A's checksum but started before A's content.
-    w.tick(10);
+    expect(w.cp.pods.get('flyte/flyteadmin')!.templateAnnotations?.[RESTARTED_AFTER_ANNOTATION]).toBeDefined();
+    // Run A, resumed, writes A's configuration: flyteadmin carries A's checksum but started before
+    // A's content (in the same second: whole seconds cannot tell, so it counts as before).
+    w.tick(gap);
     const resumed = await applyControlPlane(w.cp, cfg, input, w.opts);
     expect(resumed.checksum).toBe(a.checksum);
     expect(resumed.restarted).toEqual(['flyteadmin', 'syncresources']);

@@ -137,7 +137,8 @@ export class FakeControlPlane implements ControlPlaneApi {
   /**
    * The API server's clock. When set, writes keep managedFields (owners: which manager last
    * changed which data key, and when) and a restart replaces the Deployment's pods with pods
-   * created at this time, as the API server and the deployment controller do.
+   * created at this time from the new pod template, as the API server and the deployment
+   * controller do.
    */
   clock: (() => Date) | undefined;
   /** Actions the identity may not do, as `verb resource namespace/name` (`update configmaps flyte/flyte-admin-clusters-config`). */
@@ -230,9 +231,10 @@ export class FakeControlPlane implements ControlPlaneApi {
     const version = this.deploymentVersions.get(key) ?? 1;
     if (resourceVersion !== undefined && resourceVersion !== String(version)) throw new ConflictError(`conflict on Deployment ${key}`);
     this.deploymentVersions.set(key, version + 1);
-    this.deployments.set(key, { ...cur, ...annotations, 'kubectl.kubernetes.io/restartedAt': at });
+    const template = { ...cur, ...annotations, 'kubectl.kubernetes.io/restartedAt': at };
+    this.deployments.set(key, template);
     this.restarts.push({ name, at });
-    if (this.clock) this.pods.set(key, { observed: true, created: [this.clock().toISOString()] });
+    if (this.clock) this.pods.set(key, { observed: true, created: [this.clock().toISOString()], templateAnnotations: { ...template } });
   }
   async currentPods(namespace: string, name: string): Promise<CurrentPods | undefined> {
     const key = `${namespace}/${name}`;

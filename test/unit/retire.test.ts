@@ -106,16 +106,14 @@ describe('retire (in-memory)', () => {
     // listed entry still has its files (test/faults/cluster-deleted.test.ts kills it there for real).
     expect(w.cp.writes.slice(writesBefore)).toEqual(['update ConfigMap flyte-admin-clusters-config', 'update ConfigMap flyte-clusterresourcesync-config', 'update Secret cluster-credentials']);
     const c = r.clusters.find((x) => x.id === 'dp2')!;
-    // The fake clock moves 1 s each time a run waits before its restart (a restart is sent a second
-    // after the run's last write, lib/controlplane/apply.ts): decided at 12:03:02, after two such
-    // waits; the deletion date is set after this run's own.
-    expect(c).toMatchObject({ status: 'retired', retire: { phase: 'retired', revoke: 'done', revokedObjects: ['flyte/flyteadmin-token'], deletionDate: '2026-12-31T12:03:03.000Z' } });
+    // Decided at this run's time (the fake clock does not move within a run): 30 days after 12:03:00.
+    expect(c).toMatchObject({ status: 'retired', retire: { phase: 'retired', revoke: 'done', revokedObjects: ['flyte/flyteadmin-token'], deletionDate: '2026-12-31T12:03:00.000Z' } });
     expect(c.retire!.forced).toBeUndefined();
     expect(clusters(w.cp).clusterConfigs.map((e) => e.name)).toEqual(['dp1']);
     expect(Object.keys(w.cp.secrets.get('flyte/cluster-credentials')!.data).sort()).toEqual(['dp1_cacert', 'dp1_token']);
     expect(w.cp.order).toEqual(['restart flyteadmin', 'restart syncresources', 'revoke flyteadmin-token']);
     expect(decodeRetire('memory', 'x', w.store.entries.get('flyte-credsync/dp2')!.tags[LIFECYCLE_KEY]!)).toMatchObject({ phase: 'deleting', revoke: 'done' });
-    expect(formatReport(r)).toContain('⏏ dp2: retired; decided 2026-12-01T12:03:02.000Z; credential revoked (flyte/flyteadmin-token deleted); store entry deleted for good after 2026-12-31T12:03:03.000Z');
+    expect(formatReport(r)).toContain('⏏ dp2: retired; decided 2026-12-01T12:03:00.000Z; credential revoked (flyte/flyteadmin-token deleted); store entry deleted for good after 2026-12-31T12:03:00.000Z');
     // Later runs: nothing written, nothing restarted, dp2 not synced again (its token Secret stays deleted).
     const writes = [w.store.writes, w.cp.writes.length, w.cp.restarts.length];
     w.tick(60);
