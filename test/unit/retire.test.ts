@@ -243,7 +243,7 @@ describe('retire (in-memory)', () => {
     expect(drained.ok).toBe(true);
     expect(drained.clusters).toEqual([expect.objectContaining({ id: 'dp2', status: 'retiring', retire: expect.objectContaining({ phase: 'draining', forced: { reason: 'deleted', unfinished: 2 } }) })]);
     expect(clusters(w.cp).clusterConfigs.find((e) => e.name === 'dp2')).toMatchObject({ enabled: false });
-    expect(formatReport(drained)).toContain('⏏ dp2: cluster DELETED at 2026-12-01T12:01:01.000Z; draining, retires once flyteadmin and syncresources rolled out without it; 2 unfinished execution(s) lost with it');
+    expect(formatReport(drained)).toContain('⏏ dp2: cluster DELETED at 2026-12-01T12:01:00.000Z; draining, retires once flyteadmin and syncresources rolled out without it; 2 unfinished execution(s) lost with it');
     // Cancelling the drain does not undo a deletion; the run retires it (the drain is in effect: rolled out).
     w.tick(60);
     const r = await runSync(w.deps, { undrain: ['dp2'] });
