@@ -15,6 +15,7 @@ import { buildDeps } from '../../lib/runtime/wiring.ts';
 import { drainStatus } from '../../lib/lifecycle/status.ts';
 import { AwsSecretsManagerStore } from '../../lib/stores/aws.ts';
 import { lineLog } from '../../lib/util/log.ts';
+import { rolloutGap } from '../../lib/rotation/rollout.ts';
 import type { Config } from '../../lib/config/schema.ts';
 import { adminKubeConfig, awsClient, core, envConfig, filledTokenSecret, loadTestEnv, resetControlPlane, uniquePrefix, whoAmI, type EnvInfo } from './helpers.ts';
 
@@ -39,6 +40,21 @@ async function workflow(cluster: string, name: string, phase: number): Promise<v
 
 async function setPhase(cluster: string, name: string, phase: number): Promise<void> {
   await custom(cluster).patchNamespacedCustomObject({ ...FW, namespace: NS, name, body: { status: { phase } } }, setHeaderOptions('Content-Type', PatchStrategy.MergePatch));
+}
+
+/**
+ * Waits (generously: the machine may be busy) until the drain is in effect as the run judges it:
+ * both Deployments rolled out, no pod of an older ReplicaSet left. Since the restart no longer waits
+ * a second after the writes (5f4edb6), the next run can start before KWOK finished that rollout.
+ */
+async function drainRolledOut(cfg: Config, timeoutMs = 240_000): Promise<void> {
+  const cp = await buildDeps(cfg, log, { secretsManager: awsClient(env) }).rotation!.controlPlane();
+  for (const until = Date.now() + timeoutMs; ; ) {
+    const gaps = (await Promise.all(cfg.controlPlane.deployments.map(async (name) => [name, await rolloutGap(cp, cfg.controlPlane.namespace, name)] as const))).filter(([, gap]) => gap);
+    if (!gaps.length) return;
+    if (Date.now() > until) throw new Error(`the drain's rollout did not finish within ${timeoutMs / 1000} s: ${gaps.map(([n, g]) => `${n}: ${g}`).join('; ')}`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
 }
 
 async function controlState() {
@@ -113,6 +129,7 @@ describe('retiring a data plane (real servers)', () => {
 
     // The execution finishes: the next plain run retires dp2 in one go.
     await setPhase('dp2', 'retire-running', 3);
+    await drainRolledOut(cfg);
     const retired = await run(cfg);
     expect(retired.ok).toBe(true);
     const r2 = retired.clusters.find((c) => c.id === 'dp2')!;
