@@ -5,13 +5,12 @@
  * retire of a data plane that does not drain exits 2 with nothing written.
  */
 import { afterAll, beforeAll, describe, expect, it } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { stringify } from 'yaml';
 import { CustomObjectsApi } from '@kubernetes/client-node';
-import { adminKubeConfig, core, loadTestEnv, resetControlPlane, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { adminKubeConfig, core, loadTestEnv, resetControlPlane, runCli, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 let env: EnvInfo;
 const dir = mkdtempSync(join(tmpdir(), 'credsync-cli-lifecycle-'));
@@ -19,15 +18,7 @@ const NS = 'clilife-development';
 const TOKEN_SECRET = 'cli-lifecycle-token';
 const FW = { group: 'flyte.lyft.com', version: 'v1alpha1', plural: 'flyteworkflows' };
 
-function credsync(args: string[]) {
-  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
-    encoding: 'utf8',
-    timeout: 300_000,
-    killSignal: 'SIGKILL',
-    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const credsync = (args: string[]) => runCli(env, args, 300_000);
 
 beforeAll(async () => {
   env = loadTestEnv();

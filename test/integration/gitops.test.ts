@@ -5,7 +5,6 @@
  * writes with the field manager `helm`) and credsync writes only the Secret.
  */
 import { afterEach, beforeAll, describe, expect, it, jest } from '@jest/globals';
-import { spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -20,7 +19,7 @@ import { objectPath, PARTIAL_METADATA } from '../../lib/kube/metadata.ts';
 import { buildDeps, buildStore } from '../../lib/runtime/wiring.ts';
 import { runSync } from '../../lib/sync/sync.ts';
 import { silentLog } from '../../lib/util/log.ts';
-import { apps, awsClient, core, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, secretsIn, uniquePrefix, type EnvInfo } from './helpers.ts';
+import { apps, awsClient, core, exportAwsEnv, INITIAL_CLUSTERS_YAML, loadTestEnv, resetControlPlane, runCli, secretsIn, uniquePrefix, type EnvInfo } from './helpers.ts';
 
 jest.setTimeout(300_000);
 
@@ -85,15 +84,7 @@ const configFor = (prefix: string, mode: 'owner' | 'gitops', dataPlanes: unknown
   dataPlanes,
 });
 
-function credsync(args: string[]) {
-  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
-    encoding: 'utf8',
-    timeout: 180_000,
-    killSignal: 'SIGKILL',
-    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
-  });
-  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
-}
+const credsync = (args: string[]) => runCli(env, args, 180_000);
 
 /** The control plane as the API server holds it: resourceVersions, Deployment generations, who wrote the ConfigMaps. */
 async function controlState() {

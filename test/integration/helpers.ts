@@ -1,5 +1,5 @@
 /** Shared set-up of the integration tests: the running local environment, reached through the real clients. */
-import { execFileSync } from 'node:child_process';
+import { execFileSync, spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -274,6 +274,20 @@ export async function writableState(env: EnvInfo, storePrefix: string): Promise<
     ),
     store: (listed.SecretList ?? []).map((s) => `${s.Name}@${s.LastChangedDate?.toISOString()}`).sort(),
   };
+}
+
+/**
+ * Runs the real CLI (lib/cli/main.ts) in its own process with the environment's moto credentials;
+ * killed after `timeoutMs` (generous: the machine may be busy).
+ */
+export function runCli(env: EnvInfo, args: string[], timeoutMs: number): { code: number | null; stdout: string; stderr: string } {
+  const r = spawnSync(process.execPath, ['--disable-warning=ExperimentalWarning', 'lib/cli/main.ts', ...args], {
+    encoding: 'utf8',
+    timeout: timeoutMs,
+    killSignal: 'SIGKILL',
+    env: { ...process.env, AWS_ACCESS_KEY_ID: env.aws.accessKeyId, AWS_SECRET_ACCESS_KEY: env.aws.secretAccessKey, AWS_REGION: env.aws.region },
+  });
+  return { code: r.status, stdout: r.stdout, stderr: r.stderr };
 }
 
 /** Waits (generously: the machine may be busy) until both control-plane Deployments have rolled out. */
